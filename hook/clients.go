@@ -1,0 +1,47 @@
+package hook
+
+import (
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/rest"
+)
+
+// SparkApplicationGVR is the Kubeflow Spark Operator's resource. It is read
+// through the dynamic client so the tool does not depend on the operator's
+// Go module and still works where the CRD is not installed.
+var SparkApplicationGVR = schema.GroupVersionResource{
+	Group:    "sparkoperator.k8s.io",
+	Version:  "v1beta2",
+	Resource: "sparkapplications",
+}
+
+// Clients is everything the library talks to. Each is an interface so that
+// tests pass fake clientsets, a real test control plane, or clients whose
+// HTTP transport injects faults.
+type Clients struct {
+	Kube     kubernetes.Interface
+	Metadata metadata.Interface
+	Dynamic  dynamic.Interface
+}
+
+// NewClients builds all clients from one rest.Config, so they share its
+// QPS/burst limits, user agent and transport wrappers.
+func NewClients(cfg *rest.Config) (Clients, error) {
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return Clients{}, fmt.Errorf("build kubernetes client: %w", err)
+	}
+	md, err := metadata.NewForConfig(cfg)
+	if err != nil {
+		return Clients{}, fmt.Errorf("build metadata client: %w", err)
+	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return Clients{}, fmt.Errorf("build dynamic client: %w", err)
+	}
+	return Clients{Kube: kube, Metadata: md, Dynamic: dyn}, nil
+}

@@ -1,0 +1,100 @@
+package hook
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Exit codes are part of the command-line interface; the library only
+// classifies errors, main turns them into codes.
+const (
+	ExitOK        = 0 // done, including "nothing to delete"
+	ExitFailed    = 1 // failed after retries, or some maps could not be deleted
+	ExitUsage     = 2 // invalid usage or input; nothing was changed
+	ExitForbidden = 3 // the API server refused a verb (RBAC)
+	ExitRunning   = 4 // the application is still running; nothing was deleted
+)
+
+// UsageError is bad input: a malformed target, an unknown context or
+// namespace. It is reported in one line and nothing is changed.
+type UsageError struct{ Msg string }
+
+func (e *UsageError) Error() string { return e.Msg }
+
+// Usagef returns a *UsageError with a formatted message.
+func Usagef(format string, args ...any) error {
+	return &UsageError{Msg: fmt.Sprintf(format, args...)}
+}
+
+// ForbiddenError says who lacked which verb on which resource where, and the
+// RBAC rule that would grant it.
+type ForbiddenError struct {
+	User      string // the identity the API server saw, when known
+	Verb      string
+	Group     string
+	Resource  string
+	Namespace string
+	Err       error
+}
+
+func (e *ForbiddenError) Error() string {
+	who := e.User
+	if who == "" {
+		who = "the current identity"
+	}
+	where := "cluster-wide"
+	if e.Namespace != "" {
+		where = "in namespace " + e.Namespace
+	}
+	return fmt.Sprintf("forbidden: %s may not %s %s %s; grant it with an RBAC rule {apiGroups: [%q], resources: [%q], verbs: [%q]}",
+		who, e.Verb, e.resourceName(), where, e.Group, e.Resource, e.Verb)
+}
+
+func (e *ForbiddenError) resourceName() string {
+	if e.Group == "" {
+		return e.Resource
+	}
+	return e.Resource + "." + e.Group
+}
+
+func (e *ForbiddenError) Unwrap() error { return e.Err }
+
+// StillRunningError is returned when the application has not finished and
+// the caller did not ask to wait. Nothing was deleted.
+type StillRunningError struct {
+	Namespace string
+	App       string // what identifies it: SparkApplication, driver Pod or app id
+	State     string // SparkApplication state or driver Pod phase
+}
+
+func (e *StillRunningError) Error() string {
+	return fmt.Sprintf("application %s in namespace %s is still running (%s); nothing deleted (use --wait to wait for it)", e.App, e.Namespace, e.State)
+}
+
+// PartialFailureError is returned when the run finished but some maps could
+// not be deleted; the Result lists them under Failed.
+type PartialFailureError struct{ Failed int }
+
+func (e *PartialFailureError) Error() string {
+	return fmt.Sprintf("%d configmap(s) could not be deleted", e.Failed)
+}
+
+// ExitCode maps an error returned by the library to the documented exit code.
+func ExitCode(err error) int {
+	if err == nil {
+		return ExitOK
+	}
+	var usage *UsageError
+	var forbidden *ForbiddenError
+	var running *StillRunningError
+	switch {
+	case errors.As(err, &usage):
+		return ExitUsage
+	case errors.As(err, &forbidden):
+		return ExitForbidden
+	case errors.As(err, &running):
+		return ExitRunning
+	default:
+		return ExitFailed
+	}
+}

@@ -1,0 +1,64 @@
+package hook
+
+import (
+	"regexp"
+	"strings"
+)
+
+// MapKind is what Spark (or the Spark Operator) made a ConfigMap for, read
+// from its generated name.
+type MapKind string
+
+const (
+	KindDriverConf   MapKind = "driver-conf"        // spark-drv-<hex>-conf-map; before Spark 3.1 <prefix>-driver-conf-map
+	KindExecutorConf MapKind = "executor-conf"      // spark-exec-<hex>-conf-map
+	KindPodTemplate  MapKind = "pod-template"       // <prefix>-driver-podspec-conf-map
+	KindHadoopConf   MapKind = "hadoop-conf"        // <prefix>-hadoop-config
+	KindKrb5         MapKind = "krb5"               // <prefix>-krb5-file
+	KindOperatorProm MapKind = "operator-prom-conf" // <app>-prom-conf, made by the Spark Operator
+	KindNotGenerated MapKind = "unknown"            // no name Spark generates
+)
+
+// Spark's label keys (resource-managers/kubernetes Constants.scala) and the
+// annotation that keeps a map whatever else holds.
+const (
+	LabelAppSelector = "spark-app-selector"
+	LabelRole        = "spark-role"
+	RoleDriver       = "driver"
+	RoleExecutor     = "executor"
+	LabelOperatorApp = "sparkoperator.k8s.io/app-name"
+	AnnotationKeep   = "sparkcm-hook/keep"
+)
+
+var (
+	driverConfName   = regexp.MustCompile(`^spark-drv-[0-9a-f]+-conf-map$`)
+	executorConfName = regexp.MustCompile(`^spark-exec-[0-9a-f]+-conf-map$`)
+)
+
+// KindOf names the Spark-generated kind that a ConfigMap name has, or
+// KindNotGenerated. A name alone is never evidence enough to delete: it only
+// narrows what ownership or the application's label has to confirm.
+func KindOf(name string) MapKind {
+	switch {
+	case driverConfName.MatchString(name):
+		return KindDriverConf
+	case executorConfName.MatchString(name):
+		return KindExecutorConf
+	case hasPrefixedSuffix(name, "-driver-podspec-conf-map"):
+		return KindPodTemplate
+	case hasPrefixedSuffix(name, "-driver-conf-map"):
+		return KindDriverConf
+	case hasPrefixedSuffix(name, "-hadoop-config"):
+		return KindHadoopConf
+	case hasPrefixedSuffix(name, "-krb5-file"):
+		return KindKrb5
+	case hasPrefixedSuffix(name, "-prom-conf"):
+		return KindOperatorProm
+	}
+	return KindNotGenerated
+}
+
+// hasPrefixedSuffix reports a name that is a non-empty prefix plus suffix.
+func hasPrefixedSuffix(name, suffix string) bool {
+	return len(name) > len(suffix) && strings.HasSuffix(name, suffix)
+}

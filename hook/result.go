@@ -1,0 +1,76 @@
+package hook
+
+import "time"
+
+// Decision is what the tool did with one ConfigMap.
+type Decision string
+
+const (
+	Deleted Decision = "deleted"
+	Skipped Decision = "skipped"
+	Failed  Decision = "failed"
+	// WouldDelete is the decision under --dry-run for a map that a real run
+	// would delete.
+	WouldDelete Decision = "would-delete"
+)
+
+// Entry is one ConfigMap considered, with the decision and why.
+type Entry struct {
+	Namespace string `json:"namespace,omitempty"`
+	Name      string `json:"name"`
+	UID       string `json:"uid"`
+	// Kind is what Spark made the map for (driver-conf, executor-conf,
+	// pod-template, hadoop-conf, krb5, operator-prom-conf) or "unknown".
+	Kind     MapKind       `json:"kind,omitempty"`
+	AppID    string        `json:"appId,omitempty"`
+	Age      time.Duration `json:"-"`
+	AgeText  string        `json:"age,omitempty"`
+	Decision Decision      `json:"decision"`
+	Reason   string        `json:"reason,omitempty"`
+}
+
+// Result is what one cleanup or sweep did. It is the command's stdout.
+type Result struct {
+	Namespace string   `json:"namespace"`
+	AppIDs    []string `json:"appIds"`
+	DryRun    bool     `json:"dryRun"`
+	Deleted   []Entry  `json:"deleted"`
+	Skipped   []Entry  `json:"skipped"`
+	Failed    []Entry  `json:"failed"`
+	// Elapsed is the wall time of the run.
+	Elapsed time.Duration `json:"-"`
+	Seconds float64       `json:"seconds"`
+}
+
+// add files an entry under the list its decision names. A dry run's
+// would-delete entries are listed under Deleted, flagged by DryRun.
+func (r *Result) add(e Entry) {
+	if e.Age > 0 {
+		e.AgeText = e.Age.Round(time.Second).String()
+	}
+	switch e.Decision {
+	case Deleted, WouldDelete:
+		r.Deleted = append(r.Deleted, e)
+	case Failed:
+		r.Failed = append(r.Failed, e)
+	default:
+		r.Skipped = append(r.Skipped, e)
+	}
+}
+
+// normalize makes empty lists render as [] rather than null.
+func (r *Result) normalize() {
+	if r.AppIDs == nil {
+		r.AppIDs = []string{}
+	}
+	if r.Deleted == nil {
+		r.Deleted = []Entry{}
+	}
+	if r.Skipped == nil {
+		r.Skipped = []Entry{}
+	}
+	if r.Failed == nil {
+		r.Failed = []Entry{}
+	}
+	r.Seconds = r.Elapsed.Seconds()
+}
