@@ -10,8 +10,11 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
@@ -29,6 +32,12 @@ const exitCodesHelp = `EXIT CODES:
    3  forbidden: the API server refused a verb (RBAC); the message names the rule to grant
    4  the application is still running (nothing was deleted)`
 
+func init() {
+	// -v is the log verbosity, as in kubectl; the version has its own flag
+	// and command.
+	cli.VersionFlag = &cli.BoolFlag{Name: "version", Usage: "print the version"}
+}
+
 // Run is the whole program; main only turns its result into the exit code.
 // Tests call it with their own arguments and streams.
 func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -39,7 +48,7 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 // RunContext is Run with a caller-owned context (cancelled on SIGTERM by Run).
 func RunContext(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	g := &globals{}
+	g := &globals{stderr: stderr}
 	app := &cli.App{
 		Name:  "sparkcm-hook",
 		Usage: "delete the ConfigMaps Spark on Kubernetes leaves behind, and nothing else",
@@ -56,13 +65,17 @@ Every flag can also be set through the environment variable shown beside it.
 		Reader:          stdin,
 		Writer:          stdout,
 		ErrWriter:       stderr,
-		Flags:           g.flags(),
+		Flags:           globalFlags(),
 		HideHelpCommand: true,
-		Before:          func(c *cli.Context) error { return g.setup(c, stderr) },
 		Commands: []*cli.Command{
+			cleanupCommand(g),
 			versionCommand(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // exit codes are decided below
+		OnUsageError:   usageError,
+	}
+	for _, cmd := range app.Commands {
+		cmd.OnUsageError = usageError
 	}
 	err := app.RunContext(ctx, args)
 	if err == nil {
@@ -71,6 +84,11 @@ Every flag can also be set through the environment variable shown beside it.
 	code := exitCode(err)
 	fmt.Fprintln(stderr, "error: "+oneLine(err.Error()))
 	return code
+}
+
+// usageError keeps a flag error to one line instead of a page of help.
+func usageError(_ *cli.Context, err error, _ bool) error {
+	return hook.Usagef("%v (see --help)", err)
 }
 
 // exitCode maps usage errors from flag parsing onto the documented code 2
@@ -112,24 +130,56 @@ type globals struct {
 	logFormat  string
 	verbosity  int
 
-	log *slog.Logger
+	log    *slog.Logger
+	stderr io.Writer
 }
 
-func (g *globals) flags() []cli.Flag {
+// globalFlags are fresh flag values each call: the app and every command
+// carry their own copy, so that "-n ns" works before or after the command
+// name, as in kubectl. load picks the copy that was actually set.
+func globalFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "kubeconfig", Usage: "path to the kubeconfig file (default: $KUBECONFIG, ~/.kube/config, then in-cluster)", EnvVars: []string{"SPARKCM_KUBECONFIG"}, Destination: &g.kubeconfig},
-		&cli.StringFlag{Name: "context", Usage: "kubeconfig context to use", EnvVars: []string{"SPARKCM_CONTEXT"}, Destination: &g.context},
-		&cli.StringFlag{Name: "namespace", Aliases: []string{"n"}, Usage: "namespace (default: the context's namespace, or the Pod's own namespace in-cluster)", EnvVars: []string{"SPARKCM_NAMESPACE"}, Destination: &g.namespace},
-		&cli.Float64Flag{Name: "qps", Value: 50, Usage: "client-side limit of API requests per second", EnvVars: []string{"SPARKCM_QPS"}, Destination: &g.qps},
-		&cli.IntFlag{Name: "burst", Value: 100, Usage: "client-side burst of API requests", EnvVars: []string{"SPARKCM_BURST"}, Destination: &g.burst},
-		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log format on stderr: text or json", EnvVars: []string{"SPARKCM_LOG_FORMAT"}, Destination: &g.logFormat},
-		&cli.IntFlag{Name: "v", Usage: "log verbosity: 0 info, 1 debug, 2+ also client-go's own logs", EnvVars: []string{"SPARKCM_V"}, Destination: &g.verbosity},
+		&cli.StringFlag{Name: "kubeconfig", Usage: "path to the kubeconfig file (default: $KUBECONFIG, ~/.kube/config, then in-cluster)", EnvVars: []string{"SPARKCM_KUBECONFIG"}},
+		&cli.StringFlag{Name: "context", Usage: "kubeconfig context to use", EnvVars: []string{"SPARKCM_CONTEXT"}},
+		&cli.StringFlag{Name: "namespace", Aliases: []string{"n"}, Usage: "namespace (default: the context's namespace, or the Pod's own namespace in-cluster)", EnvVars: []string{"SPARKCM_NAMESPACE"}},
+		&cli.Float64Flag{Name: "qps", Value: 500, Usage: "client-side limit of API requests per second (the API server's own priority and fairness still applies)", EnvVars: []string{"SPARKCM_QPS"}},
+		&cli.IntFlag{Name: "burst", Value: 1000, Usage: "client-side burst of API requests", EnvVars: []string{"SPARKCM_BURST"}},
+		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log format on stderr: text or json", EnvVars: []string{"SPARKCM_LOG_FORMAT"}},
+		&cli.IntFlag{Name: "v", Usage: "log verbosity: 0 info, 1 debug, 2+ also client-go's own logs", EnvVars: []string{"SPARKCM_V"}},
 	}
 }
 
-// setup validates the global flags and builds the logger; it runs before
-// any command and makes no API call.
-func (g *globals) setup(c *cli.Context, stderr io.Writer) error {
+// withGlobals appends the shared flags to a command's own.
+func withGlobals(own ...cli.Flag) []cli.Flag { return append(own, globalFlags()...) }
+
+// load reads the shared flags for a command: its own copy where it was set
+// (on the command line or through the environment), else the app's.
+func (g *globals) load(c *cli.Context) {
+	from := func(name string) *cli.Context {
+		if c.IsSet(name) {
+			return c
+		}
+		for _, p := range c.Lineage()[1:] {
+			if p.IsSet(name) {
+				return p
+			}
+		}
+		return c
+	}
+	g.kubeconfig = from("kubeconfig").String("kubeconfig")
+	g.context = from("context").String("context")
+	g.namespace = from("namespace").String("namespace")
+	g.qps = from("qps").Float64("qps")
+	g.burst = from("burst").Int("burst")
+	g.logFormat = from("log-format").String("log-format")
+	g.verbosity = from("v").Int("v")
+}
+
+// setup validates the shared flags and builds the logger; every command
+// runs it first (as its Before), and it makes no API call.
+func (g *globals) setup(c *cli.Context) error {
+	stderr := g.stderr
+	g.load(c)
 	level := slog.LevelInfo
 	if g.verbosity > 0 {
 		level = slog.LevelDebug
@@ -211,4 +261,24 @@ func versionCommand() *cli.Command {
 			return err
 		},
 	}
+}
+
+// checkNamespace turns "namespace does not exist" into a usage error before
+// the command starts. Reading a namespace is cluster-scoped and a
+// least-privilege Role does not grant it, so a 403 (or any other failure)
+// just lets the command go on.
+func (g *globals) checkNamespace(ctx context.Context, c hook.Clients, ns string) error {
+	if err := hook.ValidateNamespace(ns); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	_, err := c.Kube.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return hook.Usagef("namespace %q not found", ns)
+	}
+	if err != nil {
+		g.log.Debug("could not check the namespace; going on", "namespace", ns, "err", err)
+	}
+	return nil
 }

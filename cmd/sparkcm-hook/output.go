@@ -1,0 +1,96 @@
+package main
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/sparkcm-hook/sparkcm-hook/hook"
+)
+
+// checkOutput validates -o before any API call.
+func checkOutput(format string, allowed ...string) error {
+	for _, a := range allowed {
+		if format == a {
+			return nil
+		}
+	}
+	return hook.Usagef("-o must be one of %s, not %q", strings.Join(allowed, "|"), format)
+}
+
+// writeResult prints the result on stdout in the format -o asked for.
+func writeResult(w io.Writer, format string, r *hook.Result) error {
+	switch format {
+	case "json":
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	case "yaml":
+		b, err := yaml.Marshal(r)
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(b)
+		return err
+	case "csv":
+		return writeLedgerCSV(w, r)
+	default:
+		return writeText(w, r)
+	}
+}
+
+// writeText is the human table: one row per map considered, then a summary.
+func writeText(w io.Writer, r *hook.Result) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	rows := 0
+	header := func() {
+		if rows == 0 {
+			fmt.Fprintln(tw, "DECISION\tNAMESPACE\tCONFIGMAP\tKIND\tAPP ID\tREASON")
+		}
+		rows++
+	}
+	for _, list := range [][]hook.Entry{r.Deleted, r.Failed, r.Skipped} {
+		for _, e := range list {
+			header()
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Decision, e.Namespace, e.Name, e.Kind, dash(e.AppID), dash(e.Reason))
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	verb := "deleted"
+	if r.DryRun {
+		verb = "would delete"
+	}
+	_, err := fmt.Fprintf(w, "%s %d, skipped %d, failed %d ConfigMap(s) in %.1fs\n", verb, len(r.Deleted), len(r.Skipped), len(r.Failed), r.Seconds)
+	return err
+}
+
+// writeLedgerCSV is sweep's ledger: one record per map considered.
+func writeLedgerCSV(w io.Writer, r *hook.Result) error {
+	cw := csv.NewWriter(w)
+	if err := cw.Write([]string{"namespace", "name", "uid", "kind", "app_id", "age", "decision", "reason"}); err != nil {
+		return err
+	}
+	for _, list := range [][]hook.Entry{r.Deleted, r.Failed, r.Skipped} {
+		for _, e := range list {
+			if err := cw.Write([]string{e.Namespace, e.Name, e.UID, string(e.Kind), e.AppID, e.AgeText, string(e.Decision), e.Reason}); err != nil {
+				return err
+			}
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,493 @@
+package hook
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/pager"
+)
+
+// CleanupOptions says which application to clean up and how.
+type CleanupOptions struct {
+	Namespace string
+	// Exactly one target: the SparkApplication, the driver Pod, or the
+	// Spark application id. The tool resolves the rest.
+	SparkApp  string
+	DriverPod string
+	AppID     string
+
+	DryRun bool
+	// Wait, when positive, waits (by watching) up to this long for a live
+	// application to finish before cleaning up. Zero returns
+	// *StillRunningError at once.
+	Wait time.Duration
+	// DriverContainer, when set, counts the driver as finished once that
+	// container has terminated, even while a sidecar keeps its Pod running.
+	DriverContainer string
+	// Concurrency bounds deletes in flight (default 8).
+	Concurrency int
+	// Retry bounds retries of each API call.
+	Retry RetryPolicy
+	// NoEvent turns off the summary Event.
+	NoEvent bool
+}
+
+func (o *CleanupOptions) validate() error {
+	if err := ValidateNamespace(o.Namespace); err != nil {
+		return err
+	}
+	n := 0
+	for _, t := range []string{o.SparkApp, o.DriverPod, o.AppID} {
+		if t != "" {
+			n++
+		}
+	}
+	if n != 1 {
+		return Usagef("give exactly one of --spark-app, --driver-pod or --app-id")
+	}
+	switch {
+	case o.SparkApp != "":
+		return ValidateObjectName("SparkApplication name", o.SparkApp)
+	case o.DriverPod != "":
+		return ValidateObjectName("driver Pod name", o.DriverPod)
+	default:
+		return ValidateAppID(o.AppID)
+	}
+}
+
+func (o *CleanupOptions) target() string {
+	switch {
+	case o.SparkApp != "":
+		return "SparkApplication " + o.SparkApp
+	case o.DriverPod != "":
+		return "driver Pod " + o.DriverPod
+	default:
+		return "application id " + o.AppID
+	}
+}
+
+// cleaner carries one cleanup's clients and options.
+type cleaner struct {
+	c   Clients
+	log *slog.Logger
+	o   CleanupOptions
+	// requests counts the API calls this cleanup made, for the log.
+}
+
+// Cleanup deletes exactly one finished Spark application's ConfigMaps: the
+// ones Spark or the Spark Operator generated for it (see judge), that no
+// non-terminated Pod uses. It validates the target before any API call. It
+// returns the Result also with an error, which ExitCode classifies:
+// *UsageError, *ForbiddenError, *StillRunningError, *PartialFailureError.
+func Cleanup(ctx context.Context, c Clients, log *slog.Logger, o CleanupOptions) (*Result, error) {
+	start := time.Now()
+	res := &Result{Namespace: o.Namespace, DryRun: o.DryRun}
+	defer func() { res.Elapsed = time.Since(start); res.normalize() }()
+	if err := o.validate(); err != nil {
+		return res, err
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 8
+	}
+	o.Retry = o.Retry.withDefaults()
+	// One budget for the whole cleanup, every retry drawing from it, plus
+	// the time the caller allowed for waiting.
+	ctx, cancel := context.WithTimeout(ctx, o.Retry.Budget+max(o.Wait, 0))
+	defer cancel()
+	cl := &cleaner{c: c, log: log.With("namespace", o.Namespace, "target", o.target()), o: o}
+
+	app, err := cl.resolve(ctx)
+	if err != nil {
+		return res, err
+	}
+	res.AppIDs = app.ids()
+	if isLive, why := app.live(); isLive {
+		if o.Wait <= 0 {
+			return res, &StillRunningError{Namespace: o.Namespace, App: o.target(), State: why}
+		}
+		cl.log.Info("application still running, waiting for it to finish", "reason", why, "wait", o.Wait)
+		app, err = cl.waitFinished(ctx, o.Wait)
+		if err != nil {
+			return res, err
+		}
+		res.AppIDs = app.ids()
+	}
+
+	candidates, err := cl.discover(ctx, app)
+	if err != nil {
+		return res, err
+	}
+	index, err := cl.inUse(ctx, app)
+	if err != nil {
+		return res, err
+	}
+	var toDelete []Entry
+	for _, m := range candidates {
+		e := Entry{Namespace: m.Namespace, Name: m.Name, UID: string(m.UID), AppID: firstNonEmpty(m.Labels[LabelAppSelector], strings.Join(res.AppIDs, ","))}
+		kind, reason := app.judge(&m.ObjectMeta)
+		e.Kind = kind
+		if reason == "" {
+			if users := index.usedBy(m.Namespace, m.Name); len(users) > 0 {
+				reason = usedByReason(users)
+			}
+		}
+		if reason != "" {
+			e.Decision, e.Reason = Skipped, reason
+			res.add(e)
+			continue
+		}
+		toDelete = append(toDelete, e)
+	}
+	d := &deleter{kube: c.Kube, log: cl.log, retry: o.Retry, concurrency: o.Concurrency, dryRun: o.DryRun}
+	err = d.deleteAll(ctx, toDelete, res.add)
+	sortEntries(res)
+	cl.log.Info("cleanup finished", "appIds", res.AppIDs, "deleted", len(res.Deleted), "skipped", len(res.Skipped), "failed", len(res.Failed), "dryRun", o.DryRun)
+	if !o.NoEvent && !o.DryRun {
+		cl.recordEvent(ctx, app, res)
+	}
+	if err != nil {
+		return res, err
+	}
+	if len(res.Failed) > 0 {
+		return res, &PartialFailureError{Failed: len(res.Failed)}
+	}
+	return res, nil
+}
+
+// resolve turns the one target the caller gave into everything known about
+// the application: ids, driver Pod (or that it is gone), SparkApplication.
+func (cl *cleaner) resolve(ctx context.Context) (*appView, error) {
+	o := cl.o
+	app := newAppView(o.Namespace)
+	app.DriverContainer = o.DriverContainer
+	switch {
+	case o.SparkApp != "":
+		sa, err := cl.getSparkApp(ctx, o.SparkApp)
+		if err != nil {
+			return nil, err
+		}
+		driver := o.SparkApp + "-driver" // the Spark Operator's default driver name
+		if sa != nil {
+			app.setApp(sa)
+			if sa.DriverPod != "" {
+				driver = sa.DriverPod
+			}
+		} else {
+			app.AppName, app.AppGone = o.SparkApp, true
+		}
+		if err := cl.resolveDriver(ctx, app, driver, false); err != nil {
+			return nil, err
+		}
+	case o.DriverPod != "":
+		if err := cl.resolveDriver(ctx, app, o.DriverPod, true); err != nil {
+			return nil, err
+		}
+	default:
+		app.addID(o.AppID)
+		sel, err := driverSelector(o.AppID)
+		if err != nil {
+			return nil, err
+		}
+		var pods *corev1.PodList
+		err = cl.call(ctx, "list driver pods", "list", "", "pods", func(ctx context.Context) error {
+			var err error
+			pods, err = cl.c.Kube.CoreV1().Pods(o.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		switch len(pods.Items) {
+		case 0:
+			// Driver gone: look for a SparkApplication that reported this id.
+			if err := cl.findSparkAppByID(ctx, app, o.AppID); err != nil {
+				return nil, err
+			}
+			if app.App != nil && app.App.DriverPod != "" {
+				app.DriverName, app.DriverGone = app.App.DriverPod, true
+			}
+		case 1:
+			if err := cl.adoptDriver(ctx, app, &pods.Items[0], false); err != nil {
+				return nil, err
+			}
+		default:
+			return nil, Usagef("application id %s has %d driver Pods; name one with --driver-pod", o.AppID, len(pods.Items))
+		}
+	}
+	return app, nil
+}
+
+// resolveDriver reads the driver Pod by name. When it is gone, maps owned by
+// a Pod of that name are matched by name; with fromUser the SparkApplication
+// is looked for under the operator's naming (<app>-driver).
+func (cl *cleaner) resolveDriver(ctx context.Context, app *appView, name string, fromUser bool) error {
+	var pod *corev1.Pod
+	err := cl.call(ctx, "get pod "+name, "get", "", "pods", func(ctx context.Context) error {
+		var err error
+		pod, err = cl.c.Kube.CoreV1().Pods(cl.o.Namespace).Get(ctx, name, metav1.GetOptions{})
+		return err
+	})
+	if apierrors.IsNotFound(err) {
+		app.DriverName, app.DriverGone = name, true
+		if fromUser && app.App == nil {
+			if base, ok := strings.CutSuffix(name, "-driver"); ok && base != "" {
+				sa, err := cl.getSparkApp(ctx, base)
+				if err != nil {
+					return err
+				}
+				if sa != nil && sa.DriverPod == name {
+					app.setApp(sa)
+				}
+			}
+		}
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return cl.adoptDriver(ctx, app, pod, fromUser)
+}
+
+// adoptDriver checks that a Pod is a Spark driver and records it, with the
+// SparkApplication that owns it.
+func (cl *cleaner) adoptDriver(ctx context.Context, app *appView, pod *corev1.Pod, fromUser bool) error {
+	if pod.Labels[LabelRole] != RoleDriver {
+		return Usagef("pod %s/%s is not a Spark driver (it has no label %s=%s)", pod.Namespace, pod.Name, LabelRole, RoleDriver)
+	}
+	app.setDriver(pod)
+	if app.App != nil || app.AppGone {
+		return nil
+	}
+	for _, ref := range pod.OwnerReferences {
+		if ref.Kind != "SparkApplication" || !strings.HasPrefix(ref.APIVersion, SparkApplicationGVR.Group+"/") {
+			continue
+		}
+		sa, err := cl.getSparkApp(ctx, ref.Name)
+		if err != nil {
+			return err
+		}
+		if sa != nil && sa.UID == ref.UID {
+			app.setApp(sa)
+		} else {
+			app.AppName, app.AppGone = ref.Name, true
+		}
+	}
+	_ = fromUser
+	return nil
+}
+
+// getSparkApp reads a SparkApplication; nil when it (or its CRD) is absent.
+func (cl *cleaner) getSparkApp(ctx context.Context, name string) (*sparkApp, error) {
+	var u *unstructured.Unstructured
+	err := cl.call(ctx, "get sparkapplication "+name, "get", SparkApplicationGVR.Group, SparkApplicationGVR.Resource, func(ctx context.Context) error {
+		var err error
+		u, err = cl.c.Dynamic.Resource(SparkApplicationGVR).Namespace(cl.o.Namespace).Get(ctx, name, metav1.GetOptions{})
+		return err
+	})
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return parseSparkApp(u), nil
+}
+
+// findSparkAppByID looks for the SparkApplication whose status names the id.
+// Without the CRD there is none to find.
+func (cl *cleaner) findSparkAppByID(ctx context.Context, app *appView, id string) error {
+	var list *unstructured.UnstructuredList
+	err := cl.call(ctx, "list sparkapplications", "list", SparkApplicationGVR.Group, SparkApplicationGVR.Resource, func(ctx context.Context) error {
+		var err error
+		list, err = cl.c.Dynamic.Resource(SparkApplicationGVR).Namespace(cl.o.Namespace).List(ctx, metav1.ListOptions{})
+		return err
+	})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for i := range list.Items {
+		if sa := parseSparkApp(&list.Items[i]); sa.AppID == id {
+			app.setApp(sa)
+			return nil
+		}
+	}
+	return nil
+}
+
+// discover reads the metadata of every map that may be the application's:
+// those labelled with its id, those its driver Pod mounts, the operator's
+// <app>-prom-conf, and, when the driver Pod or SparkApplication is gone,
+// those whose ownerReferences name it. ConfigMap data never crosses the wire.
+func (cl *cleaner) discover(ctx context.Context, app *appView) ([]metav1.PartialObjectMetadata, error) {
+	ns := cl.o.Namespace
+	found := map[string]metav1.PartialObjectMetadata{}
+	keep := func(m metav1.PartialObjectMetadata) { found[string(m.UID)] = m }
+	maps := cl.c.Metadata.Resource(corev1.SchemeGroupVersion.WithResource("configmaps")).Namespace(ns)
+
+	getMap := func(name string) error {
+		var m *metav1.PartialObjectMetadata
+		err := cl.call(ctx, "get configmap "+name, "get", "", "configmaps", func(ctx context.Context) error {
+			var err error
+			m, err = maps.Get(ctx, name, metav1.GetOptions{})
+			return err
+		})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		keep(*m)
+		return nil
+	}
+
+	if app.Driver != nil {
+		for _, name := range PodConfigMapRefs(app.Driver) {
+			if err := getMap(name); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if app.App != nil {
+		if err := getMap(app.App.Name + "-prom-conf"); err != nil {
+			return nil, err
+		}
+	}
+	if (app.DriverGone && app.DriverName != "") || (app.AppGone && app.AppName != "") {
+		// Nothing but a full pass can find maps by their owner's name; this
+		// happens only once the owner is already gone.
+		err := cl.call(ctx, "list configmaps", "list", "", "configmaps", func(ctx context.Context) error {
+			p := pager.New(func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+				return maps.List(ctx, opts)
+			})
+			return p.EachListItem(ctx, metav1.ListOptions{}, func(obj runtime.Object) error {
+				m := obj.(*metav1.PartialObjectMetadata)
+				for _, ref := range m.OwnerReferences {
+					if (app.DriverGone && ref.Kind == "Pod" && ref.Name == app.DriverName) ||
+						(app.AppGone && ref.Kind == "SparkApplication" && ref.Name == app.AppName) {
+						keep(*m)
+						if id := m.Labels[LabelAppSelector]; id != "" && ref.Kind == "Pod" && app.isDriverRef(ref) {
+							// An executor map owned by the gone driver names
+							// the application id, which finds the
+							// application's ownerless maps too.
+							app.addID(id)
+						}
+					}
+				}
+				return nil
+			})
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	for _, id := range app.ids() {
+		sel, err := appSelector(id)
+		if err != nil {
+			return nil, err
+		}
+		var list *metav1.PartialObjectMetadataList
+		err = cl.call(ctx, "list configmaps by label", "list", "", "configmaps", func(ctx context.Context) error {
+			var err error
+			list, err = maps.List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range list.Items {
+			keep(m)
+		}
+	}
+	out := make([]metav1.PartialObjectMetadata, 0, len(found))
+	for _, m := range found {
+		out = append(out, m)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// inUse indexes the ConfigMaps used by every non-terminated Pod in the
+// namespace, in one request whatever the namespace holds: terminated Pods are
+// filtered out on the server. The application's own finished driver (sidecar
+// mode) does not count.
+func (cl *cleaner) inUse(ctx context.Context, app *appView) (refIndex, error) {
+	sel := fields.AndSelectors(
+		fields.OneTermNotEqualSelector("status.phase", string(corev1.PodSucceeded)),
+		fields.OneTermNotEqualSelector("status.phase", string(corev1.PodFailed)),
+	)
+	var pods *corev1.PodList
+	err := cl.call(ctx, "list pods", "list", "", "pods", func(ctx context.Context) error {
+		var err error
+		pods, err = cl.c.Kube.CoreV1().Pods(cl.o.Namespace).List(ctx, metav1.ListOptions{FieldSelector: sel.String()})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	exempt := func(p *corev1.Pod) bool {
+		return app.Driver != nil && p.UID == app.Driver.UID && app.driverFinished()
+	}
+	ix := refIndex{}
+	for i := range pods.Items {
+		ix.add(&pods.Items[i], exempt)
+	}
+	return ix, nil
+}
+
+// call runs one read with retry and turns a 403 into a *ForbiddenError.
+func (cl *cleaner) call(ctx context.Context, what, verb, group, resource string, op func(context.Context) error) error {
+	err := retry(ctx, cl.log, cl.o.Retry, what, op)
+	if err != nil && !apierrors.IsNotFound(err) {
+		if fe := asForbidden(err, verb, group, resource, cl.o.Namespace); fe != err {
+			return fe
+		}
+		return fmt.Errorf("%s in namespace %s: %w", what, cl.o.Namespace, err)
+	}
+	return err
+}
+
+func usedByReason(users []podRef) string {
+	parts := make([]string, 0, len(users))
+	for _, u := range users {
+		parts = append(parts, fmt.Sprintf("%s (%s)", u.Name, u.Phase))
+	}
+	return "in use by Pod " + strings.Join(parts, ", ")
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func sortEntries(r *Result) {
+	for _, l := range [][]Entry{r.Deleted, r.Skipped, r.Failed} {
+		sort.Slice(l, func(i, j int) bool {
+			if l[i].Namespace != l[j].Namespace {
+				return l[i].Namespace < l[j].Namespace
+			}
+			return l[i].Name < l[j].Name
+		})
+	}
+}
+
+// ValidateCleanupTarget checks the options' namespace and target without
+// any API call.
+func ValidateCleanupTarget(o CleanupOptions) error { return o.validate() }

@@ -1,0 +1,46 @@
+package hook
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// recordEvent leaves a summary Event on the SparkApplication, or else on the
+// driver Pod, so `kubectl describe` shows what was cleaned. Failing to record
+// it never fails the cleanup.
+func (cl *cleaner) recordEvent(ctx context.Context, app *appView, res *Result) {
+	var ref corev1.ObjectReference
+	switch {
+	case app.App != nil:
+		ref = corev1.ObjectReference{APIVersion: SparkApplicationGVR.GroupVersion().String(), Kind: "SparkApplication", Name: app.App.Name, UID: app.App.UID, Namespace: cl.o.Namespace}
+	case app.Driver != nil:
+		ref = corev1.ObjectReference{APIVersion: "v1", Kind: "Pod", Name: app.Driver.Name, UID: app.Driver.UID, Namespace: cl.o.Namespace}
+	default:
+		return
+	}
+	typ, reason := corev1.EventTypeNormal, "SparkConfigMapsCleaned"
+	if len(res.Failed) > 0 {
+		typ, reason = corev1.EventTypeWarning, "SparkConfigMapsCleanupFailed"
+	}
+	now := metav1.NewTime(time.Now())
+	ev := &corev1.Event{
+		ObjectMeta:     metav1.ObjectMeta{GenerateName: ref.Name + ".", Namespace: cl.o.Namespace},
+		InvolvedObject: ref,
+		Reason:         reason,
+		Message:        fmt.Sprintf("sparkcm-hook deleted %d, skipped %d, failed %d ConfigMap(s)", len(res.Deleted), len(res.Skipped), len(res.Failed)),
+		Type:           typ,
+		Source:         corev1.EventSource{Component: "sparkcm-hook"},
+		FirstTimestamp: now,
+		LastTimestamp:  now,
+		Count:          1,
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := cl.c.Kube.CoreV1().Events(cl.o.Namespace).Create(ctx, ev, metav1.CreateOptions{}); err != nil {
+		cl.log.Warn("could not record the summary event (the cleanup itself is unaffected)", "err", err)
+	}
+}

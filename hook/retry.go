@@ -1,0 +1,164 @@
+package hook
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"regexp"
+	"syscall"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
+)
+
+// RetryPolicy bounds how the library retries transient API failures.
+type RetryPolicy struct {
+	// Budget is the total time one operation may spend retrying; the
+	// caller's context may end it sooner.
+	Budget time.Duration
+	// Initial and Max are the first and the largest wait between tries.
+	Initial, Max time.Duration
+}
+
+// DefaultRetryPolicy is exponential backoff with jitter from 200ms to 10s,
+// inside a two-minute budget.
+var DefaultRetryPolicy = RetryPolicy{Budget: 2 * time.Minute, Initial: 200 * time.Millisecond, Max: 10 * time.Second}
+
+func (p RetryPolicy) withDefaults() RetryPolicy {
+	if p.Budget <= 0 {
+		p.Budget = DefaultRetryPolicy.Budget
+	}
+	if p.Initial <= 0 {
+		p.Initial = DefaultRetryPolicy.Initial
+	}
+	if p.Max <= 0 {
+		p.Max = DefaultRetryPolicy.Max
+	}
+	return p
+}
+
+// IsTransient reports whether an API call that failed with err may succeed
+// when tried again: throttling, server-side timeouts and 5xx, and a
+// connection that broke or was refused (an API server restarting). Auth,
+// validation, conflicts and certificate errors are final.
+func IsTransient(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var unknownAuthority x509.UnknownAuthorityError
+	var hostname x509.HostnameError
+	var invalidCert x509.CertificateInvalidError
+	if errors.As(err, &unknownAuthority) || errors.As(err, &hostname) || errors.As(err, &invalidCert) {
+		return false
+	}
+	switch {
+	case apierrors.IsTooManyRequests(err),
+		apierrors.IsServerTimeout(err),
+		apierrors.IsTimeout(err),
+		apierrors.IsInternalError(err),
+		apierrors.IsServiceUnavailable(err),
+		apierrors.IsUnexpectedServerError(err):
+		return true
+	}
+	var status apierrors.APIStatus
+	if errors.As(err, &status) {
+		// Any other status the server answered with (400, 401, 403, 404,
+		// 409, 422, ...) is its final word; 502 and 504 from a proxy in
+		// front of it are not.
+		code := status.Status().Code
+		return code == 502 || code == 504
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNABORTED) ||
+		utilnet.IsConnectionReset(err) || utilnet.IsConnectionRefused(err) || utilnet.IsProbableEOF(err) ||
+		utilnet.IsHTTP2ConnectionLost(err) {
+		return true
+	}
+	// A *url.Error is a net.Error too; only a real timeout counts.
+	var netErr net.Error
+	if errors.As(err, &netErr) && netErr.Timeout() {
+		return true
+	}
+	return false
+}
+
+// retryAfter is the delay the server asked for (Retry-After on 429 and some
+// 5xx), or zero.
+func retryAfter(err error) time.Duration {
+	if seconds, ok := apierrors.SuggestsClientDelay(err); ok && seconds > 0 {
+		return time.Duration(seconds) * time.Second
+	}
+	return 0
+}
+
+// retry runs op until it succeeds, fails with a final error, or the budget
+// or ctx runs out. Waits grow exponentially with jitter and are never
+// shorter than a Retry-After the server sent. The last error is returned
+// (not just "context deadline exceeded") so the caller can say what failed.
+func retry(ctx context.Context, log *slog.Logger, p RetryPolicy, what string, op func(context.Context) error) error {
+	p = p.withDefaults()
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval = p.Initial
+	b.MaxInterval = p.Max
+	b.RandomizationFactor = 0.5
+	b.Multiplier = 2
+	b.MaxElapsedTime = p.Budget
+	b.Reset()
+
+	for attempt := 1; ; attempt++ {
+		err := op(ctx)
+		if err == nil {
+			return nil
+		}
+		var perm *backoff.PermanentError
+		if errors.As(err, &perm) {
+			return perm.Err
+		}
+		if !IsTransient(err) {
+			return err
+		}
+		wait := b.NextBackOff()
+		if wait == backoff.Stop {
+			return fmt.Errorf("%s: gave up after %d attempts in %s: %w", what, attempt, p.Budget, err)
+		}
+		if ra := retryAfter(err); ra > wait {
+			wait = ra
+		}
+		log.Debug("transient API failure, retrying", "op", what, "attempt", attempt, "wait", wait, "err", err)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("%s: %w (last error: %w)", what, ctx.Err(), err)
+		case <-t.C:
+		}
+	}
+}
+
+var forbiddenUser = regexp.MustCompile(`^(?:[a-z.]+ )?"?[^"]*"? is forbidden: User "([^"]+)" cannot`)
+
+// asForbidden turns a 403 from the API server into a *ForbiddenError that
+// names the identity, verb, resource and namespace; other errors pass.
+func asForbidden(err error, verb, group, resource, namespace string) error {
+	if !apierrors.IsForbidden(err) {
+		return err
+	}
+	fe := &ForbiddenError{Verb: verb, Group: group, Resource: resource, Namespace: namespace, Err: err}
+	var status apierrors.APIStatus
+	if errors.As(err, &status) {
+		if m := forbiddenUser.FindStringSubmatch(status.Status().Message); m != nil {
+			fe.User = m[1]
+		}
+	}
+	return fe
+}

@@ -1,0 +1,135 @@
+package hook
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/watch"
+)
+
+// resyncEvery bounds how long the wait trusts a quiet watch before it reads
+// the objects again (a watch can end or miss nothing and still be quiet).
+const resyncEvery = 30 * time.Second
+
+// waitFinished waits, by watching the driver Pod and the SparkApplication,
+// until the application is no longer live, for at most d. Each time a watch
+// reports anything, or ends (it is then reopened), the application is
+// resolved again from scratch, so the decision always rests on a fresh read.
+func (cl *cleaner) waitFinished(ctx context.Context, d time.Duration) (*appView, error) {
+	wctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	for {
+		app, err := cl.resolve(wctx)
+		if err != nil {
+			if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+				return nil, cl.stillRunning(ctx, "it did not finish within --wait "+d.String())
+			}
+			return nil, err
+		}
+		isLive, why := app.live()
+		if !isLive {
+			return app, nil
+		}
+		cl.log.Debug("still running", "reason", why)
+		if err := cl.watchOnce(wctx, app); err != nil {
+			if wctx.Err() != nil && ctx.Err() == nil {
+				return nil, &StillRunningError{Namespace: cl.o.Namespace, App: cl.o.target(), State: why + "; did not finish within --wait " + d.String()}
+			}
+			return nil, err
+		}
+	}
+}
+
+func (cl *cleaner) stillRunning(ctx context.Context, why string) error {
+	return &StillRunningError{Namespace: cl.o.Namespace, App: cl.o.target(), State: why}
+}
+
+// watchOnce blocks until the driver Pod or the SparkApplication changes, a
+// watch ends, resyncEvery passes, or ctx ends. It watches from the
+// resourceVersion of the objects it just read, so no change in between is
+// missed.
+func (cl *cleaner) watchOnce(ctx context.Context, app *appView) error {
+	ctx, cancel := context.WithTimeout(ctx, resyncEvery)
+	defer cancel()
+	var watchers []watch.Interface
+	defer func() {
+		for _, w := range watchers {
+			w.Stop()
+		}
+	}()
+	ns := cl.o.Namespace
+	if app.DriverName != "" {
+		sel := fields.OneTermEqualSelector("metadata.name", app.DriverName).String()
+		var list *corev1.PodList
+		err := cl.call(ctx, "list pod "+app.DriverName, "list", "", "pods", func(ctx context.Context) error {
+			var err error
+			list, err = cl.c.Kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{FieldSelector: sel})
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		var w watch.Interface
+		err = cl.call(ctx, "watch pod "+app.DriverName, "watch", "", "pods", func(ctx context.Context) error {
+			var err error
+			w, err = cl.c.Kube.CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{FieldSelector: sel, ResourceVersion: list.ResourceVersion})
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		watchers = append(watchers, w)
+	}
+	if app.App != nil {
+		sel := fields.OneTermEqualSelector("metadata.name", app.App.Name).String()
+		res := cl.c.Dynamic.Resource(SparkApplicationGVR).Namespace(ns)
+		var rv string
+		err := cl.call(ctx, "list sparkapplication "+app.App.Name, "list", SparkApplicationGVR.Group, SparkApplicationGVR.Resource, func(ctx context.Context) error {
+			list, err := res.List(ctx, metav1.ListOptions{FieldSelector: sel})
+			if err == nil {
+				rv = list.GetResourceVersion()
+			}
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		var w watch.Interface
+		err = cl.call(ctx, "watch sparkapplication "+app.App.Name, "watch", SparkApplicationGVR.Group, SparkApplicationGVR.Resource, func(ctx context.Context) error {
+			var err error
+			w, err = res.Watch(ctx, metav1.ListOptions{FieldSelector: sel, ResourceVersion: rv})
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		watchers = append(watchers, w)
+	}
+	if len(watchers) == 0 {
+		<-ctx.Done()
+		return nil
+	}
+	changed := make(chan struct{}, len(watchers))
+	for _, w := range watchers {
+		go func(w watch.Interface) {
+			for range w.ResultChan() {
+				changed <- struct{}{}
+				return
+			}
+			changed <- struct{}{} // the watch ended: resolve and reopen
+		}(w)
+	}
+	select {
+	case <-changed:
+		return nil
+	case <-ctx.Done():
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return nil // resync, unless the caller's own deadline passed
+		}
+		return ctx.Err()
+	}
+}
