@@ -113,6 +113,7 @@ func retry(ctx context.Context, log *slog.Logger, p RetryPolicy, what string, op
 	b.RandomizationFactor = 0.5
 	b.Multiplier = 2
 	b.MaxElapsedTime = p.Budget
+	b.Clock = clock
 	b.Reset()
 
 	for attempt := 1; ; attempt++ {
@@ -135,13 +136,25 @@ func retry(ctx context.Context, log *slog.Logger, p RetryPolicy, what string, op
 			wait = ra
 		}
 		log.Debug("transient API failure, retrying", "op", what, "attempt", attempt, "wait", wait, "err", err)
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("%s: %w (last error: %w)", what, ctx.Err(), err)
-		case <-t.C:
+		if serr := sleep(ctx, wait); serr != nil {
+			return fmt.Errorf("%s: %w (last error: %w)", what, serr, err)
 		}
+	}
+}
+
+// clock measures the retry budget; tests swap it with sleep.
+var clock backoff.Clock = backoff.SystemClock
+
+// sleep waits for d or until ctx ends. Tests replace it to see the waits
+// the policy asks for without spending them.
+var sleep = func(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }
 

@@ -1,0 +1,169 @@
+package hook
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+var cmGR = schema.GroupResource{Resource: "configmaps"}
+
+// fakeTime replaces the retry clock and sleep for one test: waits are
+// recorded and advance the clock instantly, so a test sees the policy's
+// waits and exhausts budgets without spending wall time.
+type fakeTime struct {
+	mu    sync.Mutex
+	now   time.Time
+	waits []time.Duration
+}
+
+func (f *fakeTime) Now() time.Time { f.mu.Lock(); defer f.mu.Unlock(); return f.now }
+
+func useFakeTime(t *testing.T) *fakeTime {
+	t.Helper()
+	ft := &fakeTime{now: time.Unix(1_700_000_000, 0)}
+	oldSleep, oldClock := sleep, clock
+	sleep = func(ctx context.Context, d time.Duration) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		ft.mu.Lock()
+		ft.now = ft.now.Add(d)
+		ft.waits = append(ft.waits, d)
+		ft.mu.Unlock()
+		return nil
+	}
+	clock = ft
+	t.Cleanup(func() { sleep, clock = oldSleep, oldClock })
+	return ft
+}
+
+func discardLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func tooManyRequests(seconds int) error {
+	return apierrors.NewTooManyRequests("slow down", seconds)
+}
+
+func TestIsTransientClassifiesFailures(t *testing.T) {
+	cases := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"429", tooManyRequests(1), true},
+		{"500", apierrors.NewInternalError(errors.New("boom")), true},
+		{"503", apierrors.NewServiceUnavailable("down"), true},
+		{"504 server timeout", apierrors.NewServerTimeout(cmGR, "delete", 1), true},
+		{"gateway timeout", apierrors.NewTimeoutError("timeout", 1), true},
+		{"connection reset", &url.Error{Op: "Delete", URL: "https://x", Err: syscall.ECONNRESET}, true},
+		{"connection refused (API server restarting)", &url.Error{Op: "Get", URL: "https://x", Err: syscall.ECONNREFUSED}, true},
+		{"EOF", &url.Error{Op: "Get", URL: "https://x", Err: io.EOF}, true},
+		{"unexpected EOF", fmt.Errorf("read: %w", io.ErrUnexpectedEOF), true},
+		{"400", apierrors.NewBadRequest("bad"), false},
+		{"403", apierrors.NewForbidden(cmGR, "x", errors.New("no")), false},
+		{"404", apierrors.NewNotFound(cmGR, "x"), false},
+		{"409", apierrors.NewConflict(cmGR, "x", errors.New("uid")), false},
+		{"422", apierrors.NewInvalid(schema.GroupKind{Kind: "ConfigMap"}, "x", nil), false},
+		{"x509 unknown authority", &url.Error{Op: "Get", URL: "https://x", Err: x509.UnknownAuthorityError{}}, false},
+		{"url error that is not a timeout", &url.Error{Op: "Get", URL: "https://x", Err: errors.New("unsupported protocol scheme")}, false},
+		{"context cancelled", context.Canceled, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := IsTransient(tc.err); got != tc.want {
+				t.Fatalf("IsTransient(%v) = %v, want %v", tc.err, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestRetryHonoursRetryAfterAndBacksOffExponentially(t *testing.T) {
+	ft := useFakeTime(t)
+	calls := 0
+	err := retry(context.Background(), discardLog(), RetryPolicy{Budget: time.Minute, Initial: 100 * time.Millisecond, Max: 10 * time.Second}, "op", func(context.Context) error {
+		calls++
+		switch calls {
+		case 1:
+			return tooManyRequests(7)
+		case 2, 3, 4:
+			return apierrors.NewServiceUnavailable("down")
+		}
+		return nil
+	})
+	if err != nil || calls != 5 {
+		t.Fatalf("retry = %v after %d calls, want success after 5", err, calls)
+	}
+	if ft.waits[0] < 7*time.Second {
+		t.Errorf("first wait %v ignores Retry-After: 7s", ft.waits[0])
+	}
+	// Exponential with ±50% jitter: the fourth wait's lowest value
+	// (0.1s*2^3*0.5) is above the second's highest (0.1s*2*1.5).
+	if ft.waits[3] <= ft.waits[1] {
+		t.Errorf("waits do not grow: %v", ft.waits)
+	}
+}
+
+func TestRetryGivesUpWhenTheBudgetRunsOutAndKeepsTheLastError(t *testing.T) {
+	useFakeTime(t)
+	calls := 0
+	err := retry(context.Background(), discardLog(), RetryPolicy{Budget: 5 * time.Second, Initial: time.Second, Max: time.Second}, "delete configmap x", func(context.Context) error {
+		calls++
+		return apierrors.NewServiceUnavailable("still down")
+	})
+	if err == nil || !apierrors.IsServiceUnavailable(err) {
+		t.Fatalf("err = %v, want the last 503 wrapped", err)
+	}
+	if calls < 3 || calls > 12 {
+		t.Fatalf("%d calls inside a 5s budget of ~1s waits", calls)
+	}
+}
+
+func TestRetryStopsAtOnceOnFinalErrors(t *testing.T) {
+	useFakeTime(t)
+	for _, final := range []error{
+		apierrors.NewBadRequest("bad"),
+		apierrors.NewForbidden(cmGR, "x", errors.New("no")),
+		apierrors.NewNotFound(cmGR, "x"),
+		apierrors.NewConflict(cmGR, "x", errors.New("uid")),
+		apierrors.NewInvalid(schema.GroupKind{Kind: "ConfigMap"}, "x", nil),
+	} {
+		calls := 0
+		err := retry(context.Background(), discardLog(), DefaultRetryPolicy, "op", func(context.Context) error {
+			calls++
+			return final
+		})
+		if calls != 1 || !errors.Is(err, final) {
+			t.Errorf("%v: %d calls, err %v; want one call and the error itself", final, calls, err)
+		}
+	}
+}
+
+func TestForbiddenErrorNamesWhoWhatWhereAndTheRule(t *testing.T) {
+	raw := apierrors.NewForbidden(cmGR, "spark-exec-1-conf-map", errors.New(`User "system:serviceaccount:jobs:janitor" cannot delete resource "configmaps" in API group "" in the namespace "jobs"`))
+	err := asForbidden(raw, "delete", "", "configmaps", "jobs")
+	var fe *ForbiddenError
+	if !errors.As(err, &fe) {
+		t.Fatalf("not a ForbiddenError: %v", err)
+	}
+	msg := err.Error()
+	for _, want := range []string{"system:serviceaccount:jobs:janitor", "delete", "configmaps", "jobs", `verbs: ["delete"]`} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("message %q lacks %q", msg, want)
+		}
+	}
+	if ExitCode(err) != ExitForbidden {
+		t.Errorf("exit code %d, want %d", ExitCode(err), ExitForbidden)
+	}
+}
