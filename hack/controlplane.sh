@@ -19,10 +19,12 @@ mkdir -p "$tmp"
 trap 'rm -rf "$tmp"' EXIT
 (
   cd "$root/tools/controlplane"
-  CGO_ENABLED=0 go build -trimpath -o "$tmp/" \
+  # Plain flags on purpose: any -trimpath or CGO change would miss the Go
+  # build cache a previous build left and cost a cold build again.
+  go build -o "$tmp/" \
     k8s.io/kubernetes/cmd/kube-apiserver \
     k8s.io/kubernetes/cmd/kube-controller-manager
-  CGO_ENABLED=0 go build -trimpath -o "$tmp/etcd" go.etcd.io/etcd/server/v3
+  go build -o "$tmp/etcd" go.etcd.io/etcd/server/v3
 ) >&2
 rm -rf "$dir"
 mv "$tmp" "$dir"

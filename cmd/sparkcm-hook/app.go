@@ -69,6 +69,7 @@ Every flag can also be set through the environment variable shown beside it.
 		HideHelpCommand: true,
 		Commands: []*cli.Command{
 			cleanupCommand(g),
+			sweepCommand(g),
 			versionCommand(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // exit codes are decided below
