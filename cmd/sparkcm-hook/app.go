@@ -70,6 +70,7 @@ Every flag can also be set through the environment variable shown beside it.
 		Commands: []*cli.Command{
 			cleanupCommand(g),
 			sweepCommand(g),
+			watchCommand(g),
 			versionCommand(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // exit codes are decided below
