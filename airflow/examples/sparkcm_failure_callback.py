@@ -1,0 +1,42 @@
+"""Spark job whose on_failure_callback deletes the failed application's ConfigMaps.
+
+Tested with apache-airflow 3.3.2 and apache-airflow-providers-cncf-kubernetes 10.25.0 (Python 3.11).
+
+Needs the ``sparkcm-airflow`` package (``pip install ./airflow`` from the sparkcm-hook repository)
+and the ``sparkcm-hook`` binary on the worker. The callback finds the application from the task's XCom
+``pod_name`` / ``pod_namespace``, or, when the driver never started, from the SparkApplication the
+operator created; it runs ``sparkcm-hook cleanup`` with a time limit and never raises. Settings come
+from the ``[sparkcm_hook]`` Airflow configuration section, or from make_cleanup_callback's arguments.
+
+A successful run needs no callback: the operator deletes the SparkApplication
+(``delete_on_termination=True``), and garbage collection takes the driver Pod and its ConfigMaps.
+"""
+
+from __future__ import annotations
+
+import pendulum
+
+from airflow.providers.cncf.kubernetes.operators.spark_kubernetes import SparkKubernetesOperator
+from airflow.sdk import DAG, Param
+
+from sparkcm_airflow.callback import make_cleanup_callback
+
+cleanup = make_cleanup_callback(timeout=120)
+
+with DAG(
+    dag_id="sparkcm_failure_callback",
+    description="SparkApplication whose failure callback runs sparkcm-hook cleanup",
+    schedule=None,
+    start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
+    catchup=False,
+    params={"namespace": Param("spark-jobs", type="string", description="namespace of the Spark job")},
+    tags=["spark", "sparkcm-hook"],
+) as dag:
+    SparkKubernetesOperator(
+        task_id="spark_pi",
+        namespace="{{ params.namespace }}",
+        application_file="spark-application.yaml",
+        kubernetes_conn_id="kubernetes_default",
+        on_failure_callback=cleanup,
+        on_retry_callback=cleanup,
+    )

@@ -1,0 +1,14 @@
+"""Delete the ConfigMaps Spark-on-Kubernetes applications leave behind, from Airflow.
+
+- :mod:`sparkcm_airflow.callback`: ``on_failure_callback`` helpers.
+- :mod:`sparkcm_airflow.listener` / :mod:`sparkcm_airflow.plugin`: zero-change listener plugin.
+- :mod:`sparkcm_airflow.cleanup`: runs the ``sparkcm-hook`` binary with a hard time limit.
+
+Tested with apache-airflow 3.3.2 and apache-airflow-providers-cncf-kubernetes 10.25.0 (Python 3.11).
+"""
+
+from sparkcm_airflow.cleanup import CleanupResult, CleanupTarget, run_cleanup
+from sparkcm_airflow.config import Settings, load_settings
+
+__all__ = ["CleanupResult", "CleanupTarget", "Settings", "load_settings", "run_cleanup"]
+__version__ = "0.1.0"
