@@ -1,0 +1,18 @@
+package testbed_test
+
+import (
+	"os"
+	"testing"
+
+	"github.com/sparkcm-hook/sparkcm-hook/internal/testbed"
+)
+
+// cp is shared by the package's tests; each works in its own namespace.
+var cp *testbed.ControlPlane
+
+func TestMain(m *testing.M) {
+	if os.Getenv(helperEnv) != "" {
+		runHelper() // never returns
+	}
+	os.Exit(testbed.RunMain(m, testbed.Options{ControllerManager: true}, &cp))
+}

@@ -1,0 +1,108 @@
+package testbed_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/sparkcm-hook/sparkcm-hook/internal/testbed"
+)
+
+const helperEnv = "SPARKCM_TESTBED_HELPER"
+
+// runHelper starts a control plane, prints its pids and blocks until it is
+// killed: the child-process half of TestControlPlaneDiesWithTheProcessThatStartedIt.
+func runHelper() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	c, err := testbed.Start(ctx, testbed.Options{ControllerManager: true})
+	cancel()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	for _, pid := range c.PIDs() {
+		fmt.Println(pid)
+	}
+	fmt.Println("ready")
+	select {}
+}
+
+// alive treats a zombie as dead: once killed, a component reparented to a
+// PID 1 that does not reap stays a zombie, but it holds no port or file.
+func alive(pid int) bool {
+	if err := syscall.Kill(pid, 0); err != nil {
+		return false
+	}
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+	return len(fields) == 0 || fields[0] != "Z"
+}
+
+func waitAllDead(t *testing.T, pids []int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := wait.PollUntilContextCancel(ctx, 50*time.Millisecond, true, func(context.Context) (bool, error) {
+		for _, pid := range pids {
+			if alive(pid) {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		for _, pid := range pids {
+			if alive(pid) {
+				t.Errorf("process %d still running", pid)
+			}
+		}
+	}
+}
+
+func TestControlPlaneDiesWithTheProcessThatStartedIt(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), helperEnv+"=1")
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var pids []int
+	s := bufio.NewScanner(out)
+	for s.Scan() && s.Text() != "ready" {
+		pid, err := strconv.Atoi(s.Text())
+		if err != nil {
+			t.Fatalf("helper said %q", s.Text())
+		}
+		pids = append(pids, pid)
+	}
+	if len(pids) != 3 {
+		_ = cmd.Process.Kill()
+		t.Fatalf("want etcd, kube-apiserver and kube-controller-manager pids, got %v", pids)
+	}
+	for _, pid := range pids {
+		if !alive(pid) {
+			t.Fatalf("component %d not running before the helper dies", pid)
+		}
+	}
+	// SIGKILL: no deferred Stop, no signal handler runs. Only Pdeathsig can
+	// take the components down.
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	waitAllDead(t, pids)
+}
