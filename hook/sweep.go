@@ -39,9 +39,6 @@ type SweepOptions struct {
 	Progress func(done, total int)
 	// Now is the clock for ages (default time.Now).
 	Now func() time.Time
-	// beforeBatch is a test seam: it runs before the use of a batch's maps
-	// is re-read.
-	beforeBatch func(ctx context.Context, batch []Entry)
 }
 
 func (o *SweepOptions) validate() error {
@@ -165,9 +162,6 @@ func Sweep(ctx context.Context, c Clients, log *slog.Logger, o SweepOptions) (*R
 	d := &deleter{kube: c.Kube, log: s.log, retry: o.Retry, concurrency: o.Concurrency, dryRun: o.DryRun}
 	for startAt := 0; startAt < len(toDelete); startAt += o.BatchSize {
 		batch := toDelete[startAt:min(startAt+o.BatchSize, len(toDelete))]
-		if o.beforeBatch != nil {
-			o.beforeBatch(ctx, batch)
-		}
 		// Re-read which Pods use maps just before deleting: a Pod created
 		// since the first pass must keep its map.
 		used, err := s.inUse(ctx)
