@@ -144,11 +144,11 @@ def opt_out_reason(task_instance: Any) -> str | None:
         value = getattr(value, "value", value)  # an unresolved Param
         if value is False or (isinstance(value, str) and value.strip().lower() in ("false", "0", "no", "off")):
             return f"param {OPT_OUT_PARAM} is false"
-    dag = getattr(task, "dag", None) if task is not None else None
-    tags = getattr(dag, "tags", None) if dag is not None else None
-    try:
+    try:  # an operator outside a DAG raises on .dag
+        dag = getattr(task, "dag", None) if task is not None else None
+        tags = getattr(dag, "tags", None) if dag is not None else None
         if tags and OPT_OUT_TAG in {str(getattr(t, "name", t)) for t in tags}:
             return f"DAG tag {OPT_OUT_TAG}"
-    except TypeError:
+    except Exception:
         pass
     return None
