@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
+	"time"
 )
 
 const modulePath = "github.com/sparkcm-hook/sparkcm-hook"
@@ -94,6 +96,11 @@ func BinDir(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	unlock, err := lockBuild(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
 	var stdout bytes.Buffer
 	cmd := exec.CommandContext(ctx, filepath.Join(root, "hack", "controlplane.sh"))
 	cmd.Dir = root
@@ -124,4 +131,34 @@ func checkBinaries(dir string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// lockBuild serialises hack/controlplane.sh across processes: `go test ./...`
+// runs several test binaries at once, and on a cold cache each would start
+// its own five-minute build, the last one replacing the folder the first
+// ones are already running binaries from. Waiters find the cache warm.
+func lockBuild(ctx context.Context) (func(), error) {
+	f, err := os.OpenFile(filepath.Join(os.TempDir(), "sparkcm-controlplane-build.lock"), os.O_CREATE|os.O_RDWR, 0o666)
+	if err != nil {
+		return nil, fmt.Errorf("open build lock: %w", err)
+	}
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return func() {
+				_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+				_ = f.Close()
+			}, nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			_ = f.Close()
+			return nil, fmt.Errorf("take build lock: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			_ = f.Close()
+			return nil, fmt.Errorf("wait for another control-plane build: %w", ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
