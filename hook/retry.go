@@ -158,7 +158,7 @@ var sleep = func(ctx context.Context, d time.Duration) error {
 	}
 }
 
-var forbiddenUser = regexp.MustCompile(`^(?:[a-z.]+ )?"?[^"]*"? is forbidden: User "([^"]+)" cannot`)
+var forbiddenUser = regexp.MustCompile(`User "([^"]+)" cannot`)
 
 // asForbidden turns a 403 from the API server into a *ForbiddenError that
 // names the identity, verb, resource and namespace; other errors pass.

@@ -1,0 +1,254 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/sparkcm-hook/sparkcm-hook/hook"
+	"github.com/sparkcm-hook/sparkcm-hook/internal/sparkfixture"
+	"github.com/sparkcm-hook/sparkcm-hook/internal/testbed"
+)
+
+// The CLI is tested end to end through Run's own argument parsing, on a
+// real control plane, with kubeconfig files like a user's.
+var cp *testbed.ControlPlane
+
+func TestMain(m *testing.M) { os.Exit(testbed.RunMain(m, testbed.Options{}, &cp)) }
+
+type run struct {
+	code           int
+	stdout, stderr string
+}
+
+func runCLI(t *testing.T, args ...string) run {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	code := RunContext(ctx, append([]string{"sparkcm-hook"}, args...), strings.NewReader(""), &out, &errOut)
+	return run{code, out.String(), errOut.String()}
+}
+
+func kubeconfig(t *testing.T, cfg *rest.Config, ns string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := testbed.WriteKubeconfig(path, cfg, ns); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func clients(t *testing.T) (kubernetes.Interface, dynamic.Interface) {
+	cfg := cp.AdminConfig()
+	return kubernetes.NewForConfigOrDie(cfg), dynamic.NewForConfigOrDie(cfg)
+}
+
+func newApp(t *testing.T, ns string, spec sparkfixture.Spec) *sparkfixture.App {
+	t.Helper()
+	kube, dyn := clients(t)
+	app, err := sparkfixture.Create(context.Background(), kube, dyn, ns, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return app
+}
+
+func mapCount(t *testing.T, ns string) int {
+	kube, _ := clients(t)
+	l, err := kube.CoreV1().ConfigMaps(ns).List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(l.Items)
+}
+
+func assertOneLine(t *testing.T, r run) {
+	t.Helper()
+	if lines := strings.Count(strings.TrimSpace(r.stderr), "\n") + 1; lines != 1 || !strings.HasPrefix(r.stderr, "error: ") {
+		t.Errorf("stderr is not one error line: %q", r.stderr)
+	}
+}
+
+func TestBadInputIsOneLineExitTwoAndChangesNothing(t *testing.T) {
+	ns := cp.NewNamespace(t)
+	app := newApp(t, ns, sparkfixture.Spec{Executors: 1})
+	kc := kubeconfig(t, cp.AdminConfig(), ns)
+	before := mapCount(t, ns)
+	cases := map[string][]string{
+		"selector-widening app id": {"cleanup", "--kubeconfig", kc, "--app-id", "a,b"},
+		"negated app id":           {"cleanup", "--kubeconfig", kc, "--app-id", "x!=y"},
+		"wildcard app id":          {"cleanup", "--kubeconfig", kc, "--app-id", "*"},
+		"invalid pod name":         {"cleanup", "--kubeconfig", kc, "--driver-pod", "Bad_Name"},
+		"two targets":              {"cleanup", "--kubeconfig", kc, "--app-id", app.AppID, "--spark-app", app.Name},
+		"no target":                {"cleanup", "--kubeconfig", kc},
+		"unknown flag":             {"cleanup", "--kubeconfig", kc, "--bogus"},
+		"bad output":               {"cleanup", "--kubeconfig", kc, "--spark-app", app.Name, "-o", "xml"},
+		"missing kubeconfig":       {"cleanup", "--kubeconfig", "/nonexistent/kubeconfig", "--spark-app", app.Name},
+		"unknown context":          {"cleanup", "--kubeconfig", kc, "--context", "nope", "--spark-app", app.Name},
+		"unknown namespace":        {"cleanup", "--kubeconfig", kc, "-n", "no-such-namespace", "--spark-app", app.Name},
+		"invalid namespace":        {"cleanup", "--kubeconfig", kc, "-n", "Not_A_Namespace", "--spark-app", app.Name},
+		"pod that is no driver":    {"cleanup", "--kubeconfig", kc, "--driver-pod", app.ExecutorPods[0]},
+		"sweep without older-than": {"sweep", "--kubeconfig", kc},
+		"sweep with -n and -A":     {"sweep", "--kubeconfig", kc, "-n", ns, "-A", "--older-than", "1h"},
+		"bad log format":           {"cleanup", "--kubeconfig", kc, "--log-format", "xml", "--spark-app", app.Name},
+	}
+	for name, args := range cases {
+		t.Run(name, func(t *testing.T) {
+			r := runCLI(t, args...)
+			if r.code != hook.ExitUsage {
+				t.Fatalf("exit %d, want %d; stderr %q", r.code, hook.ExitUsage, r.stderr)
+			}
+			assertOneLine(t, r)
+			if mapCount(t, ns) != before {
+				t.Fatal("bad input changed the namespace")
+			}
+		})
+	}
+}
+
+func TestCleanupCLIPrintsJSONResultAndExitsZero(t *testing.T) {
+	ns := cp.NewNamespace(t)
+	app := newApp(t, ns, sparkfixture.Spec{PodTemplate: true})
+	kc := kubeconfig(t, cp.AdminConfig(), ns) // namespace from the context
+	r := runCLI(t, "cleanup", "--kubeconfig", kc, "--driver-pod", app.DriverPod, "-o", "json", "--log-format", "json")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	var res struct {
+		Namespace string   `json:"namespace"`
+		AppIDs    []string `json:"appIds"`
+		Deleted   []struct {
+			Name, UID string
+		} `json:"deleted"`
+		Skipped []json.RawMessage `json:"skipped"`
+		Failed  []json.RawMessage `json:"failed"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil {
+		t.Fatalf("stdout is not the JSON result: %v\n%s", err, r.stdout)
+	}
+	if res.Namespace != ns || len(res.AppIDs) != 1 || res.AppIDs[0] != app.AppID || len(res.Deleted) != len(app.Maps) || res.Skipped == nil || res.Failed == nil {
+		t.Fatalf("result %+v", res)
+	}
+	for _, d := range res.Deleted {
+		if d.Name == "" || d.UID == "" {
+			t.Fatalf("entry without name or uid: %+v", d)
+		}
+	}
+	for _, line := range strings.Split(strings.TrimSpace(r.stderr), "\n") {
+		if !json.Valid([]byte(line)) {
+			t.Fatalf("--log-format json wrote a non-JSON log line: %q", line)
+		}
+	}
+}
+
+func TestEveryFlagCanComeFromTheEnvironment(t *testing.T) {
+	ns := cp.NewNamespace(t)
+	app := newApp(t, ns, sparkfixture.Spec{})
+	t.Setenv("SPARKCM_KUBECONFIG", kubeconfig(t, cp.AdminConfig(), ""))
+	t.Setenv("SPARKCM_NAMESPACE", ns)
+	t.Setenv("SPARKCM_SPARK_APP", app.Name)
+	t.Setenv("SPARKCM_DRY_RUN", "true")
+	t.Setenv("SPARKCM_OUTPUT", "yaml")
+	r := runCLI(t, "cleanup")
+	if r.code != 0 || !strings.Contains(r.stdout, "dryRun: true") || !strings.Contains(r.stdout, app.DriverConfMap) {
+		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if mapCount(t, ns) != len(app.Maps) {
+		t.Fatal("dry run from the environment deleted maps")
+	}
+}
+
+func TestGlobalFlagsWorkBeforeOrAfterTheCommand(t *testing.T) {
+	ns := cp.NewNamespace(t)
+	app := newApp(t, ns, sparkfixture.Spec{})
+	kc := kubeconfig(t, cp.AdminConfig(), "")
+	for _, args := range [][]string{
+		{"-n", ns, "--kubeconfig", kc, "cleanup", "--spark-app", app.Name, "--dry-run"},
+		{"cleanup", "-n", ns, "--kubeconfig", kc, "--spark-app", app.Name, "--dry-run"},
+	} {
+		if r := runCLI(t, args...); r.code != 0 || !strings.Contains(r.stdout, app.DriverConfMap) {
+			t.Fatalf("%v: exit %d %s %s", args, r.code, r.stdout, r.stderr)
+		}
+	}
+}
+
+func TestCleanupCLIExitsFourForARunningApplication(t *testing.T) {
+	ns := cp.NewNamespace(t)
+	app := newApp(t, ns, sparkfixture.Spec{State: sparkfixture.StateRunning})
+	r := runCLI(t, "cleanup", "--kubeconfig", kubeconfig(t, cp.AdminConfig(), ns), "--spark-app", app.Name)
+	if r.code != hook.ExitRunning || !strings.Contains(r.stderr, "still running") {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	assertOneLine(t, r)
+}
+
+func TestCLIExitsThreeWhenForbidden(t *testing.T) {
+	ns := cp.NewNamespace(t)
+	app := newApp(t, ns, sparkfixture.Spec{})
+	kube, _ := clients(t)
+	if _, err := kube.CoreV1().ServiceAccounts(ns).Create(context.Background(), &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "nobody"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := cp.ServiceAccountConfig(context.Background(), ns, "nobody")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc := kubeconfig(t, cfg, ns)
+	for _, args := range [][]string{{"cleanup", "--kubeconfig", kc, "--spark-app", app.Name}, {"sweep", "--kubeconfig", kc, "--older-than", "0s"}} {
+		r := runCLI(t, args...)
+		if r.code != hook.ExitForbidden || !strings.Contains(r.stderr, "system:serviceaccount:"+ns+":nobody") {
+			t.Fatalf("%v: exit %d: %s", args[0], r.code, r.stderr)
+		}
+		assertOneLine(t, r)
+	}
+	if mapCount(t, ns) < len(app.Maps) {
+		t.Fatal("maps deleted without permission")
+	}
+}
+
+func TestCLIExitsOneWhenTheAPIServerStaysUnreachable(t *testing.T) {
+	cfg := cp.AdminConfig()
+	cfg.Host = "https://127.0.0.1:1" // nothing listens there: connection refused, a transient failure
+	kc := kubeconfig(t, cfg, "default")
+	r := runCLI(t, "cleanup", "--kubeconfig", kc, "--spark-app", "x", "--timeout", "2s")
+	if r.code != hook.ExitFailed {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	assertOneLine(t, r)
+}
+
+func TestVersionPrintsTheVersion(t *testing.T) {
+	if r := runCLI(t, "version"); r.code != 0 || strings.TrimSpace(r.stdout) != version {
+		t.Fatalf("%+v", r)
+	}
+}
+
+func TestSweepCLIWritesACSVLedger(t *testing.T) {
+	ns := cp.NewNamespace(t)
+	app := newApp(t, ns, sparkfixture.Spec{})
+	r := runCLI(t, "sweep", "--kubeconfig", kubeconfig(t, cp.AdminConfig(), ns), "--older-than", "0s", "-o", "csv")
+	if r.code != 0 {
+		t.Fatalf("exit %d %s", r.code, r.stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if lines[0] != "namespace,name,uid,kind,app_id,age,decision,reason" || len(lines) != 1+len(app.Maps) {
+		t.Fatalf("ledger:\n%s", r.stdout)
+	}
+	for _, l := range lines[1:] {
+		if !strings.Contains(l, ",deleted,") || !strings.Contains(l, app.AppID) {
+			t.Fatalf("ledger line %q", l)
+		}
+	}
+}
