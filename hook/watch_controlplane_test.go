@@ -1,0 +1,115 @@
+package hook_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/sparkcm-hook/sparkcm-hook/hook"
+	"github.com/sparkcm-hook/sparkcm-hook/internal/sparkfixture"
+)
+
+// endDriverContainer plays the kubelet for a driver Pod with a sidecar: the
+// driver container has terminated, the sidecar still runs, so the Pod stays
+// Running.
+func endDriverContainer(ctx context.Context, t *testing.T, ns, pod string) {
+	kube, _ := admin(t)
+	p, err := kube.CoreV1().Pods(ns).Get(ctx, pod, metav1.GetOptions{})
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	now := metav1.Now()
+	p.Status.Phase = corev1.PodRunning
+	p.Status.ContainerStatuses = []corev1.ContainerStatus{
+		{Name: hook.DefaultDriverContainer, Image: "spark", State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0, Reason: "Completed", FinishedAt: now}}},
+		{Name: "sparkcm-hook", Image: "sparkcm-hook", Ready: true, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}}},
+	}
+	if _, err := kube.CoreV1().Pods(ns).UpdateStatus(ctx, p, metav1.UpdateOptions{}); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestWatchCleansUpOnceTheDriverContainerTerminatesWhileThePodStillRuns(t *testing.T) {
+	ns := cp.NewNamespace(t)
+	app := newApp(t, ns, sparkfixture.Spec{State: sparkfixture.StateRunning, PodTemplate: true, Executors: 1, ExecutorPhase: corev1.PodSucceeded})
+	other := newApp(t, ns, sparkfixture.Spec{State: sparkfixture.StateRunning})
+	_, c := admin(t)
+	done := make(chan struct{})
+	var res *hook.Result
+	var err error
+	go func() {
+		defer close(done)
+		res, err = hook.Watch(ctxFor(t), c, testLog(t), hook.WatchOptions{Namespace: ns, Pod: app.DriverPod})
+	}()
+	// The watch must not act while the driver runs.
+	select {
+	case <-done:
+		t.Fatalf("watch returned while the driver was running: %v", err)
+	case <-time.After(2 * time.Second):
+	}
+	if len(mapNames(t, ns)) != len(app.MapNames())+len(other.MapNames()) {
+		t.Fatal("maps deleted while the driver was running")
+	}
+	endDriverContainer(ctxFor(t), t, ns, app.DriverPod)
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("watch did not clean up within a minute of the driver ending")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := names(res.Deleted); !equal(got, sorted(app.MapNames())) {
+		t.Fatalf("deleted %v, want %v", got, app.MapNames())
+	}
+	if got := mapNames(t, ns); !equal(got, sorted(other.MapNames())) {
+		t.Fatalf("left %v, want only the other application's maps", got)
+	}
+}
+
+func TestWatchOnSIGTERMBeforeTheDriverEndsDeletesNothingAndReturnsPromptly(t *testing.T) {
+	ns := cp.NewNamespace(t)
+	app := newApp(t, ns, sparkfixture.Spec{State: sparkfixture.StateRunning})
+	_, c := admin(t)
+	ctx, stop := context.WithCancel(context.Background()) // what SIGTERM does in main
+	done := make(chan error, 1)
+	go func() {
+		_, err := hook.Watch(ctx, c, testLog(t), hook.WatchOptions{Namespace: ns, Pod: app.DriverPod})
+		done <- err
+	}()
+	time.Sleep(time.Second)
+	stop()
+	select {
+	case err := <-done:
+		var running *hook.StillRunningError
+		if !errors.As(err, &running) {
+			t.Fatalf("err %v, want StillRunningError", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("watch did not return promptly after SIGTERM")
+	}
+	if got := mapNames(t, ns); !equal(got, sorted(app.MapNames())) {
+		t.Fatalf("maps changed: %v", got)
+	}
+}
+
+func TestWatchOnSIGTERMAfterTheDriverEndedStillCleansUp(t *testing.T) {
+	ns := cp.NewNamespace(t)
+	app := newApp(t, ns, sparkfixture.Spec{State: sparkfixture.StateRunning})
+	endDriverContainer(ctxFor(t), t, ns, app.DriverPod)
+	_, c := admin(t)
+	ctx, stop := context.WithCancel(context.Background())
+	stop() // the signal arrived before the watch even looked
+	res, err := hook.Watch(ctx, c, testLog(t), hook.WatchOptions{Namespace: ns, Pod: app.DriverPod})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := names(res.Deleted); !equal(got, sorted(app.MapNames())) {
+		t.Fatalf("deleted %v, want %v", got, app.MapNames())
+	}
+}
