@@ -1,0 +1,84 @@
+{{/* Chart name, at most 63 characters. */}}
+{{- define "sparkcm-hook.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Release-qualified name. 52 characters at most, because a CronJob name must leave room for the
+11 characters the controller appends to its Jobs.
+*/}}
+{{- define "sparkcm-hook.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 52 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 52 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 52 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "sparkcm-hook.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "sparkcm-hook.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "sparkcm-hook.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "sparkcm-hook.labels" -}}
+helm.sh/chart: {{ include "sparkcm-hook.chart" . }}
+{{ include "sparkcm-hook.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{- define "sparkcm-hook.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "sparkcm-hook.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* Cluster-scoped objects are shared by every release: qualify them with the namespace. */}}
+{{- define "sparkcm-hook.clusterRoleName" -}}
+{{- printf "%s-%s" .Release.Namespace (include "sparkcm-hook.fullname" .) }}
+{{- end }}
+
+{{/*
+The API access sweep and cleanup need, and no more; the README says why for each verb.
+Rendered into the Role, or into the ClusterRole with clusterWide.enabled.
+*/}}
+{{- define "sparkcm-hook.rules" -}}
+- apiGroups: [""]
+  resources: ["configmaps"]
+  verbs: ["get", "list", "delete"]
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: ["sparkoperator.k8s.io"]
+  resources: ["sparkapplications"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["create"]
+{{- end }}
+
+{{/*
+A CronJob name for one namespace of clusterWide.namespaces: "<fullname>-<namespace>", shortened
+with a hash of the namespace when it would pass 52 characters, so two long names never collide.
+Call with (list $ $namespace).
+*/}}
+{{- define "sparkcm-hook.cronJobName" -}}
+{{- $root := index . 0 }}
+{{- $ns := index . 1 }}
+{{- $name := printf "%s-%s" (include "sparkcm-hook.fullname" $root) $ns }}
+{{- if gt (len $name) 52 }}
+{{- $name = printf "%s-%s" ($name | trunc 43 | trimSuffix "-") ($ns | sha256sum | trunc 8) }}
+{{- end }}
+{{- $name }}
+{{- end }}
