@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
@@ -76,7 +77,8 @@ func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
 }
 
 func start(ctx context.Context, bins string, crds []string, opts Options) (_ *ControlPlane, err error) {
-	dir, err := os.MkdirTemp("", "sparkcm-testbed-")
+	removeStaleDirs()
+	dir, err := os.MkdirTemp("", tempDirPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("temp dir: %w", err)
 	}
@@ -86,6 +88,9 @@ func start(ctx context.Context, bins string, crds []string, opts Options) (_ *Co
 			cp.Stop()
 		}
 	}()
+	if err := os.WriteFile(filepath.Join(dir, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o600); err != nil {
+		return nil, fmt.Errorf("write owner pid: %w", err)
+	}
 	if cp.pki, err = newPKI(); err != nil {
 		return nil, err
 	}
@@ -373,4 +378,30 @@ func WriteKubeconfig(path string, cfg *rest.Config, namespace string) error {
 		return fmt.Errorf("write kubeconfig %s: %w", path, err)
 	}
 	return os.Chmod(path, 0o600)
+}
+
+const (
+	tempDirPrefix = "sparkcm-testbed-"
+	ownerFile     = "owner.pid"
+)
+
+// removeStaleDirs deletes the temp dirs (mostly etcd data, ~130 MB each) of
+// control planes whose owner died without Stop: killed by go test -timeout,
+// SIGKILL or a crash. Pdeathsig takes the processes down, but nothing else
+// would remove their files.
+func removeStaleDirs() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), tempDirPrefix+"*"))
+	for _, d := range dirs {
+		b, err := os.ReadFile(filepath.Join(d, ownerFile))
+		if err != nil {
+			continue // being created right now, or not ours
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil || pid <= 0 {
+			continue
+		}
+		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+			_ = os.RemoveAll(d)
+		}
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -31,6 +32,13 @@ func runHelper() {
 	}
 	for _, pid := range c.PIDs() {
 		fmt.Println(pid)
+	}
+	// The temp dir is private; find it by the owner pid the testbed writes.
+	owners, _ := filepath.Glob(filepath.Join(os.TempDir(), "sparkcm-testbed-*", "owner.pid"))
+	for _, o := range owners {
+		if b, _ := os.ReadFile(o); string(b) == strconv.Itoa(os.Getpid()) {
+			fmt.Println("dir", filepath.Dir(o))
+		}
 	}
 	fmt.Println("ready")
 	select {}
@@ -83,8 +91,13 @@ func TestControlPlaneDiesWithTheProcessThatStartedIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	var pids []int
+	var dirLine string
 	s := bufio.NewScanner(out)
 	for s.Scan() && s.Text() != "ready" {
+		if d, ok := strings.CutPrefix(s.Text(), "dir "); ok {
+			dirLine = d
+			continue
+		}
 		pid, err := strconv.Atoi(s.Text())
 		if err != nil {
 			t.Fatalf("helper said %q", s.Text())
@@ -105,4 +118,14 @@ func TestControlPlaneDiesWithTheProcessThatStartedIt(t *testing.T) {
 	_ = cmd.Process.Kill()
 	_ = cmd.Wait()
 	waitAllDead(t, pids)
+
+	// The helper's files outlive it; the next Start must sweep them.
+	dir := strings.TrimSpace(dirLine)
+	if _, err := os.Stat(dir); err != nil {
+		t.Fatalf("helper's temp dir %q: %v", dir, err)
+	}
+	testbed.ForTest(t, testbed.Options{}).Stop()
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("stale temp dir %s not removed by the next Start: %v", dir, err)
+	}
 }
