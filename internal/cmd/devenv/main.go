@@ -4,8 +4,8 @@
 //	go run ./internal/cmd/devenv up --dir DIR [--controller-manager]
 //
 // It writes DIR/kubeconfig (admin, namespace "default"), then DIR/ready, and
-// prints the kubeconfig path on stdout. On SIGINT/SIGTERM, or when the process
-// that started it dies, it stops every component and removes DIR/ready.
+// prints the kubeconfig path on stdout. On SIGINT/SIGTERM (or, under go run,
+// when go run dies) it removes DIR/ready and stops every component.
 package main
 
 import (
@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -24,11 +25,16 @@ import (
 )
 
 func main() {
-	// `go run` does not forward SIGTERM: if our parent dies, ask the kernel for
-	// a SIGTERM so the control plane is stopped, not orphaned.
-	if err := dieWithParent(); err != nil {
-		fmt.Fprintln(os.Stderr, "devenv:", err)
-		os.Exit(1)
+	// `go run` does not forward SIGTERM to the program it runs, so a script
+	// that kills go run would orphan us and the control plane. Under go run
+	// only, ask the kernel for a SIGTERM when the parent dies. Not otherwise:
+	// a devenv started in the background on purpose (nohup, a subshell) must
+	// outlive its short-lived parent.
+	if parentIsGoRun() {
+		if err := dieWithParent(); err != nil {
+			fmt.Fprintln(os.Stderr, "devenv:", err)
+			os.Exit(1)
+		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
@@ -88,6 +94,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	<-ctx.Done()
 	fmt.Fprintln(stderr, "devenv: stopping")
 	return nil
+}
+
+func parentIsGoRun() bool {
+	comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", os.Getppid()))
+	return err == nil && strings.TrimSpace(string(comm)) == "go"
 }
 
 // dieWithParent sets PR_SET_PDEATHSIG for this process.
