@@ -10,7 +10,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 export SPARKCM_CACHE_DIR ?= $(CURDIR)/.cache
 GOTEST_FLAGS ?= -race -timeout 25m
 
-.PHONY: all build controlplane test test-go test-airflow demo bench lint fmt image clean
+.PHONY: all build controlplane helm test test-go test-airflow demo bench lint fmt image clean
 
 all: build
 
@@ -22,11 +22,16 @@ build:
 controlplane:
 	@hack/controlplane.sh >/dev/null
 
-test: lint build controlplane test-go test-airflow
+test: lint build controlplane helm test-go test-airflow
 
-test-go:
-	SPARKCM_CONTROLPLANE_BIN=$$(hack/controlplane.sh) SPARKCM_BIN=$(CURDIR)/$(BIN) \
+# helm is built (once per version) before the tests so its cold build shows
+# its own progress instead of eating into go test's timeout.
+test-go: helm
+	SPARKCM_CONTROLPLANE_BIN=$$(hack/controlplane.sh) SPARKCM_HELM=$$(hack/helm.sh) SPARKCM_BIN=$(CURDIR)/$(BIN) \
 	  $(GO) test $(GOTEST_FLAGS) ./...
+
+helm:
+	@hack/helm.sh >/dev/null
 
 test-airflow: build controlplane
 	hack/airflow-test.sh

@@ -144,8 +144,8 @@ func globalFlags() []cli.Flag {
 		&cli.StringFlag{Name: "kubeconfig", Usage: "path to the kubeconfig file (default: $KUBECONFIG, ~/.kube/config, then in-cluster)", EnvVars: []string{"SPARKCM_KUBECONFIG"}},
 		&cli.StringFlag{Name: "context", Usage: "kubeconfig context to use", EnvVars: []string{"SPARKCM_CONTEXT"}},
 		&cli.StringFlag{Name: "namespace", Aliases: []string{"n"}, Usage: "namespace (default: the context's namespace, or the Pod's own namespace in-cluster)", EnvVars: []string{"SPARKCM_NAMESPACE"}},
-		&cli.Float64Flag{Name: "qps", Value: 500, Usage: "client-side limit of API requests per second (the API server's own priority and fairness still applies)", EnvVars: []string{"SPARKCM_QPS"}},
-		&cli.IntFlag{Name: "burst", Value: 1000, Usage: "client-side burst of API requests", EnvVars: []string{"SPARKCM_BURST"}},
+		&cli.Float64Flag{Name: "qps", Value: 2000, Usage: "client-side limit of API requests per second (the API server's own priority and fairness still applies)", EnvVars: []string{"SPARKCM_QPS"}},
+		&cli.IntFlag{Name: "burst", Value: 2000, Usage: "client-side burst of API requests", EnvVars: []string{"SPARKCM_BURST"}},
 		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log format on stderr: text or json", EnvVars: []string{"SPARKCM_LOG_FORMAT"}},
 		&cli.IntFlag{Name: "v", Usage: "log verbosity: 0 info, 1 debug, 2+ also client-go's own logs", EnvVars: []string{"SPARKCM_V"}},
 	}

@@ -1,0 +1,300 @@
+// Command demo is `make demo`: it starts a local control plane, reproduces
+// what teams find in their Spark job namespaces (10,000 leftover ConfigMaps
+// from 2,000 finished applications, among running applications, maps in use,
+// user-supplied and unrelated maps), then runs the real sparkcm-hook binary:
+// one cleanup as an Airflow task would, sweep --dry-run, and sweep. It prints
+// a before/after table and stops everything it started.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/sparkcm-hook/sparkcm-hook/hook"
+	"github.com/sparkcm-hook/sparkcm-hook/internal/sparkfixture"
+	"github.com/sparkcm-hook/sparkcm-hook/internal/testbed"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	bin      string
+	maps     int
+	running  int
+	inUse    int
+	userMaps int
+	others   int
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var o options
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.StringVar(&o.bin, "bin", "bin/sparkcm-hook", "the sparkcm-hook binary to run")
+	fs.IntVar(&o.maps, "maps", 10000, "leftover maps from finished applications (five per application)")
+	fs.IntVar(&o.running, "running", 5, "running applications")
+	fs.IntVar(&o.inUse, "in-use", 20, "leftover maps that a running Pod still mounts")
+	fs.IntVar(&o.userMaps, "user-maps", 3, "applications with user-supplied maps")
+	fs.IntVar(&o.others, "others", 50, "unrelated maps")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	bin, err := filepath.Abs(o.bin)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(bin); err != nil {
+		return fmt.Errorf("%s: %w (run make build)", o.bin, err)
+	}
+	say := func(format string, a ...any) { fmt.Fprintf(stderr, "==> "+format+"\n", a...) }
+
+	start := time.Now()
+	say("starting etcd and kube-apiserver on loopback")
+	cp, err := testbed.Start(ctx, testbed.Options{})
+	if err != nil {
+		return err
+	}
+	defer cp.Stop()
+	dir, err := os.MkdirTemp("", "sparkcm-demo-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	const ns = "data-jobs"
+	if err := cp.CreateNamespace(ctx, ns); err != nil {
+		return err
+	}
+	kc := filepath.Join(dir, "kubeconfig")
+	if err := testbed.WriteKubeconfig(kc, cp.AdminConfig(), ns); err != nil {
+		return err
+	}
+	kube, dyn := cp.Clientset(), cp.Dynamic()
+
+	say("reproducing the namespace: %d leftover maps from %d finished applications, and what must stay", o.maps, o.maps/5)
+	seedStart := time.Now()
+	w, err := seed(ctx, kube, dyn, ns, o)
+	if err != nil {
+		return err
+	}
+	say("seeded in %s", time.Since(seedStart).Round(100*time.Millisecond))
+	before, err := census(ctx, kube, ns)
+	if err != nil {
+		return err
+	}
+
+	say("an Airflow teardown task cleans up the application that just finished (by its driver Pod, from XCom)")
+	cleanup, err := runHook(ctx, bin, kc, stderr, "cleanup", "--driver-pod", w.justFinished.DriverPod, "-o", "json")
+	if err != nil {
+		return err
+	}
+	say("sweep --dry-run over the backlog")
+	dry, err := runHook(ctx, bin, kc, stderr, "sweep", "--older-than", "0s", "--dry-run", "-o", "json")
+	if err != nil {
+		return err
+	}
+	say("sweep")
+	swept, err := runHook(ctx, bin, kc, stderr, "sweep", "--older-than", "0s", "-o", "json")
+	if err != nil {
+		return err
+	}
+	after, err := census(ctx, kube, ns)
+	if err != nil {
+		return err
+	}
+	lost, err := w.lostInUse(ctx, kube, ns)
+	if err != nil {
+		return err
+	}
+	report(stdout, before, after, cleanup, dry, swept, lost, w)
+	fmt.Fprintf(stdout, "\ndemo finished in %s; stopping the control plane\n", time.Since(start).Round(time.Second))
+	return nil
+}
+
+// world remembers what the checks at the end need.
+type world struct {
+	justFinished *sparkfixture.App
+	inUse        []string
+}
+
+func seed(ctx context.Context, kube kubernetes.Interface, dyn dynamic.Interface, ns string, o options) (*world, error) {
+	w := &world{}
+	apps, err := sparkfixture.Bulk(ctx, kube, dyn, ns, o.maps, sparkfixture.BulkOptions{})
+	if err != nil {
+		return nil, err
+	}
+	for i := 0; i < o.running; i++ {
+		if _, err := sparkfixture.Create(ctx, kube, dyn, ns, sparkfixture.Spec{State: sparkfixture.StateRunning, Executors: 1}); err != nil {
+			return nil, err
+		}
+	}
+	for i := 0; i < o.userMaps; i++ {
+		if _, err := sparkfixture.Create(ctx, kube, dyn, ns, sparkfixture.Spec{UserSparkConfigMap: "team-spark-defaults", UserHadoopConfigMap: "team-hadoop-site"}); err != nil {
+			return nil, err
+		}
+	}
+	w.justFinished, err = sparkfixture.Create(ctx, kube, dyn, ns, sparkfixture.Spec{Name: "daily-etl-" + "a1b2c3d4", PodTemplate: true, Hadoop: true})
+	if err != nil {
+		return nil, err
+	}
+	// Notebooks and dashboards that still read some finished applications'
+	// maps: those maps must survive.
+	for i := 0; i < o.inUse && i < len(apps); i++ {
+		cm := apps[i].DriverConfMap
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("notebook-%d", i)}, Spec: corev1.PodSpec{
+			Containers: []corev1.Container{{Name: "jupyter", Image: "jupyter/pyspark-notebook"}},
+			Volumes:    []corev1.Volume{{Name: "conf", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: cm}}}}},
+		}}
+		if _, err := kube.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+			return nil, err
+		}
+		if err := sparkfixture.SetPodPhase(ctx, kube, ns, pod.Name, corev1.PodRunning); err != nil {
+			return nil, err
+		}
+		w.inUse = append(w.inUse, cm)
+	}
+	for i := 0; i < o.others; i++ {
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("airflow-pipeline-%03d", i)}, Data: map[string]string{"k": "v"}}
+		if _, err := kube.CoreV1().ConfigMaps(ns).Create(ctx, cm, metav1.CreateOptions{}); err != nil {
+			return nil, err
+		}
+	}
+	return w, nil
+}
+
+func (w *world) lostInUse(ctx context.Context, kube kubernetes.Interface, ns string) (int, error) {
+	lost := 0
+	for _, name := range w.inUse {
+		if _, err := kube.CoreV1().ConfigMaps(ns).Get(ctx, name, metav1.GetOptions{}); err != nil {
+			lost++
+		}
+	}
+	return lost, nil
+}
+
+// census counts the namespace's maps by what they are.
+func census(ctx context.Context, kube kubernetes.Interface, ns string) (map[string]int, error) {
+	list, err := kube.CoreV1().ConfigMaps(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int{}
+	for _, m := range list.Items {
+		kind := string(hook.KindOf(m.Name))
+		if strings.HasPrefix(m.Name, "team-") {
+			kind = "user-supplied"
+		} else if kind == string(hook.KindNotGenerated) {
+			kind = "other"
+		}
+		out[kind]++
+		out["total"]++
+	}
+	return out, nil
+}
+
+type hookRun struct {
+	res      hook.Result
+	code     int
+	duration time.Duration
+}
+
+func runHook(ctx context.Context, bin, kubeconfig string, stderr io.Writer, args ...string) (*hookRun, error) {
+	var out bytes.Buffer
+	cmd := exec.CommandContext(ctx, bin, append([]string{"--kubeconfig", kubeconfig}, args...)...)
+	cmd.Stdout, cmd.Stderr = &out, stderr
+	start := time.Now()
+	err := cmd.Run()
+	r := &hookRun{duration: time.Since(start)}
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		r.code = exit.ExitCode()
+	} else if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(out.Bytes(), &r.res); err != nil {
+		return nil, fmt.Errorf("sparkcm-hook %s: exit %d, output is not JSON: %w", args[0], r.code, err)
+	}
+	if r.code != 0 {
+		return nil, fmt.Errorf("sparkcm-hook %s exited %d", args[0], r.code)
+	}
+	return r, nil
+}
+
+func report(w io.Writer, before, after map[string]int, cleanup, dry, swept *hookRun, lost int, wd *world) {
+	fmt.Fprintln(w, "\nConfigMaps in namespace data-jobs")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "kind\tbefore\tafter\t")
+	kinds := []string{string(hook.KindDriverConf), string(hook.KindExecutorConf), string(hook.KindPodTemplate), string(hook.KindHadoopConf), string(hook.KindKrb5), "user-supplied", "other", "total"}
+	for _, k := range kinds {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t\n", k, before[k], after[k])
+	}
+	tw.Flush()
+
+	fmt.Fprintln(w, "\nRuns of the real sparkcm-hook binary")
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "run\tdeleted\tskipped\tfailed\ttime\t")
+	for _, r := range []struct {
+		name string
+		run  *hookRun
+	}{{"cleanup --driver-pod " + wd.justFinished.DriverPod, cleanup}, {"sweep --dry-run (would delete)", dry}, {"sweep", swept}} {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t\n", r.name, len(r.run.res.Deleted), len(r.run.res.Skipped), len(r.run.res.Failed), r.run.duration.Round(10*time.Millisecond))
+	}
+	tw.Flush()
+
+	fmt.Fprintln(w, "\nWhat sweep kept, and why")
+	reasons := map[string]int{}
+	for _, e := range swept.res.Skipped {
+		reasons[groupReason(e.Reason)]++
+	}
+	keys := make([]string, 0, len(reasons))
+	for k := range reasons {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, k := range keys {
+		fmt.Fprintf(tw, "  %d\t%s\n", reasons[k], k)
+	}
+	tw.Flush()
+	perMap := time.Duration(0)
+	if n := len(swept.res.Deleted); n > 0 {
+		perMap = swept.duration / time.Duration(n)
+	}
+	fmt.Fprintf(w, "\nsweep deleted %d maps in %s (%s a map); in-use maps lost: %d\n", len(swept.res.Deleted), swept.duration.Round(10*time.Millisecond), perMap.Round(time.Microsecond), lost)
+}
+
+// groupReason folds per-object details out of a skip reason so the summary
+// groups alike reasons.
+func groupReason(r string) string {
+	for _, prefix := range []string{"in use by Pod", "application still running", "user-supplied", "has another owner", "labelled for another application"} {
+		if strings.HasPrefix(r, prefix) {
+			return prefix
+		}
+	}
+	return r
+}
