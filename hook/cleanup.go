@@ -12,7 +12,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/pager"
 )
@@ -425,14 +424,10 @@ func (cl *cleaner) discover(ctx context.Context, app *appView) ([]metav1.Partial
 // filtered out on the server. The application's own finished driver (sidecar
 // mode) does not count.
 func (cl *cleaner) inUse(ctx context.Context, app *appView) (refIndex, error) {
-	sel := fields.AndSelectors(
-		fields.OneTermNotEqualSelector("status.phase", string(corev1.PodSucceeded)),
-		fields.OneTermNotEqualSelector("status.phase", string(corev1.PodFailed)),
-	)
 	var pods *corev1.PodList
 	err := cl.call(ctx, "list pods", "list", "", "pods", func(ctx context.Context) error {
 		var err error
-		pods, err = cl.c.Kube.CoreV1().Pods(cl.o.Namespace).List(ctx, metav1.ListOptions{FieldSelector: sel.String()})
+		pods, err = cl.c.Kube.CoreV1().Pods(cl.o.Namespace).List(ctx, metav1.ListOptions{FieldSelector: nonTerminatedPods})
 		return err
 	})
 	if err != nil {

@@ -4,7 +4,16 @@ import (
 	"sort"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/fields"
 )
+
+// nonTerminatedPods is the field selector for Pods that may still use maps:
+// the server filters out Succeeded and Failed ones, so a namespace full of
+// finished Pods costs nothing to read.
+var nonTerminatedPods = fields.AndSelectors(
+	fields.OneTermNotEqualSelector("status.phase", string(corev1.PodSucceeded)),
+	fields.OneTermNotEqualSelector("status.phase", string(corev1.PodFailed)),
+).String()
 
 // PodConfigMapRefs lists every ConfigMap a Pod refers to, through every kind
 // of reference the API has: volumes (direct and projected), env valueFrom and

@@ -11,7 +11,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/pager"
@@ -382,15 +381,11 @@ func (ix *sweepIndex) addOwningApp(a *appView, p *corev1.Pod) {
 // inUse reads the non-terminated Pods (terminated ones are filtered on the
 // server) and indexes the maps they use.
 func (s *sweeper) inUse(ctx context.Context) (refIndex, error) {
-	sel := fields.AndSelectors(
-		fields.OneTermNotEqualSelector("status.phase", string(corev1.PodSucceeded)),
-		fields.OneTermNotEqualSelector("status.phase", string(corev1.PodFailed)),
-	).String()
 	ix := refIndex{}
 	pods := s.c.Kube.CoreV1().Pods(s.ns)
 	err := s.paged(ctx, "list running pods", "list", "", "pods",
 		func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
-			opts.FieldSelector = sel
+			opts.FieldSelector = nonTerminatedPods
 			return pods.List(ctx, opts)
 		},
 		func(obj runtime.Object) { ix.add(obj.(*corev1.Pod), nil) },
