@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import threading
 import time
 from types import SimpleNamespace
 
@@ -14,6 +15,13 @@ from conftest import FakeTI
 from sparkcm_airflow import listener
 
 XCOMS = {"pod_name": "spark-pi-ab12cd34-driver", "pod_namespace": "jobs"}
+
+
+def join_background_cleanups() -> None:
+    """Let cleanups started on a thread finish inside the test that started them."""
+    for t in threading.enumerate():
+        if t.name == "sparkcm-hook-cleanup":
+            t.join(timeout=15)
 
 
 def spark_ti(spark_operator, **op_kwargs) -> FakeTI:
@@ -92,9 +100,7 @@ def test_server_side_row_is_recognised_by_its_operator_column(stub, settings_env
         task=SimpleNamespace(task_type="SparkKubernetesOperator", params={}, dag=None), xcoms=dict(XCOMS)
     )
     assert listener.handle(row, "failed") is None  # started in the background
-    deadline = time.monotonic() + 10
-    while not stub.called and time.monotonic() < deadline:
-        time.sleep(0.05)
+    join_background_cleanups()
     assert stub.args[:5] == ["cleanup", "-n", "jobs", "--driver-pod", "spark-pi-ab12cd34-driver"]
 
 
@@ -107,6 +113,8 @@ def test_server_side_does_not_wait_for_the_binary(stub, settings_env):
     start = time.monotonic()
     listener.handle(row, "failed")
     assert time.monotonic() - start < 1
+    join_background_cleanups()
+    assert stub.called
 
 
 def test_opt_out_by_task_param(stub, settings_env, spark_operator, caplog):
