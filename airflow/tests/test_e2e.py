@@ -40,8 +40,9 @@ ANN_DELAY = "sparkcm-hook.test/start-delay-seconds"
 ANN_MAPS = "sparkcm-hook.test/maps"
 ANN_DRIVER = "sparkcm-hook.test/driver-pod"
 USER_MAP = "user-spark-defaults"
-# Long enough for Airflow's start-up poll (every 10 s) to see RUNNING before the failure.
-FAIL_AFTER_RUNNING_SECONDS = 12
+# Long enough for Airflow's start-up poll (every 10 s) to see RUNNING before the failure, with
+# room for a slow machine: a poll that came after the failure would take the start-up failure path.
+FAIL_AFTER_RUNNING_SECONDS = 16
 
 pytestmark = pytest.mark.e2e
 

@@ -105,7 +105,7 @@ def test_server_side_row_is_recognised_by_its_operator_column(stub, settings_env
 
 
 def test_server_side_does_not_wait_for_the_binary(stub, settings_env):
-    stub.behave(sleep=3)
+    stub.behave(sleep=1.5)
     row = type("TaskInstance", (FakeTI,), {"__module__": "airflow.models.taskinstance"})(
         task=None, xcoms=dict(XCOMS)
     )
