@@ -147,7 +147,7 @@ func Cleanup(ctx context.Context, c Clients, log *slog.Logger, o CleanupOptions)
 		}
 		toDelete = append(toDelete, e)
 	}
-	d := &deleter{kube: c.Kube, log: cl.log, retry: o.Retry, concurrency: o.Concurrency, dryRun: o.DryRun}
+	d := &deleter{maps: c.Metadata, log: cl.log, retry: o.Retry, concurrency: o.Concurrency, dryRun: o.DryRun}
 	err = d.deleteAll(ctx, toDelete, res.add)
 	sortEntries(res)
 	cl.log.Info("cleanup finished", "appIds", res.AppIDs, "deleted", len(res.Deleted), "skipped", len(res.Skipped), "failed", len(res.Failed), "dryRun", o.DryRun)
@@ -334,7 +334,7 @@ func (cl *cleaner) discover(ctx context.Context, app *appView) ([]metav1.Partial
 	ns := cl.o.Namespace
 	found := map[string]metav1.PartialObjectMetadata{}
 	keep := func(m metav1.PartialObjectMetadata) { found[string(m.UID)] = m }
-	maps := cl.c.Metadata.Resource(corev1.SchemeGroupVersion.WithResource("configmaps")).Namespace(ns)
+	maps := cl.c.Metadata.Resource(configMapsGVR).Namespace(ns)
 
 	getMap := func(name string) error {
 		var m *metav1.PartialObjectMetadata
@@ -372,6 +372,7 @@ func (cl *cleaner) discover(ctx context.Context, app *appView) ([]metav1.Partial
 			p := pager.New(func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
 				return maps.List(ctx, opts)
 			})
+			p.PageBufferSize = 1 // bounded memory, as in sweep
 			return p.EachListItem(ctx, metav1.ListOptions{}, func(obj runtime.Object) error {
 				m := obj.(*metav1.PartialObjectMetadata)
 				for _, ref := range m.OwnerReferences {

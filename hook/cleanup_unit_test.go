@@ -28,6 +28,7 @@ import (
 // garbage collection, RBAC) is proved on the real control plane.
 type fakeWorld struct {
 	kube    *fake.Clientset
+	md      *metadatafake.FakeMetadataClient
 	clients Clients
 	deletes atomic.Int32
 }
@@ -77,8 +78,8 @@ func newFakeWorld(t *testing.T, state string, driverPhase corev1.PodPhase) *fake
 	md := metadatafake.NewSimpleMetadataClient(ms, metas...)
 	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(),
 		map[schema.GroupVersionResource]string{SparkApplicationGVR: "SparkApplicationList"}, sa)
-	w := &fakeWorld{kube: kube, clients: Clients{Kube: kube, Metadata: md, Dynamic: dyn}}
-	kube.PrependReactor("delete", "configmaps", func(k8stesting.Action) (bool, runtime.Object, error) {
+	w := &fakeWorld{kube: kube, md: md, clients: Clients{Kube: kube, Metadata: md, Dynamic: dyn}}
+	md.PrependReactor("delete", "configmaps", func(k8stesting.Action) (bool, runtime.Object, error) {
 		w.deletes.Add(1)
 		return false, nil, nil
 	})
@@ -91,7 +92,7 @@ func ptr[T any](v T) *T { return &v }
 // failDeletes makes the first n deletes fail with err (all of them for n<0).
 func (w *fakeWorld) failDeletes(n int, err error) {
 	var seen atomic.Int32
-	w.kube.PrependReactor("delete", "configmaps", func(k8stesting.Action) (bool, runtime.Object, error) {
+	w.md.PrependReactor("delete", "configmaps", func(k8stesting.Action) (bool, runtime.Object, error) {
 		if n < 0 || int(seen.Add(1)) <= n {
 			w.deletes.Add(1) // this reactor answers first; count the call here
 			return true, nil, err
@@ -202,7 +203,7 @@ func TestCleanupCountsNotFoundOnDeleteAsAlreadyDeleted(t *testing.T) {
 func TestCleanupSendsAUIDPreconditionWithEveryDelete(t *testing.T) {
 	w := newFakeWorld(t, "COMPLETED", corev1.PodSucceeded)
 	var missing atomic.Int32
-	w.kube.PrependReactor("delete", "configmaps", func(a k8stesting.Action) (bool, runtime.Object, error) {
+	w.md.PrependReactor("delete", "configmaps", func(a k8stesting.Action) (bool, runtime.Object, error) {
 		opts := a.(k8stesting.DeleteActionImpl).GetDeleteOptions()
 		if opts.Preconditions == nil || opts.Preconditions.UID == nil || *opts.Preconditions.UID == "" {
 			missing.Add(1)

@@ -19,6 +19,8 @@ var SparkApplicationGVR = schema.GroupVersionResource{
 	Resource: "sparkapplications",
 }
 
+var configMapsGVR = schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
+
 // Clients is everything the library talks to. Each is an interface so that
 // tests pass fake clientsets, a real test control plane, or clients whose
 // HTTP transport injects faults.

@@ -158,7 +158,7 @@ func Sweep(ctx context.Context, c Clients, log *slog.Logger, o SweepOptions) (*R
 	}
 	res.AppIDs = sortedKeys(ids)
 
-	d := &deleter{kube: c.Kube, log: s.log, retry: o.Retry, concurrency: o.Concurrency, dryRun: o.DryRun}
+	d := &deleter{maps: c.Metadata, log: s.log, retry: o.Retry, concurrency: o.Concurrency, dryRun: o.DryRun}
 	for startAt := 0; startAt < len(toDelete); startAt += o.BatchSize {
 		batch := toDelete[startAt:min(startAt+o.BatchSize, len(toDelete))]
 		// Re-read which Pods use maps just before deleting: a Pod created
@@ -271,7 +271,7 @@ func trimPod(p *corev1.Pod) *corev1.Pod {
 func (s *sweeper) candidates(ctx context.Context) ([]metav1.ObjectMeta, int, error) {
 	var out []metav1.ObjectMeta
 	ignored := 0
-	maps := s.c.Metadata.Resource(corev1.SchemeGroupVersion.WithResource("configmaps")).Namespace(s.ns)
+	maps := s.c.Metadata.Resource(configMapsGVR).Namespace(s.ns)
 	err := s.paged(ctx, "list configmaps", "list", "", "configmaps",
 		func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
 			return maps.List(ctx, opts)
@@ -401,6 +401,10 @@ func (s *sweeper) paged(ctx context.Context, what, verb, group, resource string,
 		reset()
 		p := pager.New(list)
 		p.PageSize = s.o.PageSize
+		// One page read ahead keeps the pipeline going; the default ten
+		// would hold thousands of decoded objects at once, which is what
+		// bounds memory here.
+		p.PageBufferSize = 1
 		return p.EachListItem(ctx, metav1.ListOptions{}, func(obj runtime.Object) error {
 			each(obj)
 			return nil
