@@ -1,0 +1,318 @@
+// Command bench measures sparkcm-hook against the ways people clean up Spark
+// ConfigMaps today, in one run on one local control plane (etcd +
+// kube-apiserver on loopback), and prints one markdown table on stdout;
+// progress goes to stderr. `make bench` runs it with the numbers of issues 3
+// and 4; flags scale it down for a quick try:
+//
+//	go run ./internal/cmd/bench --bin bin/sparkcm-hook --maps 2000 --pods 200 --other-maps 2000 --other-pods 200 --janitor-sample 5
+//
+// Issue 3 (one cleanup): `sparkcm-hook cleanup --spark-app` in a namespace
+// with --other-maps maps and --other-pods Pods, beside `kubectl delete cm -l
+// spark-app-selector=ID`. Issue 4 (a backlog): four identical namespaces of
+// --maps leftover maps among --pods Pods, one each for `sparkcm-hook sweep`,
+// the shell janitor (on a sample), one DeleteCollection and the floor (a bare
+// client deleting every map with a UID precondition and no checks).
+//
+// API requests are counted by the API server itself (apiserver_request_total
+// before and after each row); wall time is the child process's, from start to
+// exit, and its peak RSS is measured by GNU time. See BENCHMARKS.md.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
+
+	"github.com/sparkcm-hook/sparkcm-hook/internal/testbed"
+)
+
+func main() {
+	if len(os.Args) > 1 && strings.HasPrefix(os.Args[1], "__") {
+		os.Exit(runChild(os.Args[1], os.Args[2:]))
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := benchMain(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	bin           string
+	maps          int
+	pods          int
+	dataBytes     int
+	otherMaps     int
+	otherPods     int
+	janitorSample int
+	janitor       string
+	kubectl       string
+	seedWorkers   int
+	floorWorkers  int
+	rows          map[string]bool
+}
+
+// allRows are the rows in the order they run.
+var allRows = []string{"cleanup", "kubectl", "sweep", "floor", "deletecollection", "janitor"}
+
+func parseOptions(args []string, stderr io.Writer) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.bin, "bin", "", "the sparkcm-hook binary to measure (required; make build makes bin/sparkcm-hook)")
+	fs.IntVar(&o.maps, "maps", 10000, "issue 4: leftover maps in each backlog namespace (a multiple of 5: five per application)")
+	fs.IntVar(&o.pods, "pods", 1000, "issue 4: Pods in each backlog namespace, a fifth Running (each mounting a leftover map), the rest finished")
+	fs.IntVar(&o.dataBytes, "data-bytes", 20*1024, "issue 4: data in each leftover map")
+	fs.IntVar(&o.otherMaps, "other-maps", 10000, "issue 3: maps in the cleanup namespace besides the application's")
+	fs.IntVar(&o.otherPods, "other-pods", 1000, "issue 3: Pods in the cleanup namespace besides the application's driver")
+	fs.IntVar(&o.janitorSample, "janitor-sample", 30, "maps the shell janitor processes (it needs about a second each); 0 skips it")
+	fs.StringVar(&o.janitor, "janitor", "", "the shell janitor (default: <repo>/../shared/baseline/seed-janitor.sh)")
+	fs.StringVar(&o.kubectl, "kubectl", "kubectl", "kubectl for the kubectl and janitor rows (rows say n/a when it is missing)")
+	fs.IntVar(&o.seedWorkers, "seed-workers", 48, "concurrent requests while seeding")
+	fs.IntVar(&o.floorWorkers, "floor-workers", 32, "concurrent deletes of the floor")
+	rows := fs.String("rows", strings.Join(allRows, ","), "the rows to run (and seed for), comma-separated")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	o.rows = map[string]bool{}
+	for _, r := range strings.Split(*rows, ",") {
+		if !slices.Contains(allRows, r) {
+			return nil, fmt.Errorf("--rows: unknown row %q (known: %s)", r, strings.Join(allRows, ","))
+		}
+		o.rows[r] = true
+	}
+	switch {
+	case o.bin == "":
+		return nil, errors.New("--bin is required")
+	case o.maps < 5 || o.maps%5 != 0:
+		return nil, errors.New("--maps must be a positive multiple of 5")
+	case o.pods < 5:
+		return nil, errors.New("--pods must be at least 5")
+	case o.otherMaps < 0 || o.otherPods < 0 || o.janitorSample < 0 || o.dataBytes < 0:
+		return nil, errors.New("counts must not be negative")
+	case o.seedWorkers < 1 || o.floorWorkers < 1:
+		return nil, errors.New("--seed-workers and --floor-workers must be at least 1")
+	}
+	var err error
+	if o.bin, err = filepath.Abs(o.bin); err != nil {
+		return nil, err
+	}
+	if st, err := os.Stat(o.bin); err != nil || st.Mode()&0o111 == 0 {
+		return nil, fmt.Errorf("--bin %s is not an executable file (run make build)", o.bin)
+	}
+	if o.janitor == "" {
+		shared, err := testbed.SharedDir()
+		if err != nil {
+			return nil, err
+		}
+		o.janitor = filepath.Join(shared, "baseline", "seed-janitor.sh")
+	}
+	return o, nil
+}
+
+// bench is one run: the control plane, its clients and the scratch folder.
+type bench struct {
+	o          *options
+	a          *admin
+	count      requestCounter
+	kubeconfig string
+	home       string // HOME for kubectl: a fresh discovery cache
+	self       string // this program, for the in-process baselines
+	kubectl    string // "" when not installed
+	jq         string
+	start      time.Time
+	stderr     io.Writer
+}
+
+// logf prints progress with the time since start and the machine's
+// 1-minute load average (other work on the machine shows up in the timings).
+func (b *bench) logf(format string, args ...any) {
+	fmt.Fprintf(b.stderr, "[%6.1fs load %s] %s\n", time.Since(b.start).Seconds(), loadavg(), fmt.Sprintf(format, args...))
+}
+
+// loadavg is the 1-minute load average, or "?".
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
+		return f[0]
+	}
+	return "?"
+}
+
+func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o, err := parseOptions(args, stderr)
+	if err != nil {
+		return err
+	}
+	b := &bench{o: o, start: time.Now(), stderr: stderr}
+	if b.self, err = os.Executable(); err != nil {
+		return err
+	}
+	if p, err := exec.LookPath(o.kubectl); err == nil {
+		b.kubectl = p
+	} else {
+		b.logf("kubectl not found (%v): its rows will say n/a", err)
+	}
+	if p, err := exec.LookPath("jq"); err == nil {
+		b.jq = p
+	}
+	tmp, err := os.MkdirTemp("", "sparkcm-bench-")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = os.RemoveAll(tmp) }()
+	b.home = filepath.Join(tmp, "home")
+	if err := os.MkdirAll(b.home, 0o700); err != nil {
+		return err
+	}
+
+	b.logf("starting etcd + kube-apiserver on loopback")
+	cp, err := testbed.Start(ctx, testbed.Options{})
+	if err != nil {
+		return err
+	}
+	defer cp.Stop()
+	b.kubeconfig = filepath.Join(tmp, "kubeconfig")
+	if err := testbed.WriteKubeconfig(b.kubeconfig, cp.AdminConfig(), ""); err != nil {
+		return err
+	}
+	acfg := cp.AdminConfig()
+	acfg.QPS = -1 // seeding as fast as the control plane goes
+	b.a = &admin{cp: cp, workers: o.seedWorkers}
+	if b.a.dyn, err = dynamic.NewForConfig(acfg); err != nil {
+		return err
+	}
+	if b.a.metadata, err = metadata.NewForConfig(acfg); err != nil {
+		return err
+	}
+	// Protobuf costs the API server and this program less than JSON to
+	// encode and decode: seeding is faster (the measured tools use their
+	// own defaults).
+	acfg.ContentType = "application/vnd.kubernetes.protobuf"
+	acfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
+	if b.a.kube, err = kubernetes.NewForConfig(acfg); err != nil {
+		return err
+	}
+	b.count = requestCounter{kube: b.a.kube}
+
+	// Seed everything first, so that every row runs on the same control
+	// plane holding the same data.
+	seedStart := time.Now()
+	var busy, empty *cleanupScene
+	if o.rows["cleanup"] || o.rows["kubectl"] {
+		b.logf("seeding issue 3: %d other maps and %d Pods plus two finished applications", o.otherMaps, o.otherPods)
+		if busy, err = b.a.seedCleanupScene(ctx, "cleanup-busy", o.otherMaps, o.otherPods); err != nil {
+			return err
+		}
+		if empty, err = b.a.seedCleanupScene(ctx, "cleanup-empty", 0, 0); err != nil {
+			return err
+		}
+	}
+	backlogs := map[string]*backlog{}
+	for _, name := range []string{"sweep", "floor", "deletecollection", "janitor"} {
+		if !o.rows[name] {
+			continue
+		}
+		ns := "backlog-" + name
+		t := time.Now()
+		bl, err := b.a.seedBacklog(ctx, ns, o.maps, o.pods, o.dataBytes, b.logf)
+		if err != nil {
+			return err
+		}
+		backlogs[name] = bl
+		b.logf("seeded %s: %d leftover maps of %d B (%d applications, %d of them gone), %d Pods (%d Running, each mounting a leftover map) in %s",
+			ns, bl.maps, o.dataBytes, bl.apps, bl.appsGone, bl.pods, len(bl.inUse), time.Since(t).Round(time.Millisecond))
+	}
+	b.logf("seeding took %s", time.Since(seedStart).Round(time.Second))
+	runtime.GC()
+	debug.FreeOSMemory()
+
+	rep := &report{o: o, loadBefore: loadavg(), version: "unknown"}
+	if out, err := exec.CommandContext(ctx, o.bin, "version").Output(); err == nil {
+		rep.version = strings.TrimSpace(string(out))
+	}
+	if err := b.issue3(ctx, rep, busy, empty); err != nil {
+		return err
+	}
+	if err := b.issue4(ctx, rep, backlogs); err != nil {
+		return err
+	}
+	rep.loadAfter = loadavg()
+	rep.print(stdout, runtime.NumCPU(), time.Now())
+	b.logf("done")
+	return nil
+}
+
+// env is the environment of a measured child: the real one with a scratch
+// HOME (kubectl keeps its discovery cache there) and the test bed's
+// kubeconfig.
+func (b *bench) env(extra ...string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "HOME=") || strings.HasPrefix(kv, "KUBECONFIG=") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	env = append(env, "HOME="+b.home, "KUBECONFIG="+b.kubeconfig)
+	return append(env, extra...)
+}
+
+// measured runs a child and counts the API requests it sent.
+func (b *bench) measured(ctx context.Context, env []string, name string, args ...string) (proc, requests, error) {
+	var p proc
+	reqs, err := b.count.measure(ctx, func() error {
+		var err error
+		p, err = run(ctx, env, name, args...)
+		return err
+	})
+	return p, reqs, err
+}
+
+// result is the part of sparkcm-hook's -o json the rows read.
+type result struct {
+	Deleted []struct{ Name string } `json:"deleted"`
+	Skipped []struct {
+		Name   string `json:"name"`
+		Reason string `json:"reason"`
+	} `json:"skipped"`
+	Failed []struct {
+		Name   string `json:"name"`
+		Reason string `json:"reason"`
+	} `json:"failed"`
+}
+
+func parseResult(p proc) (*result, error) {
+	var r result
+	if err := json.Unmarshal(p.stdout, &r); err != nil {
+		return nil, fmt.Errorf("sparkcm-hook exited %d without a JSON result (%v); stderr:\n%s", p.exitCode, err, tail(p.stderr, 20))
+	}
+	return &r, nil
+}
+
+func tail(b []byte, n int) string {
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
