@@ -14,39 +14,45 @@ func (b *bench) issue3(ctx context.Context, rep *report, busy, empty *cleanupSce
 	if busy == nil {
 		return nil
 	}
-	cleanup := func(s *cleanupScene) (proc, requests, *result, error) {
+	// cleanup runs sparkcm-hook cleanup on s's application and checks that
+	// it deleted all five maps and nothing else.
+	cleanup := func(s *cleanupScene) (proc, requests, *result, int, error) {
+		before, err := b.a.existing(ctx, s.ns)
+		if err != nil {
+			return proc{}, requests{}, nil, 0, err
+		}
 		p, reqs, err := b.measured(ctx, b.env(), b.o.bin, "cleanup", "--kubeconfig", b.kubeconfig, "-n", s.ns,
 			"--spark-app", s.ours.Name, "-o", "json")
 		if err != nil {
-			return p, reqs, nil, err
+			return p, reqs, nil, 0, err
 		}
 		res, err := parseResult(p)
 		if err != nil {
-			return p, reqs, nil, err
+			return p, reqs, nil, 0, err
 		}
 		if p.exitCode != 0 {
-			return p, reqs, nil, fmt.Errorf("sparkcm-hook cleanup in %s exited %d:\n%s", s.ns, p.exitCode, tail(p.stderr, 20))
+			return p, reqs, nil, 0, fmt.Errorf("sparkcm-hook cleanup in %s exited %d:\n%s", s.ns, p.exitCode, tail(p.stderr, 20))
 		}
 		have, err := b.a.existing(ctx, s.ns)
 		if err != nil {
-			return p, reqs, nil, err
+			return p, reqs, nil, 0, err
 		}
 		if left := len(s.ours.Maps) - missing(s.ours.MapNames(), have); left != 0 {
-			return p, reqs, nil, fmt.Errorf("cleanup in %s left %d of the application's %d maps", s.ns, left, len(s.ours.Maps))
+			return p, reqs, nil, 0, fmt.Errorf("cleanup in %s left %d of the application's %d maps", s.ns, left, len(s.ours.Maps))
 		}
-		return p, reqs, res, nil
+		if others := len(before) - len(have) - len(s.ours.Maps); others != 0 {
+			return p, reqs, nil, 0, fmt.Errorf("cleanup in %s deleted %d maps that were not the application's", s.ns, others)
+		}
+		return p, reqs, res, missing(s.inUse, have), nil
 	}
 
-	if !b.o.rows["cleanup"] {
-		return b.kubectlDelete(ctx, rep, busy)
-	}
 	b.logf("issue 3: sparkcm-hook cleanup --spark-app %s in %s (%d other maps, %d Pods)", busy.ours.Name, busy.ns, busy.otherMaps, busy.pods)
-	p, reqs, res, err := cleanup(busy)
+	p, reqs, res, lost, err := cleanup(busy)
 	if err != nil {
 		return err
 	}
 	b.logf("  %s, %d deleted; requests %s", p.wall.Round(time.Millisecond), len(res.Deleted), reqs)
-	pe, reqsEmpty, _, err := cleanup(empty)
+	pe, reqsEmpty, _, _, err := cleanup(empty)
 	if err != nil {
 		return err
 	}
@@ -61,7 +67,7 @@ func (b *bench) issue3(ctx context.Context, rep *report, busy, empty *cleanupSce
 		rss:      mib(p.maxRSS),
 		requests: fmt.Sprint(reqs.total),
 		deleted:  fmt.Sprintf("%d of 5", len(res.Deleted)),
-		lost:     "0",
+		lost:     fmt.Sprint(lost),
 		notes:    fmt.Sprintf("%d requests for the same app in an empty namespace; %s", reqsEmpty.total, verbs(reqs)),
 	})
 	if !b.o.rows["kubectl"] {
@@ -79,6 +85,10 @@ func (b *bench) kubectlDelete(ctx context.Context, rep *report, busy *cleanupSce
 	}
 	app := busy.kubectls
 	b.logf("issue 3: kubectl delete cm -l spark-app-selector=%s in %s", app.AppID, busy.ns)
+	before, err := b.a.existing(ctx, busy.ns)
+	if err != nil {
+		return err
+	}
 	p, reqs, err := b.measured(ctx, b.env(), b.kubectl, "delete", "cm", "-n", busy.ns, "-l", "spark-app-selector="+app.AppID)
 	if err != nil {
 		return err
@@ -91,6 +101,9 @@ func (b *bench) kubectlDelete(ctx context.Context, rep *report, busy *cleanupSce
 		return err
 	}
 	gone := missing(app.MapNames(), have)
+	if others := len(before) - len(have) - gone; others != 0 {
+		return fmt.Errorf("kubectl delete in %s deleted %d maps that were not the application's", busy.ns, others)
+	}
 	b.logf("  %s, %d of %d maps deleted; requests %s", p.wall.Round(time.Millisecond), gone, len(app.Maps), reqs)
 	rep.add(row{
 		issue:    "3",
@@ -101,7 +114,7 @@ func (b *bench) kubectlDelete(ctx context.Context, rep *report, busy *cleanupSce
 		rss:      mib(p.maxRSS),
 		requests: fmt.Sprint(reqs.total),
 		deleted:  fmt.Sprintf("%d of 5", gone),
-		lost:     "0",
+		lost:     fmt.Sprint(missing(busy.inUse, have)),
 		notes:    fmt.Sprintf("deletes only the executor map: the driver, pod-template, Hadoop and krb5 maps carry no label; fresh kubectl cache; %s", verbs(reqs)),
 	})
 	return nil

@@ -230,6 +230,7 @@ type cleanupScene struct {
 	pods      int
 	ours      *sparkfixture.App // for sparkcm-hook cleanup
 	kubectls  *sparkfixture.App // for kubectl delete -l
+	inUse     []string          // other maps a Running Pod mounts
 }
 
 // seedCleanupScene makes ns with otherMaps maps that belong to nobody being
@@ -262,10 +263,9 @@ func (a *admin) seedCleanupScene(ctx context.Context, ns string, otherMaps, pods
 		return nil, err
 	}
 	running := pods / 5
-	if otherMaps > 0 {
-		if err := a.createPods(ctx, ns, "consumer", min(running, otherMaps), corev1.PodRunning, func(i int) (string, bool) { return names[i], false }); err != nil {
-			return nil, err
-		}
+	s.inUse = names[:min(running, otherMaps)]
+	if err := a.createPods(ctx, ns, "consumer", len(s.inUse), corev1.PodRunning, func(i int) (string, bool) { return s.inUse[i], false }); err != nil {
+		return nil, err
 	}
 	if err := a.createPods(ctx, ns, "batch", pods-running, corev1.PodSucceeded, nil); err != nil {
 		return nil, err
