@@ -207,6 +207,8 @@ func nsLabel(ns string) string {
 
 func nsKey(ns, name string) string { return ns + "/" + name }
 
+const sparkAppPageSize = 100
+
 // index reads every SparkApplication and every Pod once, page by page,
 // keeping only what judging needs.
 func (s *sweeper) index(ctx context.Context) (*sweepIndex, error) {
@@ -217,6 +219,9 @@ func (s *sweeper) index(ctx context.Context) (*sweepIndex, error) {
 	apps := s.c.Dynamic.Resource(SparkApplicationGVR).Namespace(s.ns)
 	err := s.paged(ctx, "list sparkapplications", "list", SparkApplicationGVR.Group, SparkApplicationGVR.Resource,
 		func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+			// A SparkApplication decodes into a generic map many times its
+			// size on the wire; smaller pages keep that bounded.
+			opts.Limit = min(opts.Limit, sparkAppPageSize)
 			return apps.List(ctx, opts)
 		},
 		func(obj runtime.Object) {
