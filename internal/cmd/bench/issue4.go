@@ -21,6 +21,23 @@ func (b *bench) issue4(ctx context.Context, rep *report, backlogs map[string]*ba
 			return err
 		}
 	}
+	if bl := backlogs["sweep"]; bl != nil && backlogs["janitor"] != nil {
+		// Peak RSS varies from run to run; dry runs over the janitor's
+		// identical namespace (before the janitor touches it) show by how
+		// much.
+		jb := backlogs["janitor"]
+		for range 3 {
+			p, err := run(ctx, b.env(), b.o.bin, "sweep", "--kubeconfig", b.kubeconfig, "-n", jb.ns, "--older-than", "0s", "--dry-run", "-o", "json")
+			if err != nil {
+				return err
+			}
+			if p.exitCode != 0 {
+				return fmt.Errorf("sweep --dry-run in %s exited %d:\n%s", jb.ns, p.exitCode, tail(p.stderr, 20))
+			}
+			rep.sweepDryRSS = append(rep.sweepDryRSS, p.maxRSS)
+		}
+		b.logf("  sweep --dry-run over the identical %s, 3 times: peak RSS %s", jb.ns, mibs(rep.sweepDryRSS))
+	}
 	if bl := backlogs["floor"]; bl != nil {
 		if err := b.inProcess(ctx, rep, bl, childFloor); err != nil {
 			return err
