@@ -99,24 +99,72 @@ func Sweep(ctx context.Context, c Clients, log *slog.Logger, o SweepOptions) (*R
 	}
 	s := &sweeper{c: c, log: log.With("namespace", nsLabel(ns)), o: o, ns: ns}
 
-	ix, err := s.index(ctx)
+	total, toDelete, err := s.judgeAll(ctx, res)
 	if err != nil {
 		return res, err
 	}
-	candidates, ignored, err := s.candidates(ctx)
-	if err != nil {
-		return res, err
-	}
-	s.log.Info("listed", "sparkApplications", len(ix.appsByUID), "pods", len(ix.podsByUID), "sparkConfigMaps", len(candidates), "otherConfigMaps", ignored)
-
-	now := o.Now()
-	ids := map[string]bool{}
-	var toDelete []Entry
-	done := 0
+	done := len(res.Skipped)
 	progress := func() {
 		done++
 		if o.Progress != nil {
-			o.Progress(done, len(candidates))
+			o.Progress(done, total)
+		}
+	}
+
+	d := &deleter{maps: c.Metadata, log: s.log, retry: o.Retry, concurrency: o.Concurrency, dryRun: o.DryRun}
+	for startAt := 0; startAt < len(toDelete); startAt += o.BatchSize {
+		batch := toDelete[startAt:min(startAt+o.BatchSize, len(toDelete))]
+		// Re-read which Pods use maps just before deleting: a Pod created
+		// since the first pass must keep its map.
+		used, err := s.inUse(ctx)
+		if err != nil {
+			return res, err
+		}
+		var ready []Entry
+		for _, e := range batch {
+			if users := used.usedBy(e.Namespace, e.Name); len(users) > 0 {
+				e.Decision, e.Reason = Skipped, usedByReason(users)
+				res.add(e)
+				progress()
+				continue
+			}
+			ready = append(ready, e)
+		}
+		err = d.deleteAll(ctx, ready, func(e Entry) { res.add(e); progress() })
+		if err != nil {
+			sortEntries(res)
+			return res, err
+		}
+	}
+	sortEntries(res)
+	s.log.Info("sweep finished", "deleted", len(res.Deleted), "skipped", len(res.Skipped), "failed", len(res.Failed), "dryRun", o.DryRun)
+	if len(res.Failed) > 0 {
+		return res, &PartialFailureError{Failed: len(res.Failed)}
+	}
+	return res, nil
+}
+
+// judgeAll reads the indexes and the candidate maps, files every map that
+// must stay under res.Skipped, and returns the ones to delete. The indexes
+// and candidates die with it, so the delete phase holds only the entries.
+func (s *sweeper) judgeAll(ctx context.Context, res *Result) (int, []Entry, error) {
+	ix, err := s.index(ctx)
+	if err != nil {
+		return 0, nil, err
+	}
+	candidates, ignored, err := s.candidates(ctx)
+	if err != nil {
+		return 0, nil, err
+	}
+	s.log.Info("listed", "sparkApplications", len(ix.appsByUID), "pods", len(ix.podsByUID), "sparkConfigMaps", len(candidates), "otherConfigMaps", ignored)
+
+	o := s.o
+	now := o.Now()
+	ids := map[string]bool{}
+	var toDelete []Entry
+	progress := func() {
+		if o.Progress != nil {
+			o.Progress(len(res.Skipped), len(candidates))
 		}
 	}
 	for i := range candidates {
@@ -157,38 +205,7 @@ func Sweep(ctx context.Context, c Clients, log *slog.Logger, o SweepOptions) (*R
 		toDelete = append(toDelete, e)
 	}
 	res.AppIDs = sortedKeys(ids)
-
-	d := &deleter{maps: c.Metadata, log: s.log, retry: o.Retry, concurrency: o.Concurrency, dryRun: o.DryRun}
-	for startAt := 0; startAt < len(toDelete); startAt += o.BatchSize {
-		batch := toDelete[startAt:min(startAt+o.BatchSize, len(toDelete))]
-		// Re-read which Pods use maps just before deleting: a Pod created
-		// since the first pass must keep its map.
-		used, err := s.inUse(ctx)
-		if err != nil {
-			return res, err
-		}
-		var ready []Entry
-		for _, e := range batch {
-			if users := used.usedBy(e.Namespace, e.Name); len(users) > 0 {
-				e.Decision, e.Reason = Skipped, usedByReason(users)
-				res.add(e)
-				progress()
-				continue
-			}
-			ready = append(ready, e)
-		}
-		err = d.deleteAll(ctx, ready, func(e Entry) { res.add(e); progress() })
-		if err != nil {
-			sortEntries(res)
-			return res, err
-		}
-	}
-	sortEntries(res)
-	s.log.Info("sweep finished", "deleted", len(res.Deleted), "skipped", len(res.Skipped), "failed", len(res.Failed), "dryRun", o.DryRun)
-	if len(res.Failed) > 0 {
-		return res, &PartialFailureError{Failed: len(res.Failed)}
-	}
-	return res, nil
+	return len(candidates), toDelete, nil
 }
 
 type sweeper struct {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -27,9 +28,7 @@ func checkOutput(format string, allowed ...string) error {
 func writeResult(w io.Writer, format string, r *hook.Result) error {
 	switch format {
 	case "json":
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(r)
+		return writeJSON(w, r)
 	case "yaml":
 		b, err := yaml.Marshal(r)
 		if err != nil {
@@ -42,6 +41,63 @@ func writeResult(w io.Writer, format string, r *hook.Result) error {
 	default:
 		return writeText(w, r)
 	}
+}
+
+// writeJSON writes the result one record at a time, so a ledger of tens of
+// thousands of maps is never held in memory a second time as text.
+func writeJSON(w io.Writer, r *hook.Result) error {
+	bw := bufio.NewWriter(w)
+	field := func(name string, v any, last bool) error {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		sep := ","
+		if last {
+			sep = ""
+		}
+		_, err = fmt.Fprintf(bw, "  %q: %s%s\n", name, b, sep)
+		return err
+	}
+	list := func(name string, entries []hook.Entry, last bool) error {
+		if len(entries) == 0 {
+			return field(name, []hook.Entry{}, last)
+		}
+		fmt.Fprintf(bw, "  %q: [\n", name)
+		for i, e := range entries {
+			b, err := json.Marshal(e)
+			if err != nil {
+				return err
+			}
+			sep := ","
+			if i == len(entries)-1 {
+				sep = ""
+			}
+			fmt.Fprintf(bw, "    %s%s\n", b, sep)
+		}
+		sep := ","
+		if last {
+			sep = ""
+		}
+		_, err := fmt.Fprintf(bw, "  ]%s\n", sep)
+		return err
+	}
+	bw.WriteString("{\n")
+	for _, step := range []func() error{
+		func() error { return field("namespace", r.Namespace, false) },
+		func() error { return field("appIds", r.AppIDs, false) },
+		func() error { return field("dryRun", r.DryRun, false) },
+		func() error { return field("seconds", r.Seconds, false) },
+		func() error { return list("deleted", r.Deleted, false) },
+		func() error { return list("skipped", r.Skipped, false) },
+		func() error { return list("failed", r.Failed, true) },
+	} {
+		if err := step(); err != nil {
+			return err
+		}
+	}
+	bw.WriteString("}\n")
+	return bw.Flush()
 }
 
 // writeText is the human table: one row per map considered, then a summary.
