@@ -80,7 +80,6 @@ type cleaner struct {
 	c   Clients
 	log *slog.Logger
 	o   CleanupOptions
-	// requests counts the API calls this cleanup made, for the log.
 }
 
 // Cleanup deletes exactly one finished Spark application's ConfigMaps: the
@@ -216,7 +215,7 @@ func (cl *cleaner) resolve(ctx context.Context) (*appView, error) {
 				app.DriverName, app.DriverGone = app.App.DriverPod, true
 			}
 		case 1:
-			if err := cl.adoptDriver(ctx, app, &pods.Items[0], false); err != nil {
+			if err := cl.adoptDriver(ctx, app, &pods.Items[0]); err != nil {
 				return nil, err
 			}
 		default:
@@ -254,12 +253,12 @@ func (cl *cleaner) resolveDriver(ctx context.Context, app *appView, name string,
 	if err != nil {
 		return err
 	}
-	return cl.adoptDriver(ctx, app, pod, fromUser)
+	return cl.adoptDriver(ctx, app, pod)
 }
 
 // adoptDriver checks that a Pod is a Spark driver and records it, with the
 // SparkApplication that owns it.
-func (cl *cleaner) adoptDriver(ctx context.Context, app *appView, pod *corev1.Pod, fromUser bool) error {
+func (cl *cleaner) adoptDriver(ctx context.Context, app *appView, pod *corev1.Pod) error {
 	if pod.Labels[LabelRole] != RoleDriver {
 		return Usagef("pod %s/%s is not a Spark driver (it has no label %s=%s)", pod.Namespace, pod.Name, LabelRole, RoleDriver)
 	}
@@ -281,7 +280,6 @@ func (cl *cleaner) adoptDriver(ctx context.Context, app *appView, pod *corev1.Po
 			app.AppName, app.AppGone = ref.Name, true
 		}
 	}
-	_ = fromUser
 	return nil
 }
 

@@ -18,7 +18,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 	"k8s.io/client-go/kubernetes/fake"
-	"k8s.io/client-go/kubernetes/scheme"
 	metadatafake "k8s.io/client-go/metadata/fake"
 	k8stesting "k8s.io/client-go/testing"
 )
@@ -83,7 +82,6 @@ func newFakeWorld(t *testing.T, state string, driverPhase corev1.PodPhase) *fake
 		w.deletes.Add(1)
 		return false, nil, nil
 	})
-	_ = scheme.Scheme
 	return w
 }
 

@@ -26,7 +26,7 @@ func (cl *cleaner) waitFinished(ctx context.Context, d time.Duration) (*appView,
 		app, err := cl.resolve(wctx)
 		if err != nil {
 			if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
-				return nil, cl.stillRunning(ctx, "it did not finish within --wait "+d.String())
+				return nil, &StillRunningError{Namespace: cl.o.Namespace, App: cl.o.target(), State: "it did not finish within --wait " + d.String()}
 			}
 			return nil, err
 		}
@@ -42,10 +42,6 @@ func (cl *cleaner) waitFinished(ctx context.Context, d time.Duration) (*appView,
 			return nil, err
 		}
 	}
-}
-
-func (cl *cleaner) stillRunning(ctx context.Context, why string) error {
-	return &StillRunningError{Namespace: cl.o.Namespace, App: cl.o.target(), State: why}
 }
 
 // watchOnce blocks until the driver Pod or the SparkApplication changes, a
