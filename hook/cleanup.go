@@ -444,14 +444,7 @@ func (cl *cleaner) inUse(ctx context.Context, app *appView) (refIndex, error) {
 
 // call runs one read with retry and turns a 403 into a *ForbiddenError.
 func (cl *cleaner) call(ctx context.Context, what, verb, group, resource string, op func(context.Context) error) error {
-	err := retry(ctx, cl.log, cl.o.Retry, what, op)
-	if err != nil && !apierrors.IsNotFound(err) {
-		if fe := asForbidden(err, verb, group, resource, cl.o.Namespace); fe != err {
-			return fe
-		}
-		return fmt.Errorf("%s in namespace %s: %w", what, cl.o.Namespace, err)
-	}
-	return err
+	return callAPI(ctx, cl.log, cl.o.Retry, cl.o.Namespace, what, verb, group, resource, op)
 }
 
 func usedByReason(users []podRef) string {

@@ -2,8 +2,8 @@ package hook
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -123,6 +123,7 @@ feed:
 	return forbidden
 }
 
+// oneLineErr keeps a failure's reason to one line in the ledger and table.
 func oneLineErr(err error) string {
-	return fmt.Sprint(err)
+	return strings.Join(strings.Fields(err.Error()), " ")
 }

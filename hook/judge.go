@@ -2,6 +2,7 @@ package hook
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -200,6 +201,6 @@ func sortedKeys(m map[string]bool) []string {
 	for k := range m {
 		out = append(out, k)
 	}
-	sortStrings(out)
+	sort.Strings(out)
 	return out
 }

@@ -112,5 +112,3 @@ func (ix refIndex) add(pod *corev1.Pod, exempt func(*corev1.Pod) bool) {
 
 // usedBy returns the Pods that keep a map in use.
 func (ix refIndex) usedBy(ns, name string) []podRef { return ix[refKey(ns, name)] }
-
-func sortStrings(s []string) { sort.Strings(s) }

@@ -158,6 +158,25 @@ var sleep = func(ctx context.Context, d time.Duration) error {
 	}
 }
 
+// callAPI runs one API call (or one paged pass) with retry, and says what
+// failed where: a 403 becomes a *ForbiddenError, NotFound is returned as is
+// for the caller to test, anything else is wrapped with the operation and
+// namespace.
+func callAPI(ctx context.Context, log *slog.Logger, p RetryPolicy, ns, what, verb, group, resource string, op func(context.Context) error) error {
+	err := retry(ctx, log, p, what, op)
+	if err == nil || apierrors.IsNotFound(err) {
+		return err
+	}
+	if fe := asForbidden(err, verb, group, resource, ns); fe != err {
+		return fe
+	}
+	where := ns
+	if where == "" {
+		where = "(all)"
+	}
+	return fmt.Errorf("%s in namespace %s: %w", what, where, err)
+}
+
 var forbiddenUser = regexp.MustCompile(`User "([^"]+)" cannot`)
 
 // asForbidden turns a 403 from the API server into a *ForbiddenError that

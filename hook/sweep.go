@@ -419,7 +419,7 @@ func (s *sweeper) inUse(ctx context.Context) (refIndex, error) {
 // first page after reset, so nothing is counted twice.
 func (s *sweeper) paged(ctx context.Context, what, verb, group, resource string,
 	list func(context.Context, metav1.ListOptions) (runtime.Object, error), each func(runtime.Object), reset func()) error {
-	err := retry(ctx, s.log, s.o.Retry, what, func(ctx context.Context) error {
+	return callAPI(ctx, s.log, s.o.Retry, s.ns, what, verb, group, resource, func(ctx context.Context) error {
 		reset()
 		p := pager.New(list)
 		p.PageSize = s.o.PageSize
@@ -432,11 +432,4 @@ func (s *sweeper) paged(ctx context.Context, what, verb, group, resource string,
 			return nil
 		})
 	})
-	if err == nil || apierrors.IsNotFound(err) {
-		return err
-	}
-	if fe := asForbidden(err, verb, group, resource, s.ns); fe != err {
-		return fe
-	}
-	return fmt.Errorf("%s in namespace %s: %w", what, nsLabel(s.ns), err)
 }
