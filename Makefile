@@ -10,7 +10,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 export SPARKCM_CACHE_DIR ?= $(CURDIR)/.cache
 GOTEST_FLAGS ?= -race -timeout 25m
 
-.PHONY: all build controlplane helm test test-go test-airflow demo bench lint fmt image clean
+.PHONY: all build controlplane helm test test-go test-airflow test-clone demo bench lint fmt image clean
 
 all: build
 
@@ -22,7 +22,7 @@ build:
 controlplane:
 	@hack/controlplane.sh >/dev/null
 
-test: lint build controlplane helm test-go test-airflow
+test: lint build controlplane helm test-go test-airflow test-clone
 
 # helm is built (once per version) before the tests so its cold build shows
 # its own progress instead of eating into go test's timeout.
@@ -35,6 +35,11 @@ helm:
 
 test-airflow: build controlplane
 	hack/airflow-test.sh
+
+# A lone clone (no sibling folders) must run `make demo`: this clones the
+# committed HEAD into an empty folder and runs it there.
+test-clone: controlplane
+	hack/clone-demo.sh
 
 demo: build controlplane
 	SPARKCM_CONTROLPLANE_BIN=$$(hack/controlplane.sh) $(GO) run ./internal/cmd/demo --bin $(BIN)

@@ -59,14 +59,10 @@ func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
 	if err != nil {
 		return nil, err
 	}
-	crds, err := crdFiles()
-	if err != nil {
-		return nil, err
-	}
 	// A free port found by freePort can be taken before the child binds it;
 	// that is rare, so a few fresh attempts are enough.
 	for attempt := 1; ; attempt++ {
-		cp, err := start(ctx, bins, crds, opts)
+		cp, err := start(ctx, bins, opts)
 		if err == nil {
 			return cp, nil
 		}
@@ -76,7 +72,7 @@ func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
 	}
 }
 
-func start(ctx context.Context, bins string, crds []string, opts Options) (_ *ControlPlane, err error) {
+func start(ctx context.Context, bins string, opts Options) (_ *ControlPlane, err error) {
 	removeStaleDirs()
 	dir, err := os.MkdirTemp("", tempDirPrefix)
 	if err != nil {
@@ -107,7 +103,7 @@ func start(ctx context.Context, bins string, crds []string, opts Options) (_ *Co
 	}
 	// The CRD goes in before the controller-manager starts, so the garbage
 	// collector knows SparkApplications from its first discovery.
-	if err := cp.installCRDs(ctx, crds, opts.ReadyTimeout); err != nil {
+	if err := cp.installCRDs(ctx, opts.ReadyTimeout); err != nil {
 		return nil, err
 	}
 	if opts.ControllerManager {

@@ -3,11 +3,11 @@ package testbed
 import (
 	"bytes"
 	"context"
+	"embed"
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
+	"io/fs"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -22,33 +22,41 @@ import (
 // k8s.io/apiextensions-apiserver.
 var CRDResource = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
 
-func crdFiles() ([]string, error) {
-	shared, err := SharedDir()
+// crdFS holds the SparkApplication CRD the repository carries (see
+// crds/SOURCE.md). It is embedded so that the tests, the demo and the
+// benchmarks install the same manifest from any working directory, and a
+// clone of the repository alone has everything it needs.
+//
+//go:embed crds/*.yaml
+var crdFS embed.FS
+
+// CRDManifests returns the embedded CRD manifests, by file name.
+func CRDManifests() (map[string][]byte, error) {
+	files, err := fs.Glob(crdFS, "crds/*.yaml")
+	if err != nil {
+		return nil, fmt.Errorf("list embedded CRDs: %w", err)
+	}
+	out := make(map[string][]byte, len(files))
+	for _, f := range files {
+		b, err := crdFS.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("read embedded CRD: %w", err)
+		}
+		out[f] = b
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no CRD manifests embedded in the test bed")
+	}
+	return out, nil
+}
+
+func readCRDs() ([]*unstructured.Unstructured, error) {
+	manifests, err := CRDManifests()
 	if err != nil {
 		return nil, err
 	}
-	dir := filepath.Join(shared, "testdata", "crds")
-	var files []string
-	for _, pattern := range []string{"*.yaml", "*.yml"} {
-		m, err := filepath.Glob(filepath.Join(dir, pattern))
-		if err != nil {
-			return nil, fmt.Errorf("list CRDs: %w", err)
-		}
-		files = append(files, m...)
-	}
-	if len(files) == 0 {
-		return nil, fmt.Errorf("no CRD manifests in %s (set %s to the shared folder)", dir, EnvSharedDir)
-	}
-	return files, nil
-}
-
-func readCRDs(files []string) ([]*unstructured.Unstructured, error) {
 	var crds []*unstructured.Unstructured
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			return nil, fmt.Errorf("read CRD: %w", err)
-		}
+	for f, data := range manifests {
 		dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
 		for {
 			var obj map[string]any
@@ -72,8 +80,8 @@ func readCRDs(files []string) ([]*unstructured.Unstructured, error) {
 
 // installCRDs creates the CRDs and waits until each is Established, i.e. its
 // resource is served and the real schema validates what tests create.
-func (c *ControlPlane) installCRDs(ctx context.Context, files []string, timeout time.Duration) error {
-	crds, err := readCRDs(files)
+func (c *ControlPlane) installCRDs(ctx context.Context, timeout time.Duration) error {
+	crds, err := readCRDs()
 	if err != nil {
 		return err
 	}

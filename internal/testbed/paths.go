@@ -23,9 +23,6 @@ const (
 	// kube-controller-manager; when unset, hack/controlplane.sh builds (or finds
 	// in its cache) the pinned versions.
 	EnvBinDir = "SPARKCM_CONTROLPLANE_BIN"
-	// EnvSharedDir overrides the shared folder (default: <repo root>/../shared)
-	// whose testdata/crds holds the SparkApplication CRD.
-	EnvSharedDir = "SPARKCM_SHARED_DIR"
 )
 
 // RepoRoot walks up from the working directory to the go.mod of this module.
@@ -61,18 +58,6 @@ func isModuleRoot(goMod string) bool {
 		}
 	}
 	return false
-}
-
-// SharedDir is the folder with shared test data (CRDs).
-func SharedDir() (string, error) {
-	if d := os.Getenv(EnvSharedDir); d != "" {
-		return d, nil
-	}
-	root, err := RepoRoot()
-	if err != nil {
-		return "", err
-	}
-	return filepath.Join(filepath.Dir(root), "shared"), nil
 }
 
 var binDirCache struct {

@@ -85,7 +85,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.otherMaps, "other-maps", 10000, "issue 3: maps in the cleanup namespace besides the application's")
 	fs.IntVar(&o.otherPods, "other-pods", 1000, "issue 3: Pods in the cleanup namespace besides the application's driver")
 	fs.IntVar(&o.janitorSample, "janitor-sample", 30, "maps the shell janitor processes (it needs about a second each); 0 skips it")
-	fs.StringVar(&o.janitor, "janitor", "", "the shell janitor (default: <repo>/../shared/baseline/seed-janitor.sh)")
+	fs.StringVar(&o.janitor, "janitor", "", "the shell janitor (default: <repo>/../shared/baseline/seed-janitor.sh; the row is skipped when it is missing)")
 	fs.StringVar(&o.kubectl, "kubectl", "kubectl", "kubectl for the kubectl and janitor rows (rows say n/a when it is missing)")
 	fs.IntVar(&o.seedWorkers, "seed-workers", 48, "concurrent requests while seeding")
 	fs.IntVar(&o.floorWorkers, "floor-workers", 32, "concurrent deletes of the floor")
@@ -120,11 +120,13 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 		return nil, fmt.Errorf("--bin %s is not an executable file (run make build)", o.bin)
 	}
 	if o.janitor == "" {
-		shared, err := testbed.SharedDir()
+		// The baselines sit beside the repository (../shared/baseline) on
+		// the machines that have them; the row is skipped where not.
+		root, err := testbed.RepoRoot()
 		if err != nil {
 			return nil, err
 		}
-		o.janitor = filepath.Join(shared, "baseline", "seed-janitor.sh")
+		o.janitor = filepath.Join(filepath.Dir(root), "shared", "baseline", "seed-janitor.sh")
 	}
 	return o, nil
 }
