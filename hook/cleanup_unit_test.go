@@ -101,7 +101,6 @@ func (w *fakeWorld) failDeletes(n int, err error) {
 
 func (w *fakeWorld) cleanup(t *testing.T, o CleanupOptions) (*Result, error) {
 	t.Helper()
-	useFakeTime(t)
 	if o.Namespace == "" {
 		o.Namespace = fakeNS
 	}
@@ -112,6 +111,7 @@ func (w *fakeWorld) cleanup(t *testing.T, o CleanupOptions) (*Result, error) {
 	if o.Retry.Budget == 0 {
 		o.Retry = RetryPolicy{Budget: 30 * time.Second, Initial: 100 * time.Millisecond, Max: time.Second}
 	}
+	o.Retry = newFakeTime().apply(o.Retry)
 	return Cleanup(context.Background(), w.clients, discardLog(), o)
 }
 

@@ -28,11 +28,17 @@ type Clients struct {
 	Kube     kubernetes.Interface
 	Metadata metadata.Interface
 	Dynamic  dynamic.Interface
+	// Clock is the API server's clock, learnt from its answers; ages are
+	// measured on it. Nil (fake clients) means the local clock.
+	Clock *ServerClock
 }
 
 // NewClients builds all clients from one rest.Config, so they share its
 // QPS/burst limits, user agent and transport wrappers.
 func NewClients(cfg *rest.Config) (Clients, error) {
+	clock := &ServerClock{}
+	cfg = rest.CopyConfig(cfg)
+	cfg.Wrap(clock.wrap)
 	kube, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return Clients{}, fmt.Errorf("build kubernetes client: %w", err)
@@ -45,5 +51,5 @@ func NewClients(cfg *rest.Config) (Clients, error) {
 	if err != nil {
 		return Clients{}, fmt.Errorf("build dynamic client: %w", err)
 	}
-	return Clients{Kube: kube, Metadata: md, Dynamic: dyn}, nil
+	return Clients{Kube: kube, Metadata: md, Dynamic: dyn, Clock: clock}, nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
 )
 
@@ -24,6 +25,12 @@ type RetryPolicy struct {
 	Budget time.Duration
 	// Initial and Max are the first and the largest wait between tries.
 	Initial, Max time.Duration
+
+	// Clock measures the budget and Sleep waits between tries; nil means
+	// real time. Tests inject their own so that they see the waits the
+	// policy asks for without spending them, and can run in parallel.
+	Clock backoff.Clock
+	Sleep func(ctx context.Context, d time.Duration) error
 }
 
 // DefaultRetryPolicy is exponential backoff with jitter from 200ms to 10s,
@@ -40,6 +47,12 @@ func (p RetryPolicy) withDefaults() RetryPolicy {
 	if p.Max <= 0 {
 		p.Max = DefaultRetryPolicy.Max
 	}
+	if p.Clock == nil {
+		p.Clock = backoff.SystemClock
+	}
+	if p.Sleep == nil {
+		p.Sleep = sleepCtx
+	}
 	return p
 }
 
@@ -53,6 +66,12 @@ func IsTransient(err error) bool {
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
+	}
+	if code, ok := unexpectedResponse(err); ok {
+		// Not a Kubernetes Status: a proxy or load balancer answered. Only
+		// throttling and its 5xx say "try again"; its 400/401/403/404/409
+		// pages are final, and never mean what the API server's would.
+		return code == 429 || code >= 500
 	}
 	var unknownAuthority x509.UnknownAuthorityError
 	var hostname x509.HostnameError
@@ -113,7 +132,7 @@ func retry(ctx context.Context, log *slog.Logger, p RetryPolicy, what string, op
 	b.RandomizationFactor = 0.5
 	b.Multiplier = 2
 	b.MaxElapsedTime = p.Budget
-	b.Clock = clock
+	b.Clock = p.Clock
 	b.Reset()
 
 	for attempt := 1; ; attempt++ {
@@ -136,18 +155,14 @@ func retry(ctx context.Context, log *slog.Logger, p RetryPolicy, what string, op
 			wait = ra
 		}
 		log.Debug("transient API failure, retrying", "op", what, "attempt", attempt, "wait", wait, "err", err)
-		if serr := sleep(ctx, wait); serr != nil {
+		if serr := p.Sleep(ctx, wait); serr != nil {
 			return fmt.Errorf("%s: %w (last error: %w)", what, serr, err)
 		}
 	}
 }
 
-// clock measures the retry budget; tests swap it with sleep.
-var clock backoff.Clock = backoff.SystemClock
-
-// sleep waits for d or until ctx ends. Tests replace it to see the waits
-// the policy asks for without spending them.
-var sleep = func(ctx context.Context, d time.Duration) error {
+// sleepCtx waits for d or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -164,7 +179,7 @@ var sleep = func(ctx context.Context, d time.Duration) error {
 // namespace.
 func callAPI(ctx context.Context, log *slog.Logger, p RetryPolicy, ns, what, verb, group, resource string, op func(context.Context) error) error {
 	err := retry(ctx, log, p, what, op)
-	if err == nil || apierrors.IsNotFound(err) {
+	if err == nil || isNotFound(err) {
 		return err
 	}
 	if fe := asForbidden(err, verb, group, resource, ns); fe != err {
@@ -185,6 +200,10 @@ func asForbidden(err error, verb, group, resource, namespace string) error {
 	if !apierrors.IsForbidden(err) {
 		return err
 	}
+	if _, ok := unexpectedResponse(err); ok {
+		// A proxy's 403 page says nothing about RBAC.
+		return err
+	}
 	fe := &ForbiddenError{Verb: verb, Group: group, Resource: resource, Namespace: namespace, Err: err}
 	var status apierrors.APIStatus
 	if errors.As(err, &status) {
@@ -193,4 +212,47 @@ func asForbidden(err error, verb, group, resource, namespace string) error {
 		}
 	}
 	return fe
+}
+
+// unexpectedResponse reports an error answer that was not a Kubernetes
+// Status (an HTML page from a proxy, say), with its HTTP code. client-go
+// still turns such an answer into a StatusError with the reason its code
+// suggests (NotFound for any 404), which must never be read as the API
+// server's word about an object.
+func unexpectedResponse(err error) (int, bool) {
+	var status apierrors.APIStatus
+	if !errors.As(err, &status) {
+		return 0, false
+	}
+	st := status.Status()
+	if st.Details == nil {
+		return 0, false
+	}
+	for _, c := range st.Details.Causes {
+		if c.Type == metav1.CauseTypeUnexpectedServerResponse {
+			return int(st.Code), true
+		}
+	}
+	return 0, false
+}
+
+// isNotFound is the API server saying the object does not exist; a 404
+// page from something in front of it is not.
+func isNotFound(err error) bool {
+	_, unexpected := unexpectedResponse(err)
+	return apierrors.IsNotFound(err) && !unexpected
+}
+
+// isConflict is the API server refusing a precondition (or an update of
+// a stale object); a 409 page from a proxy is a failure, not a verdict.
+func isConflict(err error) bool {
+	_, unexpected := unexpectedResponse(err)
+	return apierrors.IsConflict(err) && !unexpected
+}
+
+// isExpired is the API server saying a continue token (or a resource
+// version) is too old: the list must start over.
+func isExpired(err error) bool {
+	_, unexpected := unexpectedResponse(err)
+	return (apierrors.IsResourceExpired(err) || apierrors.IsGone(err)) && !unexpected
 }

@@ -20,9 +20,9 @@ import (
 
 var cmGR = schema.GroupResource{Resource: "configmaps"}
 
-// fakeTime replaces the retry clock and sleep for one test: waits are
-// recorded and advance the clock instantly, so a test sees the policy's
-// waits and exhausts budgets without spending wall time.
+// fakeTime is an injected retry clock for one test: waits are recorded
+// and advance the clock instantly, so a test sees the policy's waits and
+// exhausts budgets without spending wall time, and tests run in parallel.
 type fakeTime struct {
 	mu    sync.Mutex
 	now   time.Time
@@ -31,23 +31,23 @@ type fakeTime struct {
 
 func (f *fakeTime) Now() time.Time { f.mu.Lock(); defer f.mu.Unlock(); return f.now }
 
-func useFakeTime(t *testing.T) *fakeTime {
-	t.Helper()
-	ft := &fakeTime{now: time.Unix(1_700_000_000, 0)}
-	oldSleep, oldClock := sleep, clock
-	sleep = func(ctx context.Context, d time.Duration) error {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		ft.mu.Lock()
-		ft.now = ft.now.Add(d)
-		ft.waits = append(ft.waits, d)
-		ft.mu.Unlock()
-		return nil
+func (f *fakeTime) sleep(ctx context.Context, d time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
 	}
-	clock = ft
-	t.Cleanup(func() { sleep, clock = oldSleep, oldClock })
-	return ft
+	f.mu.Lock()
+	f.now = f.now.Add(d)
+	f.waits = append(f.waits, d)
+	f.mu.Unlock()
+	return nil
+}
+
+func newFakeTime() *fakeTime { return &fakeTime{now: time.Unix(1_700_000_000, 0)} }
+
+// apply puts the fake clock into a retry policy.
+func (f *fakeTime) apply(p RetryPolicy) RetryPolicy {
+	p.Clock, p.Sleep = f, f.sleep
+	return p
 }
 
 func discardLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -78,6 +78,14 @@ func TestIsTransientClassifiesFailures(t *testing.T) {
 		{"422", apierrors.NewInvalid(schema.GroupKind{Kind: "ConfigMap"}, "x", nil), false},
 		{"x509 unknown authority", &url.Error{Op: "Get", URL: "https://x", Err: x509.UnknownAuthorityError{}}, false},
 		{"url error that is not a timeout", &url.Error{Op: "Get", URL: "https://x", Err: errors.New("unsupported protocol scheme")}, false},
+		{"a proxy's 400 page", proxyPage(400), false},
+		{"a proxy's 401 page", proxyPage(401), false},
+		{"a proxy's 403 page", proxyPage(403), false},
+		{"a proxy's 404 page", proxyPage(404), false},
+		{"a proxy's 409 page", proxyPage(409), false},
+		{"a proxy's 429 page", proxyPage(429), true},
+		{"a proxy's 502 page", proxyPage(502), true},
+		{"a proxy's 503 page", proxyPage(503), true},
 		{"context cancelled", context.Canceled, false},
 	}
 	for _, tc := range cases {
@@ -89,10 +97,32 @@ func TestIsTransientClassifiesFailures(t *testing.T) {
 	}
 }
 
+// proxyPage is what client-go makes of an error answer that is not a
+// Kubernetes Status (an HTML page from an ingress or load balancer).
+func proxyPage(code int) error {
+	return apierrors.NewGenericServerResponse(code, "GET", cmGR, "x", "<html>nginx</html>", 0, true)
+}
+
+func TestAProxysPageIsNeverTheAPIServersVerdict(t *testing.T) {
+	if isNotFound(proxyPage(404)) || !isNotFound(apierrors.NewNotFound(cmGR, "x")) {
+		t.Error("a proxy's 404 page must not read as NotFound, the API server's must")
+	}
+	if isConflict(proxyPage(409)) || !isConflict(apierrors.NewConflict(cmGR, "x", errors.New("uid"))) {
+		t.Error("a proxy's 409 page must not read as a failed precondition, the API server's must")
+	}
+	var fe *ForbiddenError
+	if errors.As(asForbidden(proxyPage(403), "delete", "", "configmaps", "jobs"), &fe) {
+		t.Error("a proxy's 403 page must not be reported as missing RBAC")
+	}
+	if !isExpired(apierrors.NewResourceExpired("continue token too old")) || isExpired(proxyPage(410)) {
+		t.Error("only the API server's 410 Expired restarts a list")
+	}
+}
+
 func TestRetryHonoursRetryAfterAndBacksOffExponentially(t *testing.T) {
-	ft := useFakeTime(t)
+	ft := newFakeTime()
 	calls := 0
-	err := retry(context.Background(), discardLog(), RetryPolicy{Budget: time.Minute, Initial: 100 * time.Millisecond, Max: 10 * time.Second}, "op", func(context.Context) error {
+	err := retry(context.Background(), discardLog(), ft.apply(RetryPolicy{Budget: time.Minute, Initial: 100 * time.Millisecond, Max: 10 * time.Second}), "op", func(context.Context) error {
 		calls++
 		switch calls {
 		case 1:
@@ -116,9 +146,9 @@ func TestRetryHonoursRetryAfterAndBacksOffExponentially(t *testing.T) {
 }
 
 func TestRetryGivesUpWhenTheBudgetRunsOutAndKeepsTheLastError(t *testing.T) {
-	useFakeTime(t)
+	ft := newFakeTime()
 	calls := 0
-	err := retry(context.Background(), discardLog(), RetryPolicy{Budget: 5 * time.Second, Initial: time.Second, Max: time.Second}, "delete configmap x", func(context.Context) error {
+	err := retry(context.Background(), discardLog(), ft.apply(RetryPolicy{Budget: 5 * time.Second, Initial: time.Second, Max: time.Second}), "delete configmap x", func(context.Context) error {
 		calls++
 		return apierrors.NewServiceUnavailable("still down")
 	})
@@ -131,7 +161,7 @@ func TestRetryGivesUpWhenTheBudgetRunsOutAndKeepsTheLastError(t *testing.T) {
 }
 
 func TestRetryStopsAtOnceOnFinalErrors(t *testing.T) {
-	useFakeTime(t)
+	ft := newFakeTime()
 	for _, final := range []error{
 		apierrors.NewBadRequest("bad"),
 		apierrors.NewForbidden(cmGR, "x", errors.New("no")),
@@ -140,7 +170,7 @@ func TestRetryStopsAtOnceOnFinalErrors(t *testing.T) {
 		apierrors.NewInvalid(schema.GroupKind{Kind: "ConfigMap"}, "x", nil),
 	} {
 		calls := 0
-		err := retry(context.Background(), discardLog(), DefaultRetryPolicy, "op", func(context.Context) error {
+		err := retry(context.Background(), discardLog(), ft.apply(DefaultRetryPolicy), "op", func(context.Context) error {
 			calls++
 			return final
 		})

@@ -40,7 +40,8 @@ type Options struct {
 
 // ControlPlane is a running etcd + kube-apiserver (+ kube-controller-manager).
 type ControlPlane struct {
-	host   string
+	host    string
+	etcdURL string
 	pki    *pki
 	dir    string
 	procs  []*process // in start order
@@ -156,6 +157,7 @@ func (c *ControlPlane) startEtcd(ctx context.Context, bins string, timeout time.
 		}
 		return nil
 	})
+	c.etcdURL = clientURL
 	return clientURL, err
 }
 
