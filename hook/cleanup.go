@@ -9,11 +9,9 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/tools/pager"
 )
 
 // CleanupOptions says which application to clean up and how.
@@ -104,34 +102,14 @@ func Cleanup(ctx context.Context, c Clients, log *slog.Logger, o CleanupOptions)
 	defer cancel()
 	cl := &cleaner{c: c, log: log.With("namespace", o.Namespace, "target", o.target()), o: o}
 
-	app, err := cl.resolve(ctx)
-	if err != nil {
-		return res, err
-	}
-	res.AppIDs = app.ids()
-	if isLive, why := app.live(); isLive {
-		if o.Wait <= 0 {
-			return res, &StillRunningError{Namespace: o.Namespace, App: o.target(), State: why}
-		}
-		cl.log.Info("application still running, waiting for it to finish", "reason", why, "wait", o.Wait)
-		app, err = cl.waitFinished(ctx, o.Wait)
-		if err != nil {
-			return res, err
-		}
-		res.AppIDs = app.ids()
-	}
-
-	candidates, err := cl.discover(ctx, app)
-	if err != nil {
-		return res, err
-	}
-	index, err := cl.inUse(ctx, app)
+	app, candidates, index, err := cl.settle(ctx, res)
 	if err != nil {
 		return res, err
 	}
 	var toDelete []Entry
 	for _, m := range candidates {
-		e := Entry{Namespace: m.Namespace, Name: m.Name, UID: string(m.UID), AppID: firstNonEmpty(m.Labels[LabelAppSelector], strings.Join(res.AppIDs, ","))}
+		e := Entry{Namespace: m.Namespace, Name: m.Name, UID: string(m.UID), resourceVersion: m.ResourceVersion,
+			AppID: firstNonEmpty(m.Labels[LabelAppSelector], strings.Join(res.AppIDs, ","))}
 		kind, reason := app.judge(&m.ObjectMeta)
 		e.Kind = kind
 		if reason == "" {
@@ -162,8 +140,64 @@ func Cleanup(ctx context.Context, c Clients, log *slog.Logger, o CleanupOptions)
 	return res, nil
 }
 
+// settle resolves the application, waits for it (or returns
+// *StillRunningError) while it is live, and reads its candidate maps and
+// the Pods that use maps. Where an owner is matched by name because it is
+// gone, the owners are read once more after the maps: a new object under
+// that name created meanwhile would otherwise pass for the gone one.
+func (cl *cleaner) settle(ctx context.Context, res *Result) (*appView, []metav1.PartialObjectMetadata, refIndex, error) {
+	app, err := cl.resolve(ctx)
+	for attempt := 0; ; attempt++ {
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		res.AppIDs = app.ids()
+		if isLive, why := app.live(); isLive {
+			if cl.o.Wait <= 0 {
+				return nil, nil, nil, &StillRunningError{Namespace: cl.o.Namespace, App: cl.o.target(), State: why}
+			}
+			cl.log.Info("application still running, waiting for it to finish", "reason", why, "wait", cl.o.Wait)
+			if app, err = cl.waitFinished(ctx, cl.o.Wait); err != nil {
+				return nil, nil, nil, err
+			}
+			res.AppIDs = app.ids()
+		}
+		candidates, err := cl.discover(ctx, app)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if app.matchesByName() {
+			again, err := cl.resolve(ctx)
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			if !sameIdentity(app, again) {
+				if attempt == 2 {
+					return nil, nil, nil, &StillRunningError{Namespace: cl.o.Namespace, App: cl.o.target(), State: "its driver Pod or SparkApplication keeps being replaced"}
+				}
+				cl.log.Info("an object of the same name appeared while the maps were read; resolving again")
+				app = again
+				continue
+			}
+		}
+		index, err := cl.inUse(ctx, app)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		return app, candidates, index, nil
+	}
+}
+
+// sameIdentity says whether two reads of an application found the same
+// objects (by UID), and the same ones gone.
+func sameIdentity(a, b *appView) bool {
+	return a.DriverUID == b.DriverUID && a.DriverGone == b.DriverGone && a.AppUID == b.AppUID && a.AppGone == b.AppGone &&
+		(a.App == nil) == (b.App == nil) && (a.Driver == nil) == (b.Driver == nil)
+}
+
 // resolve turns the one target the caller gave into everything known about
-// the application: ids, driver Pod (or that it is gone), SparkApplication.
+// the application: ids, driver Pod (or that it is gone), SparkApplication,
+// and its Pods that have not terminated.
 func (cl *cleaner) resolve(ctx context.Context) (*appView, error) {
 	o := cl.o
 	app := newAppView(o.Namespace)
@@ -207,7 +241,8 @@ func (cl *cleaner) resolve(ctx context.Context) (*appView, error) {
 		}
 		switch len(pods.Items) {
 		case 0:
-			// Driver gone: look for a SparkApplication that reported this id.
+			// Driver gone, or never in the cluster (client mode): look for
+			// a SparkApplication that reported this id.
 			if err := cl.findSparkAppByID(ctx, app, o.AppID); err != nil {
 				return nil, err
 			}
@@ -222,7 +257,46 @@ func (cl *cleaner) resolve(ctx context.Context) (*appView, error) {
 			return nil, Usagef("application id %s has %d driver Pods; name one with --driver-pod", o.AppID, len(pods.Items))
 		}
 	}
+	if err := cl.findLivePods(ctx, app); err != nil {
+		return nil, err
+	}
 	return app, nil
+}
+
+// findLivePods lists the application's Pods that have not terminated, by
+// its ids, filtered on the server. For a client-mode application they are
+// all the cluster ever shows of it.
+func (cl *cleaner) findLivePods(ctx context.Context, app *appView) error {
+	ids := app.ids()
+	if len(ids) == 0 {
+		return nil
+	}
+	sel, err := appsSelector(ids)
+	if err != nil {
+		return err
+	}
+	var pods *corev1.PodList
+	err = cl.call(ctx, "list the application's pods", "list", "", "pods", func(ctx context.Context) error {
+		var err error
+		pods, err = cl.c.Kube.CoreV1().Pods(cl.o.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String(), FieldSelector: nonTerminatedPods})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	app.LivePods = app.LivePods[:0]
+	for i := range pods.Items {
+		if p := &pods.Items[i]; !podTerminated(p) && !app.exempt(p) {
+			app.LivePods = append(app.LivePods, p.Name)
+		}
+	}
+	return nil
+}
+
+// exempt: the application's own driver Pod once its driver container ended
+// (sidecar mode), which the sidecar keeps running.
+func (a *appView) exempt(p *corev1.Pod) bool {
+	return a.Driver != nil && p.UID == a.Driver.UID && a.driverFinished()
 }
 
 // resolveDriver reads the driver Pod by name. When it is gone, maps owned by
@@ -235,7 +309,7 @@ func (cl *cleaner) resolveDriver(ctx context.Context, app *appView, name string,
 		pod, err = cl.c.Kube.CoreV1().Pods(cl.o.Namespace).Get(ctx, name, metav1.GetOptions{})
 		return err
 	})
-	if apierrors.IsNotFound(err) {
+	if isNotFound(err) {
 		app.DriverName, app.DriverGone = name, true
 		if fromUser && app.App == nil {
 			if base, ok := strings.CutSuffix(name, "-driver"); ok && base != "" {
@@ -243,8 +317,14 @@ func (cl *cleaner) resolveDriver(ctx context.Context, app *appView, name string,
 				if err != nil {
 					return err
 				}
-				if sa != nil && sa.DriverPod == name {
+				switch {
+				case sa == nil:
+				case sa.DriverPod == name:
 					app.setApp(sa)
+				case sa.DriverPod == "" && !sa.terminal():
+					// An application of that name that has not started
+					// its driver yet will name it exactly so.
+					app.Blocker = fmt.Sprintf("SparkApplication %s, whose driver will be %s, is %s", sa.Name, name, stateOf(sa))
 				}
 			}
 		}
@@ -257,31 +337,61 @@ func (cl *cleaner) resolveDriver(ctx context.Context, app *appView, name string,
 }
 
 // adoptDriver checks that a Pod is a Spark driver and records it, with the
-// SparkApplication that owns it.
+// SparkApplication that owns it. A Pod that another application left under
+// the expected name is not adopted, and keeps everything while it runs.
 func (cl *cleaner) adoptDriver(ctx context.Context, app *appView, pod *corev1.Pod) error {
 	if pod.Labels[LabelRole] != RoleDriver {
 		return Usagef("pod %s/%s is not a Spark driver (it has no label %s=%s)", pod.Namespace, pod.Name, LabelRole, RoleDriver)
 	}
-	app.setDriver(pod)
+	ref := sparkAppOwner(pod)
 	if app.App != nil || app.AppGone {
+		// The SparkApplication was named by the caller: the Pod must be
+		// its driver, by UID where the application is known.
+		if ref == nil || ref.Name != app.AppName || (app.AppUID != "" && ref.UID != app.AppUID) {
+			if !podTerminated(pod) {
+				app.Blocker = fmt.Sprintf("Pod %s of the same name, another application's driver, is %s", pod.Name, phaseOf(pod))
+			}
+			app.DriverName, app.DriverGone = "", false
+			return nil
+		}
+		app.setDriver(pod)
+		if app.AppUID == "" {
+			app.AppUID = ref.UID // gone, but now known by its UID
+		}
 		return nil
 	}
-	for _, ref := range pod.OwnerReferences {
-		if ref.Kind != "SparkApplication" || !strings.HasPrefix(ref.APIVersion, SparkApplicationGVR.Group+"/") {
-			continue
-		}
-		sa, err := cl.getSparkApp(ctx, ref.Name)
-		if err != nil {
-			return err
-		}
-		if sa != nil && sa.UID == ref.UID {
-			app.setApp(sa)
-		} else {
-			app.AppName, app.AppGone = ref.Name, true
+	app.setDriver(pod)
+	if ref == nil {
+		return nil
+	}
+	sa, err := cl.getSparkApp(ctx, ref.Name)
+	if err != nil {
+		return err
+	}
+	if sa != nil && sa.UID == ref.UID {
+		app.setApp(sa)
+		return nil
+	}
+	// The driver's SparkApplication is gone: its maps are matched by its
+	// UID, never by its name, which a new application may have taken.
+	app.AppName, app.AppUID, app.AppGone = ref.Name, ref.UID, true
+	if sa != nil && !sa.terminal() {
+		app.Blocker = fmt.Sprintf("a new SparkApplication %s of the same name is %s", sa.Name, stateOf(sa))
+	}
+	return nil
+}
+
+// sparkAppOwner is a Pod's ownerReference to a SparkApplication, if any.
+func sparkAppOwner(pod *corev1.Pod) *metav1.OwnerReference {
+	for i, ref := range pod.OwnerReferences {
+		if ref.Kind == "SparkApplication" && strings.HasPrefix(ref.APIVersion, SparkApplicationGVR.Group+"/") {
+			return &pod.OwnerReferences[i]
 		}
 	}
 	return nil
 }
+
+func stateOf(sa *sparkApp) string { return firstNonEmpty(sa.State, "not yet submitted") }
 
 // getSparkApp reads a SparkApplication; nil when it (or its CRD) is absent.
 func (cl *cleaner) getSparkApp(ctx context.Context, name string) (*sparkApp, error) {
@@ -291,7 +401,7 @@ func (cl *cleaner) getSparkApp(ctx context.Context, name string) (*sparkApp, err
 		u, err = cl.c.Dynamic.Resource(SparkApplicationGVR).Namespace(cl.o.Namespace).Get(ctx, name, metav1.GetOptions{})
 		return err
 	})
-	if apierrors.IsNotFound(err) {
+	if isNotFound(err) {
 		return nil, nil
 	}
 	if err != nil {
@@ -309,7 +419,7 @@ func (cl *cleaner) findSparkAppByID(ctx context.Context, app *appView, id string
 		list, err = cl.c.Dynamic.Resource(SparkApplicationGVR).Namespace(cl.o.Namespace).List(ctx, metav1.ListOptions{})
 		return err
 	})
-	if apierrors.IsNotFound(err) {
+	if isNotFound(err) {
 		return nil
 	}
 	if err != nil {
@@ -341,7 +451,7 @@ func (cl *cleaner) discover(ctx context.Context, app *appView) ([]metav1.Partial
 			m, err = maps.Get(ctx, name, metav1.GetOptions{})
 			return err
 		})
-		if apierrors.IsNotFound(err) {
+		if isNotFound(err) {
 			return nil
 		}
 		if err != nil {
@@ -358,25 +468,27 @@ func (cl *cleaner) discover(ctx context.Context, app *appView) ([]metav1.Partial
 			}
 		}
 	}
-	if app.App != nil {
-		if err := getMap(app.App.Name + "-prom-conf"); err != nil {
+	if app.AppName != "" {
+		if err := getMap(app.AppName + "-prom-conf"); err != nil {
 			return nil, err
 		}
 	}
 	if (app.DriverGone && app.DriverName != "") || (app.AppGone && app.AppName != "") {
 		// Nothing but a full pass can find maps by their owner's name; this
 		// happens only once the owner is already gone.
-		err := cl.call(ctx, "list configmaps", "list", "", "configmaps", func(ctx context.Context) error {
-			p := pager.New(func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+		byOwner := map[string]metav1.PartialObjectMetadata{}
+		err := listPaged(ctx, listSpec{
+			log: cl.log, retry: cl.o.Retry, ns: ns, what: "list configmaps", verb: "list", resrc: "configmaps",
+			list: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
 				return maps.List(ctx, opts)
-			})
-			p.PageBufferSize = 1 // bounded memory, as in sweep
-			return p.EachListItem(ctx, metav1.ListOptions{}, func(obj runtime.Object) error {
+			},
+			reset: func() { clear(byOwner) },
+			each: func(obj runtime.Object) error {
 				m := obj.(*metav1.PartialObjectMetadata)
 				for _, ref := range m.OwnerReferences {
 					if (app.DriverGone && ref.Kind == "Pod" && ref.Name == app.DriverName) ||
 						(app.AppGone && ref.Kind == "SparkApplication" && ref.Name == app.AppName) {
-						keep(*m)
+						byOwner[string(m.UID)] = *m
 						if id := m.Labels[LabelAppSelector]; id != "" && ref.Kind == "Pod" && app.isDriverRef(ref) {
 							// An executor map owned by the gone driver names
 							// the application id, which finds the
@@ -386,10 +498,13 @@ func (cl *cleaner) discover(ctx context.Context, app *appView) ([]metav1.Partial
 					}
 				}
 				return nil
-			})
+			},
 		})
 		if err != nil {
 			return nil, err
+		}
+		for _, m := range byOwner {
+			keep(m)
 		}
 	}
 	for _, id := range app.ids() {
@@ -421,7 +536,8 @@ func (cl *cleaner) discover(ctx context.Context, app *appView) ([]metav1.Partial
 // inUse indexes the ConfigMaps used by every non-terminated Pod in the
 // namespace, in one request whatever the namespace holds: terminated Pods are
 // filtered out on the server. The application's own finished driver (sidecar
-// mode) does not count.
+// mode) does not count. The same read is the last look at the application's
+// own Pods: one that has not terminated makes it live after all.
 func (cl *cleaner) inUse(ctx context.Context, app *appView) (refIndex, error) {
 	var pods *corev1.PodList
 	err := cl.call(ctx, "list pods", "list", "", "pods", func(ctx context.Context) error {
@@ -432,12 +548,20 @@ func (cl *cleaner) inUse(ctx context.Context, app *appView) (refIndex, error) {
 	if err != nil {
 		return nil, err
 	}
-	exempt := func(p *corev1.Pod) bool {
-		return app.Driver != nil && p.UID == app.Driver.UID && app.driverFinished()
-	}
 	ix := refIndex{}
+	var live []string
 	for i := range pods.Items {
-		ix.add(&pods.Items[i], exempt)
+		p := &pods.Items[i]
+		ix.add(p, app.exempt)
+		if id := p.Labels[LabelAppSelector]; id != "" && app.IDs[id] && !podTerminated(p) && !app.exempt(p) {
+			live = append(live, p.Name)
+		}
+	}
+	if len(live) > 0 {
+		// A Pod of the application started since it was judged finished
+		// (a client-mode driver asked for an executor): nothing goes.
+		return nil, &StillRunningError{Namespace: cl.o.Namespace, App: cl.o.target(),
+			State: fmt.Sprintf("Pod %s of %s=%s has not terminated", strings.Join(live, ", "), LabelAppSelector, strings.Join(app.ids(), ","))}
 	}
 	return ix, nil
 }

@@ -12,8 +12,8 @@ import (
 	"k8s.io/client-go/metadata"
 )
 
-// deleter removes maps with a UID precondition each, retrying transient
-// failures, with bounded concurrency.
+// deleter removes maps with a UID and resourceVersion precondition each,
+// retrying transient failures, with bounded concurrency.
 type deleter struct {
 	// maps deletes through the metadata client: the API server answers a
 	// DELETE with the whole object, and this client neither asks for it as
@@ -35,10 +35,17 @@ func (d *deleter) deleteOne(ctx context.Context, e Entry) (Entry, error) {
 	}
 	uid := types.UID(e.UID)
 	opts := metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}}
+	if e.resourceVersion != "" {
+		// What is deleted is exactly what was judged: a map annotated
+		// sparkcm-hook/keep, given another owner or relabelled since then
+		// fails the precondition and is judged again by the next run.
+		rv := e.resourceVersion
+		opts.Preconditions.ResourceVersion = &rv
+	}
 	alreadyGone := false
 	err := retry(ctx, d.log, d.retry, "delete configmap "+e.Namespace+"/"+e.Name, func(ctx context.Context) error {
 		err := d.maps.Resource(configMapsGVR).Namespace(e.Namespace).Delete(ctx, e.Name, opts)
-		if apierrors.IsNotFound(err) {
+		if isNotFound(err) {
 			// Deleted by someone else, or by an earlier try whose answer
 			// was lost: either way the map is gone, which is the goal.
 			alreadyGone = true
@@ -52,11 +59,12 @@ func (d *deleter) deleteOne(ctx context.Context, e Entry) (Entry, error) {
 		if alreadyGone {
 			e.Reason = "already deleted"
 		}
-	case apierrors.IsConflict(err):
-		// The UID precondition failed: the name now belongs to a new map,
-		// which was never judged. Never retry this into deleting it.
+	case isConflict(err):
+		// A precondition failed: the map was replaced (new UID) or changed
+		// (new resourceVersion) since it was judged. Never retry this into
+		// deleting it; the next run judges it afresh.
 		e.Decision = Skipped
-		e.Reason = "replaced since it was read (UID precondition failed)"
+		e.Reason = "changed since it was judged (precondition failed); a rerun judges it again"
 	case apierrors.IsForbidden(err):
 		return e, asForbidden(err, "delete", "", "configmaps", e.Namespace)
 	default:
@@ -68,8 +76,9 @@ func (d *deleter) deleteOne(ctx context.Context, e Entry) (Entry, error) {
 
 // deleteAll deletes the entries with at most d.concurrency in flight,
 // calling done for each finished entry (in any order, never concurrently).
-// It stops at the first 403 and returns it. Entries it never got to because
-// the run was cancelled or ran out of time are reported as failed.
+// It stops at the first 403 and returns it. Entries it never got to, because
+// of that or because the run was cancelled or ran out of time, are reported
+// as failed, "not attempted", with the cause.
 func (d *deleter) deleteAll(ctx context.Context, entries []Entry, done func(Entry)) error {
 	n := d.concurrency
 	if n < 1 {
@@ -95,9 +104,9 @@ func (d *deleter) deleteAll(ctx context.Context, entries []Entry, done func(Entr
 						forbidden = err
 						cancel()
 					}
-				} else {
-					done(res)
+					res.Decision, res.Reason = Failed, oneLineErr(err)
 				}
+				done(res)
 				mu.Unlock()
 			}
 		}()
@@ -113,12 +122,13 @@ feed:
 	}
 	close(work)
 	wg.Wait()
-	if forbidden == nil {
-		for _, e := range entries[next:] {
-			e.Decision = Failed
-			e.Reason = "not attempted: " + ctx.Err().Error()
-			done(e)
-		}
+	// Every entry gets its record, also when the run stopped early.
+	cause := forbidden
+	if cause == nil {
+		cause = ctx.Err()
+	}
+	if next < len(entries) {
+		notAttempted(entries[next:], cause, done)
 	}
 	return forbidden
 }

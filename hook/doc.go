@@ -5,19 +5,28 @@
 //     Operator generated it for the application: owned by that application's
 //     driver Pod (and named as Spark names its driver, executor, pod-template,
 //     Hadoop or krb5 maps), owned by its SparkApplication (<app>-prom-conf),
-//     or, for Spark 3.1.0/3.1.1 which set no owner, an executor map named
+//     both matched by UID wherever the UID is known, or, with no owner at all
+//     (client mode, Spark 3.1.0/3.1.1), an executor map named
 //     spark-exec-<hex>-conf-map and labelled spark-app-selector=<its id>.
-//   - Never while the application is live (driver Pod not Succeeded/Failed, or
-//     SparkApplication not COMPLETED/FAILED/SUBMISSION_FAILED); never a map a
-//     Pod that is not Succeeded/Failed uses through any reference (volume,
-//     projected volume, env, envFrom; containers, init and ephemeral
+//   - Never while the application is live (driver Pod not Succeeded/Failed,
+//     SparkApplication not COMPLETED/FAILED/SUBMISSION_FAILED, any Pod of its
+//     id not terminated, a new object of the same name not finished); never a
+//     map a Pod that is not Succeeded/Failed uses through any reference
+//     (volume, projected volume, env, envFrom; containers, init and ephemeral
 //     containers); never a user-supplied map, one annotated
 //     sparkcm-hook/keep: "true", one with any other owner, or one labelled for
 //     another application.
-//   - Every delete carries a UID precondition: a map recreated under the same
-//     name is reported as skipped, never deleted. NotFound counts as deleted.
+//   - Sweep: never a map younger than OlderThan, or of an application that
+//     ended less than OlderThan ago, on the API server's clock; never an
+//     ownerless map before it and its application's Pods were quiet for
+//     OrphanOlderThan; never a map written after the owners were read.
+//   - Every delete carries UID and resourceVersion preconditions: what is
+//     deleted is exactly what was judged; a map replaced or changed since is
+//     reported as skipped, never deleted. NotFound counts as deleted.
 //   - Only transient failures are retried (429 honouring Retry-After, 5xx,
-//     server timeouts, broken or refused connections), inside a bounded budget.
+//     server timeouts, broken or refused connections), each request inside
+//     its own bounded budget; an answer that is not a Kubernetes Status is
+//     never read as the API server's verdict.
 //
 // The package takes its clients and a *slog.Logger, never exits the process
 // and never reads flags or the environment; errors are classified for the

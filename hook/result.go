@@ -1,6 +1,10 @@
 package hook
 
-import "time"
+import (
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+)
 
 // Decision is what the tool did with one ConfigMap.
 type Decision string
@@ -27,6 +31,15 @@ type Entry struct {
 	AgeText  string        `json:"age,omitempty"`
 	Decision Decision      `json:"decision"`
 	Reason   string        `json:"reason,omitempty"`
+
+	// What the delete and the re-check before it need: the delete's
+	// resourceVersion precondition (exactly what was judged), the ids whose
+	// Pods must still be quiet, the SparkApplication whose finished state
+	// the judgement rested on.
+	resourceVersion string
+	appIDs          []string
+	appName         string
+	appUID          types.UID
 }
 
 // Result is what one cleanup or sweep did. It is the command's stdout.

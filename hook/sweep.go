@@ -5,15 +5,14 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/tools/pager"
 )
 
 // SweepOptions configures the TTL fallback over whole namespaces.
@@ -21,10 +20,15 @@ type SweepOptions struct {
 	// Namespace to sweep, or every namespace with AllNamespaces.
 	Namespace     string
 	AllNamespaces bool
-	// OlderThan: only maps whose application ended (or, where that is not
-	// known, which were created) at least this long ago.
+	// OlderThan: only maps at least this old, of applications that ended
+	// at least this long ago (where the end is known).
 	OlderThan time.Duration
-	DryRun    bool
+	// OrphanOlderThan bounds ownerless executor maps (client mode, Spark
+	// 3.1.0/3.1.1): the map and every Pod of its application must have been
+	// quiet this long (default DefaultOrphanOlderThan, never shorter than
+	// OlderThan).
+	OrphanOlderThan time.Duration
+	DryRun          bool
 	// Concurrency bounds deletes in flight (default 32).
 	Concurrency int
 	// BatchSize is how many deletions share one fresh read of the Pods
@@ -36,9 +40,15 @@ type SweepOptions struct {
 	Retry RetryPolicy
 	// Progress, when set, is called after each map is decided.
 	Progress func(done, total int)
-	// Now is the clock for ages (default time.Now).
+	// Now is the clock for ages (default: the API server's, learnt from
+	// its answers; the local one with fake clients).
 	Now func() time.Time
 }
+
+// DefaultOrphanOlderThan is how long an ownerless executor map, and every
+// Pod of its application, must have been quiet before sweep deletes it: a
+// notebook's client-mode driver can idle at zero executors for days.
+const DefaultOrphanOlderThan = 7 * 24 * time.Hour
 
 func (o *SweepOptions) validate() error {
 	if o.AllNamespaces && o.Namespace != "" {
@@ -51,6 +61,9 @@ func (o *SweepOptions) validate() error {
 	}
 	if o.OlderThan < 0 {
 		return Usagef("--older-than must not be negative")
+	}
+	if o.OrphanOlderThan != 0 && o.OrphanOlderThan < o.OlderThan {
+		return Usagef("--orphan-older-than (%s) must not be shorter than --older-than (%s)", o.OrphanOlderThan, o.OlderThan)
 	}
 	return nil
 }
@@ -66,6 +79,7 @@ type sweepIndex struct {
 	podsByUID   map[types.UID]*corev1.Pod
 	podsByName  map[string]*corev1.Pod // ns/name
 	driversByID map[string]*corev1.Pod // ns/app id
+	activity    map[string]*appActivity // ns/app id: what its Pods show
 }
 
 // Sweep finds and deletes, across a namespace (or all of them), every map
@@ -89,8 +103,11 @@ func Sweep(ctx context.Context, c Clients, log *slog.Logger, o SweepOptions) (*R
 	if o.PageSize <= 0 {
 		o.PageSize = 500
 	}
+	if o.OrphanOlderThan == 0 {
+		o.OrphanOlderThan = max(DefaultOrphanOlderThan, o.OlderThan)
+	}
 	if o.Now == nil {
-		o.Now = time.Now
+		o.Now = c.Clock.Now
 	}
 	o.Retry = o.Retry.withDefaults()
 	ns := o.Namespace
@@ -110,28 +127,18 @@ func Sweep(ctx context.Context, c Clients, log *slog.Logger, o SweepOptions) (*R
 			o.Progress(done, total)
 		}
 	}
+	record := func(e Entry) { res.add(e); progress() }
 
 	d := &deleter{maps: c.Metadata, log: s.log, retry: o.Retry, concurrency: o.Concurrency, dryRun: o.DryRun}
 	for startAt := 0; startAt < len(toDelete); startAt += o.BatchSize {
 		batch := toDelete[startAt:min(startAt+o.BatchSize, len(toDelete))]
-		// Re-read which Pods use maps just before deleting: a Pod created
-		// since the first pass must keep its map.
-		used, err := s.inUse(ctx)
-		if err != nil {
-			return res, err
+		ready, err := s.recheck(ctx, batch, record)
+		if err == nil {
+			err = d.deleteAll(ctx, ready, record)
 		}
-		var ready []Entry
-		for _, e := range batch {
-			if users := used.usedBy(e.Namespace, e.Name); len(users) > 0 {
-				e.Decision, e.Reason = Skipped, usedByReason(users)
-				res.add(e)
-				progress()
-				continue
-			}
-			ready = append(ready, e)
-		}
-		err = d.deleteAll(ctx, ready, func(e Entry) { res.add(e); progress() })
 		if err != nil {
+			// Every map considered gets its record, also when the run stops.
+			notAttempted(toDelete[startAt+len(batch):], err, record)
 			sortEntries(res)
 			return res, err
 		}
@@ -144,10 +151,105 @@ func Sweep(ctx context.Context, c Clients, log *slog.Logger, o SweepOptions) (*R
 	return res, nil
 }
 
+// recheck reads, just before a batch is deleted, what may have changed
+// since the maps were judged: the Pods that use maps or belong to an
+// application now (a Pod created since the first pass keeps its map and
+// its application alive), and the SparkApplications whose finished state
+// the judgement rested on (the operator reruns a FAILED application with
+// retries left). Entries that must stay are recorded; the rest returned.
+// When the re-read fails, the whole batch is recorded as not attempted.
+func (s *sweeper) recheck(ctx context.Context, batch []Entry, record func(Entry)) ([]Entry, error) {
+	used, live, err := s.inUse(ctx)
+	if err != nil {
+		notAttempted(batch, err, record)
+		return nil, err
+	}
+	apps := map[string]string{} // ns/name -> why it is live now, "" when not
+	var ready []Entry
+	for _, e := range batch {
+		reason := busyNow(e, used, live)
+		if reason == "" && e.appName != "" {
+			key := nsKey(e.Namespace, e.appName)
+			why, seen := apps[key]
+			if !seen {
+				why, err = s.appLiveNow(ctx, e.Namespace, e.appName, e.appUID)
+				if err != nil {
+					notAttempted(append(ready, batch[len(ready):]...), err, record)
+					return nil, err
+				}
+				apps[key] = why
+			}
+			if why != "" {
+				reason = "application still running: " + why
+			}
+		}
+		if reason != "" {
+			e.Decision, e.Reason = Skipped, reason
+			record(e)
+			continue
+		}
+		ready = append(ready, e)
+	}
+	return ready, nil
+}
+
+// busyNow is the re-check's verdict from a fresh read of the Pods that
+// have not terminated: a Pod uses the map, or a Pod of its application
+// runs now. It returns why the map must stay, or "".
+func busyNow(e Entry, used refIndex, live map[string][]string) string {
+	if users := used.usedBy(e.Namespace, e.Name); len(users) > 0 {
+		return usedByReason(users)
+	}
+	for _, id := range e.appIDs {
+		if pods := live[nsKey(e.Namespace, id)]; len(pods) > 0 {
+			return fmt.Sprintf("application still running: Pod %s of %s=%s has not terminated", strings.Join(pods, ", "), LabelAppSelector, id)
+		}
+	}
+	return ""
+}
+
+// appLiveNow reads one SparkApplication again: the same object (by UID)
+// in a state that is not terminal any more is live. One gone, or replaced
+// by a new one of the same name, no longer speaks for the map.
+func (s *sweeper) appLiveNow(ctx context.Context, ns, name string, uid types.UID) (string, error) {
+	var u *unstructured.Unstructured
+	err := callAPI(ctx, s.log, s.o.Retry, ns, "get sparkapplication "+name, "get", SparkApplicationGVR.Group, SparkApplicationGVR.Resource, func(ctx context.Context) error {
+		var err error
+		u, err = s.c.Dynamic.Resource(SparkApplicationGVR).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+		return err
+	})
+	if isNotFound(err) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	sa := parseSparkApp(u)
+	if sa.UID != uid || sa.terminal() {
+		return "", nil
+	}
+	return fmt.Sprintf("SparkApplication %s is now %s", name, firstNonEmpty(sa.State, "not yet submitted")), nil
+}
+
+// notAttempted records entries a stopped run never got to, with why.
+func notAttempted(entries []Entry, cause error, record func(Entry)) {
+	for _, e := range entries {
+		e.Decision = Failed
+		e.Reason = "not attempted: " + oneLineErr(cause)
+		record(e)
+	}
+}
+
 // judgeAll reads the indexes and the candidate maps, files every map that
 // must stay under res.Skipped, and returns the ones to delete. The indexes
 // and candidates die with it, so the delete phase holds only the entries.
 func (s *sweeper) judgeAll(ctx context.Context, res *Result) (int, []Entry, error) {
+	// The mark comes first: owners are read after it, so any map written
+	// before it has its owner in the lists (or the owner is truly gone).
+	mark, err := s.markMaps(ctx)
+	if err != nil {
+		return 0, nil, err
+	}
 	ix, err := s.index(ctx)
 	if err != nil {
 		return 0, nil, err
@@ -159,7 +261,7 @@ func (s *sweeper) judgeAll(ctx context.Context, res *Result) (int, []Entry, erro
 	s.log.Info("listed", "sparkApplications", len(ix.appsByUID), "pods", len(ix.podsByUID), "sparkConfigMaps", len(candidates), "otherConfigMaps", ignored)
 
 	o := s.o
-	now := o.Now()
+	rule := ageRule{Now: o.Now(), OlderThan: o.OlderThan, OrphanOlderThan: o.OrphanOlderThan}
 	ids := map[string]bool{}
 	var toDelete []Entry
 	progress := func() {
@@ -169,32 +271,9 @@ func (s *sweeper) judgeAll(ctx context.Context, res *Result) (int, []Entry, erro
 	}
 	for i := range candidates {
 		m := &candidates[i]
-		e := Entry{Namespace: m.Namespace, Name: m.Name, UID: string(m.UID), AppID: m.Labels[LabelAppSelector]}
 		app, reason := ix.viewFor(m)
-		e.Kind = KindOf(m.Name)
-		if reason == "" {
-			e.Kind, reason = app.judge(m)
-		}
-		if reason == "" {
-			if isLive, why := app.live(); isLive {
-				reason = "application still running: " + why
-			}
-		}
-		if app != nil && e.AppID == "" {
-			e.AppID = firstNonEmpty(app.ids()...)
-		}
-		since := m.CreationTimestamp.Time
-		if app != nil {
-			if t := app.finishedAt(); !t.IsZero() {
-				since = t
-			}
-		}
-		e.Age = now.Sub(since)
-		if reason == "" && e.Age < o.OlderThan {
-			reason = fmt.Sprintf("younger than --older-than %s", o.OlderThan)
-		}
-		if reason != "" {
-			e.Decision, e.Reason = Skipped, reason
+		e := sweepVerdict(m, app, ix.activityFor(m), rule, mark, reason)
+		if e.Decision == Skipped {
 			res.add(e)
 			progress()
 			continue
@@ -206,6 +285,45 @@ func (s *sweeper) judgeAll(ctx context.Context, res *Result) (int, []Entry, erro
 	}
 	res.AppIDs = sortedKeys(ids)
 	return len(candidates), toDelete, nil
+}
+
+// sweepVerdict is sweep's whole rule for one map, read in order: is it
+// Spark's, for this application (judge); is the application live; was the
+// map written after its owners were read; is it old enough. viewReason is
+// why no application view could be built (then the map stays). The entry
+// comes back Skipped with the reason, or undecided (to delete) with what
+// the re-check before its batch needs.
+func sweepVerdict(m *metav1.ObjectMeta, app *appView, act *appActivity, rule ageRule, mark snapshotMark, viewReason string) Entry {
+	e := Entry{Namespace: m.Namespace, Name: m.Name, UID: string(m.UID), resourceVersion: m.ResourceVersion, AppID: m.Labels[LabelAppSelector], Kind: KindOf(m.Name)}
+	e.Age = rule.Now.Sub(m.CreationTimestamp.Time)
+	reason := viewReason
+	if reason == "" {
+		e.Kind, reason = app.judge(m)
+	}
+	if reason == "" {
+		if isLive, why := app.live(); isLive {
+			reason = "application still running: " + why
+		}
+	}
+	if reason == "" && mark.changedSince(m) {
+		reason = "created or changed after its owners were read; judged on the next run"
+	}
+	if reason == "" {
+		e.Age, reason = rule.checkAge(m, app, act)
+	}
+	if app != nil {
+		if e.AppID == "" {
+			e.AppID = firstNonEmpty(app.ids()...)
+		}
+		e.appIDs = app.ids()
+		if app.App != nil {
+			e.appName, e.appUID = app.App.Name, app.App.UID
+		}
+	}
+	if reason != "" {
+		e.Decision, e.Reason = Skipped, reason
+	}
+	return e
 }
 
 type sweeper struct {
@@ -232,6 +350,7 @@ func (s *sweeper) index(ctx context.Context) (*sweepIndex, error) {
 	ix := &sweepIndex{
 		appsByUID: map[types.UID]*sparkApp{}, appsByName: map[string]*sparkApp{}, appsByID: map[string]*sparkApp{},
 		podsByUID: map[types.UID]*corev1.Pod{}, podsByName: map[string]*corev1.Pod{}, driversByID: map[string]*corev1.Pod{},
+		activity: map[string]*appActivity{},
 	}
 	apps := s.c.Dynamic.Resource(SparkApplicationGVR).Namespace(s.ns)
 	err := s.paged(ctx, "list sparkapplications", "list", SparkApplicationGVR.Group, SparkApplicationGVR.Resource,
@@ -250,7 +369,7 @@ func (s *sweeper) index(ctx context.Context) (*sweepIndex, error) {
 				ix.appsByID[nsKey(u.GetNamespace(), a.AppID)] = a
 			}
 		}, func() { clear(ix.appsByUID); clear(ix.appsByName); clear(ix.appsByID) })
-	if apierrors.IsNotFound(err) {
+	if isNotFound(err) {
 		// No Spark Operator CRD: plain spark-submit applications only.
 		s.log.Debug("no SparkApplication resource on this cluster")
 		err = nil
@@ -267,10 +386,18 @@ func (s *sweeper) index(ctx context.Context) (*sweepIndex, error) {
 			p := trimPod(obj.(*corev1.Pod))
 			ix.podsByUID[p.UID] = p
 			ix.podsByName[nsKey(p.Namespace, p.Name)] = p
-			if p.Labels[LabelRole] == RoleDriver && p.Labels[LabelAppSelector] != "" {
-				ix.driversByID[nsKey(p.Namespace, p.Labels[LabelAppSelector])] = p
+			if id := p.Labels[LabelAppSelector]; id != "" {
+				if p.Labels[LabelRole] == RoleDriver {
+					ix.driversByID[nsKey(p.Namespace, id)] = p
+				}
+				act := ix.activity[nsKey(p.Namespace, id)]
+				if act == nil {
+					act = &appActivity{}
+					ix.activity[nsKey(p.Namespace, id)] = act
+				}
+				act.addPod(p)
 			}
-		}, func() { clear(ix.podsByUID); clear(ix.podsByName); clear(ix.driversByID) })
+		}, func() { clear(ix.podsByUID); clear(ix.podsByName); clear(ix.driversByID); clear(ix.activity) })
 	if err != nil {
 		return nil, err
 	}
@@ -282,8 +409,8 @@ func (s *sweeper) index(ctx context.Context) (*sweepIndex, error) {
 func trimPod(p *corev1.Pod) *corev1.Pod {
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: p.Name, Namespace: p.Namespace, UID: p.UID, Labels: p.Labels,
-			OwnerReferences: p.OwnerReferences, DeletionTimestamp: p.DeletionTimestamp},
-		Status: corev1.PodStatus{Phase: p.Status.Phase, ContainerStatuses: p.Status.ContainerStatuses},
+			OwnerReferences: p.OwnerReferences, DeletionTimestamp: p.DeletionTimestamp, CreationTimestamp: p.CreationTimestamp},
+		Status: corev1.PodStatus{Phase: p.Status.Phase, ContainerStatuses: p.Status.ContainerStatuses, InitContainerStatuses: p.Status.InitContainerStatuses},
 	}
 }
 
@@ -306,7 +433,7 @@ func (s *sweeper) candidates(ctx context.Context) ([]metav1.ObjectMeta, int, err
 			}
 			// Keep only what judging reads; managedFields and the rest
 			// would multiply memory by the number of maps.
-			out = append(out, metav1.ObjectMeta{Name: m.Name, Namespace: m.Namespace, UID: m.UID, Labels: m.Labels,
+			out = append(out, metav1.ObjectMeta{Name: m.Name, Namespace: m.Namespace, UID: m.UID, ResourceVersion: m.ResourceVersion, Labels: m.Labels,
 				Annotations: keepAnnotation(m.Annotations), OwnerReferences: m.OwnerReferences, CreationTimestamp: m.CreationTimestamp})
 		}, func() { out = out[:0]; ignored = 0 })
 	if err != nil {
@@ -344,7 +471,9 @@ func sparkSignal(m *metav1.ObjectMeta) bool {
 }
 
 // viewFor builds the application a map belongs to from its owners or its
-// label, or says why it cannot be judged.
+// label, or says why it cannot be judged. An owner that is not in the
+// index is gone (the map was written before the owners were read; sweep
+// checks that with its snapshot mark) and is matched by its UID.
 func (ix *sweepIndex) viewFor(m *metav1.ObjectMeta) (*appView, string) {
 	a := newAppView(m.Namespace)
 	label := m.Labels[LabelAppSelector]
@@ -369,15 +498,15 @@ func (ix *sweepIndex) viewFor(m *metav1.ObjectMeta) (*appView, string) {
 		case ref.Kind == "SparkApplication":
 			if sa, ok := ix.appsByUID[ref.UID]; ok {
 				a.setApp(sa)
-				if p, ok := ix.podsByName[nsKey(m.Namespace, sa.DriverPod)]; ok && sa.DriverPod != "" && p.Labels[LabelRole] == RoleDriver {
+				if p, ok := ix.podsByName[nsKey(m.Namespace, sa.DriverPod)]; ok && sa.DriverPod != "" && p.Labels[LabelRole] == RoleDriver && ownedByUID(p.OwnerReferences, sa.UID) {
 					a.Driver = p // for liveness only; ownership stays with the map's own refs
 				}
 			} else {
-				a.AppName, a.AppGone = ref.Name, true
+				a.AppName, a.AppUID, a.AppGone = ref.Name, ref.UID, true
 			}
 		}
 	}
-	if len(m.OwnerReferences) == 0 && label != "" {
+	if ownerless(m) && label != "" {
 		a.addID(label)
 		if p, ok := ix.driversByID[nsKey(m.Namespace, label)]; ok {
 			a.Driver = p // liveness only: an ownerless map is matched by its label
@@ -386,50 +515,75 @@ func (ix *sweepIndex) viewFor(m *metav1.ObjectMeta) (*appView, string) {
 			a.App = sa
 		}
 	}
+	for _, id := range a.ids() {
+		if act := ix.activity[nsKey(m.Namespace, id)]; act != nil {
+			a.LivePods = append(a.LivePods, act.Live...)
+		}
+	}
 	return a, ""
 }
 
-// addOwningApp records the SparkApplication that owns a driver Pod.
+// activityFor is what the Pods labelled with a map's application id show.
+func (ix *sweepIndex) activityFor(m *metav1.ObjectMeta) *appActivity {
+	if id := m.Labels[LabelAppSelector]; id != "" {
+		return ix.activity[nsKey(m.Namespace, id)]
+	}
+	return nil
+}
+
+// addOwningApp records the SparkApplication that owns a driver Pod: the
+// one in the index with that UID, or, when it is gone, its UID to match.
 func (ix *sweepIndex) addOwningApp(a *appView, p *corev1.Pod) {
 	for _, ref := range p.OwnerReferences {
 		if ref.Kind == "SparkApplication" {
 			if sa, ok := ix.appsByUID[ref.UID]; ok {
 				a.setApp(sa)
+			} else {
+				a.AppName, a.AppUID, a.AppGone = ref.Name, ref.UID, true
 			}
 		}
 	}
 }
 
+func ownedByUID(refs []metav1.OwnerReference, uid types.UID) bool {
+	for _, r := range refs {
+		if r.UID == uid {
+			return true
+		}
+	}
+	return false
+}
+
 // inUse reads the non-terminated Pods (terminated ones are filtered on the
-// server) and indexes the maps they use.
-func (s *sweeper) inUse(ctx context.Context) (refIndex, error) {
+// server) and indexes the maps they use, and which application ids they
+// belong to (ns/id -> Pod names).
+func (s *sweeper) inUse(ctx context.Context) (refIndex, map[string][]string, error) {
 	ix := refIndex{}
+	live := map[string][]string{}
 	pods := s.c.Kube.CoreV1().Pods(s.ns)
 	err := s.paged(ctx, "list running pods", "list", "", "pods",
 		func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
 			opts.FieldSelector = nonTerminatedPods
 			return pods.List(ctx, opts)
 		},
-		func(obj runtime.Object) { ix.add(obj.(*corev1.Pod), nil) },
-		func() { clear(ix) })
-	return ix, err
+		func(obj runtime.Object) {
+			p := obj.(*corev1.Pod)
+			ix.add(p, nil)
+			if id := p.Labels[LabelAppSelector]; id != "" && !podTerminated(p) {
+				live[nsKey(p.Namespace, id)] = append(live[nsKey(p.Namespace, id)], p.Name)
+			}
+		},
+		func() { clear(ix); clear(live) })
+	return ix, live, err
 }
 
-// paged lists page by page with retry; a failed pass restarts from the
-// first page after reset, so nothing is counted twice.
+// paged lists page by page, each page with its own retries; an expired
+// list starts over after reset, so nothing is counted twice.
 func (s *sweeper) paged(ctx context.Context, what, verb, group, resource string,
 	list func(context.Context, metav1.ListOptions) (runtime.Object, error), each func(runtime.Object), reset func()) error {
-	return callAPI(ctx, s.log, s.o.Retry, s.ns, what, verb, group, resource, func(ctx context.Context) error {
-		reset()
-		p := pager.New(list)
-		p.PageSize = s.o.PageSize
-		// One page read ahead keeps the pipeline going; the default ten
-		// would hold thousands of decoded objects at once, which is what
-		// bounds memory here.
-		p.PageBufferSize = 1
-		return p.EachListItem(ctx, metav1.ListOptions{}, func(obj runtime.Object) error {
-			each(obj)
-			return nil
-		})
+	return listPaged(ctx, listSpec{
+		log: s.log, retry: s.o.Retry, ns: s.ns, what: what, verb: verb, group: group, resrc: resource,
+		pageSize: s.o.PageSize, list: list, reset: reset,
+		each: func(obj runtime.Object) error { each(obj); return nil },
 	})
 }

@@ -58,6 +58,21 @@ func appSelector(id string) (labels.Selector, error) {
 	return labels.NewSelector().Add(*req), nil
 }
 
+// appsSelector matches Pods of any of the given application ids, each
+// validated as appSelector does.
+func appsSelector(ids []string) (labels.Selector, error) {
+	for _, id := range ids {
+		if err := ValidateAppID(id); err != nil {
+			return nil, err
+		}
+	}
+	req, err := labels.NewRequirement(LabelAppSelector, selection.In, ids)
+	if err != nil {
+		return nil, Usagef("spark application ids %q: %v", ids, err)
+	}
+	return labels.NewSelector().Add(*req), nil
+}
+
 // driverSelector finds an application's driver Pod by its id.
 func driverSelector(id string) (labels.Selector, error) {
 	sel, err := appSelector(id)

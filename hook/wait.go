@@ -44,7 +44,8 @@ func (cl *cleaner) waitFinished(ctx context.Context, d time.Duration) (*appView,
 	}
 }
 
-// watchOnce blocks until the driver Pod or the SparkApplication changes, a
+// watchOnce blocks until the driver Pod, the SparkApplication or one of the
+// application's live Pods changes, a
 // watch ends, resyncEvery passes, or ctx ends. It watches from the
 // resourceVersion of the objects it just read, so no change in between is
 // missed.
@@ -98,6 +99,34 @@ func (cl *cleaner) watchOnce(ctx context.Context, app *appView) error {
 		err = cl.call(ctx, "watch sparkapplication "+app.App.Name, "watch", SparkApplicationGVR.Group, SparkApplicationGVR.Resource, func(ctx context.Context) error {
 			var err error
 			w, err = res.Watch(ctx, metav1.ListOptions{FieldSelector: sel, ResourceVersion: rv})
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		watchers = append(watchers, w)
+	}
+	if len(app.LivePods) > 0 {
+		// A client-mode application is only its Pods: wait for them.
+		sel, err := appsSelector(app.ids())
+		if err != nil {
+			return err
+		}
+		opts := metav1.ListOptions{LabelSelector: sel.String(), FieldSelector: nonTerminatedPods}
+		var list *corev1.PodList
+		err = cl.call(ctx, "list the application's pods", "list", "", "pods", func(ctx context.Context) error {
+			var err error
+			list, err = cl.c.Kube.CoreV1().Pods(ns).List(ctx, opts)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		opts.ResourceVersion = list.ResourceVersion
+		var w watch.Interface
+		err = cl.call(ctx, "watch the application's pods", "watch", "", "pods", func(ctx context.Context) error {
+			var err error
+			w, err = cl.c.Kube.CoreV1().Pods(ns).Watch(ctx, opts)
 			return err
 		})
 		if err != nil {

@@ -1,0 +1,379 @@
+package hook
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// The deletion rule of the README ("What gets deleted"), one row per
+// clause, read against the pure decisions cleanup and sweep share: judge,
+// liveness, the snapshot mark, the age rule and the re-check before each
+// batch. Control-plane tests prove the same clauses end to end.
+
+const (
+	ruleNS    = "jobs"
+	ruleAppID = "spark-0123456789abcdef0123456789abcdef"
+)
+
+var ruleNow = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+
+func ago(d time.Duration) metav1.Time { return metav1.NewTime(ruleNow.Add(-d)) }
+
+func ruleDriver(phase corev1.PodPhase) *corev1.Pod {
+	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ruleNS, Name: "etl-driver", UID: "uid-driver", CreationTimestamp: ago(4 * time.Hour),
+		Labels: map[string]string{LabelAppSelector: ruleAppID, LabelRole: RoleDriver}}, Status: corev1.PodStatus{Phase: phase}}
+	if phase == corev1.PodSucceeded || phase == corev1.PodFailed {
+		p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: DefaultDriverContainer, State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{FinishedAt: ago(2 * time.Hour)}}}}
+	}
+	return p
+}
+
+func ruleApp(state string) *sparkApp {
+	a := &sparkApp{Name: "etl", UID: "uid-app", State: state, AppID: ruleAppID, DriverPod: "etl-driver",
+		UserMaps: map[string]string{"team-spark-conf": "spec.sparkConfigMap"}}
+	if terminalStates[state] {
+		a.TerminatedAt = ruleNow.Add(-2 * time.Hour)
+	}
+	return a
+}
+
+// finishedView is an application whose driver Succeeded and whose
+// SparkApplication COMPLETED two hours ago.
+func finishedView() *appView {
+	a := newAppView(ruleNS)
+	a.setDriver(ruleDriver(corev1.PodSucceeded))
+	a.setApp(ruleApp("COMPLETED"))
+	return a
+}
+
+var (
+	byDriver = metav1.OwnerReference{APIVersion: "v1", Kind: "Pod", Name: "etl-driver", UID: "uid-driver"}
+	byApp    = metav1.OwnerReference{APIVersion: "sparkoperator.k8s.io/v1beta2", Kind: "SparkApplication", Name: "etl", UID: "uid-app"}
+)
+
+// ruleMap is a map three hours old, last written before the snapshot mark.
+func ruleMap(name string, refs ...metav1.OwnerReference) *metav1.ObjectMeta {
+	return &metav1.ObjectMeta{Namespace: ruleNS, Name: name, UID: types.UID("uid-" + name), ResourceVersion: "500",
+		CreationTimestamp: ago(3 * time.Hour), OwnerReferences: refs}
+}
+
+func withLabels(m *metav1.ObjectMeta, kv ...string) *metav1.ObjectMeta {
+	m.Labels = map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m.Labels[kv[i]] = kv[i+1]
+	}
+	return m
+}
+
+func execLabels(m *metav1.ObjectMeta) *metav1.ObjectMeta {
+	return withLabels(m, LabelAppSelector, ruleAppID, LabelRole, RoleExecutor)
+}
+
+func podUsing(name string, phase corev1.PodPhase, maps ...string) *corev1.Pod {
+	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ruleNS, Name: name}, Status: corev1.PodStatus{Phase: phase}}
+	for _, m := range maps {
+		p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: m, VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: m}}}})
+	}
+	return p
+}
+
+const (
+	driverMap = "spark-drv-0123456789abcdef-conf-map"
+	execMap   = "spark-exec-0123456789abcdef-conf-map"
+)
+
+func TestTheDeletionRule(t *testing.T) {
+	rule := ageRule{Now: ruleNow, OlderThan: time.Hour, OrphanOlderThan: 168 * time.Hour}
+	mark := snapshotMark{RV: "1000"}
+	type row struct {
+		clause string
+		m      *metav1.ObjectMeta
+		app    func() *appView
+		act    *appActivity
+		using  []*corev1.Pod         // Pods in the re-check before the batch
+		liveBy map[string][]string   // ns/id -> Pods of the application running at the re-check
+		rule   func(ageRule) ageRule // changes to the age rule
+		want   string                // "delete", or a part of the reason to keep
+	}
+	rows := []row{
+		// A map is deleted only with positive evidence that Spark or the
+		// Spark Operator generated it for the application:
+		{clause: "owned by the application's driver Pod (by UID) and named as Spark names its driver map", m: ruleMap(driverMap, byDriver), want: "delete"},
+		{clause: "... its executor map", m: execLabels(ruleMap(execMap, byDriver)), want: "delete"},
+		{clause: "... its pod-template map", m: ruleMap("etl-0123456789abcdef-driver-podspec-conf-map", byDriver), want: "delete"},
+		{clause: "... its Hadoop map", m: ruleMap("etl-0123456789abcdef-hadoop-config", byDriver), want: "delete"},
+		{clause: "... its krb5 map", m: ruleMap("etl-0123456789abcdef-krb5-file", byDriver), want: "delete"},
+		{clause: "... its driver map as Spark before 3.1 named it", m: ruleMap("etl-0123456789abcdef-driver-conf-map", byDriver), want: "delete"},
+		{clause: "owned by the driver Pod by name once the Pod is gone and its UID was never seen", m: ruleMap(driverMap, byDriver),
+			app: func() *appView { a := newAppView(ruleNS); a.DriverName, a.DriverGone = "etl-driver", true; return a }, want: "delete"},
+		{clause: "owned by the driver Pod by UID once the Pod is gone", m: ruleMap(driverMap, byDriver),
+			app: func() *appView {
+				a := newAppView(ruleNS)
+				a.DriverName, a.DriverUID, a.DriverGone = "etl-driver", "uid-driver", true
+				return a
+			}, want: "delete"},
+		{clause: "owned by the application's SparkApplication and named <app>-prom-conf", m: ruleMap("etl-prom-conf", byApp), want: "delete"},
+		{clause: "owned by the SparkApplication by UID once it is gone", m: ruleMap("etl-prom-conf", byApp),
+			app: func() *appView {
+				a := newAppView(ruleNS)
+				a.AppName, a.AppUID, a.AppGone = "etl", "uid-app", true
+				return a
+			}, want: "delete"},
+		{clause: "no owner, named spark-exec-<hex>-conf-map, labelled with the id and spark-role=executor, quiet longer than --orphan-older-than",
+			m: func() *metav1.ObjectMeta {
+				m := execLabels(ruleMap(execMap))
+				m.CreationTimestamp = ago(200 * time.Hour)
+				return m
+			}(),
+			app: clientModeView, act: &appActivity{Newest: ruleNow.Add(-190 * time.Hour)}, want: "delete"},
+		{clause: "a Pod that is Succeeded or Failed does not count as a user", m: ruleMap(driverMap, byDriver),
+			using: []*corev1.Pod{podUsing("old-notebook", corev1.PodSucceeded, driverMap), podUsing("crashed", corev1.PodFailed, driverMap)}, want: "delete"},
+
+		// It is never deleted when:
+		{clause: "a Pod that is Pending uses it", m: ruleMap(driverMap, byDriver), using: []*corev1.Pod{podUsing("nb", corev1.PodPending, driverMap)}, want: "in use by Pod nb (Pending)"},
+		{clause: "a Pod that is Running uses it", m: ruleMap(driverMap, byDriver), using: []*corev1.Pod{podUsing("nb", corev1.PodRunning, driverMap)}, want: "in use by Pod nb (Running)"},
+		{clause: "a Pod that is Unknown uses it", m: ruleMap(driverMap, byDriver), using: []*corev1.Pod{podUsing("nb", corev1.PodUnknown, driverMap)}, want: "in use by Pod nb (Unknown)"},
+		{clause: "the SparkApplication names it as user-supplied", m: ruleMap("team-spark-conf", byDriver), want: "user-supplied (spec.sparkConfigMap)"},
+		{clause: "nothing proves Spark made it: Spark's name, no owner, no label", m: ruleMap(execMap), want: "no evidence"},
+		{clause: "nothing proves Spark made it: not a name Spark generates, though owned by the driver", m: ruleMap("airflow-settings", byDriver), want: "not a name Spark generates"},
+		{clause: "nothing proves Spark made it: a driver-owned map under the operator's name", m: ruleMap("etl-prom-conf", byDriver), want: "no evidence"},
+		{clause: "nothing proves Spark made it: an ownerless executor map without spark-role=executor", m: withLabels(ruleMap(execMap), LabelAppSelector, ruleAppID), app: clientModeView, want: "no evidence"},
+		{clause: `annotated sparkcm-hook/keep: "true"`, m: func() *metav1.ObjectMeta {
+			m := ruleMap(driverMap, byDriver)
+			m.Annotations = map[string]string{AnnotationKeep: "true"}
+			return m
+		}(), want: AnnotationKeep},
+		{clause: "has any other owner", m: ruleMap(driverMap, byDriver, metav1.OwnerReference{APIVersion: "apps/v1", Kind: "StatefulSet", Name: "keeper", UID: "uid-sts"}), want: "has another owner (StatefulSet keeper)"},
+		{clause: "owned by another Pod of the driver's name (the UID is known and differs)", m: ruleMap(driverMap, metav1.OwnerReference{APIVersion: "v1", Kind: "Pod", Name: "etl-driver", UID: "uid-other"}), want: "has another owner (Pod etl-driver)"},
+		{clause: "owned by another SparkApplication of the same name", m: ruleMap("etl-prom-conf", metav1.OwnerReference{APIVersion: "sparkoperator.k8s.io/v1beta2", Kind: "SparkApplication", Name: "etl", UID: "uid-new"}),
+			app: func() *appView {
+				a := newAppView(ruleNS)
+				a.AppName, a.AppUID, a.AppGone = "etl", "uid-app", true
+				return a
+			}, want: "has another owner (SparkApplication etl)"},
+		{clause: "labelled for another application", m: withLabels(ruleMap(execMap, byDriver), LabelAppSelector, "spark-other", LabelRole, RoleExecutor), want: "labelled for another application"},
+		{clause: "the driver Pod is Pending", m: ruleMap(driverMap, byDriver), app: viewWithDriver(corev1.PodPending), want: "driver Pod etl-driver is Pending"},
+		{clause: "the driver Pod is Running", m: ruleMap(driverMap, byDriver), app: viewWithDriver(corev1.PodRunning), want: "driver Pod etl-driver is Running"},
+		{clause: "the driver Pod is Unknown", m: ruleMap(driverMap, byDriver), app: viewWithDriver(corev1.PodUnknown), want: "driver Pod etl-driver is Unknown"},
+		{clause: "the SparkApplication is not yet submitted", m: ruleMap("etl-prom-conf", byApp), app: viewWithState(""), want: "SparkApplication etl is not yet submitted"},
+		{clause: "the SparkApplication is SUBMITTED", m: ruleMap("etl-prom-conf", byApp), app: viewWithState("SUBMITTED"), want: "is SUBMITTED"},
+		{clause: "the SparkApplication is RUNNING", m: ruleMap("etl-prom-conf", byApp), app: viewWithState("RUNNING"), want: "is RUNNING"},
+		{clause: "the SparkApplication is PENDING_RERUN", m: ruleMap("etl-prom-conf", byApp), app: viewWithState("PENDING_RERUN"), want: "is PENDING_RERUN"},
+		{clause: "the SparkApplication is SUSPENDED", m: ruleMap("etl-prom-conf", byApp), app: viewWithState("SUSPENDED"), want: "is SUSPENDED"},
+		{clause: "any Pod labelled with the application id has not terminated (a client-mode executor)", m: execLabels(ruleMap(execMap)),
+			app: func() *appView { a := clientModeView(); a.LivePods = []string{"exec-1"}; return a }, want: "Pod exec-1 of spark-app-selector=" + ruleAppID + " has not terminated"},
+		{clause: "a new object of the same name has not finished", m: ruleMap(driverMap, byDriver),
+			app: func() *appView {
+				a := finishedView()
+				a.Blocker = "a new SparkApplication etl of the same name is SUBMITTED"
+				return a
+			}, want: "a new SparkApplication etl of the same name is SUBMITTED"},
+		{clause: "sweep: the map is younger than --older-than", m: func() *metav1.ObjectMeta {
+			m := ruleMap(driverMap, byDriver)
+			m.CreationTimestamp = ago(30 * time.Minute)
+			return m
+		}(),
+			want: "younger than --older-than 1h0m0s"},
+		{clause: "sweep: the application ended less than --older-than ago", m: ruleMap(driverMap, byDriver),
+			app: func() *appView { a := finishedView(); a.App.TerminatedAt = ruleNow.Add(-10 * time.Minute); return a }, want: "application ended 10m0s ago, less than --older-than"},
+		{clause: "sweep: the application's end is in the future (clock skew)", m: ruleMap(driverMap, byDriver),
+			app: func() *appView { a := finishedView(); a.App.TerminatedAt = ruleNow.Add(time.Hour); return a }, want: "less than --older-than"},
+		{clause: "sweep: no owner (client mode) and the map is younger than --orphan-older-than", m: execLabels(ruleMap(execMap)), app: clientModeView,
+			want: "less than --orphan-older-than 168h0m0s"},
+		{clause: "sweep: no owner and a Pod of its application stopped less than --orphan-older-than ago",
+			m: func() *metav1.ObjectMeta {
+				m := execLabels(ruleMap(execMap))
+				m.CreationTimestamp = ago(200 * time.Hour)
+				return m
+			}(),
+			app: clientModeView, act: &appActivity{Newest: ruleNow.Add(-24 * time.Hour)}, want: "last seen 24h0m0s ago, less than --orphan-older-than"},
+		{clause: "sweep: written after its owners were read", m: func() *metav1.ObjectMeta { m := ruleMap(driverMap, byDriver); m.ResourceVersion = "1001"; return m }(),
+			want: "created or changed after its owners were read"},
+		{clause: "sweep: a Pod uses it at the re-check just before its batch", m: ruleMap(driverMap, byDriver), using: []*corev1.Pod{podUsing("late", corev1.PodRunning, driverMap)}, want: "in use by Pod late (Running)"},
+		{clause: "sweep: a Pod of its application runs at the re-check just before its batch", m: execLabels(ruleMap(execMap, byDriver)),
+			liveBy: map[string][]string{ruleNS + "/" + ruleAppID: {"exec-7"}}, want: "Pod exec-7 of spark-app-selector=" + ruleAppID + " has not terminated"},
+	}
+	for _, r := range rows {
+		t.Run(r.clause, func(t *testing.T) {
+			app := finishedView()
+			if r.app != nil {
+				app = r.app()
+			}
+			rl := rule
+			if r.rule != nil {
+				rl = r.rule(rl)
+			}
+			e := sweepVerdict(r.m, app, r.act, rl, mark, "")
+			got := "delete"
+			if e.Decision == Skipped {
+				got = e.Reason
+			} else {
+				used := refIndex{}
+				for _, p := range r.using {
+					used.add(p, nil)
+				}
+				if why := busyNow(e, used, r.liveBy); why != "" {
+					got = why
+				}
+			}
+			if r.want == "delete" && got != "delete" || r.want != "delete" && !strings.Contains(got, r.want) {
+				t.Fatalf("%s:\n got  %q\n want %q", r.clause, got, r.want)
+			}
+			// Cleanup judges with the same judge and liveness: where the
+			// sweep keeps a map for either, so does cleanup.
+			_, reason := app.judge(r.m)
+			isLive, _ := app.live()
+			if r.want == "delete" && (reason != "" || isLive) {
+				t.Fatalf("cleanup would keep what sweep deletes: %q live=%v", reason, isLive)
+			}
+		})
+	}
+}
+
+func clientModeView() *appView {
+	a := newAppView(ruleNS)
+	a.addID(ruleAppID)
+	return a
+}
+
+func viewWithDriver(phase corev1.PodPhase) func() *appView {
+	return func() *appView { a := finishedView(); a.setDriver(ruleDriver(phase)); return a }
+}
+
+func viewWithState(state string) func() *appView {
+	return func() *appView { a := finishedView(); a.setApp(ruleApp(state)); return a }
+}
+
+func TestSidecarModeCountsTheDriverAsFinishedOnceItsContainerEnded(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		terminated bool
+		want       bool
+	}{
+		{"driver container still running", false, true},
+		{"driver container ended, sidecar keeps the Pod Running", true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := finishedView()
+			p := ruleDriver(corev1.PodRunning)
+			st := corev1.ContainerStatus{Name: DefaultDriverContainer}
+			if tc.terminated {
+				st.State.Terminated = &corev1.ContainerStateTerminated{FinishedAt: ago(time.Minute)}
+			}
+			p.Status.ContainerStatuses = []corev1.ContainerStatus{st, {Name: "sparkcm-hook"}}
+			a.setDriver(p)
+			a.setApp(ruleApp("RUNNING")) // the operator sees the end only once the Pod ends
+			a.DriverContainer = DefaultDriverContainer
+			if got, why := a.live(); got != tc.want {
+				t.Fatalf("live = %v (%s), want %v", got, why, tc.want)
+			}
+			if !tc.terminated == a.exempt(p) {
+				t.Fatalf("exempt = %v", a.exempt(p))
+			}
+		})
+	}
+}
+
+func TestKindOfNamesWhatSparkGenerates(t *testing.T) {
+	for name, want := range map[string]MapKind{
+		"spark-drv-0123456789abcdef-conf-map":             KindDriverConf,
+		"spark-exec-0123456789abcdef-conf-map":            KindExecutorConf,
+		"etl-0123456789abcdef-driver-podspec-conf-map":    KindPodTemplate,
+		"etl-0123456789abcdef-driver-conf-map":            KindDriverConf, // Spark before 3.1
+		"etl-0123456789abcdef-hadoop-config":              KindHadoopConf,
+		"etl-0123456789abcdef-krb5-file":                  KindKrb5,
+		"etl-prom-conf":                                   KindOperatorProm,
+		"spark-drv--conf-map":                             KindNotGenerated,
+		"spark-exec-XYZ-conf-map":                         KindNotGenerated,
+		"-hadoop-config":                                  KindNotGenerated,
+		"airflow-settings":                                KindNotGenerated,
+		"kube-root-ca.crt":                                KindNotGenerated,
+		"spark-exec-0123456789abcdef-conf-map-backup":     KindNotGenerated,
+		"team-defaults":                                   KindNotGenerated,
+		"spark-drv-0123456789abcdef-conf-map.old":         KindNotGenerated,
+		"etl-0123456789abcdef-driver-podspec-conf-map-v2": KindNotGenerated,
+	} {
+		if got := KindOf(name); got != want {
+			t.Errorf("KindOf(%q) = %s, want %s", name, got, want)
+		}
+	}
+}
+
+func TestPodConfigMapRefsSeesEveryKindOfReference(t *testing.T) {
+	cmSel := func(name string) corev1.LocalObjectReference { return corev1.LocalObjectReference{Name: name} }
+	env := []corev1.EnvVar{{Name: "A", ValueFrom: &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{LocalObjectReference: cmSel("env-key")}}}}
+	envFrom := []corev1.EnvFromSource{{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: cmSel("env-from")}}}
+	for _, tc := range []struct {
+		reference string
+		pod       corev1.PodSpec
+		want      string
+	}{
+		{"volumes[].configMap", corev1.PodSpec{Volumes: []corev1.Volume{{Name: "v", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: cmSel("vol")}}}}}, "vol"},
+		{"volumes[].projected.sources[].configMap", corev1.PodSpec{Volumes: []corev1.Volume{{Name: "v", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
+			Sources: []corev1.VolumeProjection{{ConfigMap: &corev1.ConfigMapProjection{LocalObjectReference: cmSel("projected")}}}}}}}}, "projected"},
+		{"containers[].env[].valueFrom.configMapKeyRef", corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Env: env}}}, "env-key"},
+		{"containers[].envFrom[].configMapRef", corev1.PodSpec{Containers: []corev1.Container{{Name: "c", EnvFrom: envFrom}}}, "env-from"},
+		{"initContainers[].env", corev1.PodSpec{InitContainers: []corev1.Container{{Name: "i", Env: env}}}, "env-key"},
+		{"initContainers[].envFrom", corev1.PodSpec{InitContainers: []corev1.Container{{Name: "i", EnvFrom: envFrom}}}, "env-from"},
+		{"ephemeralContainers[].env", corev1.PodSpec{EphemeralContainers: []corev1.EphemeralContainer{{EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "d", Env: env}}}}, "env-key"},
+		{"ephemeralContainers[].envFrom", corev1.PodSpec{EphemeralContainers: []corev1.EphemeralContainer{{EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "d", EnvFrom: envFrom}}}}, "env-from"},
+	} {
+		t.Run(tc.reference, func(t *testing.T) {
+			got := PodConfigMapRefs(&corev1.Pod{Spec: tc.pod})
+			if len(got) != 1 || got[0] != tc.want {
+				t.Fatalf("refs %v, want [%s]", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestSnapshotMarkComparesResourceVersionsAndFallsBackToTheClock(t *testing.T) {
+	mark := snapshotMark{RV: "1000", At: ruleNow}
+	for _, tc := range []struct {
+		name    string
+		rv      string
+		created time.Duration // before ruleNow
+		want    bool
+	}{
+		{"written before the mark", "999", time.Hour, false},
+		{"written at the mark", "1000", time.Hour, false},
+		{"written after the mark", "1001", time.Hour, true},
+		{"a longer version is later", "10000", time.Hour, true},
+		{"resourceVersions that do not compare: created before the mark's second", "abc", 2 * time.Second, false},
+		{"resourceVersions that do not compare: created in the mark's second", "abc", 0, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := &metav1.ObjectMeta{ResourceVersion: tc.rv, CreationTimestamp: ago(tc.created)}
+			if got := mark.changedSince(m); got != tc.want {
+				t.Fatalf("changedSince = %v, want %v", got, tc.want)
+			}
+		})
+	}
+	if !(snapshotMark{}).changedSince(&metav1.ObjectMeta{ResourceVersion: "x"}) {
+		t.Fatal("with nothing to compare, a map must count as changed")
+	}
+}
+
+func TestServerClockIsALowerBoundOfTheServersTime(t *testing.T) {
+	var c ServerClock
+	local := time.Now()
+	if got := c.At(local); !got.Equal(local) {
+		t.Fatalf("without answers At = %v, want the local time", got)
+	}
+	// Two answers: the server is an hour ahead; the second answer arrived
+	// sooner after its Date than the first, so it proves more.
+	c.observe(local.Add(time.Hour-2*time.Second), local)
+	c.observe(local.Add(time.Hour-time.Second), local)
+	if got, want := c.At(local), local.Add(time.Hour-time.Second); !got.Equal(want) {
+		t.Fatalf("At = %v, want %v", got, want)
+	}
+	c.observe(local.Add(time.Hour-5*time.Second), local) // a late answer proves less: ignored
+	if got, want := c.At(local), local.Add(time.Hour-time.Second); !got.Equal(want) {
+		t.Fatalf("At = %v after a weaker answer, want %v", got, want)
+	}
+}
