@@ -412,8 +412,8 @@ func TestCleanupNeverDeletesAMapRecreatedUnderTheSameNameBetweenDiscoveryAndDele
 			reason = e.Reason
 		}
 	}
-	if !strings.Contains(reason, "UID precondition") {
-		t.Fatalf("recreated map reported as %q, want skipped for the UID precondition", reason)
+	if !strings.Contains(reason, "precondition failed") {
+		t.Fatalf("recreated map reported as %q, want skipped for the failed precondition", reason)
 	}
 }
 

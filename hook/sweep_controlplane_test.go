@@ -28,6 +28,7 @@ type sweepWorld struct {
 	ns                                     string
 	finished                               []*sparkfixture.App
 	running                                *sparkfixture.App
+	legacy                                 *sparkfixture.App
 	inUse, userMaps, kept, coOwned, others []string
 }
 
@@ -37,11 +38,15 @@ func newSweepWorld(t *testing.T) *sweepWorld {
 	w.finished = []*sparkfixture.App{
 		newApp(t, ns, sparkfixture.Spec{PodTemplate: true, Hadoop: true, Krb5: true, Executors: 2}),
 		newApp(t, ns, sparkfixture.Spec{State: sparkfixture.StateFailed, UserSparkConfigMap: "team-defaults", UserHadoopConfigMap: "team-hadoop-config"}),
-		newApp(t, ns, sparkfixture.Spec{LegacyExecutorOwner: true}),
 		newApp(t, ns, sparkfixture.Spec{Pre31: true}),
 		newApp(t, ns, sparkfixture.Spec{NoSparkApplication: true, PodTemplate: true}),
 		newApp(t, ns, sparkfixture.Spec{State: sparkfixture.StateSubmissionFailed, DriverPhase: corev1.PodFailed}),
 	}
+	// Spark 3.1.1 left its executor map without an owner, as every
+	// client-mode application does: only --orphan-older-than (7 days by
+	// default) lets it go; its driver-owned map goes as usual.
+	w.legacy = newApp(t, ns, sparkfixture.Spec{LegacyExecutorOwner: true})
+	w.finished = append(w.finished, w.legacy)
 	// User-supplied maps carry no Spark ownership; one even has a name
 	// Spark could have generated.
 	w.userMaps = []string{"team-defaults", "team-hadoop-config"}
@@ -89,11 +94,13 @@ func (w *sweepWorld) deletable() []string {
 		out = append(out, a.MapNames()...)
 	}
 	keep := append(append(append([]string{}, w.inUse...), w.kept...), w.coOwned...)
+	keep = append(keep, w.legacy.ExecutorConfMap)
 	return without(out, keep...)
 }
 
 func (w *sweepWorld) mustSurvive() []string {
 	out := append(append(append(append(append([]string{}, w.inUse...), w.kept...), w.coOwned...), w.userMaps...), w.others...)
+	out = append(out, w.legacy.ExecutorConfMap)
 	return append(out, w.running.MapNames()...)
 }
 
@@ -125,6 +132,7 @@ func TestSweepDeletesEveryFinishedApplicationsMapsAndKeepsEverythingElse(t *test
 		w.running.DriverConfMap:   "application still running",
 		"team-hadoop-config":      "no evidence",
 		w.others[1]:               "no evidence",
+		w.legacy.ExecutorConfMap:  "less than --orphan-older-than 168h0m0s",
 	} {
 		if !strings.Contains(reasons[name], want) {
 			t.Errorf("%s: reason %q, want %q", name, reasons[name], want)

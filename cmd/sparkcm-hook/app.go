@@ -54,7 +54,7 @@ func RunContext(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		Usage: "delete the ConfigMaps Spark on Kubernetes leaves behind, and nothing else",
 		Description: `sparkcm-hook deletes only ConfigMaps that Spark (or the Spark Operator) generated for an
 application that has finished, that no non-terminated Pod uses, that nobody supplied or marked
-sparkcm-hook/keep: "true", and always with a UID precondition. When in doubt it skips the map and
+sparkcm-hook/keep: "true", and always with UID and resourceVersion preconditions. When in doubt it skips the map and
 says why. Every run is idempotent: running it twice deletes nothing more, like rm -f.
 
 Results go to stdout (-o text|json|yaml); logs go to stderr (--log-format text|json).

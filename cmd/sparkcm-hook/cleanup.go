@@ -22,8 +22,11 @@ app id -> its driver Pod). --driver-pod works after the Pod and SparkApplication
 Never deleted: maps used by a Pod that is not Succeeded/Failed (volumes, projected volumes, env,
 envFrom, in any container), user-supplied maps (spec.sparkConfigMap, spec.hadoopConfigMap,
 spec.*.configMaps), maps annotated sparkcm-hook/keep: "true", maps with another owner, and
-anything while the application still runs (exit 4, unless --wait). Each delete carries a UID
-precondition. Idempotent: a second run finds nothing more to delete and exits 0.
+anything while the application still runs (exit 4, unless --wait): its driver Pod or
+SparkApplication has not finished, any Pod labelled with its application id has not terminated
+(client mode), or a new driver Pod or SparkApplication of the same name has not finished. Each
+delete carries UID and resourceVersion preconditions. Idempotent: a second run finds nothing more
+to delete and exits 0.
 
 ` + exitCodesHelp,
 		Before: g.setup,

@@ -20,26 +20,34 @@ func sweepCommand(g *globals) *cli.Command {
 	return &cli.Command{
 		Name:      "sweep",
 		Usage:     "the TTL fallback: delete every finished application's leftover Spark ConfigMaps",
-		UsageText: "sparkcm-hook sweep (-n NAMESPACE | -A) --older-than DURATION [--dry-run] [-o text|json|yaml|csv] [--concurrency N]",
+		UsageText: "sparkcm-hook sweep (-n NAMESPACE | -A) --older-than DURATION [--orphan-older-than 168h] [--dry-run] [-o text|json|yaml|csv] [--concurrency N]",
 		Description: `Finds what cleanup never got to and deletes it: every ConfigMap Spark or the Spark Operator
 generated (positive evidence only: owned by a Spark driver Pod or SparkApplication and named as Spark
-names it, or, for Spark before 3.1.2, an ownerless spark-exec-<hex>-conf-map labelled
-spark-app-selector) whose application has finished or is gone, and that is older than --older-than
-(counted from the application's end where known, else from the map's creation).
+names it, or an ownerless spark-exec-<hex>-conf-map labelled spark-app-selector) whose application
+has finished or is gone: the map itself, and the time since its application ended where that is
+known, must both be older than --older-than (measured on the API server's clock).
+
+An ownerless executor map is what a client-mode driver (a notebook, a driver outside the cluster)
+and Spark 3.1.0/3.1.1 leave: nothing in the cluster proves such an application finished, and one
+idling at zero executors shows nothing at all. It is kept while any Pod labelled with its
+application id has not terminated, and until the map and every Pod of that application have been
+quiet for --orphan-older-than (default 7 days). cleanup --app-id removes it at once.
 
 The same exclusions as cleanup hold: maps used by a Pod that is not Succeeded/Failed (re-checked just
 before each batch of deletes), user-supplied maps, sparkcm-hook/keep: "true", maps with another owner,
-and every map of an application still running, even one no Pod mounts yet. Each delete carries a UID
-precondition. ConfigMaps are listed as metadata, page by page: their data never crosses the wire.
+and every map of an application still running, even one no Pod mounts yet (its Pods and
+SparkApplication are read again before each batch). A map created or changed after the owners were
+read waits for the next run. Each delete carries UID and resourceVersion preconditions. ConfigMaps are listed as metadata, page by page: their data never crosses the wire.
 
 -o json|csv is a ledger: one record per map considered (name, uid, application id, age, decision,
-reason). A progress line goes to stderr when it is a terminal; a summary is always logged.
+reason), also when the run stops early (the rest as failed, "not attempted: <why>"). A progress line goes to stderr when it is a terminal; a summary is always logged.
 
 ` + exitCodesHelp,
 		Before: g.setup,
 		Flags: withGlobals(
 			&cli.BoolFlag{Name: "all-namespaces", Aliases: []string{"A"}, Usage: "sweep every namespace", EnvVars: []string{"SPARKCM_ALL_NAMESPACES"}, Destination: &o.AllNamespaces},
-			&cli.DurationFlag{Name: "older-than", Usage: "only maps of applications that ended at least this long ago (required; 0s means any age)", EnvVars: []string{"SPARKCM_OLDER_THAN"}, Destination: &o.OlderThan},
+			&cli.DurationFlag{Name: "older-than", Usage: "only maps at least this old, of applications that ended at least this long ago (required; 0s means any age)", EnvVars: []string{"SPARKCM_OLDER_THAN"}, Destination: &o.OlderThan},
+			&cli.DurationFlag{Name: "orphan-older-than", Value: hook.DefaultOrphanOlderThan, Usage: "ownerless executor maps (client mode, Spark 3.1.0/3.1.1) only once the map and every Pod of its application have been quiet this long; never shorter than --older-than", EnvVars: []string{"SPARKCM_ORPHAN_OLDER_THAN"}, Destination: &o.OrphanOlderThan},
 			&cli.BoolFlag{Name: "dry-run", Usage: "report what would be deleted, delete nothing", EnvVars: []string{"SPARKCM_DRY_RUN"}, Destination: &o.DryRun},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "result format on stdout: text, json, yaml or csv", EnvVars: []string{"SPARKCM_OUTPUT"}, Destination: &output},
 			&cli.IntFlag{Name: "concurrency", Value: 32, Usage: "deletes in flight at once", EnvVars: []string{"SPARKCM_CONCURRENCY"}, Destination: &o.Concurrency},
@@ -53,6 +61,9 @@ reason). A progress line goes to stderr when it is a terminal; a summary is alwa
 			}
 			if !c.IsSet("older-than") {
 				return hook.Usagef("--older-than is required (for example --older-than 24h; 0s means any age)")
+			}
+			if !c.IsSet("orphan-older-than") {
+				o.OrphanOlderThan = 0 // the library's default: 7 days, or --older-than when longer
 			}
 			if err := checkOutput(output, "text", "json", "yaml", "csv"); err != nil {
 				return err
