@@ -125,7 +125,8 @@ func Cleanup(ctx context.Context, c Clients, log *slog.Logger, o CleanupOptions)
 		toDelete = append(toDelete, e)
 	}
 	d := &deleter{maps: c.Metadata, log: cl.log, retry: o.Retry, concurrency: o.Concurrency, dryRun: o.DryRun}
-	err = d.deleteAll(ctx, toDelete, res.add)
+	d.deleteAll(ctx, toDelete, res.add)
+	err = d.forbidden()
 	sortEntries(res)
 	cl.log.Info("cleanup finished", "appIds", res.AppIDs, "deleted", len(res.Deleted), "skipped", len(res.Skipped), "failed", len(res.Failed), "dryRun", o.DryRun)
 	if !o.NoEvent && !o.DryRun {

@@ -23,11 +23,15 @@ type deleter struct {
 	retry       RetryPolicy
 	concurrency int
 	dryRun      bool
+
+	mu      sync.Mutex
+	refused map[string]error // namespace -> the 403 its first refused delete met
+	order   []string
 }
 
 // deleteOne deletes one map and returns the entry's final decision. A 403 is
-// returned as error (the run stops: every other delete would fail the same
-// way); every other outcome is recorded on the entry.
+// returned as error (every other delete in the namespace would fail the
+// same way); every other outcome is recorded on the entry.
 func (d *deleter) deleteOne(ctx context.Context, e Entry) (Entry, error) {
 	if d.dryRun {
 		e.Decision = WouldDelete
@@ -75,37 +79,35 @@ func (d *deleter) deleteOne(ctx context.Context, e Entry) (Entry, error) {
 }
 
 // deleteAll deletes the entries with at most d.concurrency in flight,
-// calling done for each finished entry (in any order, never concurrently).
-// It stops at the first 403 and returns it. Entries it never got to, because
-// of that or because the run was cancelled or ran out of time, are reported
-// as failed, "not attempted", with the cause.
-func (d *deleter) deleteAll(ctx context.Context, entries []Entry, done func(Entry)) error {
-	n := d.concurrency
-	if n < 1 {
-		n = 1
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+// calling done for each entry (in any order, never concurrently). A 403
+// in a namespace is remembered (see forbidden): the namespace's other
+// entries are then reported as failed, "not attempted", with that cause,
+// while other namespaces go on. Entries it never got to because the run
+// was cancelled or ran out of time are reported the same way.
+func (d *deleter) deleteAll(ctx context.Context, entries []Entry, done func(Entry)) {
+	n := max(d.concurrency, 1)
 	work := make(chan Entry)
 	var (
-		wg        sync.WaitGroup
-		mu        sync.Mutex
-		forbidden error
+		wg sync.WaitGroup
+		mu sync.Mutex
 	)
 	for i := 0; i < n; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for e := range work {
+				if cause := d.forbiddenIn(e.Namespace); cause != nil {
+					mu.Lock()
+					notAttempted([]Entry{e}, cause, done)
+					mu.Unlock()
+					continue
+				}
 				res, err := d.deleteOne(ctx, e)
-				mu.Lock()
 				if err != nil {
-					if forbidden == nil {
-						forbidden = err
-						cancel()
-					}
+					d.forbid(e.Namespace, err)
 					res.Decision, res.Reason = Failed, oneLineErr(err)
 				}
+				mu.Lock()
 				done(res)
 				mu.Unlock()
 			}
@@ -123,14 +125,38 @@ feed:
 	close(work)
 	wg.Wait()
 	// Every entry gets its record, also when the run stopped early.
-	cause := forbidden
-	if cause == nil {
-		cause = ctx.Err()
-	}
 	if next < len(entries) {
-		notAttempted(entries[next:], cause, done)
+		notAttempted(entries[next:], ctx.Err(), done)
 	}
-	return forbidden
+}
+
+// forbid remembers the first 403 in a namespace.
+func (d *deleter) forbid(ns string, err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.refused == nil {
+		d.refused = map[string]error{}
+	}
+	if _, ok := d.refused[ns]; !ok {
+		d.refused[ns] = err
+		d.order = append(d.order, ns)
+	}
+}
+
+func (d *deleter) forbiddenIn(ns string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.refused[ns]
+}
+
+// forbidden is the first 403 any delete met, or nil.
+func (d *deleter) forbidden() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.order) == 0 {
+		return nil
+	}
+	return d.refused[d.order[0]]
 }
 
 // oneLineErr keeps a failure's reason to one line in the ledger and table.

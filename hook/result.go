@@ -50,14 +50,50 @@ type Result struct {
 	Deleted   []Entry  `json:"deleted"`
 	Skipped   []Entry  `json:"skipped"`
 	Failed    []Entry  `json:"failed"`
+	// Counts are the lists' lengths; a sweep that hands its entries to
+	// SweepOptions.Record keeps only these.
+	Counts Counts `json:"counts"`
+	// Unreadable are the namespaces a sweep over all namespaces could not
+	// read and skipped.
+	Unreadable []NamespaceNote `json:"unreadableNamespaces,omitempty"`
 	// Elapsed is the wall time of the run.
 	Elapsed time.Duration `json:"-"`
 	Seconds float64       `json:"seconds"`
 }
 
-// add files an entry under the list its decision names. A dry run's
-// would-delete entries are listed under Deleted, flagged by DryRun.
+// Counts says how many maps were deleted (or would be, in a dry run),
+// skipped and failed.
+type Counts struct {
+	Deleted int `json:"deleted"`
+	Skipped int `json:"skipped"`
+	Failed  int `json:"failed"`
+}
+
+func (c Counts) total() int { return c.Deleted + c.Skipped + c.Failed }
+
+// NamespaceNote is a namespace a sweep left alone, and why.
+type NamespaceNote struct {
+	Namespace string `json:"namespace"`
+	Reason    string `json:"reason"`
+}
+
+// count adds an entry to the counts only.
+func (r *Result) count(e Entry) {
+	switch e.Decision {
+	case Deleted, WouldDelete:
+		r.Counts.Deleted++
+	case Failed:
+		r.Counts.Failed++
+	default:
+		r.Counts.Skipped++
+	}
+}
+
+// add files an entry under the list its decision names, and counts it. A
+// dry run's would-delete entries are listed under Deleted, flagged by
+// DryRun.
 func (r *Result) add(e Entry) {
+	r.count(e)
 	if e.Age > 0 {
 		e.AgeText = e.Age.Round(time.Second).String()
 	}

@@ -208,7 +208,7 @@ func TestTheDeletionRule(t *testing.T) {
 			if r.rule != nil {
 				rl = r.rule(rl)
 			}
-			e := sweepVerdict(r.m, app, r.act, rl, mark, "")
+			e := sweepVerdict(r.m, app, r.act, rl, mark)
 			got := "delete"
 			if e.Decision == Skipped {
 				got = e.Reason

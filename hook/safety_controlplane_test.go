@@ -540,7 +540,6 @@ func TestSweepStartsAListOverWhenItsContinueTokenExpired(t *testing.T) {
 	}
 }
 
-
 // stepClock is a retry clock that moves only when told to, or by the waits
 // the retry policy asks for.
 type stepClock struct {

@@ -25,11 +25,11 @@ type snapshotMark struct {
 
 // markMaps reads the ConfigMaps' current resourceVersion with the
 // cheapest list there is.
-func (s *sweeper) markMaps(ctx context.Context) (snapshotMark, error) {
+func (s *sweeper) markMaps(ctx context.Context, ns string) (snapshotMark, error) {
 	local := time.Now()
 	var rv string
-	err := callAPI(ctx, s.log, s.o.Retry, s.ns, "list configmaps (snapshot mark)", "list", "", "configmaps", func(ctx context.Context) error {
-		list, err := s.c.Metadata.Resource(configMapsGVR).Namespace(s.ns).List(ctx, metav1.ListOptions{Limit: 1})
+	err := callAPI(ctx, s.log, s.o.Retry, ns, "list configmaps (snapshot mark)", "list", "", "configmaps", func(ctx context.Context) error {
+		list, err := s.c.Metadata.Resource(configMapsGVR).Namespace(ns).List(ctx, metav1.ListOptions{Limit: 1})
 		if err == nil {
 			rv = list.ResourceVersion
 		}

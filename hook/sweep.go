@@ -2,16 +2,18 @@ package hook
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 )
 
@@ -38,8 +40,15 @@ type SweepOptions struct {
 	PageSize int64
 	// Retry bounds retries of each API call.
 	Retry RetryPolicy
-	// Progress, when set, is called after each map is decided.
-	Progress func(done, total int)
+	// Progress, when set, is called after each map is decided with the
+	// numbers decided and deleted so far (the total is not known until the
+	// list ends: maps are judged page by page as they arrive).
+	Progress func(decided, deleted int)
+	// Record, when set, receives every map's entry as soon as it is
+	// decided (never concurrently, in no particular order), and the Result
+	// keeps only the counts: memory then does not grow with the number of
+	// maps. Without it the Result lists every entry.
+	Record func(Entry)
 	// Now is the clock for ages (default: the API server's, learnt from
 	// its answers; the local one with fake clients).
 	Now func() time.Time
@@ -77,16 +86,23 @@ type sweepIndex struct {
 	appsByName  map[string]*sparkApp // ns/name
 	appsByID    map[string]*sparkApp // ns/app id
 	podsByUID   map[types.UID]*corev1.Pod
-	podsByName  map[string]*corev1.Pod // ns/name
-	driversByID map[string]*corev1.Pod // ns/app id
+	podsByName  map[string]*corev1.Pod  // ns/name
+	driversByID map[string]*corev1.Pod  // ns/app id
 	activity    map[string]*appActivity // ns/app id: what its Pods show
 }
 
 // Sweep finds and deletes, across a namespace (or all of them), every map
 // that Spark generated for an application that has finished or is gone,
-// older than OlderThan, with the same judge and exclusions as Cleanup. Lists
-// are paged and ConfigMaps are read as metadata only, so memory grows with
-// the number of maps, not their size.
+// with the same judge and exclusions as Cleanup. The owners (Pods and
+// SparkApplications) are read first; then ConfigMaps are listed as
+// metadata, page by page, each map judged as its page arrives, and the
+// deletes run in batches behind the list. Memory grows with the number of
+// Pods and SparkApplications and the page size, not with the number of
+// maps (with Record set).
+//
+// With AllNamespaces the cluster is read in one pass; where the caller may
+// not list cluster-wide, namespace by namespace, and a namespace that
+// cannot be read is reported (Result.Unreadable) and skipped.
 func Sweep(ctx context.Context, c Clients, log *slog.Logger, o SweepOptions) (*Result, error) {
 	start := time.Now()
 	res := &Result{Namespace: o.Namespace, DryRun: o.DryRun}
@@ -110,46 +126,236 @@ func Sweep(ctx context.Context, c Clients, log *slog.Logger, o SweepOptions) (*R
 		o.Now = c.Clock.Now
 	}
 	o.Retry = o.Retry.withDefaults()
-	ns := o.Namespace
-	if o.AllNamespaces {
-		ns = metav1.NamespaceAll
-	}
-	s := &sweeper{c: c, log: log.With("namespace", nsLabel(ns)), o: o, ns: ns}
+	s := &sweeper{c: c, log: log.With("namespace", nsLabel(o.Namespace)), o: o, res: res}
+	s.d = &deleter{maps: c.Metadata, log: s.log, retry: o.Retry, concurrency: o.Concurrency, dryRun: o.DryRun}
 
-	total, toDelete, err := s.judgeAll(ctx, res)
+	var err error
+	if o.AllNamespaces {
+		s.log = log.With("namespace", nsLabel(metav1.NamespaceAll))
+		s.d.log = s.log
+		err = s.sweepAll(ctx)
+	} else {
+		err = s.sweepScope(ctx, o.Namespace)
+	}
+	if !s.keepEntries() {
+		res.AppIDs = nil
+	} else {
+		res.AppIDs = sortedKeys(s.ids)
+		sortEntries(res)
+	}
+	if err != nil && res.Counts.total() == 0 {
+		return res, err // nothing was considered: the error is the whole story
+	}
+	s.log.Info("sweep finished", "deleted", res.Counts.Deleted, "skipped", res.Counts.Skipped, "failed", res.Counts.Failed,
+		"unreadableNamespaces", len(res.Unreadable), "dryRun", o.DryRun)
 	if err != nil {
 		return res, err
 	}
-	done := len(res.Skipped)
-	progress := func() {
-		done++
-		if o.Progress != nil {
-			o.Progress(done, total)
-		}
+	if fe := s.d.forbidden(); fe != nil && (!o.AllNamespaces || res.Counts.Deleted == 0) {
+		return res, fe
 	}
-	record := func(e Entry) { res.add(e); progress() }
-
-	d := &deleter{maps: c.Metadata, log: s.log, retry: o.Retry, concurrency: o.Concurrency, dryRun: o.DryRun}
-	for startAt := 0; startAt < len(toDelete); startAt += o.BatchSize {
-		batch := toDelete[startAt:min(startAt+o.BatchSize, len(toDelete))]
-		ready, err := s.recheck(ctx, batch, record)
-		if err == nil {
-			err = d.deleteAll(ctx, ready, record)
-		}
-		if err != nil {
-			// Every map considered gets its record, also when the run stops.
-			notAttempted(toDelete[startAt+len(batch):], err, record)
-			sortEntries(res)
-			return res, err
-		}
-	}
-	sortEntries(res)
-	s.log.Info("sweep finished", "deleted", len(res.Deleted), "skipped", len(res.Skipped), "failed", len(res.Failed), "dryRun", o.DryRun)
-	if len(res.Failed) > 0 {
-		return res, &PartialFailureError{Failed: len(res.Failed)}
+	if res.Counts.Failed > 0 {
+		return res, &PartialFailureError{Failed: res.Counts.Failed}
 	}
 	return res, nil
 }
+
+// sweepAll sweeps every namespace: in one pass when the caller may list
+// cluster-wide, else namespace by namespace.
+func (s *sweeper) sweepAll(ctx context.Context) error {
+	err := s.sweepScope(ctx, metav1.NamespaceAll)
+	var fe *ForbiddenError
+	if !errors.As(err, &fe) || fe.Verb != "list" || s.res.Counts.total() > 0 {
+		return err
+	}
+	s.log.Info("may not list cluster-wide; sweeping namespace by namespace", "err", oneLineErr(err))
+	var names []string
+	err = listPaged(ctx, listSpec{
+		log: s.log, retry: s.o.Retry, what: "list namespaces", verb: "list", resrc: "namespaces", pageSize: s.o.PageSize,
+		list: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+			return s.c.Metadata.Resource(namespacesGVR).List(ctx, opts)
+		},
+		each: func(obj runtime.Object) error {
+			names = append(names, obj.(*metav1.PartialObjectMetadata).Name)
+			return nil
+		},
+		reset: func() { names = names[:0] },
+	})
+	if err != nil {
+		return err
+	}
+	var firstForbidden error
+	swept := 0
+	for _, ns := range names {
+		err := s.sweepScope(ctx, ns)
+		if errors.As(err, &fe) && fe.Verb == "list" {
+			// Reported and skipped: the rest of the cluster goes on.
+			s.log.Warn("namespace cannot be read; skipped", "skippedNamespace", ns, "err", oneLineErr(err))
+			s.res.Unreadable = append(s.res.Unreadable, NamespaceNote{Namespace: ns, Reason: oneLineErr(err)})
+			if firstForbidden == nil {
+				firstForbidden = err
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		swept++
+	}
+	if swept == 0 && firstForbidden != nil {
+		return firstForbidden
+	}
+	return nil
+}
+
+var namespacesGVR = schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}
+
+// sweepScope sweeps one namespace, or the whole cluster with ns "".
+func (s *sweeper) sweepScope(ctx context.Context, ns string) error {
+	// The mark comes first: owners are read after it, so any map written
+	// before it has its owner in the lists (or the owner is truly gone).
+	mark, err := s.markMaps(ctx, ns)
+	if err != nil {
+		return err
+	}
+	ix, err := s.index(ctx, ns)
+	if err != nil {
+		return err
+	}
+	o := s.o
+	rule := ageRule{Now: o.Now(), OlderThan: o.OlderThan, OrphanOlderThan: o.OrphanOlderThan}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// Deletes run behind the list, one batch at a time; the channel's
+	// single slot bounds how far the list runs ahead.
+	batches := make(chan []Entry, 1)
+	deleterDone := make(chan error, 1)
+	go func() { deleterDone <- s.deleteBatches(ctx, ns, batches, cancel) }()
+
+	var batch []Entry
+	ignored, spark := 0, 0
+	resumeAfter, last := "", ""
+	listErr := listPaged(ctx, listSpec{
+		log: s.log, retry: o.Retry, ns: ns, what: "list configmaps", verb: "list", resrc: "configmaps", pageSize: o.PageSize,
+		list: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+			return s.c.Metadata.Resource(configMapsGVR).Namespace(ns).List(ctx, opts)
+		},
+		// A list that starts over (its continue token expired) comes in
+		// the same key order: what was already judged is passed over, so
+		// every map gets one record.
+		reset: func() { resumeAfter = last },
+		each: func(obj runtime.Object) error {
+			m := obj.(*metav1.PartialObjectMetadata)
+			key := nsKey(m.Namespace, m.Name)
+			if resumeAfter != "" && key <= resumeAfter {
+				return nil
+			}
+			last = key
+			if !sparkSignal(&m.ObjectMeta) {
+				ignored++
+				return nil
+			}
+			spark++
+			e := sweepVerdict(&m.ObjectMeta, ix.viewFor(&m.ObjectMeta), ix.activityFor(&m.ObjectMeta), rule, mark)
+			if e.Decision == Skipped {
+				s.record(e)
+				return nil
+			}
+			batch = append(batch, e)
+			if len(batch) == o.BatchSize {
+				select {
+				case batches <- batch:
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+				batch = nil
+			}
+			return nil
+		},
+	})
+	if listErr == nil && len(batch) > 0 {
+		select {
+		case batches <- batch:
+			batch = nil
+		case <-ctx.Done():
+		}
+	}
+	close(batches)
+	delErr := <-deleterDone
+	if batch != nil {
+		// Judged, never handed to the deleter: the run stopped.
+		notAttempted(batch, firstErr(delErr, listErr, ctx.Err()), s.record)
+	}
+	s.log.Info("listed", "namespaceScope", nsLabel(ns), "sparkApplications", len(ix.appsByUID), "pods", len(ix.podsByUID), "sparkConfigMaps", spark, "otherConfigMaps", ignored)
+	if delErr != nil {
+		return delErr
+	}
+	return listErr
+}
+
+func firstErr(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return context.Canceled
+}
+
+// deleteBatches re-checks and deletes each batch the list hands over, and
+// records every entry it is given once the run cannot go on as not
+// attempted. A refused delete (403) lets the list finish, so that the
+// ledger still holds every map with its verdict; any other error stops it.
+func (s *sweeper) deleteBatches(ctx context.Context, ns string, batches <-chan []Entry, stop func()) error {
+	var failed error
+	for batch := range batches {
+		if failed != nil {
+			notAttempted(batch, failed, s.record)
+			continue
+		}
+		ready, err := s.recheck(ctx, ns, batch, s.record)
+		if err != nil {
+			failed = err
+			stop()
+			continue
+		}
+		s.d.deleteAll(ctx, ready, s.record)
+		if fe := s.d.forbidden(); fe != nil && !s.o.AllNamespaces {
+			failed = fe
+		}
+	}
+	return failed
+}
+
+// record files one decided entry: with the caller's Record, or in the
+// Result; and keeps the counts.
+func (s *sweeper) record(e Entry) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e.Decision == Deleted || e.Decision == WouldDelete {
+		if s.ids == nil {
+			s.ids = map[string]bool{}
+		}
+		if e.AppID != "" && s.keepEntries() {
+			s.ids[e.AppID] = true
+		}
+	}
+	if s.keepEntries() {
+		s.res.add(e)
+	} else {
+		s.res.count(e)
+		if e.Age > 0 {
+			e.AgeText = e.Age.Round(time.Second).String()
+		}
+		s.o.Record(e)
+	}
+	if s.o.Progress != nil {
+		s.o.Progress(s.res.Counts.total(), s.res.Counts.Deleted)
+	}
+}
+
+func (s *sweeper) keepEntries() bool { return s.o.Record == nil }
 
 // recheck reads, just before a batch is deleted, what may have changed
 // since the maps were judged: the Pods that use maps or belong to an
@@ -158,8 +364,8 @@ func Sweep(ctx context.Context, c Clients, log *slog.Logger, o SweepOptions) (*R
 // the judgement rested on (the operator reruns a FAILED application with
 // retries left). Entries that must stay are recorded; the rest returned.
 // When the re-read fails, the whole batch is recorded as not attempted.
-func (s *sweeper) recheck(ctx context.Context, batch []Entry, record func(Entry)) ([]Entry, error) {
-	used, live, err := s.inUse(ctx)
+func (s *sweeper) recheck(ctx context.Context, ns string, batch []Entry, record func(Entry)) ([]Entry, error) {
+	used, live, err := s.inUse(ctx, ns)
 	if err != nil {
 		notAttempted(batch, err, record)
 		return nil, err
@@ -240,66 +446,16 @@ func notAttempted(entries []Entry, cause error, record func(Entry)) {
 	}
 }
 
-// judgeAll reads the indexes and the candidate maps, files every map that
-// must stay under res.Skipped, and returns the ones to delete. The indexes
-// and candidates die with it, so the delete phase holds only the entries.
-func (s *sweeper) judgeAll(ctx context.Context, res *Result) (int, []Entry, error) {
-	// The mark comes first: owners are read after it, so any map written
-	// before it has its owner in the lists (or the owner is truly gone).
-	mark, err := s.markMaps(ctx)
-	if err != nil {
-		return 0, nil, err
-	}
-	ix, err := s.index(ctx)
-	if err != nil {
-		return 0, nil, err
-	}
-	candidates, ignored, err := s.candidates(ctx)
-	if err != nil {
-		return 0, nil, err
-	}
-	s.log.Info("listed", "sparkApplications", len(ix.appsByUID), "pods", len(ix.podsByUID), "sparkConfigMaps", len(candidates), "otherConfigMaps", ignored)
-
-	o := s.o
-	rule := ageRule{Now: o.Now(), OlderThan: o.OlderThan, OrphanOlderThan: o.OrphanOlderThan}
-	ids := map[string]bool{}
-	var toDelete []Entry
-	progress := func() {
-		if o.Progress != nil {
-			o.Progress(len(res.Skipped), len(candidates))
-		}
-	}
-	for i := range candidates {
-		m := &candidates[i]
-		app, reason := ix.viewFor(m)
-		e := sweepVerdict(m, app, ix.activityFor(m), rule, mark, reason)
-		if e.Decision == Skipped {
-			res.add(e)
-			progress()
-			continue
-		}
-		if e.AppID != "" {
-			ids[e.AppID] = true
-		}
-		toDelete = append(toDelete, e)
-	}
-	res.AppIDs = sortedKeys(ids)
-	return len(candidates), toDelete, nil
-}
-
 // sweepVerdict is sweep's whole rule for one map, read in order: is it
 // Spark's, for this application (judge); is the application live; was the
-// map written after its owners were read; is it old enough. viewReason is
-// why no application view could be built (then the map stays). The entry
+// map written after its owners were read; is it old enough. The entry
 // comes back Skipped with the reason, or undecided (to delete) with what
 // the re-check before its batch needs.
-func sweepVerdict(m *metav1.ObjectMeta, app *appView, act *appActivity, rule ageRule, mark snapshotMark, viewReason string) Entry {
+func sweepVerdict(m *metav1.ObjectMeta, app *appView, act *appActivity, rule ageRule, mark snapshotMark) Entry {
 	e := Entry{Namespace: m.Namespace, Name: m.Name, UID: string(m.UID), resourceVersion: m.ResourceVersion, AppID: m.Labels[LabelAppSelector], Kind: KindOf(m.Name)}
 	e.Age = rule.Now.Sub(m.CreationTimestamp.Time)
-	reason := viewReason
-	if reason == "" {
-		e.Kind, reason = app.judge(m)
-	}
+	var reason string
+	e.Kind, reason = app.judge(m)
 	if reason == "" {
 		if isLive, why := app.live(); isLive {
 			reason = "application still running: " + why
@@ -330,7 +486,11 @@ type sweeper struct {
 	c   Clients
 	log *slog.Logger
 	o   SweepOptions
-	ns  string
+	d   *deleter
+
+	mu  sync.Mutex // guards res and ids: the list and the deleter both record
+	res *Result
+	ids map[string]bool
 }
 
 func nsLabel(ns string) string {
@@ -346,14 +506,14 @@ const sparkAppPageSize = 100
 
 // index reads every SparkApplication and every Pod once, page by page,
 // keeping only what judging needs.
-func (s *sweeper) index(ctx context.Context) (*sweepIndex, error) {
+func (s *sweeper) index(ctx context.Context, ns string) (*sweepIndex, error) {
 	ix := &sweepIndex{
 		appsByUID: map[types.UID]*sparkApp{}, appsByName: map[string]*sparkApp{}, appsByID: map[string]*sparkApp{},
 		podsByUID: map[types.UID]*corev1.Pod{}, podsByName: map[string]*corev1.Pod{}, driversByID: map[string]*corev1.Pod{},
 		activity: map[string]*appActivity{},
 	}
-	apps := s.c.Dynamic.Resource(SparkApplicationGVR).Namespace(s.ns)
-	err := s.paged(ctx, "list sparkapplications", "list", SparkApplicationGVR.Group, SparkApplicationGVR.Resource,
+	apps := s.c.Dynamic.Resource(SparkApplicationGVR).Namespace(ns)
+	err := s.paged(ctx, ns, "list sparkapplications", "list", SparkApplicationGVR.Group, SparkApplicationGVR.Resource,
 		func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
 			// A SparkApplication decodes into a generic map many times its
 			// size on the wire; smaller pages keep that bounded.
@@ -377,8 +537,8 @@ func (s *sweeper) index(ctx context.Context) (*sweepIndex, error) {
 	if err != nil {
 		return nil, err
 	}
-	pods := s.c.Kube.CoreV1().Pods(s.ns)
-	err = s.paged(ctx, "list pods", "list", "", "pods",
+	pods := s.c.Kube.CoreV1().Pods(ns)
+	err = s.paged(ctx, ns, "list pods", "list", "", "pods",
 		func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
 			return pods.List(ctx, opts)
 		},
@@ -414,40 +574,6 @@ func trimPod(p *corev1.Pod) *corev1.Pod {
 	}
 }
 
-// candidates lists every ConfigMap's metadata and keeps those with any sign
-// of Spark: a name Spark generates, the spark-app-selector label, or a
-// SparkApplication owner. The rest is only counted.
-func (s *sweeper) candidates(ctx context.Context) ([]metav1.ObjectMeta, int, error) {
-	var out []metav1.ObjectMeta
-	ignored := 0
-	maps := s.c.Metadata.Resource(configMapsGVR).Namespace(s.ns)
-	err := s.paged(ctx, "list configmaps", "list", "", "configmaps",
-		func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
-			return maps.List(ctx, opts)
-		},
-		func(obj runtime.Object) {
-			m := obj.(*metav1.PartialObjectMetadata)
-			if !sparkSignal(&m.ObjectMeta) {
-				ignored++
-				return
-			}
-			// Keep only what judging reads; managedFields and the rest
-			// would multiply memory by the number of maps.
-			out = append(out, metav1.ObjectMeta{Name: m.Name, Namespace: m.Namespace, UID: m.UID, ResourceVersion: m.ResourceVersion, Labels: m.Labels,
-				Annotations: keepAnnotation(m.Annotations), OwnerReferences: m.OwnerReferences, CreationTimestamp: m.CreationTimestamp})
-		}, func() { out = out[:0]; ignored = 0 })
-	if err != nil {
-		return nil, 0, err
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Namespace != out[j].Namespace {
-			return out[i].Namespace < out[j].Namespace
-		}
-		return out[i].Name < out[j].Name
-	})
-	return out, ignored, nil
-}
-
 func keepAnnotation(a map[string]string) map[string]string {
 	if v, ok := a[AnnotationKeep]; ok {
 		return map[string]string{AnnotationKeep: v}
@@ -474,7 +600,7 @@ func sparkSignal(m *metav1.ObjectMeta) bool {
 // label, or says why it cannot be judged. An owner that is not in the
 // index is gone (the map was written before the owners were read; sweep
 // checks that with its snapshot mark) and is matched by its UID.
-func (ix *sweepIndex) viewFor(m *metav1.ObjectMeta) (*appView, string) {
+func (ix *sweepIndex) viewFor(m *metav1.ObjectMeta) *appView {
 	a := newAppView(m.Namespace)
 	label := m.Labels[LabelAppSelector]
 	for _, ref := range m.OwnerReferences {
@@ -482,7 +608,9 @@ func (ix *sweepIndex) viewFor(m *metav1.ObjectMeta) (*appView, string) {
 		case ref.Kind == "Pod" && ref.APIVersion == "v1":
 			if p, ok := ix.podsByUID[ref.UID]; ok {
 				if p.Labels[LabelRole] != RoleDriver {
-					return nil, fmt.Sprintf("owner Pod %s is not a Spark driver", p.Name)
+					// Not a Spark driver: judge finds no owner of this
+					// application and keeps the map ("has another owner").
+					continue
 				}
 				a.setDriver(p)
 				ix.addOwningApp(a, p)
@@ -520,7 +648,7 @@ func (ix *sweepIndex) viewFor(m *metav1.ObjectMeta) (*appView, string) {
 			a.LivePods = append(a.LivePods, act.Live...)
 		}
 	}
-	return a, ""
+	return a
 }
 
 // activityFor is what the Pods labelled with a map's application id show.
@@ -557,11 +685,11 @@ func ownedByUID(refs []metav1.OwnerReference, uid types.UID) bool {
 // inUse reads the non-terminated Pods (terminated ones are filtered on the
 // server) and indexes the maps they use, and which application ids they
 // belong to (ns/id -> Pod names).
-func (s *sweeper) inUse(ctx context.Context) (refIndex, map[string][]string, error) {
+func (s *sweeper) inUse(ctx context.Context, ns string) (refIndex, map[string][]string, error) {
 	ix := refIndex{}
 	live := map[string][]string{}
-	pods := s.c.Kube.CoreV1().Pods(s.ns)
-	err := s.paged(ctx, "list running pods", "list", "", "pods",
+	pods := s.c.Kube.CoreV1().Pods(ns)
+	err := s.paged(ctx, ns, "list running pods", "list", "", "pods",
 		func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
 			opts.FieldSelector = nonTerminatedPods
 			return pods.List(ctx, opts)
@@ -579,10 +707,10 @@ func (s *sweeper) inUse(ctx context.Context) (refIndex, map[string][]string, err
 
 // paged lists page by page, each page with its own retries; an expired
 // list starts over after reset, so nothing is counted twice.
-func (s *sweeper) paged(ctx context.Context, what, verb, group, resource string,
+func (s *sweeper) paged(ctx context.Context, ns, what, verb, group, resource string,
 	list func(context.Context, metav1.ListOptions) (runtime.Object, error), each func(runtime.Object), reset func()) error {
 	return listPaged(ctx, listSpec{
-		log: s.log, retry: s.o.Retry, ns: s.ns, what: what, verb: verb, group: group, resrc: resource,
+		log: s.log, retry: s.o.Retry, ns: ns, what: what, verb: verb, group: group, resrc: resource,
 		pageSize: s.o.PageSize, list: list, reset: reset,
 		each: func(obj runtime.Object) error { each(obj); return nil },
 	})

@@ -90,7 +90,14 @@ func writeJSON(w io.Writer, r *hook.Result) error {
 		func() error { return field("seconds", r.Seconds, false) },
 		func() error { return list("deleted", r.Deleted, false) },
 		func() error { return list("skipped", r.Skipped, false) },
-		func() error { return list("failed", r.Failed, true) },
+		func() error { return list("failed", r.Failed, false) },
+		func() error { return field("counts", r.Counts, len(r.Unreadable) == 0) },
+		func() error {
+			if len(r.Unreadable) == 0 {
+				return nil
+			}
+			return field("unreadableNamespaces", r.Unreadable, true)
+		},
 	} {
 		if err := step(); err != nil {
 			return err

@@ -126,18 +126,18 @@ func newProgress(w io.Writer) *progress {
 	return p
 }
 
-func (p *progress) update(done, total int) {
+func (p *progress) update(decided, deleted int) {
 	if !p.tty {
 		return
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if done != total && time.Since(p.last) < 200*time.Millisecond {
+	if time.Since(p.last) < 200*time.Millisecond {
 		return
 	}
 	p.last = time.Now()
 	p.drew = true
-	fmt.Fprintf(p.w, "\rsweep: %d/%d ConfigMaps decided", done, total)
+	fmt.Fprintf(p.w, "\rsweep: %d ConfigMaps decided, %d deleted", decided, deleted)
 }
 
 func (p *progress) finish() {
