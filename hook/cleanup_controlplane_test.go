@@ -450,28 +450,14 @@ func TestCleanupWorksUnderTheDocumentedRoleAndExitsForbiddenWithoutDelete(t *tes
 	ns := cp.NewNamespace(t)
 	kube, _ := admin(t)
 	ctx := ctxFor(t)
-	if _, err := kube.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "janitor"}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	sa := serviceAccount(t, ns, "janitor")
 	role := cleanupRole(ns)
 	// First without delete: everything resolves, the delete is refused.
 	role.Rules[0].Verbs = []string{"get", "list"}
-	if _, err := kube.RbacV1().Roles(ns).Create(ctx, role, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := kube.RbacV1().RoleBindings(ns).Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "sparkcm-hook"},
-		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "sparkcm-hook"},
-		Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: "janitor", Namespace: ns}}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	saCfg, err := cp.ServiceAccountConfig(ctx, ns, "janitor")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sa := clientsFor(t, saCfg, nil)
+	bindRole(t, role, ns, "janitor")
 	app := newApp(t, ns, sparkfixture.Spec{PodTemplate: true})
 	before := mapUIDs(t, ns)
-	_, err = cleanup(t, sa, hook.CleanupOptions{Namespace: ns, SparkApp: app.Name})
+	_, err := cleanup(t, sa, hook.CleanupOptions{Namespace: ns, SparkApp: app.Name})
 	if hook.ExitCode(err) != hook.ExitForbidden {
 		t.Fatalf("exit %d (%v), want %d", hook.ExitCode(err), err, hook.ExitForbidden)
 	}

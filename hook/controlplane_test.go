@@ -13,6 +13,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -212,4 +213,50 @@ func deletePod(t *testing.T, ns, name string) {
 
 func cmVolume(name string) corev1.Volume {
 	return corev1.Volume{Name: "v-" + name, VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: name}}}}
+}
+
+// bulkMaps leaves n leftover maps of finished applications in ns and
+// returns their names.
+func bulkMaps(t *testing.T, ns string, n int) []string {
+	t.Helper()
+	kube, c := admin(t)
+	apps, err := sparkfixture.Bulk(ctxFor(t), kube, c.Dynamic, ns, n, sparkfixture.BulkOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, a := range apps {
+		names = append(names, a.MapNames()...)
+	}
+	return names
+}
+
+// bindRole creates the Role in its namespace and binds it to the
+// ServiceAccount saNS/sa.
+func bindRole(t *testing.T, role *rbacv1.Role, saNS, sa string) {
+	t.Helper()
+	kube, _ := admin(t)
+	if _, err := kube.RbacV1().Roles(role.Namespace).Create(ctxFor(t), role, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kube.RbacV1().RoleBindings(role.Namespace).Create(ctxFor(t), &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: role.Name},
+		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: role.Name},
+		Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: sa, Namespace: saNS}}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// serviceAccount creates a ServiceAccount and returns clients that
+// authenticate with its token.
+func serviceAccount(t *testing.T, ns, name string) hook.Clients {
+	t.Helper()
+	kube, _ := admin(t)
+	if _, err := kube.CoreV1().ServiceAccounts(ns).Create(ctxFor(t), &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := cp.ServiceAccountConfig(ctxFor(t), ns, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return clientsFor(t, cfg, nil)
 }

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
@@ -566,11 +565,7 @@ func statusAnswer(code int, reason metav1.StatusReason) *http.Response {
 
 func TestSweepRetriesAPageThatFailsAfterMinutesOfListing(t *testing.T) {
 	ns := cp.NewNamespace(t)
-	kube, c := admin(t)
-	apps, err := sparkfixture.Bulk(ctxFor(t), kube, c.Dynamic, ns, 40, sparkfixture.BulkOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	want := bulkMaps(t, ns, 40)
 	clock := &stepClock{now: time.Unix(1_700_000_000, 0)}
 	var pages atomic.Int32
 	slow := clientsFor(t, cp.AdminConfig(), func(rt http.RoundTripper) http.RoundTripper {
@@ -596,10 +591,6 @@ func TestSweepRetriesAPageThatFailsAfterMinutesOfListing(t *testing.T) {
 	}
 	if pages.Load() < 3 {
 		t.Fatal("the fault was never injected")
-	}
-	var want []string
-	for _, a := range apps {
-		want = append(want, a.MapNames()...)
 	}
 	if got := names(res.Deleted); !equal(got, sorted(want)) {
 		t.Fatalf("deleted %d maps, want %d", len(got), len(want))
@@ -636,32 +627,17 @@ func TestCleanupNeverTakesAProxys404PageForAGoneDriver(t *testing.T) {
 
 func TestSweepRecordsEveryMapItConsideredWhenTheRunStopsEarly(t *testing.T) {
 	ns := cp.NewNamespace(t)
-	kube, _ := admin(t)
-	ctx := ctxFor(t)
 	var want []string
 	for i := 0; i < 4; i++ {
 		want = append(want, newApp(t, ns, sparkfixture.Spec{PodTemplate: true}).MapNames()...)
 	}
 	// An identity that may read everything but delete nothing: the first
 	// DELETE is refused and the run stops.
+	reader := serviceAccount(t, ns, "reader")
 	role := cleanupRole(ns)
 	role.Rules[0].Verbs = []string{"get", "list"}
-	if _, err := kube.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "reader"}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := kube.RbacV1().Roles(ns).Create(ctx, role, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := kube.RbacV1().RoleBindings(ns).Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "sparkcm-hook"},
-		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "sparkcm-hook"},
-		Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: "reader", Namespace: ns}}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := cp.ServiceAccountConfig(ctx, ns, "reader")
-	if err != nil {
-		t.Fatal(err)
-	}
-	reader := clientsFor(t, cfg, nil)
+	bindRole(t, role, ns, "reader")
+	var err error
 	var res *hook.Result
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
 		// The new binding reaches the authorizer through a watch.

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -19,15 +18,7 @@ import (
 
 func TestSweepDeletesBehindTheListAndHandsEveryEntryToRecord(t *testing.T) {
 	ns := cp.NewNamespace(t)
-	kube, c := admin(t)
-	apps, err := sparkfixture.Bulk(ctxFor(t), kube, c.Dynamic, ns, 60, sparkfixture.BulkOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var want []string
-	for _, a := range apps {
-		want = append(want, a.MapNames()...)
-	}
+	want := bulkMaps(t, ns, 60)
 	// Watch the order of requests: a DELETE before the last page of maps
 	// was asked for means deletes run behind the list, not after it.
 	var (
@@ -71,21 +62,6 @@ func TestSweepDeletesBehindTheListAndHandsEveryEntryToRecord(t *testing.T) {
 	}
 }
 
-// bindSweeper grants an account exactly the sweep's Role in ns.
-func bindSweeper(t *testing.T, ns, saNS, sa string) {
-	t.Helper()
-	kube, _ := admin(t)
-	role := cleanupRole(ns)
-	if _, err := kube.RbacV1().Roles(ns).Create(ctxFor(t), role, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := kube.RbacV1().RoleBindings(ns).Create(ctxFor(t), &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "sparkcm-hook"},
-		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: role.Name},
-		Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: sa, Namespace: saNS}}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestSweepAllNamespacesSkipsAndReportsANamespaceItCannotRead(t *testing.T) {
 	home, a, b, closed := cp.NewNamespace(t), cp.NewNamespace(t), cp.NewNamespace(t), cp.NewNamespace(t)
 	appA := newApp(t, a, sparkfixture.Spec{})
@@ -94,13 +70,11 @@ func TestSweepAllNamespacesSkipsAndReportsANamespaceItCannotRead(t *testing.T) {
 	kube, _ := admin(t)
 	ctx := ctxFor(t)
 	sa := "sweeper"
-	if _, err := kube.CoreV1().ServiceAccounts(home).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: sa}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	sweeper := serviceAccount(t, home, sa)
 	// The sweep's Role in a and b only, and the right to list namespaces:
 	// no cluster-wide list of ConfigMaps or Pods.
-	bindSweeper(t, a, home, sa)
-	bindSweeper(t, b, home, sa)
+	bindRole(t, cleanupRole(a), home, sa)
+	bindRole(t, cleanupRole(b), home, sa)
 	crName := "list-namespaces-" + home
 	if _, err := kube.RbacV1().ClusterRoles().Create(ctx, &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: crName},
 		Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"get", "list"}}}}, metav1.CreateOptions{}); err != nil {
@@ -111,12 +85,8 @@ func TestSweepAllNamespacesSkipsAndReportsANamespaceItCannotRead(t *testing.T) {
 		Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: sa, Namespace: home}}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := cp.ServiceAccountConfig(ctx, home, sa)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sweeper := clientsFor(t, cfg, nil)
 	var res *hook.Result
+	var err error
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
 		// New bindings reach the authorizer through a watch.
 		res, err = sweep(t, sweeper, hook.SweepOptions{AllNamespaces: true})
@@ -141,15 +111,7 @@ func TestSweepAllNamespacesSkipsAndReportsANamespaceItCannotRead(t *testing.T) {
 	}
 
 	// An account that can read no namespace at all sweeps nothing: exit 3.
-	none := "nobody"
-	if _, err := kube.CoreV1().ServiceAccounts(home).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: none}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err = cp.ServiceAccountConfig(ctx, home, none)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = sweep(t, clientsFor(t, cfg, nil), hook.SweepOptions{AllNamespaces: true})
+	_, err = sweep(t, serviceAccount(t, home, "nobody"), hook.SweepOptions{AllNamespaces: true})
 	var fe *hook.ForbiddenError
 	if !errors.As(err, &fe) {
 		t.Fatalf("err %v, want forbidden when nothing could be swept", err)

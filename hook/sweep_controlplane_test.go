@@ -268,15 +268,7 @@ func TestSweepAllNamespacesCoversEachNamespace(t *testing.T) {
 
 func TestSweepPagesThroughMoreMapsThanOnePage(t *testing.T) {
 	ns := cp.NewNamespace(t)
-	kube, c := admin(t)
-	apps, err := sparkfixture.Bulk(ctxFor(t), kube, c.Dynamic, ns, 60, sparkfixture.BulkOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var want []string
-	for _, a := range apps {
-		want = append(want, a.MapNames()...)
-	}
+	want := bulkMaps(t, ns, 60)
 	requests := &requestLog{}
 	counted := clientsFor(t, cp.AdminConfig(), requests.wrap)
 	res, err := sweep(t, counted, hook.SweepOptions{Namespace: ns, PageSize: 7})

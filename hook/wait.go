@@ -60,22 +60,7 @@ func (cl *cleaner) watchOnce(ctx context.Context, app *appView) error {
 	}()
 	ns := cl.o.Namespace
 	if app.DriverName != "" {
-		sel := fields.OneTermEqualSelector("metadata.name", app.DriverName).String()
-		var list *corev1.PodList
-		err := cl.call(ctx, "list pod "+app.DriverName, "list", "", "pods", func(ctx context.Context) error {
-			var err error
-			list, err = cl.c.Kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{FieldSelector: sel})
-			return err
-		})
-		if err != nil {
-			return err
-		}
-		var w watch.Interface
-		err = cl.call(ctx, "watch pod "+app.DriverName, "watch", "", "pods", func(ctx context.Context) error {
-			var err error
-			w, err = cl.c.Kube.CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{FieldSelector: sel, ResourceVersion: list.ResourceVersion})
-			return err
-		})
+		w, err := cl.watchPods(ctx, "pod "+app.DriverName, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", app.DriverName).String()})
 		if err != nil {
 			return err
 		}
@@ -112,23 +97,7 @@ func (cl *cleaner) watchOnce(ctx context.Context, app *appView) error {
 		if err != nil {
 			return err
 		}
-		opts := metav1.ListOptions{LabelSelector: sel.String(), FieldSelector: nonTerminatedPods}
-		var list *corev1.PodList
-		err = cl.call(ctx, "list the application's pods", "list", "", "pods", func(ctx context.Context) error {
-			var err error
-			list, err = cl.c.Kube.CoreV1().Pods(ns).List(ctx, opts)
-			return err
-		})
-		if err != nil {
-			return err
-		}
-		opts.ResourceVersion = list.ResourceVersion
-		var w watch.Interface
-		err = cl.call(ctx, "watch the application's pods", "watch", "", "pods", func(ctx context.Context) error {
-			var err error
-			w, err = cl.c.Kube.CoreV1().Pods(ns).Watch(ctx, opts)
-			return err
-		})
+		w, err := cl.watchPods(ctx, "the application's pods", metav1.ListOptions{LabelSelector: sel.String(), FieldSelector: nonTerminatedPods})
 		if err != nil {
 			return err
 		}
@@ -157,4 +126,27 @@ func (cl *cleaner) watchOnce(ctx context.Context, app *appView) error {
 		}
 		return ctx.Err()
 	}
+}
+
+// watchPods watches the Pods opts selects from the resourceVersion of a
+// list made just before, so that no change in between is missed.
+func (cl *cleaner) watchPods(ctx context.Context, what string, opts metav1.ListOptions) (watch.Interface, error) {
+	pods := cl.c.Kube.CoreV1().Pods(cl.o.Namespace)
+	var list *corev1.PodList
+	err := cl.call(ctx, "list "+what, "list", "", "pods", func(ctx context.Context) error {
+		var err error
+		list, err = pods.List(ctx, opts)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	opts.ResourceVersion = list.ResourceVersion
+	var w watch.Interface
+	err = cl.call(ctx, "watch "+what, "watch", "", "pods", func(ctx context.Context) error {
+		var err error
+		w, err = pods.Watch(ctx, opts)
+		return err
+	})
+	return w, err
 }
