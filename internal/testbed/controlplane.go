@@ -42,10 +42,10 @@ type Options struct {
 type ControlPlane struct {
 	host    string
 	etcdURL string
-	pki    *pki
-	dir    string
-	procs  []*process // in start order
-	stopMu sync.Once
+	pki     *pki
+	dir     string
+	procs   []*process // in start order
+	stopMu  sync.Once
 }
 
 // Start starts the control plane and returns once the API server is ready, the
