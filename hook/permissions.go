@@ -11,6 +11,8 @@ const (
 	CommandCleanup = "cleanup"
 	CommandSweep   = "sweep"
 	CommandWatch   = "watch"
+	// CommandAll stands for every command: the access the chart grants.
+	CommandAll = "all"
 )
 
 // Commands are the commands that act on a cluster, in the order the README
@@ -52,9 +54,12 @@ var Permissions = []Access{
 	{Group: "", Resource: "namespaces", Verb: "get", Commands: allCommands, Optional: true, Why: "say \"namespace not found\" clearly; a 403 is ignored"},
 }
 
-// PermissionsFor returns the access one command needs, in table order; nil
-// for an unknown command.
+// PermissionsFor returns the access one command (or CommandAll) needs, in
+// table order; nil for an unknown command.
 func PermissionsFor(command string) []Access {
+	if command == CommandAll {
+		return slices.Clone(Permissions)
+	}
 	var out []Access
 	for _, a := range Permissions {
 		if slices.Contains(a.Commands, command) {

@@ -3,6 +3,7 @@ package rbac
 import (
 	"context"
 	"log/slog"
+	"strings"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -20,6 +21,21 @@ type Review struct {
 	Denied          bool   `json:"denied,omitempty"`
 	Reason          string `json:"reason,omitempty"`
 	EvaluationError string `json:"evaluationError,omitempty"`
+}
+
+// Incomplete says why the answer may be incomplete, or "": the API server
+// reported an evaluation error, or RBAC denied while some binding could not
+// be evaluated (its reason then lists the errors, such as a missing role).
+func (r Review) Incomplete() string {
+	switch {
+	case r.EvaluationError != "":
+		return r.EvaluationError
+	case !r.Allowed && strings.Contains(r.Reason, "RBAC: "):
+		// The authorizer chain prefixes each authorizer's reason ("rbac: RBAC: ...").
+		_, after, _ := strings.Cut(r.Reason, "RBAC: ")
+		return after
+	}
+	return ""
 }
 
 func attributes(req Request) *authorizationv1.ResourceAttributes {

@@ -591,8 +591,10 @@ func (w *whoCan) confirm(ctx context.Context, c hook.Clients, log *slog.Logger, 
 		return firstErr
 	}
 	res.Rows = all[:len(res.Rows)]
+	// A probed account is shown when the API server allows more than the
+	// bindings do, or could not evaluate every binding (incomplete).
 	for _, p := range all[len(res.Rows):] {
-		if p.Agrees != nil && !*p.Agrees {
+		if p.Agrees != nil && (!*p.Agrees || p.Review.Incomplete() != "") {
 			res.Rows = append(res.Rows, p)
 		}
 	}
@@ -624,7 +626,7 @@ func (w *whoCan) confirmRow(ctx context.Context, c hook.Clients, log *slog.Logge
 		} else {
 			why = append(why, "the bindings allow it but the API server does not: another authorizer denies it, or a binding changed since it was read")
 		}
-		if rev.Reason != "" {
+		if rev.Reason != "" && rev.Incomplete() == "" {
 			why = append(why, "reason: "+rev.Reason)
 		}
 	}
@@ -645,8 +647,8 @@ func (w *whoCan) confirmRow(ctx context.Context, c hook.Clients, log *slog.Logge
 			}
 		}
 	}
-	if rev.EvaluationError != "" {
-		why = append(why, "incomplete: "+rev.EvaluationError)
+	if inc := rev.Incomplete(); inc != "" {
+		why = append(why, "incomplete: "+inc)
 	}
 	row.Agrees = &agree
 	row.Disagreement = strings.Join(why, "; ")
