@@ -332,8 +332,12 @@ func (w *inventoryWriter) finish(sum *rbac.InventorySummary) error {
 		}
 	case "json":
 		s, err := json.Marshal(struct {
-			Accounts, Unused, Rows, Roles, Bindings int
-			Gaps                                    []rbac.Gap
+			Accounts int        `json:"accounts"`
+			Unused   int        `json:"unused"`
+			Rows     int        `json:"rows"`
+			Roles    int        `json:"roles"`
+			Bindings int        `json:"bindings"`
+			Gaps     []rbac.Gap `json:"gaps"`
 		}{sum.Accounts, sum.Unused, sum.Rows, sum.Roles, sum.Bindings, orEmpty(sum.Gaps)})
 		if err != nil {
 			return err
