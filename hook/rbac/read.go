@@ -103,7 +103,7 @@ func (r *reader) list(ctx context.Context, gvr schema.GroupVersionResource, ns s
 			r.first = fe
 		}
 		r.gaps = append(r.gaps, Gap{Resource: gvr.Resource, Namespace: ns, Reason: "forbidden: " + forbiddenReason(err), Forbidden: true})
-		r.log.Warn("could not list; the output says so", "resource", gvr.Resource, "namespace", ns, "err", err)
+		r.log.Debug("could not list; the output says so", "resource", gvr.Resource, "namespace", ns, "err", err)
 		return false, nil
 	case apierrors.IsNotFound(err):
 		reset()
