@@ -43,7 +43,7 @@ var targeted = []string{CommandCleanup, CommandWatch}
 var Permissions = []Access{
 	{Group: "", Resource: "configmaps", Verb: "get", Commands: targeted, Why: "read a map named in a driver Pod's volumes"},
 	{Group: "", Resource: "configmaps", Verb: "list", Commands: allCommands, Why: "list maps as metadata, by label and page by page"},
-	{Group: "", Resource: "configmaps", Verb: "delete", Commands: allCommands, Why: "delete a leftover map with a UID precondition"},
+	{Group: "", Resource: "configmaps", Verb: "delete", Commands: allCommands, Why: "delete a leftover map with UID and resourceVersion preconditions"},
 	{Group: "", Resource: "pods", Verb: "get", Commands: targeted, Why: "read the driver Pod"},
 	{Group: "", Resource: "pods", Verb: "list", Commands: allCommands, Why: "find drivers and the Pods that use maps"},
 	{Group: "", Resource: "pods", Verb: "watch", Commands: targeted, Why: "wait for the driver to end (cleanup --wait, watch)"},
