@@ -21,16 +21,16 @@ var Commands = []string{CommandCleanup, CommandSweep, CommandWatch}
 
 // Access is one verb on one resource that a command sends.
 type Access struct {
-	Group    string
-	Resource string
-	Verb     string
+	Group    string `json:"group"`
+	Resource string `json:"resource"`
+	Verb     string `json:"verb"`
 	// Commands are the commands that send it.
-	Commands []string
+	Commands []string `json:"commands"`
 	// Optional access is used when granted and tolerated when refused
 	// (reading the Namespace only to say "not found" clearly). The chart's
 	// Role does not hold it.
-	Optional bool
-	Why      string
+	Optional bool   `json:"optional"`
+	Why      string `json:"why"`
 }
 
 var allCommands = []string{CommandCleanup, CommandSweep, CommandWatch}

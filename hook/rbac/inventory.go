@@ -242,9 +242,9 @@ func Inventory(ctx context.Context, c hook.Clients, log *slog.Logger, o Inventor
 		a := accounts[k]
 		base := InventoryRow{
 			Namespace: a.sa.Namespace, ServiceAccount: a.sa.Name,
-			Pods: a.names, PodCount: a.pods, PodsUnknown: !podsOK, Unused: podsOK && a.pods == 0,
+			Pods: nonNil(a.names), PodCount: a.pods, PodsUnknown: !podsOK, Unused: podsOK && a.pods == 0,
 			Automount: automount(a.sa.AutomountServiceAccountToken), Created: a.sa.CreationTimestamp.UTC(),
-			Owners: resolveOwners(a, replicaSets, jobs), MoreOwners: a.moreOwners,
+			Owners: nonNil(resolveOwners(a, replicaSets, jobs)), MoreOwners: a.moreOwners,
 			Gaps: append(append([]string(nil), grantGaps...), podGaps...),
 		}
 		if base.Unused {
@@ -335,3 +335,11 @@ func automount(b *bool) string {
 
 // String is an owner as the table shows it.
 func (o Owner) String() string { return fmt.Sprintf("%s %s (%d)", o.Kind, o.Name, o.Pods) }
+
+// nonNil keeps JSON lists lists ([] rather than null).
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}

@@ -445,8 +445,8 @@ func (w *whoCan) indirect(direct []WhoCanRow) []WhoCanRow {
 		note := fmt.Sprintf("may run Pods in %s as %s, which can %s", n, listNames(n, accts), w.o.Request)
 		for _, wl := range workloads {
 			wl.Namespace = n
-			// Pods of any namespace: the RoleBindings of n are read only
-			// when n is in scope, so evaluate in n itself.
+			// A Pod in n can run as any account of n: who may create one
+			// there, through ClusterRoleBindings or n's RoleBindings.
 			ka, missing := w.g.answersIn(wl, true, true)
 			w.noteMissing(missing)
 			out = append(out, keep(w.rowsFor(ka, nil, wl, ReachCreatePods), note)...)
