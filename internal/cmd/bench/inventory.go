@@ -253,7 +253,7 @@ func (b *bench) inventory(ctx context.Context, rep *report, sc *inventoryScene) 
 		scope: fmt.Sprintf("%s; %s accounts in the cluster", scope, num(ours.Summary.Accounts)),
 		wall:  dur(p.wall), perMap: durPrec(perAccount) + " per account", rss: mib(p.maxRSS), requests: fmt.Sprint(reqs.total),
 		deleted: "-", lost: "-",
-		notes: fmt.Sprintf("%s rows, %d accounts used by no Pod; one paged LIST per kind: %s", num(ours.Summary.Rows), ours.Summary.Unused, reqs),
+		notes: fmt.Sprintf("%s rows, %s accounts used by no Pod; one paged LIST per kind (pages of 500): %s", num(ours.Summary.Rows), num(ours.Summary.Unused), reqs),
 	})
 
 	base := row{issue: "11", run: "shell inventory `seed-sa-inventory.sh`", deleted: "-", lost: "-"}
