@@ -1,11 +1,14 @@
 package rbac_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook/rbac"
 )
@@ -254,4 +257,38 @@ func TestWhoCanShowsPathsFlagsAndConfirmations(t *testing.T) {
 	if r := row(t, sec.Rows, rbac.Subject{Kind: rbacv1.GroupKind, Name: "system:serviceaccounts"}); r.SharedPods != 1 {
 		t.Errorf("a group grant is shared with every Pod of its accounts: %+v", r)
 	}
+}
+
+// The identity the package gives an account must be the one its token
+// carries: the API server's SelfSubjectReview for a real token.
+func TestServiceAccountTokensCarryTheImplicitGroups(t *testing.T) {
+	needControlPlane(t)
+	ctx := ctxFor(t)
+	ns := cp.NewNamespace(t)
+	cfg, err := cp.ServiceAccountConfig(ctx, ns, "probe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ssr, err := kube.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := rbac.Identity{User: ssr.Status.UserInfo.Username, Groups: ssr.Status.UserInfo.Groups}
+	s := rbac.Subject{Kind: rbacv1.ServiceAccountKind, Namespace: ns, Name: "probe"}
+	for name, id := range map[string]rbac.Identity{"the package": s.Identity(), "the tests' oracle": apiIdentity(s)} {
+		if id.User != got.User || !sameGroups(id.Groups, got.Groups) {
+			t.Errorf("%s says %+v, the API server %+v", name, id, got)
+		}
+	}
+}
+
+func sameGroups(a, b []string) bool {
+	x, y := slices.Clone(a), slices.Clone(b)
+	slices.Sort(x)
+	slices.Sort(y)
+	return slices.Equal(x, y)
 }
