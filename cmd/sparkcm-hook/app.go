@@ -71,6 +71,7 @@ Every flag can also be set through the environment variable shown beside it.
 			cleanupCommand(g),
 			sweepCommand(g),
 			watchCommand(g),
+			rbacCommand(g),
 			versionCommand(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // exit codes are decided below
@@ -78,8 +79,11 @@ Every flag can also be set through the environment variable shown beside it.
 	}
 	for _, cmd := range app.Commands {
 		cmd.OnUsageError = usageError
+		for _, sub := range cmd.Subcommands {
+			sub.OnUsageError = usageError
+		}
 	}
-	err := app.RunContext(ctx, args)
+	err := app.RunContext(ctx, interspersed(args))
 	if err == nil {
 		return hook.ExitOK
 	}

@@ -31,6 +31,7 @@ to delete and exits 0.
 ` + exitCodesHelp,
 		Before: g.setup,
 		Flags: withGlobals(
+			preflightFlag(),
 			&cli.StringFlag{Name: "spark-app", Usage: "SparkApplication name", EnvVars: []string{"SPARKCM_SPARK_APP"}, Destination: &o.SparkApp},
 			&cli.StringFlag{Name: "driver-pod", Usage: "driver Pod name (Airflow's XCom pod_name)", EnvVars: []string{"SPARKCM_DRIVER_POD"}, Destination: &o.DriverPod},
 			&cli.StringFlag{Name: "app-id", Usage: "Spark application id (the spark-app-selector label)", EnvVars: []string{"SPARKCM_APP_ID"}, Destination: &o.AppID},
@@ -64,6 +65,9 @@ to delete and exits 0.
 			}
 			o.Namespace = ns
 			if err := g.checkNamespace(c.Context, clients, ns); err != nil {
+				return err
+			}
+			if err := g.preflight(c, hook.CommandCleanup, clients, o.Namespace, output); err != nil {
 				return err
 			}
 			res, err := hook.Cleanup(c.Context, clients, g.log, o)

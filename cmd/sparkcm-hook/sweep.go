@@ -45,6 +45,7 @@ reason), also when the run stops early (the rest as failed, "not attempted: <why
 ` + exitCodesHelp,
 		Before: g.setup,
 		Flags: withGlobals(
+			preflightFlag(),
 			&cli.BoolFlag{Name: "all-namespaces", Aliases: []string{"A"}, Usage: "sweep every namespace", EnvVars: []string{"SPARKCM_ALL_NAMESPACES"}, Destination: &o.AllNamespaces},
 			&cli.DurationFlag{Name: "older-than", Usage: "only maps at least this old, of applications that ended at least this long ago (required; 0s means any age)", EnvVars: []string{"SPARKCM_OLDER_THAN"}, Destination: &o.OlderThan},
 			&cli.DurationFlag{Name: "orphan-older-than", Value: hook.DefaultOrphanOlderThan, Usage: "ownerless executor maps (client mode, Spark 3.1.0/3.1.1) only once the map and every Pod of its application have been quiet this long; never shorter than --older-than", EnvVars: []string{"SPARKCM_ORPHAN_OLDER_THAN"}, Destination: &o.OrphanOlderThan},
@@ -86,6 +87,9 @@ reason), also when the run stops early (the rest as failed, "not attempted: <why
 				}
 			}
 			if err := hook.ValidateSweep(o); err != nil {
+				return err
+			}
+			if err := g.preflight(c, hook.CommandSweep, clients, o.Namespace, output); err != nil {
 				return err
 			}
 			ctx := c.Context

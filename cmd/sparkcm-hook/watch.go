@@ -26,6 +26,7 @@ terminated (within --grace) and otherwise exits at once with code 4, having dele
 ` + exitCodesHelp,
 		Before: g.setup,
 		Flags: withGlobals(
+			preflightFlag(),
 			&cli.StringFlag{Name: "pod", Usage: "the driver Pod (default: $POD_NAME, from the downward API)", EnvVars: []string{"SPARKCM_POD", "POD_NAME"}, Destination: &o.Pod},
 			&cli.StringFlag{Name: "container", Value: hook.DefaultDriverContainer, Usage: "the driver container to wait for", EnvVars: []string{"SPARKCM_CONTAINER"}, Destination: &o.Container},
 			&cli.BoolFlag{Name: "dry-run", Usage: "report what would be deleted, delete nothing", EnvVars: []string{"SPARKCM_DRY_RUN"}, Destination: &o.DryRun},
@@ -57,6 +58,9 @@ terminated (within --grace) and otherwise exits at once with code 4, having dele
 				return err
 			}
 			o.Namespace = ns
+			if err := g.preflight(c, hook.CommandWatch, clients, o.Namespace, output); err != nil {
+				return err
+			}
 			res, err := hook.Watch(c.Context, clients, g.log, o)
 			if werr := writeResult(c.App.Writer, output, res); werr != nil && err == nil {
 				err = werr

@@ -69,10 +69,15 @@ type options struct {
 	seedWorkers   int
 	floorWorkers  int
 	rows          map[string]bool
+	// Issue 11: the ServiceAccount inventory.
+	invNamespaces int
+	invAccounts   int
+	invSample     int
+	invScript     string
 }
 
 // allRows are the rows in the order they run.
-var allRows = []string{"cleanup", "kubectl", "sweep", "floor", "deletecollection", "janitor"}
+var allRows = []string{"cleanup", "kubectl", "sweep", "floor", "deletecollection", "janitor", "inventory"}
 
 func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	o := &options{}
@@ -89,6 +94,10 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.kubectl, "kubectl", "kubectl", "kubectl for the kubectl and janitor rows (rows say n/a when it is missing)")
 	fs.IntVar(&o.seedWorkers, "seed-workers", 48, "concurrent requests while seeding")
 	fs.IntVar(&o.floorWorkers, "floor-workers", 32, "concurrent deletes of the floor")
+	fs.IntVar(&o.invNamespaces, "inv-namespaces", 200, "issue 11: namespaces for the ServiceAccount inventory")
+	fs.IntVar(&o.invAccounts, "inv-accounts", 20, "issue 11: ServiceAccounts per namespace besides \"default\" (at least 6)")
+	fs.IntVar(&o.invSample, "inv-sample", 5, "namespaces the shell inventory runs over (it needs about a second per account); 0 all, -1 skips it")
+	fs.StringVar(&o.invScript, "inv-script", "", "the shell inventory (default: <repo>/../shared/baseline/seed-sa-inventory.sh; the row is skipped when it is missing)")
 	rows := fs.String("rows", strings.Join(allRows, ","), "the rows to run (and seed for), comma-separated")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -109,6 +118,8 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 		return nil, errors.New("--pods must be at least 5")
 	case o.otherMaps < 0 || o.otherPods < 0 || o.janitorSample < 0 || o.dataBytes < 0:
 		return nil, errors.New("counts must not be negative")
+	case o.invNamespaces < 1 || o.invAccounts < 6:
+		return nil, errors.New("--inv-namespaces must be at least 1 and --inv-accounts at least 6")
 	case o.seedWorkers < 1 || o.floorWorkers < 1:
 		return nil, errors.New("--seed-workers and --floor-workers must be at least 1")
 	}
@@ -127,6 +138,13 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 			return nil, err
 		}
 		o.janitor = filepath.Join(filepath.Dir(root), "shared", "baseline", "seed-janitor.sh")
+	}
+	if o.invScript == "" {
+		root, err := testbed.RepoRoot()
+		if err != nil {
+			return nil, err
+		}
+		o.invScript = filepath.Join(filepath.Dir(root), "shared", "baseline", "seed-sa-inventory.sh")
 	}
 	return o, nil
 }
@@ -255,6 +273,14 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		b.logf("seeded %s: %d leftover maps of %d B (%d applications, %d of them gone), %d Pods (%d Running, each mounting a leftover map) in %s",
 			ns, bl.maps, o.dataBytes, bl.apps, bl.appsGone, bl.pods, len(bl.inUse), time.Since(t).Round(time.Millisecond))
 	}
+	var inv *inventoryScene
+	if o.rows["inventory"] {
+		t := time.Now()
+		if inv, err = b.a.seedInventory(ctx, o.invNamespaces, o.invAccounts, b.logf); err != nil {
+			return err
+		}
+		b.logf("seeded the inventory in %s", time.Since(t).Round(time.Millisecond))
+	}
 	b.logf("seeding took %s", time.Since(seedStart).Round(time.Second))
 	runtime.GC()
 	debug.FreeOSMemory()
@@ -268,6 +294,11 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	if err := b.issue4(ctx, rep, backlogs); err != nil {
 		return err
+	}
+	if inv != nil {
+		if err := b.inventory(ctx, rep, inv); err != nil {
+			return err
+		}
 	}
 	rep.loadAfter = loadavg()
 	rep.print(stdout, runtime.NumCPU(), time.Now())

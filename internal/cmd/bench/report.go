@@ -33,6 +33,10 @@ type report struct {
 	cleanupRequests, cleanupRequestsEmpty int
 	sweep, floor, deleteCollection        measurement
 	janitor                               measurement // wall and perMap extrapolated; zero when not run
+
+	// Issue 11: perMap is per account.
+	inventory, shellInventory      measurement
+	inventoryRight, inventoryFound int
 }
 
 func (r *report) add(x row) { r.rows = append(r.rows, x) }
@@ -66,6 +70,7 @@ func (r *report) print(w io.Writer, cpus int, now time.Time) {
 	} else {
 		na("issue 3: one cleanup sends a constant number of requests")
 	}
+	r.inventoryTargets(check, na)
 	if r.sweep.perMap == 0 {
 		na("issue 4: the sweep's targets")
 		return
@@ -145,3 +150,15 @@ func mibs(kib []int64) string {
 }
 
 func sortStrings(s []string) { sort.Strings(s) }
+
+func (r *report) inventoryTargets(check func(bool, string, ...any), na func(string)) {
+	if r.inventory.perMap == 0 || r.shellInventory.perMap == 0 {
+		na("issue 11: rbac inventory at least 100x faster per account than the shell inventory, with every row it gets right")
+		return
+	}
+	speedup := float64(r.shellInventory.perMap) / float64(r.inventory.perMap)
+	check(r.inventory.ok && speedup >= 100, "issue 11: rbac inventory at least 100x faster per account than the shell inventory: %s vs %s (%.0fx)",
+		durPrec(r.inventory.perMap), durPrec(r.shellInventory.perMap), speedup)
+	check(r.inventoryRight > 0 && r.inventoryFound == r.inventoryRight, "issue 11: every row the shell inventory gets right is in ours: %d of %d",
+		r.inventoryFound, r.inventoryRight)
+}

@@ -1,0 +1,611 @@
+package main
+
+import (
+	"bufio"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"k8s.io/apimachinery/pkg/util/duration"
+	"sigs.k8s.io/yaml"
+
+	"github.com/sparkcm-hook/sparkcm-hook/hook"
+	"github.com/sparkcm-hook/sparkcm-hook/hook/rbac"
+)
+
+const rbacExitCodes = `EXIT CODES:
+   0  done (who-can and inventory: also when some kinds could not be read; the output names them)
+   1  failed after retries
+   2  invalid usage or input
+   3  forbidden: preflight found a verb missing (the Role that grants it is on stdout), or nothing could be read`
+
+func rbacCommand(g *globals) *cli.Command {
+	return &cli.Command{
+		Name:  "rbac",
+		Usage: "check and audit RBAC: preflight, ServiceAccount inventory, who can delete ConfigMaps",
+		Subcommands: []*cli.Command{
+			preflightCommand(g),
+			inventoryCommand(g),
+			whoCanCommand(g),
+		},
+	}
+}
+
+func preflightCommand(g *globals) *cli.Command {
+	var forCmd, output string
+	var all bool
+	return &cli.Command{
+		Name:      "preflight",
+		Usage:     "may this identity run cleanup, sweep or watch here? prints the Role that would let it",
+		UsageText: "sparkcm-hook rbac preflight (-n NAMESPACE | -A) [--for cleanup|sweep|watch|all] [-o text|json|yaml]",
+		Description: `Asks the API server, one SelfSubjectAccessReview per verb, whether the current identity has
+exactly the access the command needs (the README's RBAC table and the Helm chart's Role) and prints
+each as allowed or denied. When any required verb is denied it prints a Role and RoleBinding (with
+-A a ClusterRole and ClusterRoleBinding) for the identity the API server sees (SelfSubjectReview)
+that grant only the missing verbs, and exits 3. The text output is YAML: the report is in comments,
+so "sparkcm-hook rbac preflight ... | kubectl apply -f -" applies the grant (as someone allowed to).
+Creates nothing but access reviews.
+
+` + rbacExitCodes,
+		Before: g.setup,
+		Flags: withGlobals(
+			&cli.StringFlag{Name: "for", Value: hook.CommandAll, Usage: "the command to check: cleanup, sweep, watch, or all (what the chart grants)", EnvVars: []string{"SPARKCM_FOR"}, Destination: &forCmd},
+			&cli.BoolFlag{Name: "all-namespaces", Aliases: []string{"A"}, Usage: "check cluster-wide access (sweep -A)", EnvVars: []string{"SPARKCM_ALL_NAMESPACES"}, Destination: &all},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text (YAML with the report in comments), json or yaml", EnvVars: []string{"SPARKCM_OUTPUT"}, Destination: &output},
+		),
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return hook.Usagef("preflight takes no arguments, got %q", c.Args().First())
+			}
+			if err := checkOutput(output, "text", "json", "yaml"); err != nil {
+				return err
+			}
+			if hook.PermissionsFor(forCmd) == nil {
+				return hook.Usagef("--for must be one of %s|%s, not %q", strings.Join(hook.Commands, "|"), hook.CommandAll, forCmd)
+			}
+			clients, ns, err := g.clients()
+			if err != nil {
+				return err
+			}
+			if all {
+				if g.namespace != "" {
+					return hook.Usagef("give -n NAMESPACE or -A, not both")
+				}
+				ns = ""
+			} else if err := hook.ValidateNamespace(ns); err != nil {
+				return err
+			}
+			p, err := rbac.RunPreflight(c.Context, clients.Kube, g.log, rbac.PreflightOptions{Command: forCmd, Namespace: ns})
+			if p != nil {
+				if werr := writePreflight(c.App.Writer, output, p); werr != nil && err == nil {
+					err = werr
+				}
+			}
+			return err
+		},
+	}
+}
+
+// preflightFlag is --preflight on cleanup, sweep and watch.
+func preflightFlag() cli.Flag {
+	return &cli.BoolFlag{Name: "preflight", Usage: "first check (with access reviews only) that this identity has every verb the command needs; exit 3 with the Role to grant if not", EnvVars: []string{"SPARKCM_PREFLIGHT"}}
+}
+
+// preflight runs `rbac preflight --for command` before a command that
+// deletes, when --preflight is set. On denial it prints the same report as
+// `rbac preflight` and returns its error (exit 3) before the command sends
+// anything else.
+func (g *globals) preflight(c *cli.Context, command string, clients hook.Clients, ns, output string) error {
+	if !c.Bool("preflight") {
+		return nil
+	}
+	p, err := rbac.RunPreflight(c.Context, clients.Kube, g.log, rbac.PreflightOptions{Command: command, Namespace: ns})
+	var denied *rbac.DeniedError
+	if errors.As(err, &denied) {
+		if output != "json" && output != "yaml" {
+			output = "text"
+		}
+		if werr := writePreflight(c.App.Writer, output, p); werr != nil {
+			return werr
+		}
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	g.log.Info("preflight: every verb the command needs is allowed", "command", command, "user", p.User, "verbs", len(p.Checks))
+	return nil
+}
+
+func writePreflight(w io.Writer, output string, p *rbac.Preflight) error {
+	switch output {
+	case "json":
+		b, err := json.MarshalIndent(p, "", "  ")
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(w, "%s\n", b)
+		return err
+	case "yaml":
+		b, err := yaml.Marshal(p)
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(b)
+		return err
+	}
+	bw := bufio.NewWriter(w)
+	where := "in namespace " + p.Namespace
+	if p.Namespace == "" {
+		where = "in all namespaces"
+	}
+	fmt.Fprintf(bw, "# sparkcm-hook rbac preflight: %s %s as %s\n", p.Command, where, p.User)
+	tw := tabwriter.NewWriter(bw, 0, 4, 2, ' ', 0)
+	for _, ch := range p.Checks {
+		result := "allowed"
+		switch {
+		case !ch.Allowed && ch.Optional:
+			result = "denied (optional)"
+		case !ch.Allowed:
+			result = "DENIED"
+		}
+		fmt.Fprintf(tw, "#   %s\t%s\t%s\t%s\n", result, ch.Verb, resourceWithGroup(ch.Group, ch.Resource), ch.Why)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	denied := p.Denied()
+	if len(denied) == 0 {
+		fmt.Fprintf(bw, "# every required verb is allowed\n")
+		return bw.Flush()
+	}
+	fmt.Fprintf(bw, "# %d required verb(s) denied. The objects below grant exactly those to %s:\n", len(denied), p.User)
+	fmt.Fprintf(bw, "# apply them as someone allowed to (kubectl apply -f <this output>).\n")
+	bw.WriteString(p.Manifest)
+	return bw.Flush()
+}
+
+func resourceWithGroup(group, resource string) string {
+	if group == "" {
+		return resource
+	}
+	return resource + "." + group
+}
+
+func inventoryCommand(g *globals) *cli.Command {
+	var output string
+	var all bool
+	var podNames int
+	return &cli.Command{
+		Name:      "inventory",
+		Usage:     "every ServiceAccount, each grant that reaches it, and the Pods that run as it",
+		UsageText: "sparkcm-hook rbac inventory (-n NAMESPACE | -A) [-o table|csv|json] [--pod-names 10]",
+		Description: `One row per ServiceAccount and grant: namespace, account, the binding path (including the groups
+every account is in: system:serviceaccounts, system:serviceaccounts:<ns>, system:authenticated),
+role, API groups, resources, resource names, verbs, the Pods that run as it and their owners
+(Deployment, CronJob, ... resolved through ReplicaSets and Jobs), its automount setting and age. An
+account with no grant still has a row; an account no Pod uses is marked unused. Each kind is read
+with one paged LIST; memory grows with roles, bindings and accounts, not with Pods. A kind the
+caller may not list is named in the output (and in each row it may affect), never skipped silently.
+
+` + rbacExitCodes,
+		Before: g.setup,
+		Flags: withGlobals(
+			&cli.BoolFlag{Name: "all-namespaces", Aliases: []string{"A"}, Usage: "every namespace", EnvVars: []string{"SPARKCM_ALL_NAMESPACES"}, Destination: &all},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "table", Usage: "table, csv or json", EnvVars: []string{"SPARKCM_OUTPUT"}, Destination: &output},
+			&cli.IntFlag{Name: "pod-names", Value: 10, Usage: "Pod and owner names shown per account (counts are always complete)", EnvVars: []string{"SPARKCM_POD_NAMES"}, Destination: &podNames},
+		),
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return hook.Usagef("inventory takes no arguments, got %q", c.Args().First())
+			}
+			if err := checkOutput(output, "table", "csv", "json"); err != nil {
+				return err
+			}
+			if podNames < 1 {
+				return hook.Usagef("--pod-names must be at least 1")
+			}
+			clients, ns, err := g.clients()
+			if err != nil {
+				return err
+			}
+			o := rbac.InventoryOptions{Namespace: ns, AllNamespaces: all, PodNames: podNames}
+			if all {
+				if g.namespace != "" {
+					return hook.Usagef("give -n NAMESPACE or -A, not both")
+				}
+			} else if err := g.checkNamespace(c.Context, clients, ns); err != nil {
+				return err
+			}
+			w := newInventoryWriter(c.App.Writer, output)
+			sum, err := rbac.Inventory(c.Context, clients, g.log, o, w.row)
+			if err != nil {
+				return err
+			}
+			if err := w.finish(sum); err != nil {
+				return err
+			}
+			for _, gap := range sum.Gaps {
+				g.log.Warn(gap.String())
+			}
+			g.log.Info("inventory", "accounts", sum.Accounts, "unused", sum.Unused, "rows", sum.Rows, "roles", sum.Roles, "bindings", sum.Bindings, "gaps", len(sum.Gaps))
+			return nil
+		},
+	}
+}
+
+// inventoryWriter streams rows in the -o format.
+type inventoryWriter struct {
+	format string
+	w      io.Writer
+	bw     *bufio.Writer
+	tw     *tabwriter.Writer
+	cw     *csv.Writer
+	n      int
+	err    error
+}
+
+var inventoryCSVHeader = []string{"namespace", "serviceaccount", "via", "binding_kind", "binding_namespace", "binding_name",
+	"role_kind", "role_namespace", "role_name", "aggregated_from", "cluster_wide", "api_groups", "resources", "resource_names",
+	"non_resource_urls", "verbs", "pods", "pod_count", "owners", "unused", "automount", "created", "gaps"}
+
+func newInventoryWriter(w io.Writer, format string) *inventoryWriter {
+	iw := &inventoryWriter{format: format, w: w, bw: bufio.NewWriter(w)}
+	switch format {
+	case "csv":
+		iw.cw = csv.NewWriter(iw.bw)
+		iw.err = iw.cw.Write(inventoryCSVHeader)
+	case "json":
+		_, iw.err = iw.bw.WriteString("{\n  \"rows\": [\n")
+	default:
+		iw.tw = tabwriter.NewWriter(iw.bw, 0, 4, 2, ' ', 0)
+		_, iw.err = fmt.Fprintln(iw.tw, "NAMESPACE\tSERVICEACCOUNT\tVIA\tAPIGROUPS\tRESOURCES\tNAMES\tVERBS\tPODS\tAUTOMOUNT\tAGE")
+	}
+	return iw
+}
+
+func (w *inventoryWriter) row(r rbac.InventoryRow) error {
+	if w.err != nil {
+		return w.err
+	}
+	switch w.format {
+	case "csv":
+		b, ro := r.Binding, r.Role
+		if b == nil {
+			b, ro = &rbac.Ref{}, &rbac.Ref{}
+		}
+		w.err = w.cw.Write([]string{r.Namespace, r.ServiceAccount, r.Via, b.Kind, b.Namespace, b.Name, ro.Kind, ro.Namespace, ro.Name,
+			r.AggregatedFrom, fmt.Sprint(r.ClusterWide), groups(r.APIGroups), strings.Join(r.Resources, " "), strings.Join(r.ResourceNames, " "),
+			strings.Join(r.NonResourceURLs, " "), strings.Join(r.Verbs, " "), strings.Join(r.Pods, " "), podCount(r), owners(r),
+			fmt.Sprint(r.Unused), r.Automount, r.Created.Format(time.RFC3339), strings.Join(r.Gaps, "; ")})
+	case "json":
+		b, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		sep := ",\n"
+		if w.n == 0 {
+			sep = ""
+		}
+		_, w.err = fmt.Fprintf(w.bw, "%s    %s", sep, b)
+	default:
+		via := r.Via
+		if via == "" {
+			via = "(no grants)"
+		}
+		rules := []string{groups(r.APIGroups), strings.Join(r.Resources, ","), strings.Join(r.ResourceNames, ","), strings.Join(r.Verbs, ",")}
+		if len(r.NonResourceURLs) > 0 {
+			rules[1] = "urls:" + strings.Join(r.NonResourceURLs, ",")
+		}
+		for i := range rules {
+			rules[i] = dash(rules[i])
+		}
+		pods := "UNUSED"
+		switch {
+		case r.PodsUnknown:
+			pods = "unknown"
+		case r.PodCount > 0:
+			pods = podSummary(r)
+		}
+		_, w.err = fmt.Fprintf(w.tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Namespace, r.ServiceAccount, via,
+			rules[0], rules[1], rules[2], rules[3], pods, r.Automount, duration.HumanDuration(time.Since(r.Created)))
+	}
+	w.n++
+	return w.err
+}
+
+func (w *inventoryWriter) finish(sum *rbac.InventorySummary) error {
+	if w.err != nil {
+		return w.err
+	}
+	switch w.format {
+	case "csv":
+		w.cw.Flush()
+		if err := w.cw.Error(); err != nil {
+			return err
+		}
+	case "json":
+		s, err := json.Marshal(struct {
+			Accounts int        `json:"accounts"`
+			Unused   int        `json:"unused"`
+			Rows     int        `json:"rows"`
+			Roles    int        `json:"roles"`
+			Bindings int        `json:"bindings"`
+			Gaps     []rbac.Gap `json:"gaps"`
+		}{sum.Accounts, sum.Unused, sum.Rows, sum.Roles, sum.Bindings, orEmpty(sum.Gaps)})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w.bw, "\n  ],\n  \"summary\": %s\n}\n", s)
+	default:
+		if err := w.tw.Flush(); err != nil {
+			return err
+		}
+		fmt.Fprintf(w.bw, "%d ServiceAccount(s), %d used by no Pod; %d row(s) from %d role(s) and %d binding(s)\n", sum.Accounts, sum.Unused, sum.Rows, sum.Roles, sum.Bindings)
+		for _, g := range sum.Gaps {
+			fmt.Fprintf(w.bw, "GAP: %s\n", g)
+		}
+	}
+	return w.bw.Flush()
+}
+
+func orEmpty[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+func groups(gs []string) string {
+	out := make([]string, len(gs))
+	for i, g := range gs {
+		if g == "" {
+			g = `""`
+		}
+		out[i] = g
+	}
+	return strings.Join(out, ",")
+}
+
+func podCount(r rbac.InventoryRow) string {
+	if r.PodsUnknown {
+		return "unknown"
+	}
+	return fmt.Sprint(r.PodCount)
+}
+
+func owners(r rbac.InventoryRow) string {
+	parts := make([]string, 0, len(r.Owners)+1)
+	for _, o := range r.Owners {
+		parts = append(parts, o.String())
+	}
+	if r.MoreOwners > 0 {
+		parts = append(parts, fmt.Sprintf("+%d more", r.MoreOwners))
+	}
+	return strings.Join(parts, "; ")
+}
+
+func podSummary(r rbac.InventoryRow) string {
+	s := fmt.Sprintf("%d", r.PodCount)
+	if o := owners(r); o != "" {
+		s += ": " + o
+	} else {
+		s += ": " + strings.Join(r.Pods, ",")
+	}
+	return s
+}
+
+func whoCanCommand(g *globals) *cli.Command {
+	var o rbac.WhoCanOptions
+	var output, name string
+	var noConfirm, noIndirect bool
+	return &cli.Command{
+		Name:      "who-can",
+		Usage:     "every ServiceAccount, user and group that may VERB RESOURCE, each answer checked by the API server",
+		UsageText: "sparkcm-hook rbac who-can VERB RESOURCE[.GROUP][/SUBRESOURCE] (-n NAMESPACE | -A) [--name NAME] [-o table|json]",
+		Description: `Answers from the binding graph who may send the request: users, groups and ServiceAccounts
+(including through the groups every account is in, and system:masters, which bypasses RBAC), with
+three answers: yes (any name), only these names (resourceNames), or no. Wildcard verbs, groups
+and resources, "*/subresource" rules and aggregated ClusterRoles count as RBAC counts them. Each
+answer is confirmed with a SubjectAccessReview and any disagreement is shown (another authorizer,
+such as a webhook, or an evaluation error the API server reports as incomplete). Flags mark grants
+that hold cluster-wide, use wildcards, or are shared with Pods other than sparkcm-hook's own.
+
+It also lists who may reach the request indirectly: create Pods (or workloads) in a namespace
+whose ServiceAccount can, bind or escalate roles, or impersonate users, groups or ServiceAccounts.
+
+` + rbacExitCodes,
+		Before: g.setup,
+		Flags: withGlobals(
+			&cli.BoolFlag{Name: "all-namespaces", Aliases: []string{"A"}, Usage: "every namespace: cluster-wide answers, then each namespace whose RoleBindings add to them", EnvVars: []string{"SPARKCM_ALL_NAMESPACES"}, Destination: &o.AllNamespaces},
+			&cli.StringFlag{Name: "name", Usage: "ask about this one object (a resourceNames rule then counts only if it names it)", EnvVars: []string{"SPARKCM_NAME"}, Destination: &name},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "table", Usage: "table or json", EnvVars: []string{"SPARKCM_OUTPUT"}, Destination: &output},
+			&cli.BoolFlag{Name: "no-confirm", Usage: "do not ask the API server to confirm each answer", EnvVars: []string{"SPARKCM_NO_CONFIRM"}, Destination: &noConfirm},
+			&cli.BoolFlag{Name: "no-indirect", Usage: "leave out who may reach it through Pods, role bindings or impersonation", EnvVars: []string{"SPARKCM_NO_INDIRECT"}, Destination: &noIndirect},
+			&cli.BoolFlag{Name: "probe-accounts", Usage: "also ask the API server about every ServiceAccount in scope the bindings give nothing (finds webhook grants)", EnvVars: []string{"SPARKCM_PROBE_ACCOUNTS"}, Destination: &o.ProbeAccounts},
+			&cli.StringFlag{Name: "own-pods", Value: rbac.DefaultOwnPods, Usage: "label selector of sparkcm-hook's own Pods; other Pods holding a grant are flagged as sharing it", EnvVars: []string{"SPARKCM_OWN_PODS"}, Destination: &o.OwnPods},
+		),
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 2 {
+				return hook.Usagef("who-can takes VERB and RESOURCE, e.g. who-can delete configmaps -n data-jobs")
+			}
+			verb := c.Args().Get(0)
+			if verb == "" || strings.ToLower(verb) != verb || strings.ContainsAny(verb, " /") {
+				return hook.Usagef("verb %q: want a lower-case verb such as get, list, delete, or *", verb)
+			}
+			res, err := rbac.ParseResource(c.Args().Get(1))
+			if err != nil {
+				return err
+			}
+			if err := checkOutput(output, "table", "json"); err != nil {
+				return err
+			}
+			if name != "" {
+				if err := hook.ValidateObjectName("--name", name); err != nil {
+					return err
+				}
+			}
+			clients, ns, err := g.clients()
+			if err != nil {
+				return err
+			}
+			if o.AllNamespaces {
+				if g.namespace != "" {
+					return hook.Usagef("give -n NAMESPACE or -A, not both")
+				}
+				ns = ""
+			} else if err := g.checkNamespace(c.Context, clients, ns); err != nil {
+				return err
+			}
+			res = res.Resolve(c.Context, clients.Kube.Discovery(), g.log)
+			o.Request = rbac.Request{Verb: verb, Group: res.Group, Resource: res.Resource, Subresource: res.Subresource, Name: name, Namespace: ns}
+			o.ClusterScoped = !res.Namespaced
+			o.Confirm, o.Indirect = !noConfirm, !noIndirect
+			result, err := rbac.WhoCan(c.Context, clients, g.log, o)
+			if result != nil {
+				if werr := writeWhoCan(c.App.Writer, output, result); werr != nil && err == nil {
+					err = werr
+				}
+			}
+			return err
+		},
+	}
+}
+
+func writeWhoCan(w io.Writer, output string, r *rbac.WhoCanResult) error {
+	if output == "json" {
+		r.Rows, r.Gaps, r.MissingRoles = orEmpty(r.Rows), orEmpty(r.Gaps), orEmpty(r.MissingRoles)
+		b, err := json.MarshalIndent(r, "", "  ")
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(w, "%s\n", b)
+		return err
+	}
+	bw := bufio.NewWriter(w)
+	tw := tabwriter.NewWriter(bw, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "REACH\tNAMESPACE\tREQUEST\tSUBJECT\tANSWER\tFLAGS\tCONFIRMED\tVIA")
+	for _, row := range r.Rows {
+		ns := row.Namespace
+		if ns == "" {
+			ns = "*"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", row.Reach, ns, row.Request, row.Subject, row.Answer, dash(flags(row)), confirmed(row), strings.Join(row.Via, "; "))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, row := range r.Rows {
+		if row.Reach == rbac.ReachDirect && row.Disagreement != "" {
+			fmt.Fprintf(bw, "NOTE %s %s: %s\n", row.Subject, row.Request, row.Disagreement)
+		}
+	}
+	notes := map[string]bool{}
+	for _, row := range r.Rows {
+		if row.Reach != rbac.ReachDirect {
+			if row.Disagreement != "" {
+				fmt.Fprintf(bw, "NOTE %s %s: %s\n", row.Subject, row.Request, row.Disagreement)
+			}
+			k := string(row.Reach) + ": " + row.Note
+			if !notes[k] {
+				notes[k] = true
+				fmt.Fprintf(bw, "INDIRECT %s\n", k)
+			}
+		}
+	}
+	for _, m := range r.MissingRoles {
+		fmt.Fprintf(bw, "MISSING ROLE %s: the API server reports this as an evaluation error\n", m)
+	}
+	for _, g := range r.Gaps {
+		fmt.Fprintf(bw, "GAP: %s\n", g)
+	}
+	if r.Unconfirmed != "" {
+		fmt.Fprintf(bw, "UNCONFIRMED: %s\n", r.Unconfirmed)
+	}
+	fmt.Fprintf(bw, "%d row(s), %d disagreement(s) with the API server\n", len(r.Rows), r.Disagreements)
+	return bw.Flush()
+}
+
+func flags(row rbac.WhoCanRow) string {
+	var f []string
+	if row.BypassesRBAC {
+		f = append(f, "bypasses-rbac")
+	}
+	if row.ClusterWide {
+		f = append(f, "cluster-wide")
+	}
+	if row.Wildcard {
+		f = append(f, "wildcard")
+	}
+	if row.SharedPods > 0 {
+		s := fmt.Sprintf("shared:%d-pods(%s", row.SharedPods, strings.Join(row.SharedSample, ","))
+		if row.SharedPods > len(row.SharedSample) {
+			s += ",..."
+		}
+		f = append(f, s+")")
+	}
+	return strings.Join(f, ",")
+}
+
+func confirmed(row rbac.WhoCanRow) string {
+	switch {
+	case row.Agrees == nil:
+		return "-"
+	case !*row.Agrees:
+		return "DISAGREES"
+	case row.Review != nil && row.Review.Incomplete() != "":
+		return "yes (incomplete)"
+	default:
+		return "yes"
+	}
+}
+
+// interspersed moves who-can's flags ahead of VERB and RESOURCE, so that
+// "rbac who-can delete configmaps -n data-jobs" works as in kubectl:
+// urfave/cli stops reading flags at the first argument.
+func interspersed(args []string) []string {
+	at := -1
+	for i := 0; i+1 < len(args); i++ {
+		if args[i] == "rbac" && args[i+1] == "who-can" {
+			at = i + 2
+			break
+		}
+	}
+	if at < 0 {
+		return args
+	}
+	boolFlag := map[string]bool{"help": true, "h": true}
+	for _, f := range whoCanCommand(&globals{}).Flags {
+		if _, ok := f.(*cli.BoolFlag); ok {
+			for _, n := range f.Names() {
+				boolFlag[n] = true
+			}
+		}
+	}
+	var flags, positional []string
+	for i := at; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			positional = append(positional, args[i+1:]...)
+			i = len(args)
+		case strings.HasPrefix(a, "-") && len(a) > 1:
+			flags = append(flags, a)
+			name := strings.TrimLeft(a, "-")
+			if !strings.Contains(name, "=") && !boolFlag[name] && i+1 < len(args) {
+				i++
+				flags = append(flags, args[i])
+			}
+		default:
+			positional = append(positional, a)
+		}
+	}
+	out := append(append(append([]string{}, args[:at]...), flags...), positional...)
+	return out
+}

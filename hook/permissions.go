@@ -1,0 +1,99 @@
+package hook
+
+import (
+	"slices"
+
+	rbacv1 "k8s.io/api/rbac/v1"
+)
+
+// Commands whose API access Permissions lists.
+const (
+	CommandCleanup = "cleanup"
+	CommandSweep   = "sweep"
+	CommandWatch   = "watch"
+	// CommandAll stands for every command: the access the chart grants.
+	CommandAll = "all"
+)
+
+// Commands are the commands that act on a cluster, in the order the README
+// lists them.
+var Commands = []string{CommandCleanup, CommandSweep, CommandWatch}
+
+// Access is one verb on one resource that a command sends.
+type Access struct {
+	Group    string `json:"group"`
+	Resource string `json:"resource"`
+	Verb     string `json:"verb"`
+	// Commands are the commands that send it.
+	Commands []string `json:"commands"`
+	// Optional access is used when granted and tolerated when refused
+	// (reading the Namespace only to say "not found" clearly). The chart's
+	// Role does not hold it.
+	Optional bool   `json:"optional"`
+	Why      string `json:"why"`
+}
+
+var allCommands = []string{CommandCleanup, CommandSweep, CommandWatch}
+var targeted = []string{CommandCleanup, CommandWatch}
+
+// Permissions is the one list of the API access the commands need: the
+// README's RBAC table, the Helm chart's Role and `rbac preflight` are checked
+// against it (deploy/helm and hook/rbac tests). A change in what the library
+// calls starts here.
+var Permissions = []Access{
+	{Group: "", Resource: "configmaps", Verb: "get", Commands: targeted, Why: "read a map named in a driver Pod's volumes"},
+	{Group: "", Resource: "configmaps", Verb: "list", Commands: allCommands, Why: "list maps as metadata, by label and page by page"},
+	{Group: "", Resource: "configmaps", Verb: "delete", Commands: allCommands, Why: "delete a leftover map with UID and resourceVersion preconditions"},
+	{Group: "", Resource: "pods", Verb: "get", Commands: targeted, Why: "read the driver Pod"},
+	{Group: "", Resource: "pods", Verb: "list", Commands: allCommands, Why: "find drivers and the Pods that use maps"},
+	{Group: "", Resource: "pods", Verb: "watch", Commands: targeted, Why: "wait for the driver to end (cleanup --wait, watch)"},
+	{Group: "sparkoperator.k8s.io", Resource: "sparkapplications", Verb: "get", Commands: targeted, Why: "read the application's state and user-supplied maps"},
+	{Group: "sparkoperator.k8s.io", Resource: "sparkapplications", Verb: "list", Commands: allCommands, Why: "find applications by id; sweep reads them all"},
+	{Group: "sparkoperator.k8s.io", Resource: "sparkapplications", Verb: "watch", Commands: targeted, Why: "wait for the application to end (cleanup --wait, watch)"},
+	{Group: "", Resource: "events", Verb: "create", Commands: targeted, Why: "record the summary Event"},
+	{Group: "", Resource: "namespaces", Verb: "get", Commands: allCommands, Optional: true, Why: "say \"namespace not found\" clearly; a 403 is ignored"},
+}
+
+// PermissionsFor returns the access one command (or CommandAll) needs, in
+// table order; nil for an unknown command.
+func PermissionsFor(command string) []Access {
+	if command == CommandAll {
+		return slices.Clone(Permissions)
+	}
+	var out []Access
+	for _, a := range Permissions {
+		if slices.Contains(a.Commands, command) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// RoleRules are the rules of the chart's Role: every access that is not
+// optional, one rule per resource, verbs in table order.
+func RoleRules() []rbacv1.PolicyRule {
+	return RulesFor(func(a Access) bool { return !a.Optional }, Permissions)
+}
+
+// RulesFor groups the accesses keep accepts into one rule per API group and
+// resource, in the order they first appear.
+func RulesFor(keep func(Access) bool, access []Access) []rbacv1.PolicyRule {
+	var out []rbacv1.PolicyRule
+	index := map[[2]string]int{}
+	for _, a := range access {
+		if !keep(a) {
+			continue
+		}
+		k := [2]string{a.Group, a.Resource}
+		i, ok := index[k]
+		if !ok {
+			i = len(out)
+			index[k] = i
+			out = append(out, rbacv1.PolicyRule{APIGroups: []string{a.Group}, Resources: []string{a.Resource}})
+		}
+		if !slices.Contains(out[i].Verbs, a.Verb) {
+			out[i].Verbs = append(out[i].Verbs, a.Verb)
+		}
+	}
+	return out
+}
