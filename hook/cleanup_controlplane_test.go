@@ -378,7 +378,7 @@ func TestCleanupNeverDeletesAMapRecreatedUnderTheSameNameBetweenDiscoveryAndDele
 	var newUID types.UID
 	// Just before the tool's first DELETE of the driver map leaves, replace
 	// the map with a new one under the same name.
-	c := clientsFor(t, cp.AdminConfig(), func(rt http.RoundTripper) http.RoundTripper {
+	c := clientsFor(t, cp.Get(t).AdminConfig(), func(rt http.RoundTripper) http.RoundTripper {
 		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
 			if r.Method == http.MethodDelete && strings.HasSuffix(r.URL.Path, "/configmaps/"+app.DriverConfMap) && swapped.CompareAndSwap(false, true) {
 				ctx := context.Background()

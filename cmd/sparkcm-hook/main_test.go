@@ -23,9 +23,10 @@ import (
 
 // The CLI is tested end to end through Run's own argument parsing, on a
 // real control plane, with kubeconfig files like a user's.
-var cp *testbed.ControlPlane
+// It starts with the first test that needs it.
+var cp = testbed.NewShared(testbed.Options{})
 
-func TestMain(m *testing.M) { os.Exit(testbed.RunMain(m, testbed.Options{}, &cp)) }
+func TestMain(m *testing.M) { os.Exit(cp.RunMain(m)) }
 
 type run struct {
 	code           int
@@ -51,7 +52,7 @@ func kubeconfig(t *testing.T, cfg *rest.Config, ns string) string {
 }
 
 func clients(t *testing.T) (kubernetes.Interface, dynamic.Interface) {
-	cfg := cp.AdminConfig()
+	cfg := cp.Get(t).AdminConfig()
 	return kubernetes.NewForConfigOrDie(cfg), dynamic.NewForConfigOrDie(cfg)
 }
 
@@ -84,7 +85,7 @@ func assertOneLine(t *testing.T, r run) {
 func TestBadInputIsOneLineExitTwoAndChangesNothing(t *testing.T) {
 	ns := cp.NewNamespace(t)
 	app := newApp(t, ns, sparkfixture.Spec{Executors: 1})
-	kc := kubeconfig(t, cp.AdminConfig(), ns)
+	kc := kubeconfig(t, cp.Get(t).AdminConfig(), ns)
 	before := mapCount(t, ns)
 	cases := map[string][]string{
 		"selector-widening app id": {"cleanup", "--kubeconfig", kc, "--app-id", "a,b"},
@@ -121,7 +122,7 @@ func TestBadInputIsOneLineExitTwoAndChangesNothing(t *testing.T) {
 func TestCleanupCLIPrintsJSONResultAndExitsZero(t *testing.T) {
 	ns := cp.NewNamespace(t)
 	app := newApp(t, ns, sparkfixture.Spec{PodTemplate: true})
-	kc := kubeconfig(t, cp.AdminConfig(), ns) // namespace from the context
+	kc := kubeconfig(t, cp.Get(t).AdminConfig(), ns) // namespace from the context
 	r := runCLI(t, "cleanup", "--kubeconfig", kc, "--driver-pod", app.DriverPod, "-o", "json", "--log-format", "json")
 	if r.code != 0 {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
@@ -156,7 +157,7 @@ func TestCleanupCLIPrintsJSONResultAndExitsZero(t *testing.T) {
 func TestEveryFlagCanComeFromTheEnvironment(t *testing.T) {
 	ns := cp.NewNamespace(t)
 	app := newApp(t, ns, sparkfixture.Spec{})
-	t.Setenv("SPARKCM_KUBECONFIG", kubeconfig(t, cp.AdminConfig(), ""))
+	t.Setenv("SPARKCM_KUBECONFIG", kubeconfig(t, cp.Get(t).AdminConfig(), ""))
 	t.Setenv("SPARKCM_NAMESPACE", ns)
 	t.Setenv("SPARKCM_SPARK_APP", app.Name)
 	t.Setenv("SPARKCM_DRY_RUN", "true")
@@ -173,7 +174,7 @@ func TestEveryFlagCanComeFromTheEnvironment(t *testing.T) {
 func TestGlobalFlagsWorkBeforeOrAfterTheCommand(t *testing.T) {
 	ns := cp.NewNamespace(t)
 	app := newApp(t, ns, sparkfixture.Spec{})
-	kc := kubeconfig(t, cp.AdminConfig(), "")
+	kc := kubeconfig(t, cp.Get(t).AdminConfig(), "")
 	for _, args := range [][]string{
 		{"-n", ns, "--kubeconfig", kc, "cleanup", "--spark-app", app.Name, "--dry-run"},
 		{"cleanup", "-n", ns, "--kubeconfig", kc, "--spark-app", app.Name, "--dry-run"},
@@ -187,7 +188,7 @@ func TestGlobalFlagsWorkBeforeOrAfterTheCommand(t *testing.T) {
 func TestCleanupCLIExitsFourForARunningApplication(t *testing.T) {
 	ns := cp.NewNamespace(t)
 	app := newApp(t, ns, sparkfixture.Spec{State: sparkfixture.StateRunning})
-	r := runCLI(t, "cleanup", "--kubeconfig", kubeconfig(t, cp.AdminConfig(), ns), "--spark-app", app.Name)
+	r := runCLI(t, "cleanup", "--kubeconfig", kubeconfig(t, cp.Get(t).AdminConfig(), ns), "--spark-app", app.Name)
 	if r.code != hook.ExitRunning || !strings.Contains(r.stderr, "still running") {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
@@ -201,7 +202,7 @@ func TestCLIExitsThreeWhenForbidden(t *testing.T) {
 	if _, err := kube.CoreV1().ServiceAccounts(ns).Create(context.Background(), &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "nobody"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := cp.ServiceAccountConfig(context.Background(), ns, "nobody")
+	cfg, err := cp.Get(t).ServiceAccountConfig(context.Background(), ns, "nobody")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +220,7 @@ func TestCLIExitsThreeWhenForbidden(t *testing.T) {
 }
 
 func TestCLIExitsOneWhenTheAPIServerStaysUnreachable(t *testing.T) {
-	cfg := cp.AdminConfig()
+	cfg := cp.Get(t).AdminConfig()
 	cfg.Host = "https://127.0.0.1:1" // nothing listens there: connection refused, a transient failure
 	kc := kubeconfig(t, cfg, "default")
 	r := runCLI(t, "cleanup", "--kubeconfig", kc, "--spark-app", "x", "--timeout", "2s")
@@ -238,7 +239,7 @@ func TestVersionPrintsTheVersion(t *testing.T) {
 func TestSweepCLIWritesACSVLedger(t *testing.T) {
 	ns := cp.NewNamespace(t)
 	app := newApp(t, ns, sparkfixture.Spec{})
-	r := runCLI(t, "sweep", "--kubeconfig", kubeconfig(t, cp.AdminConfig(), ns), "--older-than", "0s", "-o", "csv")
+	r := runCLI(t, "sweep", "--kubeconfig", kubeconfig(t, cp.Get(t).AdminConfig(), ns), "--older-than", "0s", "-o", "csv")
 	if r.code != 0 {
 		t.Fatalf("exit %d %s", r.code, r.stderr)
 	}

@@ -56,7 +56,7 @@ func accountKubeconfig(t *testing.T, ns, name string, rules ...rbacv1.PolicyRule
 			t.Fatal(err)
 		}
 	}
-	cfg, err := cp.ServiceAccountConfig(ctx, ns, name)
+	cfg, err := cp.Get(t).ServiceAccountConfig(ctx, ns, name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +209,7 @@ func TestSweepAndWatchAcceptPreflight(t *testing.T) {
 		t.Fatal("maps deleted")
 	}
 	// The admin passes the preflight and the sweep runs.
-	if r := runCLI(t, "sweep", "--kubeconfig", kubeconfig(t, cp.AdminConfig(), ns), "--older-than", "0s", "--preflight"); r.code != 0 {
+	if r := runCLI(t, "sweep", "--kubeconfig", kubeconfig(t, cp.Get(t).AdminConfig(), ns), "--older-than", "0s", "--preflight"); r.code != 0 {
 		t.Fatalf("admin sweep --preflight: exit %d\n%s", r.code, r.stderr)
 	}
 }
@@ -244,7 +244,7 @@ func TestInventoryCLIResolvesOwnersAndMarksUnusedAccounts(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	r := runCLI(t, "rbac", "inventory", "--kubeconfig", kubeconfig(t, cp.AdminConfig(), ns), "-o", "csv")
+	r := runCLI(t, "rbac", "inventory", "--kubeconfig", kubeconfig(t, cp.Get(t).AdminConfig(), ns), "-o", "csv")
 	if r.code != 0 {
 		t.Fatalf("exit %d\n%s", r.code, r.stderr)
 	}
@@ -313,7 +313,7 @@ func TestInventoryCLINamesWhatItCouldNotReadAndExitsThreeOnlyWhenNothingCouldBe(
 func TestWhoCanCLITakesFlagsAfterItsArgumentsAndRejectsBadInput(t *testing.T) {
 	skipShort(t)
 	ns := cp.NewNamespace(t)
-	kc := kubeconfig(t, cp.AdminConfig(), "")
+	kc := kubeconfig(t, cp.Get(t).AdminConfig(), "")
 	accountKubeconfig(t, ns, "spark", rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"delete"}, ResourceNames: []string{"keep"}})
 	r := runCLI(t, "rbac", "who-can", "delete", "configmaps", "--kubeconfig", kc, "-n", ns)
 	if r.code != 0 {
