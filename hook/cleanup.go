@@ -93,7 +93,7 @@ func Cleanup(ctx context.Context, c Clients, log *slog.Logger, o CleanupOptions)
 		return res, err
 	}
 	if o.Concurrency <= 0 {
-		o.Concurrency = 8
+		o.Concurrency = DefaultCleanupConcurrency
 	}
 	o.Retry = o.Retry.withDefaults()
 	// One budget for the whole cleanup, every retry drawing from it, plus

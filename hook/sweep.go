@@ -111,13 +111,13 @@ func Sweep(ctx context.Context, c Clients, log *slog.Logger, o SweepOptions) (*R
 		return res, err
 	}
 	if o.Concurrency <= 0 {
-		o.Concurrency = 32
+		o.Concurrency = DefaultSweepConcurrency
 	}
 	if o.BatchSize <= 0 {
-		o.BatchSize = 500
+		o.BatchSize = DefaultSweepBatchSize
 	}
 	if o.PageSize <= 0 {
-		o.PageSize = 500
+		o.PageSize = DefaultPageSize
 	}
 	if o.OrphanOlderThan == 0 {
 		o.OrphanOlderThan = max(DefaultOrphanOlderThan, o.OlderThan)
