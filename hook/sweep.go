@@ -61,7 +61,7 @@ const DefaultOrphanOlderThan = 7 * 24 * time.Hour
 
 func (o *SweepOptions) validate() error {
 	if o.AllNamespaces && o.Namespace != "" {
-		return Usagef("give -n NAMESPACE or -A, not both")
+		return Usagef("give a namespace or all namespaces, not both")
 	}
 	if !o.AllNamespaces {
 		if err := ValidateNamespace(o.Namespace); err != nil {
@@ -69,10 +69,10 @@ func (o *SweepOptions) validate() error {
 		}
 	}
 	if o.OlderThan < 0 {
-		return Usagef("--older-than must not be negative")
+		return Usagef("the minimum age must not be negative")
 	}
 	if o.OrphanOlderThan != 0 && o.OrphanOlderThan < o.OlderThan {
-		return Usagef("--orphan-older-than (%s) must not be shorter than --older-than (%s)", o.OrphanOlderThan, o.OlderThan)
+		return Usagef("the minimum age of ownerless maps (%s) must not be shorter than the minimum age (%s)", o.OrphanOlderThan, o.OlderThan)
 	}
 	return nil
 }

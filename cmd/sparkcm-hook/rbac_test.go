@@ -109,7 +109,7 @@ func TestPreflightPrintsARoleThatGrantsExactlyTheMissingVerbs(t *testing.T) {
 	kc := accountKubeconfig(t, ns, "partial", held)
 
 	r := runCLI(t, "rbac", "preflight", "--kubeconfig", kc, "--for", "cleanup")
-	if r.code != hook.ExitForbidden {
+	if r.code != exitForbidden {
 		t.Fatalf("exit %d, want 3\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 	assertOneLine(t, r)
@@ -176,7 +176,7 @@ func TestCleanupWithPreflightStopsBeforeDeletingAnything(t *testing.T) {
 	}
 	kc := accountKubeconfig(t, ns, "no-events", rules...)
 	r := runCLI(t, "cleanup", "--kubeconfig", kc, "--spark-app", app.Name, "--preflight")
-	if r.code != hook.ExitForbidden || !reportLine(r.stdout, "DENIED", "create", "events") || !strings.Contains(r.stdout, "kind: Role") {
+	if r.code != exitForbidden || !reportLine(r.stdout, "DENIED", "create", "events") || !strings.Contains(r.stdout, "kind: Role") {
 		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 	assertOneLine(t, r)
@@ -200,7 +200,7 @@ func TestSweepAndWatchAcceptPreflight(t *testing.T) {
 		{"watch", "--kubeconfig", kc, "--pod", app.DriverPod, "--preflight", "-o", "json"},
 	} {
 		r := runCLI(t, args...)
-		if r.code != hook.ExitForbidden {
+		if r.code != exitForbidden {
 			t.Fatalf("%v: exit %d\n%s\n%s", args, r.code, r.stdout, r.stderr)
 		}
 		assertOneLine(t, r)
@@ -304,7 +304,7 @@ func TestInventoryCLINamesWhatItCouldNotReadAndExitsThreeOnlyWhenNothingCouldBe(
 	}
 	nothing := accountKubeconfig(t, ns, "blind")
 	r = runCLI(t, "rbac", "inventory", "--kubeconfig", nothing)
-	if r.code != hook.ExitForbidden || !strings.Contains(r.stderr, "could not read anything") {
+	if r.code != exitForbidden || !strings.Contains(r.stderr, "could not read anything") {
 		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 	assertOneLine(t, r)
@@ -353,7 +353,7 @@ func TestWhoCanCLITakesFlagsAfterItsArgumentsAndRejectsBadInput(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			r := runCLI(t, args...)
-			if r.code != hook.ExitUsage {
+			if r.code != exitUsage {
 				t.Fatalf("exit %d, want 2: %s", r.code, r.stderr)
 			}
 			assertOneLine(t, r)
