@@ -56,9 +56,12 @@ demo: build controlplane
 bench: build controlplane
 	SPARKCM_CONTROLPLANE_BIN=$$(hack/controlplane.sh) $(GO) run ./internal/cmd/bench --bin $(BIN)
 
+# golangci-lint (.golangci.yml: gofmt, goimports, go vet, staticcheck, errcheck,
+# errorlint, revive, gocritic, ...) and ruff for the Airflow package, each built
+# or installed once per pinned version into the cache.
 lint:
-	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
-	$(GO) vet ./...
+	gcl=$$(hack/golangci-lint.sh) && $$gcl run ./...
+	ruff=$$(hack/ruff.sh) && cd airflow && $$ruff check .
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -32,7 +32,7 @@ var cp = testbed.NewShared(testbed.Options{})
 
 func TestMain(m *testing.M) { os.Exit(cp.RunMain(m)) }
 
-func testLog(t *testing.T) *slog.Logger {
+func testLog(_ *testing.T) *slog.Logger {
 	if testing.Verbose() {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}

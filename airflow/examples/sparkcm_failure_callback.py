@@ -15,7 +15,6 @@ A successful run needs no callback: the operator deletes the SparkApplication
 from __future__ import annotations
 
 import pendulum
-
 from airflow.providers.cncf.kubernetes.operators.spark_kubernetes import SparkKubernetesOperator
 from airflow.sdk import DAG, Param
 

@@ -12,7 +12,6 @@ in deploy/helm/sparkcm-hook creates one. The cleanup Pod is deleted when it fini
 from __future__ import annotations
 
 import pendulum
-
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 from airflow.providers.cncf.kubernetes.operators.spark_kubernetes import SparkKubernetesOperator
 from airflow.sdk import DAG, Param, TriggerRule

@@ -15,7 +15,6 @@ To opt a task out, give it ``params={"sparkcm_hook_cleanup": False}``; to opt a 
 from __future__ import annotations
 
 import pendulum
-
 from airflow.providers.cncf.kubernetes.operators.spark_kubernetes import SparkKubernetesOperator
 from airflow.sdk import DAG, Param
 

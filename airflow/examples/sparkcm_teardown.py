@@ -15,7 +15,6 @@ list pods and sparkapplications and get, list and delete configmaps in the job n
 from __future__ import annotations
 
 import pendulum
-
 from airflow.providers.cncf.kubernetes.operators.spark_kubernetes import SparkKubernetesOperator
 from airflow.providers.standard.operators.bash import BashOperator
 from airflow.sdk import DAG, Param, TriggerRule

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import EXAMPLES_DIR
 
 TESTED_WITH = "Tested with apache-airflow 3.3.2 and apache-airflow-providers-cncf-kubernetes 10.25.0"
@@ -58,7 +57,7 @@ def test_dagbag_captured_no_warnings_and_no_dag_warnings(dagbag):
     assert dagbag.dag_warnings == set()
 
 
-@pytest.mark.parametrize("path", DAG_FILES + [EXAMPLES_DIR / "spark-application.yaml"], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [*DAG_FILES, EXAMPLES_DIR / "spark-application.yaml"], ids=lambda p: p.name)
 def test_every_example_states_the_versions_it_was_tested_with(path):
     text = " ".join(path.read_text().split())
     assert TESTED_WITH.replace(" and ", ", ") in text.replace(" and ", ", ")
@@ -100,7 +99,8 @@ def test_kpo_dag_runs_the_image_under_its_own_service_account(dagbag):
     assert isinstance(cleanup, KubernetesPodOperator)
     assert cleanup.image.startswith("sparkcm-hook:")
     assert cleanup.service_account_name == "sparkcm-hook"
-    assert str(cleanup.on_finish_action.value if hasattr(cleanup.on_finish_action, "value") else cleanup.on_finish_action) == "delete_pod"
+    on_finish = cleanup.on_finish_action
+    assert str(on_finish.value if hasattr(on_finish, "value") else on_finish) == "delete_pod"
     assert cleanup.arguments[:2] == ["cleanup", "--driver-pod"]
     assert "ti.xcom_pull(task_ids='spark_pi', key='pod_name')" in cleanup.arguments[2]
     assert "key='pod_namespace'" in cleanup.namespace
@@ -109,8 +109,8 @@ def test_kpo_dag_runs_the_image_under_its_own_service_account(dagbag):
 
 def test_callback_dag_uses_the_helper_for_failures_and_retries(dagbag):
     spark = dagbag.get_dag("sparkcm_failure_callback").get_task("spark_pi")
-    for callbacks in (spark.on_failure_callback, spark.on_retry_callback):
-        callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
+    for given in (spark.on_failure_callback, spark.on_retry_callback):
+        callbacks = given if isinstance(given, list) else [given]
         assert [c.__module__ for c in callbacks] == ["sparkcm_airflow.callback"]
 
 
