@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import warnings
 from pathlib import Path
 
@@ -12,6 +14,7 @@ from conftest import EXAMPLES_DIR
 TESTED_WITH = "Tested with apache-airflow 3.3.2 and apache-airflow-providers-cncf-kubernetes 10.25.0"
 DAG_FILES = sorted(EXAMPLES_DIR.glob("*.py"))
 TEARDOWN_DAGS = ["sparkcm_teardown", "sparkcm_kpo_teardown"]
+ALL_DAGS = [*TEARDOWN_DAGS, "sparkcm_failure_callback", "sparkcm_listener_only"]
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +93,41 @@ def test_teardown_dag_passes_the_driver_pod_from_xcom_to_the_binary(dagbag):
     assert "ti.xcom_pull(task_ids='spark_pi', key='pod_name')" in cleanup.env["DRIVER_POD"]
     assert "ti.xcom_pull(task_ids='spark_pi', key='pod_namespace')" in cleanup.env["DRIVER_NAMESPACE"]
     assert cleanup.append_env
+
+
+@pytest.mark.parametrize("dag_id", ALL_DAGS)
+def test_the_namespace_param_refuses_an_empty_or_invalid_namespace(dagbag, dag_id):
+    """An empty namespace never reaches sparkcm-hook, which would refuse it (exit 2) anyway."""
+    from airflow.sdk.exceptions import ParamValidationError
+
+    param = dagbag.get_dag(dag_id).params.get_param("namespace")
+    assert param.resolve("jobs") == "jobs"
+    for bad in ("", " ", "Not_A_Namespace"):
+        with pytest.raises(ParamValidationError):
+            param.resolve(bad)
+
+
+def test_teardown_script_never_passes_an_empty_namespace(dagbag, stub, tmp_path):
+    """The teardown's shell script, run as BashOperator runs it, with the stub as sparkcm-hook."""
+    script = dagbag.get_dag("sparkcm_teardown").get_task("cleanup_configmaps").bash_command
+    env = {**os.environ, "PATH": f"{stub.path.parent}{os.pathsep}{os.environ['PATH']}"}
+
+    def run(namespace: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["bash", "-c", script],
+            env={**env, "DRIVER_POD": "spark-pi-x-driver", "DRIVER_NAMESPACE": namespace},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+    empty = run("")
+    assert empty.returncode != 0
+    assert "no namespace" in empty.stderr
+    assert not stub.called
+    given = run("jobs")
+    assert given.returncode == 0, given.stderr
+    assert stub.args == ["cleanup", "--namespace", "jobs", "--driver-pod", "spark-pi-x-driver"]
 
 
 def test_kpo_dag_runs_the_image_under_its_own_service_account(dagbag):
