@@ -574,13 +574,6 @@ func trimPod(p *corev1.Pod) *corev1.Pod {
 	}
 }
 
-func keepAnnotation(a map[string]string) map[string]string {
-	if v, ok := a[AnnotationKeep]; ok {
-		return map[string]string{AnnotationKeep: v}
-	}
-	return nil
-}
-
 func sparkSignal(m *metav1.ObjectMeta) bool {
 	if KindOf(m.Name) != KindNotGenerated {
 		return true

@@ -171,7 +171,9 @@ func writePreflight(w io.Writer, output string, p *rbac.Preflight) error {
 	}
 	fmt.Fprintf(bw, "# %d required verb(s) denied. The objects below grant exactly those to %s:\n", len(denied), p.User)
 	fmt.Fprintf(bw, "# apply them as someone allowed to (kubectl apply -f <this output>).\n")
-	bw.WriteString(p.Manifest)
+	if _, err := bw.WriteString(p.Manifest); err != nil {
+		return err
+	}
 	return bw.Flush()
 }
 

@@ -238,8 +238,6 @@ func waitAggregated(t *testing.T, ctx context.Context, kube kubernetes.Interface
 	}
 }
 
-func uniq(t *testing.T) string { return strings.TrimPrefix(cp.NewNamespace(t), "") }
-
 func subjectsOf(nss ...string) func(names ...string) []rbac.Subject {
 	return func(names ...string) []rbac.Subject {
 		var out []rbac.Subject
