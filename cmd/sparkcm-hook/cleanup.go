@@ -48,6 +48,25 @@ func (o *cleanupOptions) Validate() error {
 	return nil
 }
 
+func (o *cleanupOptions) complete(c *cli.Context, _ *globals) {
+	o.take(c, &o.DryRun, &o.Concurrency, &o.Retry)
+}
+
+func (o *cleanupOptions) run(ctx context.Context, g *globals, clients hook.Clients, ns string) (*hook.Result, error) {
+	if err := g.checkNamespace(ctx, clients, ns); err != nil {
+		return nil, err
+	}
+	o.Namespace = ns
+	if err := g.preflight(ctx, &o.common, hook.CommandCleanup, clients, ns); err != nil {
+		return nil, err
+	}
+	res, err := hook.Cleanup(ctx, clients, g.log, o.CleanupOptions)
+	if running := (*hook.StillRunningError)(nil); errors.As(err, &running) && o.Wait == 0 {
+		err = fmt.Errorf("%w (use --wait to wait for it)", err)
+	}
+	return res, err
+}
+
 func cleanupCommand(g *globals) *cli.Command {
 	o := &cleanupOptions{}
 	return &cli.Command{
@@ -84,26 +103,6 @@ to delete and exits 0.
 			},
 			o.flags(hook.DefaultCleanupConcurrency),
 		),
-		Action: func(c *cli.Context) error {
-			o.complete(c)
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			o.DryRun, o.Concurrency, o.Retry = o.dryRun, o.concurrency, o.retry()
-			return g.run(c, &o.common, func(ctx context.Context, clients hook.Clients, ns string) (*hook.Result, error) {
-				if err := g.checkNamespace(ctx, clients, ns); err != nil {
-					return nil, err
-				}
-				o.Namespace = ns
-				if err := g.preflight(ctx, &o.common, hook.CommandCleanup, clients, ns); err != nil {
-					return nil, err
-				}
-				res, err := hook.Cleanup(ctx, clients, g.log, o.CleanupOptions)
-				if running := (*hook.StillRunningError)(nil); errors.As(err, &running) && o.Wait == 0 {
-					err = fmt.Errorf("%w (use --wait to wait for it)", err)
-				}
-				return res, err
-			})
-		},
+		Action: g.action(o),
 	}
 }

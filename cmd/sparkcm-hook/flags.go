@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"strings"
 	"time"
 
@@ -61,10 +62,15 @@ func noEventFlag(dst *bool) cli.Flag {
 	return &cli.BoolFlag{Name: "no-event", Usage: "do not record a summary Event", EnvVars: env("no-event"), Destination: dst}
 }
 
-// complete takes what the flags cannot hold: the positional arguments.
-func (o *common) complete(c *cli.Context) {
+// take takes what the flags cannot hold (the positional arguments), and
+// sets the library's fields of the common options.
+func (o *common) take(c *cli.Context, dryRun *bool, concurrency *int, retry *hook.RetryPolicy) {
 	o.args = c.Args().Slice()
+	*dryRun, *concurrency = o.dryRun, o.concurrency
+	*retry = hook.RetryPolicy{Budget: o.retryBudget} // the library fills in the rest
 }
+
+func (o *common) shared() *common { return o }
 
 // noArgs refuses positional arguments, which no command but who-can takes.
 func noArgs(command string, args []string) error {
@@ -93,6 +99,13 @@ func (o *common) validate(command string) error {
 	return nil
 }
 
-// retry is the library's retry policy with the --retry-budget (the library
-// fills in the rest).
-func (o *common) retry() hook.RetryPolicy { return hook.RetryPolicy{Budget: o.retryBudget} }
+// options are a command's options, handled in the same order by every
+// command (as kubectl's Complete, Validate, Run): complete takes what the
+// flags cannot hold, Validate checks every flag without reading any
+// configuration, run does the work once the configuration is read.
+type options interface {
+	complete(c *cli.Context, g *globals)
+	Validate() error
+	run(ctx context.Context, g *globals, clients hook.Clients, ns string) (*hook.Result, error)
+	shared() *common
+}

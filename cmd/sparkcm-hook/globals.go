@@ -202,26 +202,33 @@ func (g *globals) checkNamespace(ctx context.Context, c hook.Clients, ns string)
 	return nil
 }
 
-// run is the part every command shares once its input is valid: it applies
-// --timeout, reads the configuration, calls do and prints the result on
-// stdout in the -o format, also when do failed (the result then says what
-// was done before the failure).
-func (g *globals) run(c *cli.Context, o *common, do func(ctx context.Context, clients hook.Clients, ns string) (*hook.Result, error)) error {
-	ctx := c.Context
-	if o.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, o.timeout)
-		defer cancel()
-	}
-	clients, ns, err := g.clients()
-	if err != nil {
+// action is every command's Action: it completes and validates the
+// options, applies --timeout, reads the configuration, runs the command and
+// prints the result on stdout in the -o format, also when the run failed
+// (the result then says what was done before the failure).
+func (g *globals) action(o options) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		o.complete(c, g)
+		if err := o.Validate(); err != nil {
+			return err
+		}
+		common := o.shared()
+		ctx := c.Context
+		if common.timeout > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, common.timeout)
+			defer cancel()
+		}
+		clients, ns, err := g.clients()
+		if err != nil {
+			return err
+		}
+		res, err := o.run(ctx, g, clients, ns)
+		if res != nil {
+			if werr := printerFor(common.output)(c.App.Writer, res); werr != nil && err == nil {
+				err = werr
+			}
+		}
 		return err
 	}
-	res, err := do(ctx, clients, ns)
-	if res != nil {
-		if werr := printerFor(o.output)(c.App.Writer, res); werr != nil && err == nil {
-			err = werr
-		}
-	}
-	return err
 }

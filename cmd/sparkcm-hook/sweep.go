@@ -40,6 +40,33 @@ func (o *sweepOptions) Validate() error {
 	return exclusiveScope(o.namespaceGiven, o.AllNamespaces)
 }
 
+func (o *sweepOptions) complete(c *cli.Context, g *globals) {
+	o.take(c, &o.DryRun, &o.Concurrency, &o.Retry)
+	o.olderThanSet = c.IsSet("older-than")
+	o.orphanSet = c.IsSet("orphan-older-than")
+	if !o.orphanSet {
+		o.OrphanOlderThan = 0 // the library's default: 7 days, or --older-than when longer
+	}
+	o.namespaceGiven = g.namespaceSet
+}
+
+func (o *sweepOptions) run(ctx context.Context, g *globals, clients hook.Clients, ns string) (*hook.Result, error) {
+	if !o.AllNamespaces {
+		if err := g.checkNamespace(ctx, clients, ns); err != nil {
+			return nil, err
+		}
+		o.Namespace = ns
+	}
+	if err := g.preflight(ctx, &o.common, hook.CommandSweep, clients, o.Namespace); err != nil {
+		return nil, err
+	}
+	p := newProgress(g.stderr)
+	o.Progress = p.update
+	res, err := hook.Sweep(ctx, clients, g.log, o.SweepOptions)
+	p.finish()
+	return res, err
+}
+
 func sweepCommand(g *globals) *cli.Command {
 	o := &sweepOptions{}
 	return &cli.Command{
@@ -78,35 +105,7 @@ reason), also when the run stops early (the rest as failed, "not attempted: <why
 			},
 			o.flags(hook.DefaultSweepConcurrency),
 		),
-		Action: func(c *cli.Context) error {
-			o.complete(c)
-			o.olderThanSet = c.IsSet("older-than")
-			o.orphanSet = c.IsSet("orphan-older-than")
-			o.namespaceGiven = g.namespaceSet
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			o.DryRun, o.Concurrency, o.Retry = o.dryRun, o.concurrency, o.retry()
-			if !o.orphanSet {
-				o.OrphanOlderThan = 0 // the library's default: 7 days, or --older-than when longer
-			}
-			return g.run(c, &o.common, func(ctx context.Context, clients hook.Clients, ns string) (*hook.Result, error) {
-				if !o.AllNamespaces {
-					if err := g.checkNamespace(ctx, clients, ns); err != nil {
-						return nil, err
-					}
-					o.Namespace = ns
-				}
-				if err := g.preflight(ctx, &o.common, hook.CommandSweep, clients, o.Namespace); err != nil {
-					return nil, err
-				}
-				p := newProgress(g.stderr)
-				o.Progress = p.update
-				res, err := hook.Sweep(ctx, clients, g.log, o.SweepOptions)
-				p.finish()
-				return res, err
-			})
-		},
+		Action: g.action(o),
 	}
 }
 

@@ -29,6 +29,22 @@ func (o *watchOptions) Validate() error {
 	return hook.ValidateObjectName("driver Pod name", o.Pod)
 }
 
+func (o *watchOptions) complete(c *cli.Context, g *globals) {
+	o.take(c, &o.DryRun, &o.Concurrency, &o.Retry)
+	if g.namespace == "" {
+		// The downward API's namespace, as the sidecar manifest sets it.
+		g.namespace = os.Getenv("POD_NAMESPACE")
+	}
+}
+
+func (o *watchOptions) run(ctx context.Context, g *globals, clients hook.Clients, ns string) (*hook.Result, error) {
+	o.Namespace = ns
+	if err := g.preflight(ctx, &o.common, hook.CommandWatch, clients, ns); err != nil {
+		return nil, err
+	}
+	return hook.Watch(ctx, clients, g.log, o.WatchOptions)
+}
+
 func watchCommand(g *globals) *cli.Command {
 	o := &watchOptions{}
 	return &cli.Command{
@@ -54,23 +70,6 @@ code 4, having deleted nothing.
 			},
 			o.flags(hook.DefaultCleanupConcurrency),
 		),
-		Action: func(c *cli.Context) error {
-			o.complete(c)
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			o.DryRun, o.Concurrency, o.Retry = o.dryRun, o.concurrency, o.retry()
-			if g.namespace == "" {
-				// The downward API's namespace, as the sidecar manifest sets it.
-				g.namespace = os.Getenv("POD_NAMESPACE")
-			}
-			return g.run(c, &o.common, func(ctx context.Context, clients hook.Clients, ns string) (*hook.Result, error) {
-				o.Namespace = ns
-				if err := g.preflight(ctx, &o.common, hook.CommandWatch, clients, ns); err != nil {
-					return nil, err
-				}
-				return hook.Watch(ctx, clients, g.log, o.WatchOptions)
-			})
-		},
+		Action: g.action(o),
 	}
 }
