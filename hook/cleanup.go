@@ -50,7 +50,7 @@ func (o *CleanupOptions) validate() error {
 		}
 	}
 	if n != 1 {
-		return Usagef("give exactly one of --spark-app, --driver-pod or --app-id")
+		return Usagef("give exactly one target: a SparkApplication, a driver Pod or a Spark application id")
 	}
 	switch {
 	case o.SparkApp != "":
@@ -83,8 +83,9 @@ type cleaner struct {
 // Cleanup deletes exactly one finished Spark application's ConfigMaps: the
 // ones Spark or the Spark Operator generated for it (see judge), that no
 // non-terminated Pod uses. It validates the target before any API call. It
-// returns the Result also with an error, which ExitCode classifies:
-// *UsageError, *ForbiddenError, *StillRunningError, *PartialFailureError.
+// returns the Result also with an error, one of the typed errors
+// *UsageError, *ForbiddenError, *StillRunningError, *PartialFailureError, or
+// a plain failure.
 func Cleanup(ctx context.Context, c Clients, log *slog.Logger, o CleanupOptions) (*Result, error) {
 	start := time.Now()
 	res := &Result{Namespace: o.Namespace, DryRun: o.DryRun}
@@ -93,7 +94,7 @@ func Cleanup(ctx context.Context, c Clients, log *slog.Logger, o CleanupOptions)
 		return res, err
 	}
 	if o.Concurrency <= 0 {
-		o.Concurrency = 8
+		o.Concurrency = DefaultCleanupConcurrency
 	}
 	o.Retry = o.Retry.withDefaults()
 	// One budget for the whole cleanup, every retry drawing from it, plus
@@ -255,7 +256,7 @@ func (cl *cleaner) resolve(ctx context.Context) (*appView, error) {
 				return nil, err
 			}
 		default:
-			return nil, Usagef("application id %s has %d driver Pods; name one with --driver-pod", o.AppID, len(pods.Items))
+			return nil, Usagef("application id %s has %d driver Pods; name the driver Pod instead", o.AppID, len(pods.Items))
 		}
 	}
 	if err := cl.findLivePods(ctx, app); err != nil {

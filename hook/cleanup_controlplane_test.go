@@ -2,6 +2,7 @@ package hook_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -324,8 +325,8 @@ func TestCleanupOfARunningApplicationDeletesNothingAndSaysSo(t *testing.T) {
 			for _, o := range []hook.CleanupOptions{{DriverPod: app.DriverPod}, {AppID: app.AppID}} {
 				o.Namespace = ns
 				res, err := cleanup(t, c, o)
-				if hook.ExitCode(err) != hook.ExitRunning {
-					t.Fatalf("exit %d (%v), want %d", hook.ExitCode(err), err, hook.ExitRunning)
+				if running := (*hook.StillRunningError)(nil); !errors.As(err, &running) {
+					t.Fatalf("got %v, want *hook.StillRunningError", err)
 				}
 				if len(res.Deleted) != 0 {
 					t.Fatalf("deleted %v while running", names(res.Deleted))
@@ -362,8 +363,8 @@ func TestCleanupWaitGivesUpWithStillRunning(t *testing.T) {
 	app := newApp(t, ns, sparkfixture.Spec{State: sparkfixture.StateRunning})
 	_, c := admin(t)
 	_, err := cleanup(t, c, hook.CleanupOptions{Namespace: ns, SparkApp: app.Name, Wait: 2 * time.Second})
-	if hook.ExitCode(err) != hook.ExitRunning {
-		t.Fatalf("exit %d (%v), want %d", hook.ExitCode(err), err, hook.ExitRunning)
+	if running := (*hook.StillRunningError)(nil); !errors.As(err, &running) {
+		t.Fatalf("got %v, want *hook.StillRunningError", err)
 	}
 	if len(mapNames(t, ns)) != len(app.MapNames()) {
 		t.Fatal("maps were deleted")
@@ -378,7 +379,7 @@ func TestCleanupNeverDeletesAMapRecreatedUnderTheSameNameBetweenDiscoveryAndDele
 	var newUID types.UID
 	// Just before the tool's first DELETE of the driver map leaves, replace
 	// the map with a new one under the same name.
-	c := clientsFor(t, cp.AdminConfig(), func(rt http.RoundTripper) http.RoundTripper {
+	c := clientsFor(t, cp.Get(t).AdminConfig(), func(rt http.RoundTripper) http.RoundTripper {
 		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
 			if r.Method == http.MethodDelete && strings.HasSuffix(r.URL.Path, "/configmaps/"+app.DriverConfMap) && swapped.CompareAndSwap(false, true) {
 				ctx := context.Background()
@@ -458,8 +459,8 @@ func TestCleanupWorksUnderTheDocumentedRoleAndExitsForbiddenWithoutDelete(t *tes
 	app := newApp(t, ns, sparkfixture.Spec{PodTemplate: true})
 	before := mapUIDs(t, ns)
 	_, err := cleanup(t, sa, hook.CleanupOptions{Namespace: ns, SparkApp: app.Name})
-	if hook.ExitCode(err) != hook.ExitForbidden {
-		t.Fatalf("exit %d (%v), want %d", hook.ExitCode(err), err, hook.ExitForbidden)
+	if forbidden := (*hook.ForbiddenError)(nil); !errors.As(err, &forbidden) {
+		t.Fatalf("got %v, want *hook.ForbiddenError", err)
 	}
 	for _, want := range []string{"system:serviceaccount:" + ns + ":janitor", "delete", "configmaps", ns} {
 		if !strings.Contains(err.Error(), want) {
@@ -478,7 +479,7 @@ func TestCleanupWorksUnderTheDocumentedRoleAndExitsForbiddenWithoutDelete(t *tes
 	for {
 		// RBAC changes reach the authorizer through a watch; allow it a moment.
 		res, err = cleanup(t, sa, hook.CleanupOptions{Namespace: ns, SparkApp: app.Name})
-		if hook.ExitCode(err) != hook.ExitForbidden || time.Now().After(deadline) {
+		if forbidden := (*hook.ForbiddenError)(nil); !errors.As(err, &forbidden) || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(200 * time.Millisecond)

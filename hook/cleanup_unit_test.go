@@ -138,24 +138,38 @@ func TestCleanupRetriesEachTransientFailureUntilTheMapIsDeleted(t *testing.T) {
 	}
 }
 
-func TestCleanupExitCodes(t *testing.T) {
+// isErr reports whether err is (or wraps) a T: the typed errors are what the
+// command line turns into exit codes.
+func isErr[T error](err error) bool {
+	var target T
+	return errors.As(err, &target)
+}
+
+// isPlainFailure is an error that is none of the typed ones (exit 1).
+func isPlainFailure(err error) bool {
+	return err != nil && !isErr[*UsageError](err) && !isErr[*ForbiddenError](err) && !isErr[*StillRunningError](err)
+}
+
+func isNil(err error) bool { return err == nil }
+
+func TestCleanupErrorKinds(t *testing.T) {
 	cases := []struct {
 		name  string
 		state string
 		phase corev1.PodPhase
 		fail  error
 		opts  CleanupOptions
-		want  int
+		want  func(error) bool
 	}{
-		{name: "done", state: "COMPLETED", phase: corev1.PodSucceeded, want: ExitOK},
-		{name: "nothing to delete", state: "FAILED", phase: corev1.PodFailed, opts: CleanupOptions{AppID: "spark-unknown"}, want: ExitOK},
-		{name: "still failing when the budget runs out", state: "COMPLETED", phase: corev1.PodSucceeded, fail: apierrors.NewServiceUnavailable("down"), want: ExitFailed},
-		{name: "final server error", state: "COMPLETED", phase: corev1.PodSucceeded, fail: apierrors.NewInvalid(schema.GroupKind{Kind: "ConfigMap"}, "x", nil), want: ExitFailed},
-		{name: "invalid target", state: "COMPLETED", phase: corev1.PodSucceeded, opts: CleanupOptions{AppID: "a,b"}, want: ExitUsage},
-		{name: "two targets", state: "COMPLETED", phase: corev1.PodSucceeded, opts: CleanupOptions{AppID: "a", DriverPod: "b"}, want: ExitUsage},
-		{name: "forbidden", state: "COMPLETED", phase: corev1.PodSucceeded, fail: apierrors.NewForbidden(cmGR, "x", errors.New("no")), want: ExitForbidden},
-		{name: "application running", state: "RUNNING", phase: corev1.PodRunning, want: ExitRunning},
-		{name: "driver pod still running though the app says completed", state: "COMPLETED", phase: corev1.PodRunning, want: ExitRunning},
+		{name: "done", state: "COMPLETED", phase: corev1.PodSucceeded, want: isNil},
+		{name: "nothing to delete", state: "FAILED", phase: corev1.PodFailed, opts: CleanupOptions{AppID: "spark-unknown"}, want: isNil},
+		{name: "still failing when the budget runs out", state: "COMPLETED", phase: corev1.PodSucceeded, fail: apierrors.NewServiceUnavailable("down"), want: isPlainFailure},
+		{name: "final server error", state: "COMPLETED", phase: corev1.PodSucceeded, fail: apierrors.NewInvalid(schema.GroupKind{Kind: "ConfigMap"}, "x", nil), want: isPlainFailure},
+		{name: "invalid target", state: "COMPLETED", phase: corev1.PodSucceeded, opts: CleanupOptions{AppID: "a,b"}, want: isErr[*UsageError]},
+		{name: "two targets", state: "COMPLETED", phase: corev1.PodSucceeded, opts: CleanupOptions{AppID: "a", DriverPod: "b"}, want: isErr[*UsageError]},
+		{name: "forbidden", state: "COMPLETED", phase: corev1.PodSucceeded, fail: apierrors.NewForbidden(cmGR, "x", errors.New("no")), want: isErr[*ForbiddenError]},
+		{name: "application running", state: "RUNNING", phase: corev1.PodRunning, want: isErr[*StillRunningError]},
+		{name: "driver pod still running though the app says completed", state: "COMPLETED", phase: corev1.PodRunning, want: isErr[*StillRunningError]},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -165,12 +179,12 @@ func TestCleanupExitCodes(t *testing.T) {
 			}
 			tc.opts.Retry = RetryPolicy{Budget: 10 * time.Second, Initial: time.Second, Max: 2 * time.Second}
 			res, err := w.cleanup(t, tc.opts)
-			if got := ExitCode(err); got != tc.want {
-				t.Fatalf("exit %d (err %v), want %d", got, err, tc.want)
+			if !tc.want(err) {
+				t.Fatalf("wrong kind of error: %T %v", err, err)
 			}
-			if tc.want == ExitRunning || tc.want == ExitUsage {
+			if isErr[*StillRunningError](err) || isErr[*UsageError](err) {
 				if w.deletes.Load() != 0 || len(res.Deleted) != 0 {
-					t.Fatalf("exit %d but %d deletes were sent", tc.want, w.deletes.Load())
+					t.Fatalf("%T but %d deletes were sent", err, w.deletes.Load())
 				}
 			}
 		})

@@ -27,11 +27,12 @@ import (
 // cp is one real control plane (etcd + kube-apiserver, no
 // controller-manager: nothing garbage-collects behind the tests' back)
 // shared by this package's tests; each test works in its own namespace.
-var cp *testbed.ControlPlane
+// It starts with the first test that needs it (cp.Get, cp.NewNamespace).
+var cp = testbed.NewShared(testbed.Options{})
 
-func TestMain(m *testing.M) { os.Exit(testbed.RunMain(m, testbed.Options{}, &cp)) }
+func TestMain(m *testing.M) { os.Exit(cp.RunMain(m)) }
 
-func testLog(t *testing.T) *slog.Logger {
+func testLog(_ *testing.T) *slog.Logger {
 	if testing.Verbose() {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
@@ -85,7 +86,7 @@ func clientsFor(t *testing.T, cfg *rest.Config, wrap func(http.RoundTripper) htt
 }
 
 func admin(t *testing.T) (kubernetes.Interface, hook.Clients) {
-	c := clientsFor(t, cp.AdminConfig(), nil)
+	c := clientsFor(t, cp.Get(t).AdminConfig(), nil)
 	return c.Kube, c
 }
 
@@ -254,7 +255,7 @@ func serviceAccount(t *testing.T, ns, name string) hook.Clients {
 	if _, err := kube.CoreV1().ServiceAccounts(ns).Create(ctxFor(t), &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := cp.ServiceAccountConfig(ctxFor(t), ns, name)
+	cfg, err := cp.Get(t).ServiceAccountConfig(ctxFor(t), ns, name)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,6 +29,7 @@
 //     never read as the API server's verdict.
 //
 // The package takes its clients and a *slog.Logger, never exits the process
-// and never reads flags or the environment; errors are classified for the
-// command line by ExitCode.
+// and never reads flags or the environment. Its errors are typed
+// (*UsageError, *ForbiddenError, *StillRunningError, *PartialFailureError) so
+// that the command line can tell them apart with errors.As.
 package hook

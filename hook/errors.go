@@ -1,19 +1,6 @@
 package hook
 
-import (
-	"errors"
-	"fmt"
-)
-
-// Exit codes are part of the command-line interface; the library only
-// classifies errors, main turns them into codes.
-const (
-	ExitOK        = 0 // done, including "nothing to delete"
-	ExitFailed    = 1 // failed after retries, or some maps could not be deleted
-	ExitUsage     = 2 // invalid usage or input; nothing was changed
-	ExitForbidden = 3 // the API server refused a verb (RBAC)
-	ExitRunning   = 4 // the application is still running; nothing was deleted
-)
+import "fmt"
 
 // UsageError is bad input: a malformed target, an unknown context or
 // namespace. It is reported in one line and nothing is changed.
@@ -68,7 +55,7 @@ type StillRunningError struct {
 }
 
 func (e *StillRunningError) Error() string {
-	return fmt.Sprintf("application %s in namespace %s is still running (%s); nothing deleted (use --wait to wait for it)", e.App, e.Namespace, e.State)
+	return fmt.Sprintf("application %s in namespace %s is still running (%s); nothing deleted", e.App, e.Namespace, e.State)
 }
 
 // PartialFailureError is returned when the run finished but some maps could
@@ -77,24 +64,4 @@ type PartialFailureError struct{ Failed int }
 
 func (e *PartialFailureError) Error() string {
 	return fmt.Sprintf("%d configmap(s) could not be deleted", e.Failed)
-}
-
-// ExitCode maps an error returned by the library to the documented exit code.
-func ExitCode(err error) int {
-	if err == nil {
-		return ExitOK
-	}
-	var usage *UsageError
-	var forbidden *ForbiddenError
-	var running *StillRunningError
-	switch {
-	case errors.As(err, &usage):
-		return ExitUsage
-	case errors.As(err, &forbidden):
-		return ExitForbidden
-	case errors.As(err, &running):
-		return ExitRunning
-	default:
-		return ExitFailed
-	}
 }

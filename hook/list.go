@@ -65,7 +65,7 @@ func listPaged(ctx context.Context, s listSpec) error {
 		if isNotFound(err) {
 			return err
 		}
-		if fe := asForbidden(err, s.verb, s.group, s.resrc, s.ns); fe != err {
+		if fe := asForbidden(err, s.verb, s.group, s.resrc, s.ns); fe != err { //nolint:errorlint // identity: asForbidden returns err itself unless it was a 403
 			return fe
 		}
 		return fmt.Errorf("%s in namespace %s: %w", s.what, nsLabel(s.ns), err)

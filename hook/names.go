@@ -9,6 +9,7 @@ import (
 // from its generated name.
 type MapKind string
 
+// The kinds of map, each with the name Spark gives it.
 const (
 	KindDriverConf   MapKind = "driver-conf"        // spark-drv-<hex>-conf-map; before Spark 3.1 <prefix>-driver-conf-map
 	KindExecutorConf MapKind = "executor-conf"      // spark-exec-<hex>-conf-map

@@ -9,6 +9,7 @@ import (
 // Decision is what the tool did with one ConfigMap.
 type Decision string
 
+// The decisions: every map considered ends up with one.
 const (
 	Deleted Decision = "deleted"
 	Skipped Decision = "skipped"

@@ -182,7 +182,7 @@ func callAPI(ctx context.Context, log *slog.Logger, p RetryPolicy, ns, what, ver
 	if err == nil || isNotFound(err) {
 		return err
 	}
-	if fe := asForbidden(err, verb, group, resource, ns); fe != err {
+	if fe := asForbidden(err, verb, group, resource, ns); fe != err { //nolint:errorlint // identity: asForbidden returns err itself unless it was a 403
 		return fe
 	}
 	where := ns

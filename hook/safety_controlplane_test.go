@@ -192,7 +192,7 @@ func TestSweepKeepsTheMapsOfAnOwnerCreatedBetweenTheOwnerListsAndTheMapList(t *t
 	old := newApp(t, ns, sparkfixture.Spec{})
 	kube, admins := admin(t)
 	var fresh atomic.Pointer[sparkfixture.App]
-	c := clientsFor(t, cp.AdminConfig(), func(rt http.RoundTripper) http.RoundTripper {
+	c := clientsFor(t, cp.Get(t).AdminConfig(), func(rt http.RoundTripper) http.RoundTripper {
 		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
 			if isMapList(r) && fresh.Load() == nil {
 				// The Pods and SparkApplications were read already: a new
@@ -281,7 +281,7 @@ func TestSweepMeasuresAgesOnTheAPIServersClock(t *testing.T) {
 	app := newApp(t, ns, sparkfixture.Spec{})
 	// The server's clock, seen through the Date of its answers, is two
 	// hours behind this machine's: on the server's clock the maps are new.
-	behind := clientsFor(t, cp.AdminConfig(), shiftDate(-2*time.Hour))
+	behind := clientsFor(t, cp.Get(t).AdminConfig(), shiftDate(-2*time.Hour))
 	res, err := sweep(t, behind, hook.SweepOptions{Namespace: ns, OlderThan: time.Hour, Now: nil})
 	if err != nil {
 		t.Fatal(err)
@@ -290,7 +290,7 @@ func TestSweepMeasuresAgesOnTheAPIServersClock(t *testing.T) {
 		t.Fatalf("deleted %v: ages were measured on the local clock", names(res.Deleted))
 	}
 	// Two hours ahead: on the server's clock the run ended two hours ago.
-	ahead := clientsFor(t, cp.AdminConfig(), shiftDate(2*time.Hour))
+	ahead := clientsFor(t, cp.Get(t).AdminConfig(), shiftDate(2*time.Hour))
 	res, err = sweep(t, ahead, hook.SweepOptions{Namespace: ns, OlderThan: time.Hour})
 	if err != nil || !equal(names(res.Deleted), sorted(app.MapNames())) {
 		t.Fatalf("err %v, deleted %v; want every map, two hours old on the server's clock", err, names(res.Deleted))
@@ -302,7 +302,7 @@ func TestSweepMeasuresAgesOnTheAPIServersClock(t *testing.T) {
 func mutateBeforeFirstDelete(t *testing.T, ns, name string, mutate func(*corev1.ConfigMap)) (hook.Clients, *atomic.Bool) {
 	kube, _ := admin(t)
 	var done atomic.Bool
-	c := clientsFor(t, cp.AdminConfig(), func(rt http.RoundTripper) http.RoundTripper {
+	c := clientsFor(t, cp.Get(t).AdminConfig(), func(rt http.RoundTripper) http.RoundTripper {
 		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
 			if r.Method == http.MethodDelete && strings.HasSuffix(r.URL.Path, "/configmaps/"+name) && done.CompareAndSwap(false, true) {
 				m, err := kube.CoreV1().ConfigMaps(ns).Get(context.Background(), name, metav1.GetOptions{})
@@ -450,7 +450,7 @@ func TestCleanupRereadsAGoneDriverAfterListingMapsByItsName(t *testing.T) {
 	// application id, only its owner does.
 	newMap := "resubmitted-" + hex16(t) + "-driver-podspec-conf-map"
 	var resubmitted atomic.Bool
-	c := clientsFor(t, cp.AdminConfig(), func(rt http.RoundTripper) http.RoundTripper {
+	c := clientsFor(t, cp.Get(t).AdminConfig(), func(rt http.RoundTripper) http.RoundTripper {
 		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
 			if isMapList(r) && r.URL.Query().Get("labelSelector") == "" && resubmitted.CompareAndSwap(false, true) {
 				ctx := context.Background()
@@ -568,7 +568,7 @@ func TestSweepRetriesAPageThatFailsAfterMinutesOfListing(t *testing.T) {
 	want := bulkMaps(t, ns, 40)
 	clock := &stepClock{now: time.Unix(1_700_000_000, 0)}
 	var pages atomic.Int32
-	slow := clientsFor(t, cp.AdminConfig(), func(rt http.RoundTripper) http.RoundTripper {
+	slow := clientsFor(t, cp.Get(t).AdminConfig(), func(rt http.RoundTripper) http.RoundTripper {
 		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
 			if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/configmaps") && r.URL.Query().Get("continue") != "" {
 				switch pages.Add(1) {
@@ -602,7 +602,7 @@ func TestCleanupNeverTakesAProxys404PageForAGoneDriver(t *testing.T) {
 	// A plain spark-submit application, running: only its driver Pod says so.
 	app := newApp(t, ns, sparkfixture.Spec{NoSparkApplication: true, State: sparkfixture.StateRunning})
 	before := mapUIDs(t, ns)
-	proxied := clientsFor(t, cp.AdminConfig(), func(rt http.RoundTripper) http.RoundTripper {
+	proxied := clientsFor(t, cp.Get(t).AdminConfig(), func(rt http.RoundTripper) http.RoundTripper {
 		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
 			if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/pods/"+app.DriverPod) {
 				// An ingress in front of the API server, not the API server.

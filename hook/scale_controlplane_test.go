@@ -26,7 +26,7 @@ func TestSweepDeletesBehindTheListAndHandsEveryEntryToRecord(t *testing.T) {
 		mapPagesRequested atomic.Int32
 		lastPageRequested atomic.Bool
 	)
-	watched := clientsFor(t, cp.AdminConfig(), func(rt http.RoundTripper) http.RoundTripper {
+	watched := clientsFor(t, cp.Get(t).AdminConfig(), func(rt http.RoundTripper) http.RoundTripper {
 		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
 			if r.Method == http.MethodDelete && !lastPageRequested.Load() {
 				deleteBeforeLast.Store(true)

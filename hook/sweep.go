@@ -61,7 +61,7 @@ const DefaultOrphanOlderThan = 7 * 24 * time.Hour
 
 func (o *SweepOptions) validate() error {
 	if o.AllNamespaces && o.Namespace != "" {
-		return Usagef("give -n NAMESPACE or -A, not both")
+		return Usagef("give a namespace or all namespaces, not both")
 	}
 	if !o.AllNamespaces {
 		if err := ValidateNamespace(o.Namespace); err != nil {
@@ -69,10 +69,10 @@ func (o *SweepOptions) validate() error {
 		}
 	}
 	if o.OlderThan < 0 {
-		return Usagef("--older-than must not be negative")
+		return Usagef("the minimum age must not be negative")
 	}
 	if o.OrphanOlderThan != 0 && o.OrphanOlderThan < o.OlderThan {
-		return Usagef("--orphan-older-than (%s) must not be shorter than --older-than (%s)", o.OrphanOlderThan, o.OlderThan)
+		return Usagef("the minimum age of ownerless maps (%s) must not be shorter than the minimum age (%s)", o.OrphanOlderThan, o.OlderThan)
 	}
 	return nil
 }
@@ -111,13 +111,13 @@ func Sweep(ctx context.Context, c Clients, log *slog.Logger, o SweepOptions) (*R
 		return res, err
 	}
 	if o.Concurrency <= 0 {
-		o.Concurrency = 32
+		o.Concurrency = DefaultSweepConcurrency
 	}
 	if o.BatchSize <= 0 {
-		o.BatchSize = 500
+		o.BatchSize = DefaultSweepBatchSize
 	}
 	if o.PageSize <= 0 {
-		o.PageSize = 500
+		o.PageSize = DefaultPageSize
 	}
 	if o.OrphanOlderThan == 0 {
 		o.OrphanOlderThan = max(DefaultOrphanOlderThan, o.OlderThan)
@@ -572,13 +572,6 @@ func trimPod(p *corev1.Pod) *corev1.Pod {
 			OwnerReferences: p.OwnerReferences, DeletionTimestamp: p.DeletionTimestamp, CreationTimestamp: p.CreationTimestamp},
 		Status: corev1.PodStatus{Phase: p.Status.Phase, ContainerStatuses: p.Status.ContainerStatuses, InitContainerStatuses: p.Status.InitContainerStatuses},
 	}
-}
-
-func keepAnnotation(a map[string]string) map[string]string {
-	if v, ok := a[AnnotationKeep]; ok {
-		return map[string]string{AnnotationKeep: v}
-	}
-	return nil
 }
 
 func sparkSignal(m *metav1.ObjectMeta) bool {

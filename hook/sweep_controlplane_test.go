@@ -216,7 +216,7 @@ func TestSweepKeepsAMapThatBecomesUsedBetweenListingAndDeleting(t *testing.T) {
 	late := target[len(target)-1]
 	kube, _ := admin(t)
 	var created atomic.Bool
-	c := clientsFor(t, cp.AdminConfig(), func(rt http.RoundTripper) http.RoundTripper {
+	c := clientsFor(t, cp.Get(t).AdminConfig(), func(rt http.RoundTripper) http.RoundTripper {
 		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
 			if r.Method == http.MethodDelete && created.CompareAndSwap(false, true) {
 				_, err := kube.CoreV1().Pods(ns).Create(context.Background(), &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "late-reader"},
@@ -270,7 +270,7 @@ func TestSweepPagesThroughMoreMapsThanOnePage(t *testing.T) {
 	ns := cp.NewNamespace(t)
 	want := bulkMaps(t, ns, 60)
 	requests := &requestLog{}
-	counted := clientsFor(t, cp.AdminConfig(), requests.wrap)
+	counted := clientsFor(t, cp.Get(t).AdminConfig(), requests.wrap)
 	res, err := sweep(t, counted, hook.SweepOptions{Namespace: ns, PageSize: 7})
 	if err != nil {
 		t.Fatal(err)

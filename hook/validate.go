@@ -11,7 +11,7 @@ import (
 // ValidateNamespace checks a namespace name before any API call.
 func ValidateNamespace(ns string) error {
 	if ns == "" {
-		return Usagef("namespace is empty: pass -n NAMESPACE")
+		return Usagef("namespace is empty")
 	}
 	if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
 		return Usagef("invalid namespace %q: %s", ns, strings.Join(errs, "; "))

@@ -49,8 +49,8 @@ func TestValidationRefusesInputThatCouldWidenASelector(t *testing.T) {
 	for _, id := range []string{"", "a,b", "a!=b", "a b", "*", "x=y", "a\nb", "in (a)", "-lead", "trail-"} {
 		if err := ValidateAppID(id); err == nil {
 			t.Errorf("ValidateAppID(%q) accepted it", id)
-		} else if ExitCode(err) != ExitUsage {
-			t.Errorf("ValidateAppID(%q) error maps to exit %d, want %d", id, ExitCode(err), ExitUsage)
+		} else if !isErr[*UsageError](err) {
+			t.Errorf("ValidateAppID(%q) error is %T, want *UsageError", id, err)
 		}
 	}
 	for _, name := range []string{"", "Upper", "a_b", "a/b", "..", "x*"} {

@@ -26,7 +26,7 @@ func (cl *cleaner) waitFinished(ctx context.Context, d time.Duration) (*appView,
 		app, err := cl.resolve(wctx)
 		if err != nil {
 			if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
-				return nil, &StillRunningError{Namespace: cl.o.Namespace, App: cl.o.target(), State: "it did not finish within --wait " + d.String()}
+				return nil, &StillRunningError{Namespace: cl.o.Namespace, App: cl.o.target(), State: "it did not finish within the wait of " + d.String()}
 			}
 			return nil, err
 		}
@@ -37,7 +37,7 @@ func (cl *cleaner) waitFinished(ctx context.Context, d time.Duration) (*appView,
 		cl.log.Debug("still running", "reason", why)
 		if err := cl.watchOnce(wctx, app); err != nil {
 			if wctx.Err() != nil && ctx.Err() == nil {
-				return nil, &StillRunningError{Namespace: cl.o.Namespace, App: cl.o.target(), State: why + "; did not finish within --wait " + d.String()}
+				return nil, &StillRunningError{Namespace: cl.o.Namespace, App: cl.o.target(), State: why + "; did not finish within the wait of " + d.String()}
 			}
 			return nil, err
 		}

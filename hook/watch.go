@@ -40,7 +40,7 @@ func Watch(ctx context.Context, c Clients, log *slog.Logger, o WatchOptions) (*R
 		o.Container = DefaultDriverContainer
 	}
 	if o.Grace <= 0 {
-		o.Grace = 20 * time.Second
+		o.Grace = DefaultGrace
 	}
 	co := CleanupOptions{
 		Namespace: o.Namespace, DriverPod: o.Pod, DriverContainer: o.Container,

@@ -12,7 +12,6 @@ in deploy/helm/sparkcm-hook creates one. The cleanup Pod is deleted when it fini
 from __future__ import annotations
 
 import pendulum
-
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 from airflow.providers.cncf.kubernetes.operators.spark_kubernetes import SparkKubernetesOperator
 from airflow.sdk import DAG, Param, TriggerRule
@@ -26,7 +25,14 @@ with DAG(
     schedule=None,
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
-    params={"namespace": Param("spark-jobs", type="string", description="namespace of the Spark job")},
+    # A namespace is a DNS label, never empty: sparkcm-hook refuses an empty -n rather than fall
+    # back to another namespace, and so does this DAG when it is triggered.
+    params={
+        "namespace": Param(
+            "spark-jobs", type="string", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", maxLength=63,
+            description="namespace of the Spark job",
+        )
+    },
     tags=["spark", "sparkcm-hook"],
 ) as dag:
     spark = SparkKubernetesOperator(

@@ -15,7 +15,6 @@ To opt a task out, give it ``params={"sparkcm_hook_cleanup": False}``; to opt a 
 from __future__ import annotations
 
 import pendulum
-
 from airflow.providers.cncf.kubernetes.operators.spark_kubernetes import SparkKubernetesOperator
 from airflow.sdk import DAG, Param
 
@@ -25,7 +24,14 @@ with DAG(
     schedule=None,
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
-    params={"namespace": Param("spark-jobs", type="string", description="namespace of the Spark job")},
+    # A namespace is a DNS label, never empty: sparkcm-hook refuses an empty -n rather than fall
+    # back to another namespace, and so does this DAG when it is triggered.
+    params={
+        "namespace": Param(
+            "spark-jobs", type="string", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", maxLength=63,
+            description="namespace of the Spark job",
+        )
+    },
     tags=["spark"],
 ) as dag:
     SparkKubernetesOperator(

@@ -15,7 +15,6 @@ list pods and sparkapplications and get, list and delete configmaps in the job n
 from __future__ import annotations
 
 import pendulum
-
 from airflow.providers.cncf.kubernetes.operators.spark_kubernetes import SparkKubernetesOperator
 from airflow.providers.standard.operators.bash import BashOperator
 from airflow.sdk import DAG, Param, TriggerRule
@@ -29,6 +28,10 @@ if [ -z "$DRIVER_POD" ]; then
   echo "the Spark task recorded no driver pod (it never started one): nothing to clean up"
   exit 0
 fi
+if [ -z "$DRIVER_NAMESPACE" ]; then
+  echo "no namespace for driver pod $DRIVER_POD (neither XCom pod_namespace nor params.namespace)" >&2
+  exit 1
+fi
 exec sparkcm-hook cleanup --namespace "$DRIVER_NAMESPACE" --driver-pod "$DRIVER_POD"
 """
 
@@ -38,7 +41,14 @@ with DAG(
     schedule=None,
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
-    params={"namespace": Param("spark-jobs", type="string", description="namespace of the Spark job")},
+    # A namespace is a DNS label, never empty: sparkcm-hook refuses an empty -n rather than fall
+    # back to another namespace, and so does this DAG when it is triggered.
+    params={
+        "namespace": Param(
+            "spark-jobs", type="string", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", maxLength=63,
+            description="namespace of the Spark job",
+        )
+    },
     tags=["spark", "sparkcm-hook"],
 ) as dag:
     spark = SparkKubernetesOperator(

@@ -9,6 +9,7 @@ Tested with apache-airflow 3.3.2 and apache-airflow-providers-cncf-kubernetes 10
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 from dataclasses import dataclass, field, replace
@@ -80,7 +81,7 @@ def _raw(key: str) -> str | None:
     if env is not None:
         return env
     try:
-        from airflow.configuration import conf  # noqa: PLC0415 (Airflow is optional here)
+        from airflow.configuration import conf
     except Exception:  # Airflow missing or its configuration broken: env only
         return None
     try:
@@ -107,10 +108,8 @@ def load_settings() -> Settings:
             values[key] = raw.strip()
     raw = _raw("extra_args")
     if raw is not None:
-        try:
+        with contextlib.suppress(ValueError):  # unbalanced quotes: keep the default
             values["extra_args"] = _as_args(raw)
-        except ValueError:
-            pass
     raw = _raw("timeout")
     if raw is not None:
         try:

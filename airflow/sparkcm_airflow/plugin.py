@@ -5,6 +5,8 @@ Tested with apache-airflow 3.3.2 and apache-airflow-providers-cncf-kubernetes 10
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from airflow.plugins_manager import AirflowPlugin
 
 from sparkcm_airflow import listener
@@ -14,4 +16,4 @@ class SparkcmHookPlugin(AirflowPlugin):
     """Runs ``sparkcm-hook cleanup`` after every SparkKubernetesOperator task instance finishes."""
 
     name = "sparkcm_hook"
-    listeners = [listener]
+    listeners: ClassVar[list] = [listener]

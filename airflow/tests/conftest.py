@@ -87,7 +87,15 @@ def stub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Stub:
     monkeypatch.setenv("STUB_ARGS_FILE", str(args_file))
     monkeypatch.setenv("AIRFLOW__SPARKCM_HOOK__BINARY", str(path))
     s = Stub(path, args_file, monkeypatch)
-    report = {"namespace": "jobs", "appIds": ["spark-1"], "dryRun": False, "deleted": [{"name": "spark-drv-1-conf-map"}], "skipped": [], "failed": [], "seconds": 0.1}
+    report = {
+        "namespace": "jobs",
+        "appIds": ["spark-1"],
+        "dryRun": False,
+        "deleted": [{"name": "spark-drv-1-conf-map"}],
+        "skipped": [],
+        "failed": [],
+        "seconds": 0.1,
+    }
     s.behave(stdout=json.dumps(report))
     return s
 

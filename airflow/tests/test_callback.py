@@ -58,6 +58,18 @@ def test_unrendered_namespace_is_not_used(stub, spark_operator, monkeypatch):
     assert stub.args[:3] == ["cleanup", "-n", "fallback-ns"]
 
 
+@pytest.mark.parametrize("configured", [None, "", "  "])
+def test_an_empty_namespace_never_reaches_the_binary(stub, spark_operator, monkeypatch, configured):
+    """Empty namespaces from XCom, the operator and the configuration: nothing runs, never ``-n ""``."""
+    if configured is None:
+        monkeypatch.delenv("AIRFLOW__SPARKCM_HOOK__NAMESPACE", raising=False)
+    else:
+        monkeypatch.setenv("AIRFLOW__SPARKCM_HOOK__NAMESPACE", configured)
+    ti = FakeTI(task=spark_operator(namespace=""), xcoms={"pod_name": "p-driver", "pod_namespace": ""})
+    assert run_for_context({"ti": ti}) is None
+    assert not stub.called
+
+
 def test_factory_settings_override_configuration(stub, spark_operator, monkeypatch, tmp_path):
     monkeypatch.setenv("AIRFLOW__SPARKCM_HOOK__BINARY", str(tmp_path / "missing"))
     cb = make_cleanup_callback(binary=str(stub.path), extra_args="--context prod", timeout=30, dry_run=True)

@@ -116,7 +116,9 @@ def test_non_json_stdout_is_tolerated(stub):
 
 def test_environment_reaches_the_binary(stub, monkeypatch, tmp_path):
     # SPARKCM_* variables (e.g. SPARKCM_KUBECONFIG) are inherited by the binary.
-    script = stub.path.read_text().replace('exit "${STUB_EXIT:-0}"', 'echo "$SPARKCM_KUBECONFIG" >> "$STUB_ARGS_FILE"\nexit 0')
+    script = stub.path.read_text().replace(
+        'exit "${STUB_EXIT:-0}"', 'echo "$SPARKCM_KUBECONFIG" >> "$STUB_ARGS_FILE"\nexit 0'
+    )
     stub.path.write_text(script)
     monkeypatch.setenv("SPARKCM_KUBECONFIG", "/etc/kube/config")
     run_cleanup(CleanupTarget("jobs", driver_pod="a-driver"), settings_for(stub))

@@ -18,6 +18,7 @@ SPARKCM_E2E_KUBECONFIG reuses an already running control plane instead of starti
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -167,13 +168,18 @@ def namespace(cluster: Cluster) -> Iterator[Namespace]:
     core, custom = cluster.core, cluster.custom
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
     try:
-        core.create_namespaced_service_account(ns, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name="default")))
+        core.create_namespaced_service_account(
+            ns, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name="default"))
+        )
     except ApiException as e:
         if e.status != 409:
             raise
 
     core.create_namespaced_config_map(
-        ns, client.V1ConfigMap(metadata=client.V1ObjectMeta(name=USER_MAP), data={"spark-defaults.conf": "spark.ui.enabled false\n"})
+        ns,
+        client.V1ConfigMap(
+            metadata=client.V1ObjectMeta(name=USER_MAP), data={"spark-defaults.conf": "spark.ui.enabled false\n"}
+        ),
     )
     # An executor map of some other application, labelled as Spark labels it, owned by nobody.
     core.create_namespaced_config_map(
@@ -200,10 +206,8 @@ def namespace(cluster: Cluster) -> Iterator[Namespace]:
 
     decoy_maps = _wait("the decoy application", decoy_done)
     yield Namespace(ns, "other-app", decoy_maps)
-    try:
+    with contextlib.suppress(ApiException):  # best effort: the control plane is thrown away anyway
         core.delete_namespace(ns)
-    except ApiException:
-        pass
 
 
 def _exists(read, name: str, ns: str) -> bool:
@@ -299,9 +303,10 @@ def _assert_only_the_apps_maps_are_gone(cluster: Cluster, ns: Namespace, before:
         assert ("ConfigMap", name) not in after, f"{name} of the application is still there"
     changed = {k: (v, after.get(k)) for k, v in before.items() if after.get(k) != v}
     assert changed == {}, f"objects that existed before the run were changed or deleted: {changed}"
-    new_maps = {name for kind, name in after if kind == "ConfigMap"} - {name for kind, name in before if kind == "ConfigMap"}
+    maps_before = {name for kind, name in before if kind == "ConfigMap"}
+    new_maps = {name for kind, name in after if kind == "ConfigMap"} - maps_before
     assert new_maps == set(), f"unexpected new ConfigMaps: {new_maps}"
-    for name in ns.decoy_maps + [USER_MAP, "spark-exec-00000000deadbeef-conf-map"]:
+    for name in [*ns.decoy_maps, USER_MAP, "spark-exec-00000000deadbeef-conf-map"]:
         assert ("ConfigMap", name) in after
     # The application itself and its driver Pod are not sparkcm-hook's to delete.
     assert ("SparkApplication", run.app["metadata"]["name"]) in after

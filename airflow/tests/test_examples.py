@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import warnings
 from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import EXAMPLES_DIR
 
 TESTED_WITH = "Tested with apache-airflow 3.3.2 and apache-airflow-providers-cncf-kubernetes 10.25.0"
 DAG_FILES = sorted(EXAMPLES_DIR.glob("*.py"))
 TEARDOWN_DAGS = ["sparkcm_teardown", "sparkcm_kpo_teardown"]
+ALL_DAGS = [*TEARDOWN_DAGS, "sparkcm_failure_callback", "sparkcm_listener_only"]
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +60,7 @@ def test_dagbag_captured_no_warnings_and_no_dag_warnings(dagbag):
     assert dagbag.dag_warnings == set()
 
 
-@pytest.mark.parametrize("path", DAG_FILES + [EXAMPLES_DIR / "spark-application.yaml"], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [*DAG_FILES, EXAMPLES_DIR / "spark-application.yaml"], ids=lambda p: p.name)
 def test_every_example_states_the_versions_it_was_tested_with(path):
     text = " ".join(path.read_text().split())
     assert TESTED_WITH.replace(" and ", ", ") in text.replace(" and ", ", ")
@@ -93,6 +95,41 @@ def test_teardown_dag_passes_the_driver_pod_from_xcom_to_the_binary(dagbag):
     assert cleanup.append_env
 
 
+@pytest.mark.parametrize("dag_id", ALL_DAGS)
+def test_the_namespace_param_refuses_an_empty_or_invalid_namespace(dagbag, dag_id):
+    """An empty namespace never reaches sparkcm-hook, which would refuse it (exit 2) anyway."""
+    from airflow.sdk.exceptions import ParamValidationError
+
+    param = dagbag.get_dag(dag_id).params.get_param("namespace")
+    assert param.resolve("jobs") == "jobs"
+    for bad in ("", " ", "Not_A_Namespace"):
+        with pytest.raises(ParamValidationError):
+            param.resolve(bad)
+
+
+def test_teardown_script_never_passes_an_empty_namespace(dagbag, stub, tmp_path):
+    """The teardown's shell script, run as BashOperator runs it, with the stub as sparkcm-hook."""
+    script = dagbag.get_dag("sparkcm_teardown").get_task("cleanup_configmaps").bash_command
+    env = {**os.environ, "PATH": f"{stub.path.parent}{os.pathsep}{os.environ['PATH']}"}
+
+    def run(namespace: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["bash", "-c", script],
+            env={**env, "DRIVER_POD": "spark-pi-x-driver", "DRIVER_NAMESPACE": namespace},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+    empty = run("")
+    assert empty.returncode != 0
+    assert "no namespace" in empty.stderr
+    assert not stub.called
+    given = run("jobs")
+    assert given.returncode == 0, given.stderr
+    assert stub.args == ["cleanup", "--namespace", "jobs", "--driver-pod", "spark-pi-x-driver"]
+
+
 def test_kpo_dag_runs_the_image_under_its_own_service_account(dagbag):
     from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 
@@ -100,7 +137,8 @@ def test_kpo_dag_runs_the_image_under_its_own_service_account(dagbag):
     assert isinstance(cleanup, KubernetesPodOperator)
     assert cleanup.image.startswith("sparkcm-hook:")
     assert cleanup.service_account_name == "sparkcm-hook"
-    assert str(cleanup.on_finish_action.value if hasattr(cleanup.on_finish_action, "value") else cleanup.on_finish_action) == "delete_pod"
+    on_finish = cleanup.on_finish_action
+    assert str(on_finish.value if hasattr(on_finish, "value") else on_finish) == "delete_pod"
     assert cleanup.arguments[:2] == ["cleanup", "--driver-pod"]
     assert "ti.xcom_pull(task_ids='spark_pi', key='pod_name')" in cleanup.arguments[2]
     assert "key='pod_namespace'" in cleanup.namespace
@@ -109,8 +147,8 @@ def test_kpo_dag_runs_the_image_under_its_own_service_account(dagbag):
 
 def test_callback_dag_uses_the_helper_for_failures_and_retries(dagbag):
     spark = dagbag.get_dag("sparkcm_failure_callback").get_task("spark_pi")
-    for callbacks in (spark.on_failure_callback, spark.on_retry_callback):
-        callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
+    for given in (spark.on_failure_callback, spark.on_retry_callback):
+        callbacks = given if isinstance(given, list) else [given]
         assert [c.__module__ for c in callbacks] == ["sparkcm_airflow.callback"]
 
 

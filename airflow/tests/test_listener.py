@@ -54,7 +54,9 @@ def test_hook_signatures_match_airflow_3_spec():
 def test_runs_after_a_successful_spark_task(stub, settings_env, spark_operator):
     from airflow.sdk.listener import get_listener_manager
 
-    get_listener_manager().hook.on_task_instance_success(previous_state="running", task_instance=spark_ti(spark_operator))
+    get_listener_manager().hook.on_task_instance_success(
+        previous_state="running", task_instance=spark_ti(spark_operator)
+    )
     assert stub.args[:5] == ["cleanup", "-n", "jobs", "--driver-pod", "spark-pi-ab12cd34-driver"]
 
 
@@ -74,7 +76,9 @@ def test_subclasses_and_configured_operator_names_count_as_spark_tasks(stub, set
     class TeamSparkOperator(SparkKubernetesOperator):
         pass
 
-    ti = FakeTI(task=TeamSparkOperator(task_id="spark_pi", namespace="jobs", application_file="x.yaml"), xcoms=dict(XCOMS))
+    ti = FakeTI(
+        task=TeamSparkOperator(task_id="spark_pi", namespace="jobs", application_file="x.yaml"), xcoms=dict(XCOMS)
+    )
     assert listener.handle(ti, "succeeded") is not None
 
     class WrappedSpark(BashOperator):
@@ -160,7 +164,9 @@ def test_missing_binary_neither_raises_nor_fails_the_task(settings_env, spark_op
 
     caplog.set_level(logging.WARNING, logger="sparkcm_airflow")
     settings_env.setenv("AIRFLOW__SPARKCM_HOOK__BINARY", str(tmp_path / "not-installed"))
-    get_listener_manager().hook.on_task_instance_success(previous_state="running", task_instance=spark_ti(spark_operator))
+    get_listener_manager().hook.on_task_instance_success(
+        previous_state="running", task_instance=spark_ti(spark_operator)
+    )
     assert "not found" in caplog.text
 
 

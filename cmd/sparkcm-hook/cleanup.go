@@ -1,18 +1,78 @@
 package main
 
 import (
+	"context"
+	"errors"
+	"fmt"
+
 	"github.com/urfave/cli/v2"
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
 )
 
+// cleanupOptions are cleanup's flags: the common ones and the library's.
+type cleanupOptions struct {
+	common
+	hook.CleanupOptions
+}
+
+// Validate checks every flag of cleanup without reading any configuration.
+func (o *cleanupOptions) Validate() error {
+	if err := o.validate("cleanup"); err != nil {
+		return err
+	}
+	if o.Wait < 0 {
+		return hook.Usagef("--wait must not be negative")
+	}
+	targets := []struct {
+		flag, value string
+		check       func(string) error
+	}{
+		{"--spark-app", o.SparkApp, func(v string) error { return hook.ValidateObjectName("SparkApplication name", v) }},
+		{"--driver-pod", o.DriverPod, func(v string) error { return hook.ValidateObjectName("driver Pod name", v) }},
+		{"--app-id", o.AppID, hook.ValidateAppID},
+	}
+	given := 0
+	for _, t := range targets {
+		if t.value == "" {
+			continue
+		}
+		given++
+		if err := t.check(t.value); err != nil {
+			return err
+		}
+	}
+	if given != 1 {
+		return hook.Usagef("give exactly one of --spark-app, --driver-pod or --app-id")
+	}
+	return nil
+}
+
+func (o *cleanupOptions) complete(c *cli.Context, _ *globals) {
+	o.take(c, &o.DryRun, &o.Concurrency, &o.Retry)
+}
+
+func (o *cleanupOptions) run(ctx context.Context, g *globals, clients hook.Clients, ns string) (*hook.Result, error) {
+	if err := g.checkNamespace(ctx, clients, ns); err != nil {
+		return nil, err
+	}
+	o.Namespace = ns
+	if err := g.preflight(ctx, &o.common, hook.CommandCleanup, clients, ns); err != nil {
+		return nil, err
+	}
+	res, err := hook.Cleanup(ctx, clients, g.log, o.CleanupOptions)
+	if running := (*hook.StillRunningError)(nil); errors.As(err, &running) && o.Wait == 0 {
+		err = fmt.Errorf("%w (use --wait to wait for it)", err)
+	}
+	return res, err
+}
+
 func cleanupCommand(g *globals) *cli.Command {
-	var o hook.CleanupOptions
-	var output string
+	o := &cleanupOptions{}
 	return &cli.Command{
 		Name:      "cleanup",
 		Usage:     "delete exactly one finished Spark application's ConfigMaps",
-		UsageText: "sparkcm-hook cleanup -n NAMESPACE (--spark-app NAME | --driver-pod NAME | --app-id SPARK_APP_ID) [--dry-run] [-o text|json|yaml] [--timeout 2m] [--wait DURATION]",
+		UsageText: "sparkcm-hook cleanup -n NAMESPACE (--spark-app NAME | --driver-pod NAME | --app-id SPARK_APP_ID) [--dry-run] [-o " + formatNames("|") + "] [--timeout DURATION] [--wait DURATION]",
 		Description: `Deletes the ConfigMaps Spark and the Spark Operator generated for one application, once it has
 finished: maps labelled spark-app-selector=<id>, and maps owned by its driver Pod or SparkApplication
 and named as Spark names them. Give any one target; the rest is resolved (SparkApplication ->
@@ -28,53 +88,21 @@ SparkApplication has not finished, any Pod labelled with its application id has 
 delete carries UID and resourceVersion preconditions. Idempotent: a second run finds nothing more
 to delete and exits 0.
 
+--timeout bounds the whole run, waiting included; without it, the run ends at the latest after
+--wait plus --retry-budget.
+
 ` + exitCodesHelp,
 		Before: g.setup,
 		Flags: withGlobals(
-			preflightFlag(),
-			&cli.StringFlag{Name: "spark-app", Usage: "SparkApplication name", EnvVars: []string{"SPARKCM_SPARK_APP"}, Destination: &o.SparkApp},
-			&cli.StringFlag{Name: "driver-pod", Usage: "driver Pod name (Airflow's XCom pod_name)", EnvVars: []string{"SPARKCM_DRIVER_POD"}, Destination: &o.DriverPod},
-			&cli.StringFlag{Name: "app-id", Usage: "Spark application id (the spark-app-selector label)", EnvVars: []string{"SPARKCM_APP_ID"}, Destination: &o.AppID},
-			&cli.BoolFlag{Name: "dry-run", Usage: "report what would be deleted, delete nothing", EnvVars: []string{"SPARKCM_DRY_RUN"}, Destination: &o.DryRun},
-			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "result format on stdout: text, json or yaml", EnvVars: []string{"SPARKCM_OUTPUT"}, Destination: &output},
-			&cli.DurationFlag{Name: "timeout", Value: hook.DefaultRetryPolicy.Budget, Usage: "total budget for the cleanup, retries included", EnvVars: []string{"SPARKCM_TIMEOUT"}, Destination: &o.Retry.Budget},
-			&cli.DurationFlag{Name: "wait", Usage: "wait up to this long (by watching) for a running application to finish first", EnvVars: []string{"SPARKCM_WAIT"}, Destination: &o.Wait},
-			&cli.IntFlag{Name: "concurrency", Value: 8, Usage: "deletes in flight at once", EnvVars: []string{"SPARKCM_CONCURRENCY"}, Destination: &o.Concurrency},
-			&cli.BoolFlag{Name: "no-event", Usage: "do not record a summary Event", EnvVars: []string{"SPARKCM_NO_EVENT"}, Destination: &o.NoEvent},
+			[]cli.Flag{
+				&cli.StringFlag{Name: "spark-app", Usage: "SparkApplication name", EnvVars: env("spark-app"), Destination: &o.SparkApp},
+				&cli.StringFlag{Name: "driver-pod", Usage: "driver Pod name (Airflow's XCom pod_name)", EnvVars: env("driver-pod"), Destination: &o.DriverPod},
+				&cli.StringFlag{Name: "app-id", Usage: "Spark application id (the spark-app-selector label)", EnvVars: env("app-id"), Destination: &o.AppID},
+				&cli.DurationFlag{Name: "wait", Usage: "wait up to this long (by watching) for a running application to finish first", EnvVars: env("wait"), Destination: &o.Wait},
+				noEventFlag(&o.NoEvent),
+			},
+			o.flags(hook.DefaultCleanupConcurrency),
 		),
-		Action: func(c *cli.Context) error {
-			if c.NArg() > 0 {
-				return hook.Usagef("cleanup takes no arguments, got %q", c.Args().First())
-			}
-			if err := checkOutput(output, "text", "json", "yaml"); err != nil {
-				return err
-			}
-			if o.Retry.Budget <= 0 || o.Wait < 0 || o.Concurrency < 1 {
-				return hook.Usagef("--timeout must be positive, --wait not negative, --concurrency at least 1")
-			}
-			// Validate the target before reading any configuration, so that
-			// bad input fails the same way with or without a cluster.
-			probe := o
-			probe.Namespace = "default"
-			if err := hook.ValidateCleanupTarget(probe); err != nil {
-				return err
-			}
-			clients, ns, err := g.clients()
-			if err != nil {
-				return err
-			}
-			o.Namespace = ns
-			if err := g.checkNamespace(c.Context, clients, ns); err != nil {
-				return err
-			}
-			if err := g.preflight(c, hook.CommandCleanup, clients, o.Namespace, output); err != nil {
-				return err
-			}
-			res, err := hook.Cleanup(c.Context, clients, g.log, o)
-			if werr := writeResult(c.App.Writer, output, res); werr != nil && err == nil {
-				err = werr
-			}
-			return err
-		},
+		Action: g.action(o),
 	}
 }

@@ -16,16 +16,17 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
-	"github.com/sparkcm-hook/sparkcm-hook/hook"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/sparkfixture"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/testbed"
 )
 
 // The CLI is tested end to end through Run's own argument parsing, on a
-// real control plane, with kubeconfig files like a user's.
-var cp *testbed.ControlPlane
+// real control plane, with kubeconfig files like a user's. The control plane
+// starts with the first test that needs it; the tests in usage_test.go need
+// none and run under -short.
+var cp = testbed.NewShared(testbed.Options{})
 
-func TestMain(m *testing.M) { os.Exit(testbed.RunMain(m, testbed.Options{}, &cp)) }
+func TestMain(m *testing.M) { os.Exit(cp.RunMain(m)) }
 
 type run struct {
 	code           int
@@ -51,7 +52,7 @@ func kubeconfig(t *testing.T, cfg *rest.Config, ns string) string {
 }
 
 func clients(t *testing.T) (kubernetes.Interface, dynamic.Interface) {
-	cfg := cp.AdminConfig()
+	cfg := cp.Get(t).AdminConfig()
 	return kubernetes.NewForConfigOrDie(cfg), dynamic.NewForConfigOrDie(cfg)
 }
 
@@ -84,8 +85,11 @@ func assertOneLine(t *testing.T, r run) {
 func TestBadInputIsOneLineExitTwoAndChangesNothing(t *testing.T) {
 	ns := cp.NewNamespace(t)
 	app := newApp(t, ns, sparkfixture.Spec{Executors: 1})
-	kc := kubeconfig(t, cp.AdminConfig(), ns)
-	before := mapCount(t, ns)
+	kc := kubeconfig(t, cp.Get(t).AdminConfig(), ns)
+	finished := cp.NewNamespace(t)
+	done := newApp(t, finished, sparkfixture.Spec{})
+	kcWithNS := kubeconfig(t, cp.Get(t).AdminConfig(), finished)
+	before, beforeFinished := mapCount(t, ns), mapCount(t, finished)
 	cases := map[string][]string{
 		"selector-widening app id": {"cleanup", "--kubeconfig", kc, "--app-id", "a,b"},
 		"negated app id":           {"cleanup", "--kubeconfig", kc, "--app-id", "x!=y"},
@@ -103,17 +107,33 @@ func TestBadInputIsOneLineExitTwoAndChangesNothing(t *testing.T) {
 		"sweep without older-than": {"sweep", "--kubeconfig", kc},
 		"sweep with -n and -A":     {"sweep", "--kubeconfig", kc, "-n", ns, "-A", "--older-than", "1h"},
 		"bad log format":           {"cleanup", "--kubeconfig", kc, "--log-format", "xml", "--spark-app", app.Name},
+		// An empty namespace is never the context's (ns, which holds a
+		// finished application whose maps a fallback would delete).
+		"empty -n before the command": {"-n", "", "cleanup", "--kubeconfig", kcWithNS, "--spark-app", done.Name},
+		"empty -n after the command":  {"cleanup", "-n", "", "--kubeconfig", kcWithNS, "--spark-app", done.Name},
+		"empty --namespace= form":     {"cleanup", "--namespace=", "--kubeconfig", kcWithNS, "--spark-app", done.Name},
+		"empty -n for sweep":          {"sweep", "-n", "", "--kubeconfig", kcWithNS, "--older-than", "0s"},
+	}
+	check := func(t *testing.T, args ...string) {
+		r := runCLI(t, args...)
+		if r.code != exitUsage {
+			t.Fatalf("exit %d, want %d; stderr %q", r.code, exitUsage, r.stderr)
+		}
+		assertOneLine(t, r)
+		if mapCount(t, ns) != before || mapCount(t, finished) != beforeFinished {
+			t.Fatal("bad input changed a namespace")
+		}
 	}
 	for name, args := range cases {
+		t.Run(name, func(t *testing.T) { check(t, args...) })
+	}
+	for name, args := range map[string][]string{
+		"empty SPARKCM_NAMESPACE for cleanup": {"cleanup", "--kubeconfig", kcWithNS, "--spark-app", done.Name},
+		"empty SPARKCM_NAMESPACE for sweep":   {"sweep", "--kubeconfig", kcWithNS, "--older-than", "0s"},
+	} {
 		t.Run(name, func(t *testing.T) {
-			r := runCLI(t, args...)
-			if r.code != hook.ExitUsage {
-				t.Fatalf("exit %d, want %d; stderr %q", r.code, hook.ExitUsage, r.stderr)
-			}
-			assertOneLine(t, r)
-			if mapCount(t, ns) != before {
-				t.Fatal("bad input changed the namespace")
-			}
+			t.Setenv("SPARKCM_NAMESPACE", "")
+			check(t, args...)
 		})
 	}
 }
@@ -121,7 +141,7 @@ func TestBadInputIsOneLineExitTwoAndChangesNothing(t *testing.T) {
 func TestCleanupCLIPrintsJSONResultAndExitsZero(t *testing.T) {
 	ns := cp.NewNamespace(t)
 	app := newApp(t, ns, sparkfixture.Spec{PodTemplate: true})
-	kc := kubeconfig(t, cp.AdminConfig(), ns) // namespace from the context
+	kc := kubeconfig(t, cp.Get(t).AdminConfig(), ns) // namespace from the context
 	r := runCLI(t, "cleanup", "--kubeconfig", kc, "--driver-pod", app.DriverPod, "-o", "json", "--log-format", "json")
 	if r.code != 0 {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
@@ -156,7 +176,7 @@ func TestCleanupCLIPrintsJSONResultAndExitsZero(t *testing.T) {
 func TestEveryFlagCanComeFromTheEnvironment(t *testing.T) {
 	ns := cp.NewNamespace(t)
 	app := newApp(t, ns, sparkfixture.Spec{})
-	t.Setenv("SPARKCM_KUBECONFIG", kubeconfig(t, cp.AdminConfig(), ""))
+	t.Setenv("SPARKCM_KUBECONFIG", kubeconfig(t, cp.Get(t).AdminConfig(), ""))
 	t.Setenv("SPARKCM_NAMESPACE", ns)
 	t.Setenv("SPARKCM_SPARK_APP", app.Name)
 	t.Setenv("SPARKCM_DRY_RUN", "true")
@@ -173,7 +193,7 @@ func TestEveryFlagCanComeFromTheEnvironment(t *testing.T) {
 func TestGlobalFlagsWorkBeforeOrAfterTheCommand(t *testing.T) {
 	ns := cp.NewNamespace(t)
 	app := newApp(t, ns, sparkfixture.Spec{})
-	kc := kubeconfig(t, cp.AdminConfig(), "")
+	kc := kubeconfig(t, cp.Get(t).AdminConfig(), "")
 	for _, args := range [][]string{
 		{"-n", ns, "--kubeconfig", kc, "cleanup", "--spark-app", app.Name, "--dry-run"},
 		{"cleanup", "-n", ns, "--kubeconfig", kc, "--spark-app", app.Name, "--dry-run"},
@@ -187,8 +207,8 @@ func TestGlobalFlagsWorkBeforeOrAfterTheCommand(t *testing.T) {
 func TestCleanupCLIExitsFourForARunningApplication(t *testing.T) {
 	ns := cp.NewNamespace(t)
 	app := newApp(t, ns, sparkfixture.Spec{State: sparkfixture.StateRunning})
-	r := runCLI(t, "cleanup", "--kubeconfig", kubeconfig(t, cp.AdminConfig(), ns), "--spark-app", app.Name)
-	if r.code != hook.ExitRunning || !strings.Contains(r.stderr, "still running") {
+	r := runCLI(t, "cleanup", "--kubeconfig", kubeconfig(t, cp.Get(t).AdminConfig(), ns), "--spark-app", app.Name)
+	if r.code != exitRunning || !strings.Contains(r.stderr, "still running") {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
 	assertOneLine(t, r)
@@ -201,14 +221,14 @@ func TestCLIExitsThreeWhenForbidden(t *testing.T) {
 	if _, err := kube.CoreV1().ServiceAccounts(ns).Create(context.Background(), &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "nobody"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := cp.ServiceAccountConfig(context.Background(), ns, "nobody")
+	cfg, err := cp.Get(t).ServiceAccountConfig(context.Background(), ns, "nobody")
 	if err != nil {
 		t.Fatal(err)
 	}
 	kc := kubeconfig(t, cfg, ns)
 	for _, args := range [][]string{{"cleanup", "--kubeconfig", kc, "--spark-app", app.Name}, {"sweep", "--kubeconfig", kc, "--older-than", "0s"}} {
 		r := runCLI(t, args...)
-		if r.code != hook.ExitForbidden || !strings.Contains(r.stderr, "system:serviceaccount:"+ns+":nobody") {
+		if r.code != exitForbidden || !strings.Contains(r.stderr, "system:serviceaccount:"+ns+":nobody") {
 			t.Fatalf("%v: exit %d: %s", args[0], r.code, r.stderr)
 		}
 		assertOneLine(t, r)
@@ -218,27 +238,10 @@ func TestCLIExitsThreeWhenForbidden(t *testing.T) {
 	}
 }
 
-func TestCLIExitsOneWhenTheAPIServerStaysUnreachable(t *testing.T) {
-	cfg := cp.AdminConfig()
-	cfg.Host = "https://127.0.0.1:1" // nothing listens there: connection refused, a transient failure
-	kc := kubeconfig(t, cfg, "default")
-	r := runCLI(t, "cleanup", "--kubeconfig", kc, "--spark-app", "x", "--timeout", "2s")
-	if r.code != hook.ExitFailed {
-		t.Fatalf("exit %d: %s", r.code, r.stderr)
-	}
-	assertOneLine(t, r)
-}
-
-func TestVersionPrintsTheVersion(t *testing.T) {
-	if r := runCLI(t, "version"); r.code != 0 || strings.TrimSpace(r.stdout) != version {
-		t.Fatalf("%+v", r)
-	}
-}
-
 func TestSweepCLIWritesACSVLedger(t *testing.T) {
 	ns := cp.NewNamespace(t)
 	app := newApp(t, ns, sparkfixture.Spec{})
-	r := runCLI(t, "sweep", "--kubeconfig", kubeconfig(t, cp.AdminConfig(), ns), "--older-than", "0s", "-o", "csv")
+	r := runCLI(t, "sweep", "--kubeconfig", kubeconfig(t, cp.Get(t).AdminConfig(), ns), "--older-than", "0s", "-o", "csv")
 	if r.code != 0 {
 		t.Fatalf("exit %d %s", r.code, r.stderr)
 	}

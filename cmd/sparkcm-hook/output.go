@@ -14,7 +14,41 @@ import (
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
 )
 
-// checkOutput validates -o before any API call.
+// formats are the printers of -o, in the order --help lists them: one table
+// for every command. The first is the default.
+var formats = []struct {
+	name  string
+	write func(io.Writer, *hook.Result) error
+}{
+	{"text", writeText},
+	{"json", writeJSON},
+	{"yaml", writeYAML},
+	{"csv", writeLedgerCSV},
+}
+
+// printerFor returns the printer of a format, or nil for an unknown one.
+func printerFor(name string) func(io.Writer, *hook.Result) error {
+	for _, f := range formats {
+		if f.name == name {
+			return f.write
+		}
+	}
+	return nil
+}
+
+// formatList lists the formats' names.
+func formatList() []string {
+	names := make([]string, len(formats))
+	for i, f := range formats {
+		names[i] = f.name
+	}
+	return names
+}
+
+// formatNames lists the formats, joined by sep.
+func formatNames(sep string) string { return strings.Join(formatList(), sep) }
+
+// checkOutput validates -o before any configuration is read.
 func checkOutput(format string, allowed ...string) error {
 	for _, a := range allowed {
 		if format == a {
@@ -24,23 +58,13 @@ func checkOutput(format string, allowed ...string) error {
 	return hook.Usagef("-o must be one of %s, not %q", strings.Join(allowed, "|"), format)
 }
 
-// writeResult prints the result on stdout in the format -o asked for.
-func writeResult(w io.Writer, format string, r *hook.Result) error {
-	switch format {
-	case "json":
-		return writeJSON(w, r)
-	case "yaml":
-		b, err := yaml.Marshal(r)
-		if err != nil {
-			return err
-		}
-		_, err = w.Write(b)
+func writeYAML(w io.Writer, r *hook.Result) error {
+	b, err := yaml.Marshal(r)
+	if err != nil {
 		return err
-	case "csv":
-		return writeLedgerCSV(w, r)
-	default:
-		return writeText(w, r)
 	}
+	_, err = w.Write(b)
+	return err
 }
 
 // writeJSON writes the result one record at a time, so a ledger of tens of
@@ -82,7 +106,9 @@ func writeJSON(w io.Writer, r *hook.Result) error {
 		_, err := fmt.Fprintf(bw, "  ]%s\n", sep)
 		return err
 	}
-	bw.WriteString("{\n")
+	if _, err := bw.WriteString("{\n"); err != nil {
+		return err
+	}
 	for _, step := range []func() error{
 		func() error { return field("namespace", r.Namespace, false) },
 		func() error { return field("appIds", r.AppIDs, false) },
@@ -103,7 +129,9 @@ func writeJSON(w io.Writer, r *hook.Result) error {
 			return err
 		}
 	}
-	bw.WriteString("}\n")
+	if _, err := bw.WriteString("}\n"); err != nil {
+		return err
+	}
 	return bw.Flush()
 }
 
@@ -134,7 +162,7 @@ func writeText(w io.Writer, r *hook.Result) error {
 	return err
 }
 
-// writeLedgerCSV is sweep's ledger: one record per map considered.
+// writeLedgerCSV is the ledger: one record per map considered.
 func writeLedgerCSV(w io.Writer, r *hook.Result) error {
 	cw := csv.NewWriter(w)
 	if err := cw.Write([]string{"namespace", "name", "uid", "kind", "app_id", "age", "decision", "reason"}); err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
@@ -55,13 +56,15 @@ Creates nothing but access reviews.
 ` + rbacExitCodes,
 		Before: g.setup,
 		Flags: withGlobals(
-			&cli.StringFlag{Name: "for", Value: hook.CommandAll, Usage: "the command to check: cleanup, sweep, watch, or all (what the chart grants)", EnvVars: []string{"SPARKCM_FOR"}, Destination: &forCmd},
-			&cli.BoolFlag{Name: "all-namespaces", Aliases: []string{"A"}, Usage: "check cluster-wide access (sweep -A)", EnvVars: []string{"SPARKCM_ALL_NAMESPACES"}, Destination: &all},
-			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text (YAML with the report in comments), json or yaml", EnvVars: []string{"SPARKCM_OUTPUT"}, Destination: &output},
+			[]cli.Flag{
+				&cli.StringFlag{Name: "for", Value: hook.CommandAll, Usage: "the command to check: cleanup, sweep, watch, or all (what the chart grants)", EnvVars: env("for"), Destination: &forCmd},
+				allNamespacesFlag(&all, "check cluster-wide access (sweep -A)"),
+				&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text (YAML with the report in comments), json or yaml", EnvVars: env("output"), Destination: &output},
+			},
 		),
 		Action: func(c *cli.Context) error {
-			if c.NArg() > 0 {
-				return hook.Usagef("preflight takes no arguments, got %q", c.Args().First())
+			if err := noArgs("preflight", c.Args().Slice()); err != nil {
+				return err
 			}
 			if err := checkOutput(output, "text", "json", "yaml"); err != nil {
 				return err
@@ -69,14 +72,14 @@ Creates nothing but access reviews.
 			if hook.PermissionsFor(forCmd) == nil {
 				return hook.Usagef("--for must be one of %s|%s, not %q", strings.Join(hook.Commands, "|"), hook.CommandAll, forCmd)
 			}
+			if err := exclusiveScope(g.namespaceSet, all); err != nil {
+				return err
+			}
 			clients, ns, err := g.clients()
 			if err != nil {
 				return err
 			}
 			if all {
-				if g.namespace != "" {
-					return hook.Usagef("give -n NAMESPACE or -A, not both")
-				}
 				ns = ""
 			} else if err := hook.ValidateNamespace(ns); err != nil {
 				return err
@@ -93,25 +96,26 @@ Creates nothing but access reviews.
 }
 
 // preflightFlag is --preflight on cleanup, sweep and watch.
-func preflightFlag() cli.Flag {
-	return &cli.BoolFlag{Name: "preflight", Usage: "first check (with access reviews only) that this identity has every verb the command needs; exit 3 with the Role to grant if not", EnvVars: []string{"SPARKCM_PREFLIGHT"}}
+func preflightFlag(dst *bool) cli.Flag {
+	return &cli.BoolFlag{Name: "preflight", Usage: "first check (with access reviews only) that this identity has every verb the command needs; exit 3 with the Role to grant if not", EnvVars: env("preflight"), Destination: dst}
 }
 
 // preflight runs `rbac preflight --for command` before a command that
 // deletes, when --preflight is set. On denial it prints the same report as
 // `rbac preflight` and returns its error (exit 3) before the command sends
 // anything else.
-func (g *globals) preflight(c *cli.Context, command string, clients hook.Clients, ns, output string) error {
-	if !c.Bool("preflight") {
+func (g *globals) preflight(ctx context.Context, o *common, command string, clients hook.Clients, ns string) error {
+	if !o.preflight {
 		return nil
 	}
-	p, err := rbac.RunPreflight(c.Context, clients.Kube, g.log, rbac.PreflightOptions{Command: command, Namespace: ns})
+	output := o.output
+	p, err := rbac.RunPreflight(ctx, clients.Kube, g.log, rbac.PreflightOptions{Command: command, Namespace: ns})
 	var denied *rbac.DeniedError
 	if errors.As(err, &denied) {
 		if output != "json" && output != "yaml" {
 			output = "text"
 		}
-		if werr := writePreflight(c.App.Writer, output, p); werr != nil {
+		if werr := writePreflight(g.stdout, output, p); werr != nil {
 			return werr
 		}
 		return err
@@ -167,7 +171,9 @@ func writePreflight(w io.Writer, output string, p *rbac.Preflight) error {
 	}
 	fmt.Fprintf(bw, "# %d required verb(s) denied. The objects below grant exactly those to %s:\n", len(denied), p.User)
 	fmt.Fprintf(bw, "# apply them as someone allowed to (kubectl apply -f <this output>).\n")
-	bw.WriteString(p.Manifest)
+	if _, err := bw.WriteString(p.Manifest); err != nil {
+		return err
+	}
 	return bw.Flush()
 }
 
@@ -197,13 +203,15 @@ caller may not list is named in the output (and in each row it may affect), neve
 ` + rbacExitCodes,
 		Before: g.setup,
 		Flags: withGlobals(
-			&cli.BoolFlag{Name: "all-namespaces", Aliases: []string{"A"}, Usage: "every namespace", EnvVars: []string{"SPARKCM_ALL_NAMESPACES"}, Destination: &all},
-			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "table", Usage: "table, csv or json", EnvVars: []string{"SPARKCM_OUTPUT"}, Destination: &output},
-			&cli.IntFlag{Name: "pod-names", Value: 10, Usage: "Pod and owner names shown per account (counts are always complete)", EnvVars: []string{"SPARKCM_POD_NAMES"}, Destination: &podNames},
+			[]cli.Flag{
+				allNamespacesFlag(&all, "every namespace"),
+				&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "table", Usage: "table, csv or json", EnvVars: env("output"), Destination: &output},
+				&cli.IntFlag{Name: "pod-names", Value: 10, Usage: "Pod and owner names shown per account (counts are always complete)", EnvVars: env("pod-names"), Destination: &podNames},
+			},
 		),
 		Action: func(c *cli.Context) error {
-			if c.NArg() > 0 {
-				return hook.Usagef("inventory takes no arguments, got %q", c.Args().First())
+			if err := noArgs("inventory", c.Args().Slice()); err != nil {
+				return err
 			}
 			if err := checkOutput(output, "table", "csv", "json"); err != nil {
 				return err
@@ -211,17 +219,18 @@ caller may not list is named in the output (and in each row it may affect), neve
 			if podNames < 1 {
 				return hook.Usagef("--pod-names must be at least 1")
 			}
+			if err := exclusiveScope(g.namespaceSet, all); err != nil {
+				return err
+			}
 			clients, ns, err := g.clients()
 			if err != nil {
 				return err
 			}
 			o := rbac.InventoryOptions{Namespace: ns, AllNamespaces: all, PodNames: podNames}
-			if all {
-				if g.namespace != "" {
-					return hook.Usagef("give -n NAMESPACE or -A, not both")
+			if !all {
+				if err := g.checkNamespace(c.Context, clients, ns); err != nil {
+					return err
 				}
-			} else if err := g.checkNamespace(c.Context, clients, ns); err != nil {
-				return err
 			}
 			w := newInventoryWriter(c.App.Writer, output)
 			sum, err := rbac.Inventory(c.Context, clients, g.log, o, w.row)
@@ -423,13 +432,15 @@ whose ServiceAccount can, bind or escalate roles, or impersonate users, groups o
 ` + rbacExitCodes,
 		Before: g.setup,
 		Flags: withGlobals(
-			&cli.BoolFlag{Name: "all-namespaces", Aliases: []string{"A"}, Usage: "every namespace: cluster-wide answers, then each namespace whose RoleBindings add to them", EnvVars: []string{"SPARKCM_ALL_NAMESPACES"}, Destination: &o.AllNamespaces},
-			&cli.StringFlag{Name: "name", Usage: "ask about this one object (a resourceNames rule then counts only if it names it)", EnvVars: []string{"SPARKCM_NAME"}, Destination: &name},
-			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "table", Usage: "table or json", EnvVars: []string{"SPARKCM_OUTPUT"}, Destination: &output},
-			&cli.BoolFlag{Name: "no-confirm", Usage: "do not ask the API server to confirm each answer", EnvVars: []string{"SPARKCM_NO_CONFIRM"}, Destination: &noConfirm},
-			&cli.BoolFlag{Name: "no-indirect", Usage: "leave out who may reach it through Pods, role bindings or impersonation", EnvVars: []string{"SPARKCM_NO_INDIRECT"}, Destination: &noIndirect},
-			&cli.BoolFlag{Name: "probe-accounts", Usage: "also ask the API server about every ServiceAccount in scope the bindings give nothing (finds webhook grants)", EnvVars: []string{"SPARKCM_PROBE_ACCOUNTS"}, Destination: &o.ProbeAccounts},
-			&cli.StringFlag{Name: "own-pods", Value: rbac.DefaultOwnPods, Usage: "label selector of sparkcm-hook's own Pods; other Pods holding a grant are flagged as sharing it", EnvVars: []string{"SPARKCM_OWN_PODS"}, Destination: &o.OwnPods},
+			[]cli.Flag{
+				allNamespacesFlag(&o.AllNamespaces, "every namespace: cluster-wide answers, then each namespace whose RoleBindings add to them"),
+				&cli.StringFlag{Name: "name", Usage: "ask about this one object (a resourceNames rule then counts only if it names it)", EnvVars: env("name"), Destination: &name},
+				&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "table", Usage: "table or json", EnvVars: env("output"), Destination: &output},
+				&cli.BoolFlag{Name: "no-confirm", Usage: "do not ask the API server to confirm each answer", EnvVars: env("no-confirm"), Destination: &noConfirm},
+				&cli.BoolFlag{Name: "no-indirect", Usage: "leave out who may reach it through Pods, role bindings or impersonation", EnvVars: env("no-indirect"), Destination: &noIndirect},
+				&cli.BoolFlag{Name: "probe-accounts", Usage: "also ask the API server about every ServiceAccount in scope the bindings give nothing (finds webhook grants)", EnvVars: env("probe-accounts"), Destination: &o.ProbeAccounts},
+				&cli.StringFlag{Name: "own-pods", Value: rbac.DefaultOwnPods, Usage: "label selector of sparkcm-hook's own Pods; other Pods holding a grant are flagged as sharing it", EnvVars: env("own-pods"), Destination: &o.OwnPods},
+			},
 		),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 2 {
@@ -451,14 +462,14 @@ whose ServiceAccount can, bind or escalate roles, or impersonate users, groups o
 					return err
 				}
 			}
+			if err := exclusiveScope(g.namespaceSet, o.AllNamespaces); err != nil {
+				return err
+			}
 			clients, ns, err := g.clients()
 			if err != nil {
 				return err
 			}
 			if o.AllNamespaces {
-				if g.namespace != "" {
-					return hook.Usagef("give -n NAMESPACE or -A, not both")
-				}
 				ns = ""
 			} else if err := g.checkNamespace(c.Context, clients, ns); err != nil {
 				return err

@@ -56,7 +56,7 @@ func accountKubeconfig(t *testing.T, ns, name string, rules ...rbacv1.PolicyRule
 			t.Fatal(err)
 		}
 	}
-	cfg, err := cp.ServiceAccountConfig(ctx, ns, name)
+	cfg, err := cp.Get(t).ServiceAccountConfig(ctx, ns, name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +109,7 @@ func TestPreflightPrintsARoleThatGrantsExactlyTheMissingVerbs(t *testing.T) {
 	kc := accountKubeconfig(t, ns, "partial", held)
 
 	r := runCLI(t, "rbac", "preflight", "--kubeconfig", kc, "--for", "cleanup")
-	if r.code != hook.ExitForbidden {
+	if r.code != exitForbidden {
 		t.Fatalf("exit %d, want 3\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 	assertOneLine(t, r)
@@ -176,7 +176,7 @@ func TestCleanupWithPreflightStopsBeforeDeletingAnything(t *testing.T) {
 	}
 	kc := accountKubeconfig(t, ns, "no-events", rules...)
 	r := runCLI(t, "cleanup", "--kubeconfig", kc, "--spark-app", app.Name, "--preflight")
-	if r.code != hook.ExitForbidden || !reportLine(r.stdout, "DENIED", "create", "events") || !strings.Contains(r.stdout, "kind: Role") {
+	if r.code != exitForbidden || !reportLine(r.stdout, "DENIED", "create", "events") || !strings.Contains(r.stdout, "kind: Role") {
 		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 	assertOneLine(t, r)
@@ -200,7 +200,7 @@ func TestSweepAndWatchAcceptPreflight(t *testing.T) {
 		{"watch", "--kubeconfig", kc, "--pod", app.DriverPod, "--preflight", "-o", "json"},
 	} {
 		r := runCLI(t, args...)
-		if r.code != hook.ExitForbidden {
+		if r.code != exitForbidden {
 			t.Fatalf("%v: exit %d\n%s\n%s", args, r.code, r.stdout, r.stderr)
 		}
 		assertOneLine(t, r)
@@ -209,7 +209,7 @@ func TestSweepAndWatchAcceptPreflight(t *testing.T) {
 		t.Fatal("maps deleted")
 	}
 	// The admin passes the preflight and the sweep runs.
-	if r := runCLI(t, "sweep", "--kubeconfig", kubeconfig(t, cp.AdminConfig(), ns), "--older-than", "0s", "--preflight"); r.code != 0 {
+	if r := runCLI(t, "sweep", "--kubeconfig", kubeconfig(t, cp.Get(t).AdminConfig(), ns), "--older-than", "0s", "--preflight"); r.code != 0 {
 		t.Fatalf("admin sweep --preflight: exit %d\n%s", r.code, r.stderr)
 	}
 }
@@ -244,7 +244,7 @@ func TestInventoryCLIResolvesOwnersAndMarksUnusedAccounts(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	r := runCLI(t, "rbac", "inventory", "--kubeconfig", kubeconfig(t, cp.AdminConfig(), ns), "-o", "csv")
+	r := runCLI(t, "rbac", "inventory", "--kubeconfig", kubeconfig(t, cp.Get(t).AdminConfig(), ns), "-o", "csv")
 	if r.code != 0 {
 		t.Fatalf("exit %d\n%s", r.code, r.stderr)
 	}
@@ -304,7 +304,7 @@ func TestInventoryCLINamesWhatItCouldNotReadAndExitsThreeOnlyWhenNothingCouldBe(
 	}
 	nothing := accountKubeconfig(t, ns, "blind")
 	r = runCLI(t, "rbac", "inventory", "--kubeconfig", nothing)
-	if r.code != hook.ExitForbidden || !strings.Contains(r.stderr, "could not read anything") {
+	if r.code != exitForbidden || !strings.Contains(r.stderr, "could not read anything") {
 		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 	assertOneLine(t, r)
@@ -313,7 +313,7 @@ func TestInventoryCLINamesWhatItCouldNotReadAndExitsThreeOnlyWhenNothingCouldBe(
 func TestWhoCanCLITakesFlagsAfterItsArgumentsAndRejectsBadInput(t *testing.T) {
 	skipShort(t)
 	ns := cp.NewNamespace(t)
-	kc := kubeconfig(t, cp.AdminConfig(), "")
+	kc := kubeconfig(t, cp.Get(t).AdminConfig(), "")
 	accountKubeconfig(t, ns, "spark", rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"delete"}, ResourceNames: []string{"keep"}})
 	r := runCLI(t, "rbac", "who-can", "delete", "configmaps", "--kubeconfig", kc, "-n", ns)
 	if r.code != 0 {
@@ -353,7 +353,7 @@ func TestWhoCanCLITakesFlagsAfterItsArgumentsAndRejectsBadInput(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			r := runCLI(t, args...)
-			if r.code != hook.ExitUsage {
+			if r.code != exitUsage {
 				t.Fatalf("exit %d, want 2: %s", r.code, r.stderr)
 			}
 			assertOneLine(t, r)

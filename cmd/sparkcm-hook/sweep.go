@@ -13,14 +13,66 @@ import (
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
 )
 
+// sweepOptions are sweep's flags: the common ones and the library's.
+type sweepOptions struct {
+	common
+	hook.SweepOptions
+	olderThanSet   bool // --older-than has no default: it must be given
+	orphanSet      bool // --orphan-older-than was given; else the library's default
+	namespaceGiven bool // -n (or SPARKCM_NAMESPACE) was given, which -A excludes
+}
+
+// Validate checks every flag of sweep without reading any configuration.
+func (o *sweepOptions) Validate() error {
+	if err := o.validate("sweep"); err != nil {
+		return err
+	}
+	switch {
+	case !o.olderThanSet:
+		return hook.Usagef("--older-than is required (for example --older-than 24h; 0s means any age)")
+	case o.OlderThan < 0:
+		return hook.Usagef("--older-than must not be negative")
+	case o.orphanSet && o.OrphanOlderThan < o.OlderThan:
+		return hook.Usagef("--orphan-older-than (%s) must not be shorter than --older-than (%s)", o.OrphanOlderThan, o.OlderThan)
+	case o.BatchSize < 1:
+		return hook.Usagef("--batch-size must be at least 1")
+	}
+	return exclusiveScope(o.namespaceGiven, o.AllNamespaces)
+}
+
+func (o *sweepOptions) complete(c *cli.Context, g *globals) {
+	o.take(c, &o.DryRun, &o.Concurrency, &o.Retry)
+	o.olderThanSet = c.IsSet("older-than")
+	o.orphanSet = c.IsSet("orphan-older-than")
+	if !o.orphanSet {
+		o.OrphanOlderThan = 0 // the library's default: 7 days, or --older-than when longer
+	}
+	o.namespaceGiven = g.namespaceSet
+}
+
+func (o *sweepOptions) run(ctx context.Context, g *globals, clients hook.Clients, ns string) (*hook.Result, error) {
+	if !o.AllNamespaces {
+		if err := g.checkNamespace(ctx, clients, ns); err != nil {
+			return nil, err
+		}
+		o.Namespace = ns
+	}
+	if err := g.preflight(ctx, &o.common, hook.CommandSweep, clients, o.Namespace); err != nil {
+		return nil, err
+	}
+	p := newProgress(g.stderr)
+	o.Progress = p.update
+	res, err := hook.Sweep(ctx, clients, g.log, o.SweepOptions)
+	p.finish()
+	return res, err
+}
+
 func sweepCommand(g *globals) *cli.Command {
-	var o hook.SweepOptions
-	var output string
-	var timeout time.Duration
+	o := &sweepOptions{}
 	return &cli.Command{
 		Name:      "sweep",
 		Usage:     "the TTL fallback: delete every finished application's leftover Spark ConfigMaps",
-		UsageText: "sparkcm-hook sweep (-n NAMESPACE | -A) --older-than DURATION [--orphan-older-than 168h] [--dry-run] [-o text|json|yaml|csv] [--concurrency N]",
+		UsageText: "sparkcm-hook sweep (-n NAMESPACE | -A) --older-than DURATION [--orphan-older-than 168h] [--dry-run] [-o " + formatNames("|") + "] [--concurrency N] [--timeout DURATION]",
 		Description: `Finds what cleanup never got to and deletes it: every ConfigMap Spark or the Spark Operator
 generated (positive evidence only: owned by a Spark driver Pod or SparkApplication and named as Spark
 names it, or an ownerless spark-exec-<hex>-conf-map labelled spark-app-selector) whose application
@@ -45,68 +97,15 @@ reason), also when the run stops early (the rest as failed, "not attempted: <why
 ` + exitCodesHelp,
 		Before: g.setup,
 		Flags: withGlobals(
-			preflightFlag(),
-			&cli.BoolFlag{Name: "all-namespaces", Aliases: []string{"A"}, Usage: "sweep every namespace", EnvVars: []string{"SPARKCM_ALL_NAMESPACES"}, Destination: &o.AllNamespaces},
-			&cli.DurationFlag{Name: "older-than", Usage: "only maps at least this old, of applications that ended at least this long ago (required; 0s means any age)", EnvVars: []string{"SPARKCM_OLDER_THAN"}, Destination: &o.OlderThan},
-			&cli.DurationFlag{Name: "orphan-older-than", Value: hook.DefaultOrphanOlderThan, Usage: "ownerless executor maps (client mode, Spark 3.1.0/3.1.1) only once the map and every Pod of its application have been quiet this long; never shorter than --older-than", EnvVars: []string{"SPARKCM_ORPHAN_OLDER_THAN"}, Destination: &o.OrphanOlderThan},
-			&cli.BoolFlag{Name: "dry-run", Usage: "report what would be deleted, delete nothing", EnvVars: []string{"SPARKCM_DRY_RUN"}, Destination: &o.DryRun},
-			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "result format on stdout: text, json, yaml or csv", EnvVars: []string{"SPARKCM_OUTPUT"}, Destination: &output},
-			&cli.IntFlag{Name: "concurrency", Value: 32, Usage: "deletes in flight at once", EnvVars: []string{"SPARKCM_CONCURRENCY"}, Destination: &o.Concurrency},
-			&cli.IntFlag{Name: "batch-size", Value: 500, Usage: "deletes per batch; use by Pods is re-read before each", EnvVars: []string{"SPARKCM_BATCH_SIZE"}, Destination: &o.BatchSize},
-			&cli.DurationFlag{Name: "timeout", Usage: "total time for the sweep (default: no limit)", EnvVars: []string{"SPARKCM_TIMEOUT"}, Destination: &timeout},
-			&cli.DurationFlag{Name: "retry-budget", Value: hook.DefaultRetryPolicy.Budget, Usage: "how long each API call may be retried on transient failures", EnvVars: []string{"SPARKCM_RETRY_BUDGET"}, Destination: &o.Retry.Budget},
+			[]cli.Flag{
+				allNamespacesFlag(&o.AllNamespaces, "sweep every namespace"),
+				&cli.DurationFlag{Name: "older-than", Usage: "only maps at least this old, of applications that ended at least this long ago (required; 0s means any age)", EnvVars: env("older-than"), Destination: &o.OlderThan},
+				&cli.DurationFlag{Name: "orphan-older-than", Value: hook.DefaultOrphanOlderThan, Usage: "ownerless executor maps (client mode, Spark 3.1.0/3.1.1) only once the map and every Pod of its application have been quiet this long; never shorter than --older-than", EnvVars: env("orphan-older-than"), Destination: &o.OrphanOlderThan},
+				&cli.IntFlag{Name: "batch-size", Value: hook.DefaultSweepBatchSize, Usage: "deletes per batch; use by Pods is re-read before each", EnvVars: env("batch-size"), Destination: &o.BatchSize},
+			},
+			o.flags(hook.DefaultSweepConcurrency),
 		),
-		Action: func(c *cli.Context) error {
-			if c.NArg() > 0 {
-				return hook.Usagef("sweep takes no arguments, got %q", c.Args().First())
-			}
-			if !c.IsSet("older-than") {
-				return hook.Usagef("--older-than is required (for example --older-than 24h; 0s means any age)")
-			}
-			if !c.IsSet("orphan-older-than") {
-				o.OrphanOlderThan = 0 // the library's default: 7 days, or --older-than when longer
-			}
-			if err := checkOutput(output, "text", "json", "yaml", "csv"); err != nil {
-				return err
-			}
-			if o.Concurrency < 1 || o.BatchSize < 1 || timeout < 0 || o.Retry.Budget <= 0 {
-				return hook.Usagef("--concurrency and --batch-size must be at least 1, --timeout not negative, --retry-budget positive")
-			}
-			clients, ns, err := g.clients()
-			if err != nil {
-				return err
-			}
-			if o.AllNamespaces {
-				if g.namespace != "" {
-					return hook.Usagef("give -n NAMESPACE or -A, not both")
-				}
-			} else {
-				o.Namespace = ns
-				if err := g.checkNamespace(c.Context, clients, ns); err != nil {
-					return err
-				}
-			}
-			if err := hook.ValidateSweep(o); err != nil {
-				return err
-			}
-			if err := g.preflight(c, hook.CommandSweep, clients, o.Namespace, output); err != nil {
-				return err
-			}
-			ctx := c.Context
-			if timeout > 0 {
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, timeout)
-				defer cancel()
-			}
-			p := newProgress(g.stderr)
-			o.Progress = p.update
-			res, err := hook.Sweep(ctx, clients, g.log, o)
-			p.finish()
-			if werr := writeResult(c.App.Writer, output, res); werr != nil && err == nil {
-				err = werr
-			}
-			return err
-		},
+		Action: g.action(o),
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"reflect"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,33 +24,9 @@ import (
 
 // The control plane is started by the first test that needs it and shared by the rest, so the
 // render-only tests never wait for it.
-var (
-	cpOnce sync.Once
-	cp     *testbed.ControlPlane
-	cpErr  error
-)
+var cp = testbed.NewShared(testbed.Options{})
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if cp != nil {
-		cp.Stop()
-	}
-	os.Exit(code)
-}
-
-func controlPlane(t *testing.T) *testbed.ControlPlane {
-	t.Helper()
-	cpOnce.Do(func() {
-		// Covers a cold build of the control-plane binaries.
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-		defer cancel()
-		cp, cpErr = testbed.Start(ctx, testbed.Options{})
-	})
-	if cpErr != nil {
-		t.Fatalf("start control plane: %v", cpErr)
-	}
-	return cp
-}
+func TestMain(m *testing.M) { os.Exit(cp.RunMain(m)) }
 
 func testContext(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -229,7 +204,7 @@ func forbiddenIn(ns string) []access {
 }
 
 func TestChartServiceAccountHasExactlyTheDocumentedAccessInItsNamespace(t *testing.T) {
-	c := controlPlane(t)
+	c := cp.Get(t)
 	ctx := testContext(t)
 	ns, other := c.NewNamespace(t), c.NewNamespace(t)
 	objs := render(t, "sparkcm-hook", ns)
@@ -254,7 +229,7 @@ func TestChartServiceAccountHasExactlyTheDocumentedAccessInItsNamespace(t *testi
 }
 
 func TestChartClusterWideWithNamespacesGrantsOnlyTheListedNamespaces(t *testing.T) {
-	c := controlPlane(t)
+	c := cp.Get(t)
 	ctx := testContext(t)
 	release, a, b, unlisted := c.NewNamespace(t), c.NewNamespace(t), c.NewNamespace(t), c.NewNamespace(t)
 	objs := render(t, "sparkcm-hook", release, "clusterWide.enabled=true", "clusterWide.namespaces={"+a+","+b+"}")
@@ -288,7 +263,7 @@ func TestChartClusterWideWithNamespacesGrantsOnlyTheListedNamespaces(t *testing.
 }
 
 func TestChartClusterWideWithoutNamespacesGrantsEveryNamespace(t *testing.T) {
-	c := controlPlane(t)
+	c := cp.Get(t)
 	ctx := testContext(t)
 	release, elsewhere := c.NewNamespace(t), c.NewNamespace(t)
 	objs := render(t, "sparkcm-hook", release, "clusterWide.enabled=true")

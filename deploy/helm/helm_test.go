@@ -22,6 +22,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
+
+	"github.com/sparkcm-hook/sparkcm-hook/internal/testbed"
 )
 
 // chartDir is the chart under test, relative to this package.
@@ -37,6 +39,7 @@ var (
 // A missing helm fails the test: the chart is only proved by the real renderer.
 func helmBinary(t *testing.T) string {
 	t.Helper()
+	testbed.SkipIfShort(t) // the short tier starts no process
 	helmOnce.Do(func() {
 		if p := os.Getenv("SPARKCM_HELM"); p != "" {
 			helmPath = p

@@ -33,6 +33,7 @@ var (
 // sparkcmHook returns the CLI: $SPARKCM_BIN (what `make test` built), else a fresh build.
 func sparkcmHook(t *testing.T) string {
 	t.Helper()
+	testbed.SkipIfShort(t)
 	binOnce.Do(func() {
 		if p := os.Getenv("SPARKCM_BIN"); p != "" {
 			binPath = p
@@ -113,7 +114,7 @@ func configMapUIDs(ctx context.Context, t *testing.T, kube kubernetes.Interface,
 }
 
 func TestChartCronJobSweepsAsItsServiceAccountAndStopsWithoutItsRoleBinding(t *testing.T) {
-	c := controlPlane(t)
+	c := cp.Get(t)
 	ctx := testContext(t)
 	ns := c.NewNamespace(t)
 	admin := c.Clientset()

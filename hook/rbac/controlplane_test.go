@@ -2,7 +2,6 @@ package rbac_test
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -24,23 +23,15 @@ import (
 )
 
 // cp runs RBAC and the controller-manager, whose clusterrole-aggregation
-// controller fills in aggregated ClusterRoles. Under -short it is not
-// started and the tests that need it skip.
-var cp *testbed.ControlPlane
+// controller fills in aggregated ClusterRoles. It starts with the first test
+// that needs it; under -short those tests skip and it never starts.
+var cp = testbed.NewShared(testbed.Options{ControllerManager: true})
 
-func TestMain(m *testing.M) {
-	flag.Parse()
-	if testing.Short() {
-		os.Exit(m.Run())
-	}
-	os.Exit(testbed.RunMain(m, testbed.Options{ControllerManager: true}, &cp))
-}
+func TestMain(m *testing.M) { os.Exit(cp.RunMain(m)) }
 
 func needControlPlane(t *testing.T) {
 	t.Helper()
-	if cp == nil {
-		t.Skip("needs the test control plane (not started under -short)")
-	}
+	cp.Get(t)
 }
 
 func testLog() *slog.Logger {
@@ -57,7 +48,7 @@ func ctxFor(t *testing.T) context.Context {
 }
 
 func adminClients(t *testing.T) hook.Clients {
-	c, err := hook.NewClients(cp.AdminConfig())
+	c, err := hook.NewClients(cp.Get(t).AdminConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,8 +237,6 @@ func waitAggregated(t *testing.T, ctx context.Context, kube kubernetes.Interface
 		t.Fatalf("ClusterRole %s was not aggregated (is the clusterrole-aggregation controller running?): %v", name, err)
 	}
 }
-
-func uniq(t *testing.T) string { return strings.TrimPrefix(cp.NewNamespace(t), "") }
 
 func subjectsOf(nss ...string) func(names ...string) []rbac.Subject {
 	return func(names ...string) []rbac.Subject {

@@ -1,10 +1,8 @@
 package rbac
 
 import (
-	"fmt"
 	"slices"
 	"sort"
-	"strings"
 
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -354,33 +352,4 @@ func (ka keyAnswers) combine(id Identity) (Answer, []Grant) {
 		}
 	}
 	return a, grants
-}
-
-// describeRule is a rule in one line, as kubectl describe role shows it.
-func describeRule(r rbacv1.PolicyRule) string {
-	parts := []string{"verbs=" + strings.Join(r.Verbs, ",")}
-	if len(r.APIGroups) > 0 {
-		parts = append(parts, fmt.Sprintf("apiGroups=%s", strings.Join(quoteEmpty(r.APIGroups), ",")))
-	}
-	if len(r.Resources) > 0 {
-		parts = append(parts, "resources="+strings.Join(r.Resources, ","))
-	}
-	if len(r.ResourceNames) > 0 {
-		parts = append(parts, "resourceNames="+strings.Join(r.ResourceNames, ","))
-	}
-	if len(r.NonResourceURLs) > 0 {
-		parts = append(parts, "nonResourceURLs="+strings.Join(r.NonResourceURLs, ","))
-	}
-	return strings.Join(parts, " ")
-}
-
-func quoteEmpty(ss []string) []string {
-	out := make([]string, len(ss))
-	for i, s := range ss {
-		if s == "" {
-			s = `""`
-		}
-		out[i] = s
-	}
-	return out
 }

@@ -106,11 +106,11 @@ func hasWildcard(rule rbacv1.PolicyRule) bool {
 type Scope int
 
 const (
-	// No: no rule allows it.
+	// No means no rule allows it.
 	No Scope = iota
-	// OnlyNames: only rules that name resources allow it; Names lists them.
+	// OnlyNames means only rules that name resources allow it; Names lists them.
 	OnlyNames
-	// AllNames: a rule allows it whatever the object's name.
+	// AllNames means a rule allows it whatever the object's name.
 	AllNames
 )
 

@@ -82,7 +82,7 @@ func randomRules(r *rand.Rand) []rbacv1.PolicyRule {
 
 func randomGraph(t *testing.T, seed uint64) {
 	ctx := ctxFor(t)
-	kube := cp.Clientset()
+	kube := cp.Get(t).Clientset()
 	o := objects{t: t, ctx: ctx, kube: kube}
 	r := rand.New(rand.NewPCG(seed, seed^0x5eed))
 	a, b := cp.NewNamespace(t), cp.NewNamespace(t)

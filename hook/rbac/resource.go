@@ -44,7 +44,7 @@ func ParseResource(arg string) (ResourceArg, error) {
 // Resolve completes the argument from discovery: the group of a resource
 // named without one (core first), the plural of a singular or short name,
 // and whether it is namespaced. Without discovery it is taken as written.
-func (r ResourceArg) Resolve(ctx context.Context, d discovery.DiscoveryInterface, log *slog.Logger) ResourceArg {
+func (r ResourceArg) Resolve(_ context.Context, d discovery.DiscoveryInterface, log *slog.Logger) ResourceArg {
 	if r.Resource == "*" {
 		return r
 	}

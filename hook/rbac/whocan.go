@@ -543,7 +543,7 @@ func (w *whoCan) confirm(ctx context.Context, c hook.Clients, log *slog.Logger, 
 			}
 		}
 	}
-	all := append(res.Rows, probes...)
+	all := slices.Concat(res.Rows, probes)
 	var (
 		mu        sync.Mutex
 		forbidden error

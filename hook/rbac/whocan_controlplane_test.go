@@ -28,7 +28,7 @@ type scene struct {
 
 func newScene(t *testing.T) *scene {
 	ctx := ctxFor(t)
-	kube := cp.Clientset()
+	kube := cp.Get(t).Clientset()
 	o := objects{t: t, ctx: ctx, kube: kube}
 	sc := &scene{a: cp.NewNamespace(t), b: cp.NewNamespace(t)}
 	a, b := sc.a, sc.b
@@ -129,7 +129,7 @@ func TestWhoCanAgreesWithSubjectAccessReviewForEveryKindOfGrant(t *testing.T) {
 	needControlPlane(t)
 	ctx := ctxFor(t)
 	sc := newScene(t)
-	kube := cp.Clientset()
+	kube := cp.Get(t).Clientset()
 	reviews := 0
 	for _, tr := range tried {
 		for _, ns := range []string{sc.a, sc.b} {
@@ -150,7 +150,7 @@ func TestWhoCanAgreesAcrossAllNamespaces(t *testing.T) {
 	needControlPlane(t)
 	ctx := ctxFor(t)
 	sc := newScene(t)
-	kube := cp.Clientset()
+	kube := cp.Get(t).Clientset()
 	for _, tr := range tried {
 		res := whoCan(t, ctx, rbac.WhoCanOptions{Request: tr.req, AllNamespaces: true})
 		for _, ns := range []string{sc.a, sc.b, ""} {
@@ -265,7 +265,7 @@ func TestServiceAccountTokensCarryTheImplicitGroups(t *testing.T) {
 	needControlPlane(t)
 	ctx := ctxFor(t)
 	ns := cp.NewNamespace(t)
-	cfg, err := cp.ServiceAccountConfig(ctx, ns, "probe")
+	cfg, err := cp.Get(t).ServiceAccountConfig(ctx, ns, "probe")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,11 +22,9 @@ import (
 )
 
 // No controller-manager: nothing but the fixture changes what it made.
-var cp *testbed.ControlPlane
+var cp = testbed.NewShared(testbed.Options{})
 
-func TestMain(m *testing.M) {
-	os.Exit(testbed.RunMain(m, testbed.Options{}, &cp))
-}
+func TestMain(m *testing.M) { os.Exit(cp.RunMain(m)) }
 
 var (
 	appIDRe     = regexp.MustCompile(`^spark-[0-9a-f]{32}$`)
@@ -58,7 +56,7 @@ func TestCreateLeavesWhatSparkAndTheOperatorLeave(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := t.Context()
 			ns := cp.NewNamespace(t)
-			kube, dyn := cp.Clientset(), cp.Dynamic()
+			kube, dyn := cp.Get(t).Clientset(), cp.Get(t).Dynamic()
 			app, err := sf.Create(ctx, kube, dyn, ns, tc.spec)
 			if err != nil {
 				t.Fatal(err)
@@ -364,7 +362,7 @@ func mapsEqual(a, b map[string]string) bool {
 func TestSetStateAndSetPodPhaseFinishARunningApplication(t *testing.T) {
 	ctx := t.Context()
 	ns := cp.NewNamespace(t)
-	kube, dyn := cp.Clientset(), cp.Dynamic()
+	kube, dyn := cp.Get(t).Clientset(), cp.Get(t).Dynamic()
 	app, err := sf.Create(ctx, kube, dyn, ns, sf.Spec{State: sf.StateRunning, Executors: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -405,7 +403,7 @@ func TestBulkMakesFiveMapsPerFinishedApplication(t *testing.T) {
 	for _, tc := range []struct{ maps, apps int }{{50, 10}, {7, 2}} {
 		ctx := t.Context()
 		ns := cp.NewNamespace(t)
-		kube, dyn := cp.Clientset(), cp.Dynamic()
+		kube, dyn := cp.Get(t).Clientset(), cp.Get(t).Dynamic()
 		apps, err := sf.Bulk(ctx, kube, dyn, ns, tc.maps, sf.BulkOptions{Template: sf.Spec{DataBytes: 4 << 10}})
 		if err != nil {
 			t.Fatal(err)

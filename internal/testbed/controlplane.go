@@ -53,6 +53,9 @@ type ControlPlane struct {
 // up. ctx bounds the start only; the processes run until Stop or until the
 // calling process dies.
 func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
+	if shortTest() {
+		return nil, ErrShort
+	}
 	if opts.ReadyTimeout <= 0 {
 		opts.ReadyTimeout = 60 * time.Second
 	}

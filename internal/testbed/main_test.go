@@ -7,12 +7,13 @@ import (
 	"github.com/sparkcm-hook/sparkcm-hook/internal/testbed"
 )
 
-// cp is shared by the package's tests; each works in its own namespace.
-var cp *testbed.ControlPlane
+// cp is shared by the package's tests, started by the first that needs it;
+// each works in its own namespace.
+var cp = testbed.NewShared(testbed.Options{ControllerManager: true})
 
 func TestMain(m *testing.M) {
 	if os.Getenv(helperEnv) != "" {
 		runHelper() // never returns
 	}
-	os.Exit(testbed.RunMain(m, testbed.Options{ControllerManager: true}, &cp))
+	os.Exit(cp.RunMain(m))
 }

@@ -2,6 +2,7 @@ package testbed
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -80,7 +81,11 @@ func startProcess(name, logDir, bin string, args ...string) (*process, error) {
 func (p *process) running() error {
 	select {
 	case <-p.exited:
-		return fmt.Errorf("%s exited early (%v); last log lines:\n%s", p.name, p.waitErr, p.tail())
+		err := p.waitErr
+		if err == nil {
+			err = errors.New("exit status 0")
+		}
+		return fmt.Errorf("%s exited early (%w); last log lines:\n%s", p.name, err, p.tail())
 	default:
 		return nil
 	}

@@ -80,6 +80,7 @@ func waitAllDead(t *testing.T, pids []int) {
 }
 
 func TestControlPlaneDiesWithTheProcessThatStartedIt(t *testing.T) {
+	testbed.SkipIfShort(t)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), helperEnv+"=1")
 	cmd.Stderr = os.Stderr

@@ -9,6 +9,7 @@ import (
 )
 
 func TestStopKillsEveryComponentAndRemovesItsFilesAndIsIdempotent(t *testing.T) {
+	SkipIfShort(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	c, err := Start(ctx, Options{ControllerManager: true})

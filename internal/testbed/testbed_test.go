@@ -42,7 +42,7 @@ func mapGone(kube kubernetes.Interface, ns, name string) func(context.Context) (
 func TestGarbageCollectorDeletesMapsOwnedByDeletedDriverPod(t *testing.T) {
 	ctx := t.Context()
 	ns := cp.NewNamespace(t)
-	kube, dyn := cp.Clientset(), cp.Dynamic()
+	kube, dyn := cp.Get(t).Clientset(), cp.Get(t).Dynamic()
 	app, err := sparkfixture.Create(ctx, kube, dyn, ns, sparkfixture.Spec{
 		PodTemplate: true, Hadoop: true, UserSparkConfigMap: "team-spark-defaults",
 	})
@@ -68,7 +68,7 @@ func TestGarbageCollectorDeletesMapsOwnedByDeletedDriverPod(t *testing.T) {
 func TestGarbageCollectorCascadesFromSparkApplicationThroughDriverPodToMaps(t *testing.T) {
 	ctx := t.Context()
 	ns := cp.NewNamespace(t)
-	kube, dyn := cp.Clientset(), cp.Dynamic()
+	kube, dyn := cp.Get(t).Clientset(), cp.Get(t).Dynamic()
 	app, err := sparkfixture.Create(ctx, kube, dyn, ns, sparkfixture.Spec{})
 	if err != nil {
 		t.Fatal(err)
@@ -98,12 +98,12 @@ func client(err error) error {
 func TestServiceAccountWithoutRoleBindingIsForbiddenToDeleteConfigMap(t *testing.T) {
 	ctx := t.Context()
 	ns := cp.NewNamespace(t)
-	admin := cp.Clientset()
+	admin := cp.Get(t).Clientset()
 	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "spark-drv-0123456789abcdef-conf-map"}}
 	if _, err := admin.CoreV1().ConfigMaps(ns).Create(ctx, cm, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := cp.ServiceAccountConfig(ctx, ns, "sparkcm-hook")
+	cfg, err := cp.Get(t).ServiceAccountConfig(ctx, ns, "sparkcm-hook")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +153,7 @@ func TestServiceAccountWithoutRoleBindingIsForbiddenToDeleteConfigMap(t *testing
 func TestSparkApplicationCRDIsEstablishedAndStatusIsSetThroughSubresource(t *testing.T) {
 	ctx := t.Context()
 	ns := cp.NewNamespace(t)
-	dyn := cp.Dynamic()
+	dyn := cp.Get(t).Dynamic()
 
 	crd, err := dyn.Resource(testbed.CRDResource).Get(ctx, "sparkapplications.sparkoperator.k8s.io", metav1.GetOptions{})
 	if err != nil {

@@ -3,9 +3,10 @@ package testbed
 import (
 	"context"
 	"crypto/rand"
-	"fmt"
-	"os"
+	"errors"
+	"flag"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -13,9 +14,11 @@ import (
 // startBudget covers a cold build of the binaries (minutes) plus the start.
 const startBudget = 15 * time.Minute
 
-// ForTest starts a control plane for one test and stops it in t.Cleanup.
+// ForTest starts a control plane for one test and stops it in t.Cleanup. It
+// skips the test under -short.
 func ForTest(t testing.TB, opts Options) *ControlPlane {
 	t.Helper()
+	SkipIfShort(t)
 	ctx, cancel := context.WithTimeout(context.Background(), startBudget)
 	defer cancel()
 	cp, err := Start(ctx, opts)
@@ -26,25 +29,76 @@ func ForTest(t testing.TB, opts Options) *ControlPlane {
 	return cp
 }
 
-// RunMain shares one control plane among a package's tests:
+// Shared is one control plane for a package's tests, started by the first
+// test that needs it, so that a package whose tests need none (or a run with
+// -short) starts nothing:
 //
-//	var cp *testbed.ControlPlane
+//	var cp = testbed.NewShared(testbed.Options{})
 //
-//	func TestMain(m *testing.M) { os.Exit(testbed.RunMain(m, testbed.Options{}, &cp)) }
+//	func TestMain(m *testing.M) { os.Exit(cp.RunMain(m)) }
 //
-// It stores the control plane in *cp, runs the tests, stops the control plane
-// and returns the exit code for os.Exit.
-func RunMain(m *testing.M, opts Options, cp **ControlPlane) int {
-	ctx, cancel := context.WithTimeout(context.Background(), startBudget)
-	c, err := Start(ctx, opts)
-	cancel()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "start control plane: %v\n", err)
-		return 1
+//	func TestX(t *testing.T) { ns := cp.NewNamespace(t); c := cp.Get(t) ... }
+type Shared struct {
+	opts Options
+	once sync.Once
+	cp   *ControlPlane
+	err  error
+}
+
+// NewShared returns a Shared that starts a control plane with opts on first use.
+func NewShared(opts Options) *Shared { return &Shared{opts: opts} }
+
+// Get returns the package's control plane, starting it on the first call. It
+// skips the test under -short, and fails it (every later one too) when the
+// control plane cannot start.
+func (s *Shared) Get(t testing.TB) *ControlPlane {
+	t.Helper()
+	SkipIfShort(t)
+	s.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), startBudget)
+		defer cancel()
+		s.cp, s.err = Start(ctx, s.opts)
+	})
+	if s.err != nil {
+		t.Fatalf("start control plane: %v", s.err)
 	}
-	defer c.Stop()
-	*cp = c
-	return m.Run()
+	return s.cp
+}
+
+// NewNamespace is Get(t).NewNamespace(t): most control-plane tests start so.
+func (s *Shared) NewNamespace(t testing.TB) string {
+	t.Helper()
+	return s.Get(t).NewNamespace(t)
+}
+
+// RunMain runs the package's tests and then stops the control plane if a
+// test started one. It returns the exit code for os.Exit.
+func (s *Shared) RunMain(m *testing.M) int {
+	code := m.Run()
+	if s.cp != nil { // every test has returned: nothing starts it any more
+		s.cp.Stop()
+	}
+	return code
+}
+
+// SkipIfShort skips a test that needs a control plane (or any other process)
+// under -short: the short tier starts nothing.
+func SkipIfShort(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts processes (control plane, helm, ...); skipped under -short")
+	}
+}
+
+// ErrShort is what Start returns in a test binary run with -short, so that no
+// test in the short tier can start a control plane, whatever path it takes.
+var ErrShort = errors.New("no control plane under go test -short: skip the test with testbed.SkipIfShort or use Shared.Get")
+
+// shortTest reports whether this is a test binary run with -short. Outside
+// tests (demo, bench, devenv) and before the test flags are parsed (a
+// TestMain helper), it is false.
+func shortTest() bool {
+	return testing.Testing() && flag.Parsed() && testing.Short()
 }
 
 // NewNamespace creates a namespace named after the test (plus a random

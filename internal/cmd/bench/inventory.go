@@ -243,7 +243,7 @@ func (b *bench) inventory(ctx context.Context, rep *report, sc *inventoryScene) 
 		Summary struct{ Accounts, Unused, Rows int } `json:"summary"`
 	}
 	if err := json.Unmarshal(p.stdout, &ours); err != nil || p.exitCode != 0 {
-		return fmt.Errorf("rbac inventory exited %d (%v); stderr:\n%s", p.exitCode, err, tail(p.stderr, 20))
+		return fmt.Errorf("rbac inventory exited %d (%w); stderr:\n%s", p.exitCode, err, tail(p.stderr, 20))
 	}
 	b.logf("  %s, peak RSS %s, %d accounts, %d rows; requests %s", p.wall.Round(time.Millisecond), mib(p.maxRSS), ours.Summary.Accounts, ours.Summary.Rows, reqs)
 	perAccount := p.wall / time.Duration(ours.Summary.Accounts)

@@ -120,7 +120,7 @@ func (b *bench) inProcess(ctx context.Context, rep *report, bl *backlog, which s
 	}
 	var cr childResult
 	if err := json.Unmarshal(p.stdout, &cr); err != nil {
-		return fmt.Errorf("%s: no result (%v); stderr:\n%s", which, err, tail(p.stderr, 20))
+		return fmt.Errorf("%s: no result (%w); stderr:\n%s", which, err, tail(p.stderr, 20))
 	}
 	if cr.FirstErr != "" {
 		b.logf("  first error: %s", cr.FirstErr)

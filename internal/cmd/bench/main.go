@@ -348,7 +348,7 @@ type result struct {
 func parseResult(p proc) (*result, error) {
 	var r result
 	if err := json.Unmarshal(p.stdout, &r); err != nil {
-		return nil, fmt.Errorf("sparkcm-hook exited %d without a JSON result (%v); stderr:\n%s", p.exitCode, err, tail(p.stderr, 20))
+		return nil, fmt.Errorf("sparkcm-hook exited %d without a JSON result (%w); stderr:\n%s", p.exitCode, err, tail(p.stderr, 20))
 	}
 	return &r, nil
 }

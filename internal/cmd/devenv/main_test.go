@@ -13,9 +13,12 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/sparkcm-hook/sparkcm-hook/internal/testbed"
 )
 
 func TestUpServesTheKubeconfigUntilCancelledThenStopsAndRemovesReady(t *testing.T) {
+	testbed.SkipIfShort(t)
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -94,8 +94,9 @@ func main() {
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
-	if err := run(ctx, o, log); err != nil && !errors.Is(err, context.Canceled) {
+	err := run(ctx, o, log)
+	stop()
+	if err != nil && !errors.Is(err, context.Canceled) {
 		log.Error("fakeoperator stopped", "err", err)
 		os.Exit(1)
 	}

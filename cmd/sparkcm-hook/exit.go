@@ -1,0 +1,69 @@
+package main
+
+import (
+	"errors"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/sparkcm-hook/sparkcm-hook/hook"
+)
+
+// Exit codes are part of the interface: the README, --help (exitCodesHelp)
+// and the Airflow package (sparkcm_airflow.cleanup) name the same ones.
+const (
+	exitOK        = 0 // done, also when there was nothing to delete
+	exitFailed    = 1 // failed after retries, or some maps could not be deleted
+	exitUsage     = 2 // invalid usage or input; nothing was changed
+	exitForbidden = 3 // the API server refused a verb (RBAC)
+	exitRunning   = 4 // the application is still running; nothing was deleted
+)
+
+const exitCodesHelp = `EXIT CODES:
+   0  done, also when there was nothing to delete
+   1  failed after retries, or some ConfigMaps could not be deleted
+   2  invalid usage or input (nothing was changed)
+   3  forbidden: the API server refused a verb (RBAC); the message names the rule to grant
+   4  the application is still running (nothing was deleted)`
+
+// exitCode maps an error to its documented exit code by the error's type
+// alone, never by its message: a server answer that happens to say "invalid
+// value" is a failure (1), not a usage error.
+func exitCode(err error) int {
+	var (
+		usage     *hook.UsageError
+		cliExit   cli.ExitCoder
+		forbidden *hook.ForbiddenError
+		running   *hook.StillRunningError
+	)
+	switch {
+	case err == nil:
+		return exitOK
+	// Flag errors arrive as *hook.UsageError (see usageError). urfave/cli
+	// makes an ExitCoder only of its own complaints ("help" for a command
+	// that does not exist, with its code 3, which means forbidden here);
+	// this program returns none.
+	case errors.As(err, &usage), errors.As(err, &cliExit):
+		return exitUsage
+	case errors.As(err, &forbidden):
+		return exitForbidden
+	case errors.As(err, &running):
+		return exitRunning
+	default:
+		return exitFailed
+	}
+}
+
+// usageError is every command's OnUsageError: urfave/cli reports flag parse
+// errors (unknown flag, missing or malformed value, from the command line or
+// the environment) as plain errors through this function only, so typing
+// them here is what lets exitCode recognise them. The help text is not
+// printed: one line says what was wrong.
+func usageError(_ *cli.Context, err error, _ bool) error {
+	return hook.Usagef("%v (see --help)", err)
+}
+
+// oneLine keeps error output to the single line the interface promises.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}

@@ -1,0 +1,260 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/rest"
+
+	"github.com/sparkcm-hook/sparkcm-hook/hook"
+)
+
+// These tests need no cluster and run under -short: flags, validation and
+// exit codes. Where a command must not reach a cluster, its kubeconfig points
+// at an in-process server that counts every request it gets.
+
+// apiServer is a stand-in that answers every request with a 403 (so that a
+// command which wrongly reaches it stops at once) and counts them.
+type apiServer struct {
+	requests atomic.Int64
+	url      string
+}
+
+func newAPIServer(t *testing.T, handler http.HandlerFunc) *apiServer {
+	t.Helper()
+	s := &apiServer{}
+	if handler == nil {
+		handler = func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusForbidden)
+			_, _ = fmt.Fprint(w, `{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"Forbidden","code":403}`)
+		}
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.requests.Add(1)
+		handler(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	s.url = srv.URL
+	return s
+}
+
+func TestBadInputIsOneLineExitTwoAndAsksNoAPIServer(t *testing.T) {
+	srv := newAPIServer(t, nil)
+	kc := kubeconfig(t, &rest.Config{Host: srv.url}, "jobs")
+	missing := "/nonexistent/kubeconfig"
+	cases := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string // in the message: the input named, not a later failure
+	}{
+		{"selector-widening app id", []string{"cleanup", "--kubeconfig", kc, "--app-id", "a,b"}, nil, "a,b"},
+		{"negated app id", []string{"cleanup", "--kubeconfig", kc, "--app-id", "x!=y"}, nil, "x!=y"},
+		{"wildcard app id", []string{"cleanup", "--kubeconfig", kc, "--app-id", "*"}, nil, `"*"`},
+		{"invalid pod name", []string{"cleanup", "--kubeconfig", kc, "--driver-pod", "Bad_Name"}, nil, "Bad_Name"},
+		{"two targets", []string{"cleanup", "--kubeconfig", kc, "--app-id", "spark-1", "--spark-app", "etl"}, nil, "exactly one of --spark-app, --driver-pod or --app-id"},
+		{"no target", []string{"cleanup", "--kubeconfig", kc}, nil, "exactly one of"},
+		{"negative wait", []string{"cleanup", "--kubeconfig", kc, "--spark-app", "etl", "--wait", "-1s"}, nil, "--wait"},
+		{"unknown flag", []string{"cleanup", "--kubeconfig", kc, "--bogus"}, nil, "-bogus"},
+		{"malformed duration", []string{"cleanup", "--kubeconfig", kc, "--spark-app", "etl", "--timeout", "soon"}, nil, "soon"},
+		{"malformed global flag before the command", []string{"--qps", "many", "cleanup", "--kubeconfig", kc, "--spark-app", "etl"}, nil, "many"},
+		{"malformed boolean from the environment", []string{"cleanup", "--kubeconfig", kc, "--spark-app", "etl"}, map[string]string{"SPARKCM_DRY_RUN": "maybe"}, "SPARKCM_DRY_RUN"},
+		{"bad output", []string{"cleanup", "--kubeconfig", kc, "--spark-app", "etl", "-o", "xml"}, nil, "xml"},
+		{"bad log format", []string{"cleanup", "--kubeconfig", kc, "--log-format", "xml", "--spark-app", "etl"}, nil, "--log-format"},
+		{"negative timeout", []string{"sweep", "--kubeconfig", kc, "--older-than", "1h", "--timeout", "-1s"}, nil, "--timeout"},
+		{"no retry budget", []string{"cleanup", "--kubeconfig", kc, "--spark-app", "etl", "--retry-budget", "0s"}, nil, "--retry-budget"},
+		{"no concurrency", []string{"sweep", "--kubeconfig", kc, "--older-than", "1h", "--concurrency", "0"}, nil, "--concurrency"},
+		{"an argument", []string{"sweep", "--kubeconfig", kc, "--older-than", "1h", "extra"}, nil, "extra"},
+		{"invalid namespace", []string{"cleanup", "--kubeconfig", kc, "-n", "Not_A_Namespace", "--spark-app", "etl"}, nil, "Not_A_Namespace"},
+		{"sweep without older-than", []string{"sweep", "--kubeconfig", kc}, nil, "--older-than"},
+		{"sweep with -n and -A", []string{"sweep", "--kubeconfig", kc, "-n", "jobs", "-A", "--older-than", "1h"}, nil, "-A"},
+		{"watch without a pod", []string{"watch", "--kubeconfig", kc}, nil, "--pod"},
+		{"unknown command", []string{"clean", "--kubeconfig", kc}, nil, `"clean"`},
+		{"help as a command", []string{"help", "clean"}, nil, `"help"`},
+		// Validation comes before the configuration is read.
+		{"sweep input checked before the kubeconfig", []string{"sweep", "--kubeconfig", missing}, nil, "--older-than"},
+		{"cleanup input checked before the kubeconfig", []string{"cleanup", "--kubeconfig", missing, "--app-id", "a,b"}, nil, "a,b"},
+		{"rbac -n and -A checked before the kubeconfig", []string{"rbac", "inventory", "--kubeconfig", missing, "-n", "jobs", "-A"}, nil, "-A"},
+		{"who-can -n and -A checked before the kubeconfig", []string{"rbac", "who-can", "delete", "configmaps", "--kubeconfig", missing, "-n", "jobs", "-A"}, nil, "-A"},
+		// The configuration, recognised by the errors' types.
+		{"missing kubeconfig", []string{"cleanup", "--kubeconfig", missing, "--spark-app", "etl"}, nil, missing},
+		{"unknown context", []string{"cleanup", "--kubeconfig", kc, "--context", "nope", "--spark-app", "etl"}, nil, `context "nope" not found`},
+		// An empty namespace is an error, never the context's ("jobs").
+		{"empty -n before the command", []string{"-n", "", "cleanup", "--kubeconfig", kc, "--spark-app", "etl"}, nil, "empty"},
+		{"empty -n after the command", []string{"cleanup", "-n", "", "--kubeconfig", kc, "--spark-app", "etl"}, nil, "empty"},
+		{"empty --namespace=", []string{"cleanup", "--namespace=", "--kubeconfig", kc, "--spark-app", "etl"}, nil, "empty"},
+		{"empty -n for sweep", []string{"sweep", "-n", "", "--kubeconfig", kc, "--older-than", "1h"}, nil, "empty"},
+		{"empty -n for watch", []string{"watch", "-n", "", "--kubeconfig", kc, "--pod", "etl-driver"}, nil, "empty"},
+		{"empty -n for rbac preflight", []string{"rbac", "preflight", "-n", "", "--kubeconfig", kc}, nil, "empty"},
+		{"empty SPARKCM_NAMESPACE", []string{"cleanup", "--kubeconfig", kc, "--spark-app", "etl"}, map[string]string{"SPARKCM_NAMESPACE": ""}, "SPARKCM_NAMESPACE"},
+		{"empty SPARKCM_NAMESPACE with -A", []string{"sweep", "--kubeconfig", kc, "-A", "--older-than", "1h"}, map[string]string{"SPARKCM_NAMESPACE": ""}, "empty"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			before := srv.requests.Load()
+			r := runCLI(t, tc.args...)
+			if r.code != exitUsage {
+				t.Fatalf("exit %d, want %d; stderr %q", r.code, exitUsage, r.stderr)
+			}
+			assertOneLine(t, r)
+			if !strings.Contains(r.stderr, tc.want) {
+				t.Errorf("message %q does not name %q", r.stderr, tc.want)
+			}
+			if n := srv.requests.Load() - before; n != 0 {
+				t.Errorf("bad input sent %d API request(s)", n)
+			}
+		})
+	}
+}
+
+// A non-empty -n, before or after the command or from the environment, is
+// the namespace used: the stand-in sees it in the request path.
+func TestNamespaceFlagIsUsedWhereverItIsGiven(t *testing.T) {
+	var (
+		mu    sync.Mutex
+		paths []string
+	)
+	srv := newAPIServer(t, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		paths = append(paths, r.URL.Path)
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusForbidden)
+		_, _ = fmt.Fprint(w, `{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"Forbidden","code":403}`)
+	})
+	kc := kubeconfig(t, &rest.Config{Host: srv.url}, "from-context")
+	for name, tc := range map[string]struct {
+		args []string
+		env  string
+	}{
+		"before":      {args: []string{"-n", "given", "cleanup", "--kubeconfig", kc, "--spark-app", "etl"}},
+		"after":       {args: []string{"cleanup", "-n", "given", "--kubeconfig", kc, "--spark-app", "etl"}},
+		"environment": {args: []string{"cleanup", "--kubeconfig", kc, "--spark-app", "etl"}, env: "given"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if tc.env != "" {
+				t.Setenv("SPARKCM_NAMESPACE", tc.env)
+			}
+			mu.Lock()
+			paths = nil
+			mu.Unlock()
+			r := runCLI(t, tc.args...)
+			if r.code != exitForbidden {
+				t.Fatalf("exit %d: %s", r.code, r.stderr)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, p := range paths {
+				if _, rest, ok := strings.Cut(p, "/namespaces/"); ok && rest != "given" && !strings.HasPrefix(rest, "given/") {
+					t.Errorf("request to %s, want namespace %q", p, "given")
+				}
+			}
+			if len(paths) == 0 {
+				t.Error("no request reached the stand-in")
+			}
+		})
+	}
+}
+
+func TestExitCodeFollowsTheErrorTypeNeverItsMessage(t *testing.T) {
+	gr := schema.GroupResource{Resource: "configmaps"}
+	cases := []struct {
+		name string
+		err  error
+		want int
+	}{
+		{"no error", nil, exitOK},
+		{"usage", hook.Usagef("bad target"), exitUsage},
+		{"wrapped usage", fmt.Errorf("cleanup: %w", hook.Usagef("bad target")), exitUsage},
+		{"forbidden", &hook.ForbiddenError{Verb: "delete", Resource: "configmaps", Err: apierrors.NewForbidden(gr, "x", errors.New("no"))}, exitForbidden},
+		{"still running", fmt.Errorf("%w (use --wait)", &hook.StillRunningError{App: "etl", State: "RUNNING"}), exitRunning},
+		{"partial failure", &hook.PartialFailureError{Failed: 2}, exitFailed},
+		{"urfave/cli's own exit error", cli.Exit("No help topic for 'x'", 3), exitUsage},
+		// Messages that look like usage or config errors do not make one.
+		{"server says invalid value", apierrors.NewBadRequest(`invalid value "x" for field y`), exitFailed},
+		{"plain error mentioning a flag", errors.New("flag provided but not defined: -x"), exitFailed},
+		{"plain error mentioning a context", errors.New(`context "nope" not found`), exitFailed},
+		{"deadline", context.DeadlineExceeded, exitFailed},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := exitCode(tc.err); got != tc.want {
+				t.Fatalf("exitCode(%v) = %d, want %d", tc.err, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestCLIExitsOneWhenTheAPIServerStaysUnreachable(t *testing.T) {
+	// Nothing listens there: connection refused, a transient failure.
+	kc := kubeconfig(t, &rest.Config{Host: "https://127.0.0.1:1"}, "default")
+	r := runCLI(t, "cleanup", "--kubeconfig", kc, "--spark-app", "x", "--timeout", "1s")
+	if r.code != exitFailed {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	assertOneLine(t, r)
+}
+
+// --timeout bounds the whole run in every command, whatever --retry-budget
+// allows each call: against a server that never answers, each command ends
+// by its own --timeout, long before the test's own limit.
+func TestTimeoutBoundsTheWholeRunInEveryCommand(t *testing.T) {
+	srv := newAPIServer(t, func(_ http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
+	kc := kubeconfig(t, &rest.Config{Host: srv.url}, "jobs")
+	bound := []string{"--kubeconfig", kc, "--timeout", "1s", "--retry-budget", "1h"}
+	for name, args := range map[string][]string{
+		"cleanup": append([]string{"cleanup", "--spark-app", "etl"}, bound...),
+		"sweep":   append([]string{"sweep", "--older-than", "1h"}, bound...),
+		"watch":   append([]string{"watch", "--pod", "etl-driver", "--grace", "1s"}, bound...),
+	} {
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			var out, errOut strings.Builder
+			code := RunContext(ctx, append([]string{"sparkcm-hook"}, args...), strings.NewReader(""), &out, &errOut)
+			if ctx.Err() != nil {
+				t.Fatalf("ran until the test's own limit: --timeout did not end it (exit %d: %s)", code, errOut.String())
+			}
+			if code != exitFailed && code != exitRunning {
+				t.Fatalf("exit %d, want %d or %d: %s", code, exitFailed, exitRunning, errOut.String())
+			}
+		})
+	}
+}
+
+func TestVersionPrintsTheVersion(t *testing.T) {
+	if r := runCLI(t, "version"); r.code != 0 || strings.TrimSpace(r.stdout) != version {
+		t.Fatalf("%+v", r)
+	}
+}
+
+// --help states the contract: the exit codes, and an environment variable
+// beside every flag.
+func TestHelpNamesExitCodesAndTheEnvironmentVariableOfEveryFlag(t *testing.T) {
+	for _, cmd := range []string{"cleanup", "sweep", "watch"} {
+		r := runCLI(t, cmd, "--help")
+		if r.code != 0 || !strings.Contains(r.stdout, "EXIT CODES") {
+			t.Fatalf("%s --help: exit %d\n%s", cmd, r.code, r.stdout)
+		}
+		for _, flag := range []string{"timeout", "retry-budget", "concurrency", "dry-run", "output", "namespace"} {
+			if v := env(flag)[0]; !strings.Contains(r.stdout, "$"+v) {
+				t.Errorf("%s --help does not name $%s", cmd, v)
+			}
+		}
+	}
+}
