@@ -277,13 +277,13 @@ func (r ageRule) checkAge(m *metav1.ObjectMeta, a *appView, act *appActivity) (t
 	created := m.CreationTimestamp.Time
 	age := r.Now.Sub(created)
 	if age < r.OlderThan {
-		return age, fmt.Sprintf("younger than --older-than %s", r.OlderThan)
+		return age, fmt.Sprintf("younger than the minimum age %s", r.OlderThan)
 	}
 	if a != nil {
 		if end := a.finishedAt(); !end.IsZero() {
 			since := r.Now.Sub(end)
 			if since < r.OlderThan {
-				return min(age, since), fmt.Sprintf("application ended %s ago, less than --older-than %s", roundAge(since), r.OlderThan)
+				return min(age, since), fmt.Sprintf("application ended %s ago, less than the minimum age %s", roundAge(since), r.OlderThan)
 			}
 			age = min(age, since)
 		}
@@ -295,7 +295,7 @@ func (r ageRule) checkAge(m *metav1.ObjectMeta, a *appView, act *appActivity) (t
 		}
 		quiet := r.Now.Sub(newest)
 		if quiet < r.OrphanOlderThan {
-			return min(age, quiet), fmt.Sprintf("ownerless executor map (client mode or Spark 3.1.0/3.1.1): the application was last seen %s ago, less than --orphan-older-than %s", roundAge(quiet), r.OrphanOlderThan)
+			return min(age, quiet), fmt.Sprintf("ownerless executor map (client mode or Spark 3.1.0/3.1.1): the application was last seen %s ago, less than the ownerless-map minimum age %s", roundAge(quiet), r.OrphanOlderThan)
 		}
 		age = min(age, quiet)
 	}

@@ -178,20 +178,20 @@ func TestTheDeletionRule(t *testing.T) {
 			m.CreationTimestamp = ago(30 * time.Minute)
 			return m
 		}(),
-			want: "younger than --older-than 1h0m0s"},
+			want: "younger than the minimum age 1h0m0s"},
 		{clause: "sweep: the application ended less than --older-than ago", m: ruleMap(driverMap, byDriver),
-			app: func() *appView { a := finishedView(); a.App.TerminatedAt = ruleNow.Add(-10 * time.Minute); return a }, want: "application ended 10m0s ago, less than --older-than"},
+			app: func() *appView { a := finishedView(); a.App.TerminatedAt = ruleNow.Add(-10 * time.Minute); return a }, want: "application ended 10m0s ago, less than the minimum age"},
 		{clause: "sweep: the application's end is in the future (clock skew)", m: ruleMap(driverMap, byDriver),
-			app: func() *appView { a := finishedView(); a.App.TerminatedAt = ruleNow.Add(time.Hour); return a }, want: "less than --older-than"},
+			app: func() *appView { a := finishedView(); a.App.TerminatedAt = ruleNow.Add(time.Hour); return a }, want: "less than the minimum age"},
 		{clause: "sweep: no owner (client mode) and the map is younger than --orphan-older-than", m: execLabels(ruleMap(execMap)), app: clientModeView,
-			want: "less than --orphan-older-than 168h0m0s"},
+			want: "less than the ownerless-map minimum age 168h0m0s"},
 		{clause: "sweep: no owner and a Pod of its application stopped less than --orphan-older-than ago",
 			m: func() *metav1.ObjectMeta {
 				m := execLabels(ruleMap(execMap))
 				m.CreationTimestamp = ago(200 * time.Hour)
 				return m
 			}(),
-			app: clientModeView, act: &appActivity{Newest: ruleNow.Add(-24 * time.Hour)}, want: "last seen 24h0m0s ago, less than --orphan-older-than"},
+			app: clientModeView, act: &appActivity{Newest: ruleNow.Add(-24 * time.Hour)}, want: "last seen 24h0m0s ago, less than the ownerless-map minimum age"},
 		{clause: "sweep: written after its owners were read", m: func() *metav1.ObjectMeta { m := ruleMap(driverMap, byDriver); m.ResourceVersion = "1001"; return m }(),
 			want: "created or changed after its owners were read"},
 		{clause: "sweep: a Pod uses it at the re-check just before its batch", m: ruleMap(driverMap, byDriver), using: []*corev1.Pod{podUsing("late", corev1.PodRunning, driverMap)}, want: "in use by Pod late (Running)"},

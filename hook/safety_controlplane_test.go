@@ -75,7 +75,7 @@ func TestSweepKeepsTheExecutorMapOfAClientModeApplicationIdlingAtZeroExecutors(t
 	if len(res.Deleted) != 0 || !contains(mapNames(t, ns), app.execMap) {
 		t.Fatalf("deleted %v: an idle client-mode application lost its executor map", names(res.Deleted))
 	}
-	if r := skipReasons(res)[app.execMap]; !strings.Contains(r, "--orphan-older-than") {
+	if r := skipReasons(res)[app.execMap]; !strings.Contains(r, "ownerless-map minimum age") {
 		t.Fatalf("reason %q, want the orphan bound", r)
 	}
 	// Once the map and the application have been quiet longer than
@@ -255,7 +255,7 @@ func TestSweepNeverDeletesAMapYoungerThanOlderThanWhateverItsApplicationSays(t *
 	if len(res.Deleted) != 0 {
 		t.Fatalf("deleted %v: maps minutes old went because the status says the run ended two days ago", names(res.Deleted))
 	}
-	if r := skipReasons(res)[app.DriverConfMap]; !strings.Contains(r, "younger than --older-than") {
+	if r := skipReasons(res)[app.DriverConfMap]; !strings.Contains(r, "younger than the minimum age") {
 		t.Fatalf("reason %q", r)
 	}
 }

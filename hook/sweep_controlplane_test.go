@@ -132,7 +132,7 @@ func TestSweepDeletesEveryFinishedApplicationsMapsAndKeepsEverythingElse(t *test
 		w.running.DriverConfMap:   "application still running",
 		"team-hadoop-config":      "no evidence",
 		w.others[1]:               "no evidence",
-		w.legacy.ExecutorConfMap:  "less than --orphan-older-than 168h0m0s",
+		w.legacy.ExecutorConfMap:  "less than the ownerless-map minimum age 168h0m0s",
 	} {
 		if !strings.Contains(reasons[name], want) {
 			t.Errorf("%s: reason %q, want %q", name, reasons[name], want)
