@@ -37,6 +37,12 @@ type common struct {
 	concurrency int
 	dryRun      bool
 	preflight   bool
+
+	// out prints the result in the -o format; streamed says the command
+	// handed it every entry as it was decided (sweep), so that the result
+	// only holds the counts.
+	out      sink
+	streamed bool
 }
 
 // flags are the common flags; only the default concurrency differs between

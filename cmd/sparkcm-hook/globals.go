@@ -223,9 +223,13 @@ func (g *globals) action(o options) cli.ActionFunc {
 		if err != nil {
 			return err
 		}
+		common.out = sinkFor(common.output, c.App.Writer, g.log)
 		res, err := o.run(ctx, g, clients, ns)
 		if res != nil {
-			if werr := printerFor(common.output)(c.App.Writer, res); werr != nil && err == nil {
+			if !common.streamed {
+				feed(common.out, res)
+			}
+			if werr := common.out.finish(res); werr != nil && err == nil {
 				err = werr
 			}
 		}

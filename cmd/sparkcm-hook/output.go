@@ -1,39 +1,64 @@
 package main
 
 import (
-	"bufio"
 	"encoding/csv"
-	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"text/tabwriter"
-
-	"sigs.k8s.io/yaml"
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
 )
 
 // formats are the printers of -o, in the order --help lists them: one table
-// for every command. The first is the default.
+// for every command. The first is the default. Each is a sink: entries are
+// recorded as they are decided (a sweep streams them, so that its memory
+// does not grow with the number of maps), then finish prints what is left.
 var formats = []struct {
-	name  string
-	write func(io.Writer, *hook.Result) error
+	name string
+	sink func(w io.Writer, log *slog.Logger) sink
 }{
-	{"text", writeText},
-	{"json", writeJSON},
-	{"yaml", writeYAML},
-	{"csv", writeLedgerCSV},
+	{"text", newTextSink},
+	{"json", func(w io.Writer, log *slog.Logger) sink { return newDocSink(w, log, writeJSONDoc) }},
+	{"yaml", func(w io.Writer, log *slog.Logger) sink { return newDocSink(w, log, writeYAMLDoc) }},
+	{"csv", newCSVSink},
 }
 
-// printerFor returns the printer of a format, or nil for an unknown one.
-func printerFor(name string) func(io.Writer, *hook.Result) error {
+// sink is one -o printer.
+type sink interface {
+	// record takes one entry (never concurrently).
+	record(hook.Entry)
+	// finish prints what remains with the run's summary, and returns the
+	// first write error.
+	finish(*hook.Result) error
+}
+
+// sinkFor returns the printer of a format, or nil for an unknown one.
+func sinkFor(name string, w io.Writer, log *slog.Logger) sink {
 	for _, f := range formats {
 		if f.name == name {
-			return f.write
+			return f.sink(w, log)
 		}
 	}
 	return nil
+}
+
+// printResult prints a result whose entries it holds.
+func printResult(format string, w io.Writer, log *slog.Logger, r *hook.Result) error {
+	s := sinkFor(format, w, log)
+	feed(s, r)
+	return s.finish(r)
+}
+
+// feed hands a sink the entries a result holds, in the order deleted,
+// failed, skipped.
+func feed(s sink, r *hook.Result) {
+	for _, list := range [][]hook.Entry{r.Deleted, r.Failed, r.Skipped} {
+		for _, e := range list {
+			s.record(e)
+		}
+	}
 }
 
 // formatList lists the formats' names.
@@ -58,125 +83,82 @@ func checkOutput(format string, allowed ...string) error {
 	return hook.Usagef("-o must be one of %s, not %q", strings.Join(allowed, "|"), format)
 }
 
-func writeYAML(w io.Writer, r *hook.Result) error {
-	b, err := yaml.Marshal(r)
-	if err != nil {
-		return err
-	}
-	_, err = w.Write(b)
-	return err
+// textSink is the human table: one row per map as it is decided, then a
+// summary. Rows are aligned in blocks, so that a sweep of a hundred
+// thousand maps never holds its table in memory.
+type textSink struct {
+	w    io.Writer
+	tw   *tabwriter.Writer
+	rows int
+	err  error
 }
 
-// writeJSON writes the result one record at a time, so a ledger of tens of
-// thousands of maps is never held in memory a second time as text.
-func writeJSON(w io.Writer, r *hook.Result) error {
-	bw := bufio.NewWriter(w)
-	field := func(name string, v any, last bool) error {
-		b, err := json.Marshal(v)
-		if err != nil {
-			return err
-		}
-		sep := ","
-		if last {
-			sep = ""
-		}
-		_, err = fmt.Fprintf(bw, "  %q: %s%s\n", name, b, sep)
-		return err
-	}
-	list := func(name string, entries []hook.Entry, last bool) error {
-		if len(entries) == 0 {
-			return field(name, []hook.Entry{}, last)
-		}
-		fmt.Fprintf(bw, "  %q: [\n", name)
-		for i, e := range entries {
-			b, err := json.Marshal(e)
-			if err != nil {
-				return err
-			}
-			sep := ","
-			if i == len(entries)-1 {
-				sep = ""
-			}
-			fmt.Fprintf(bw, "    %s%s\n", b, sep)
-		}
-		sep := ","
-		if last {
-			sep = ""
-		}
-		_, err := fmt.Fprintf(bw, "  ]%s\n", sep)
-		return err
-	}
-	if _, err := bw.WriteString("{\n"); err != nil {
-		return err
-	}
-	for _, step := range []func() error{
-		func() error { return field("namespace", r.Namespace, false) },
-		func() error { return field("appIds", r.AppIDs, false) },
-		func() error { return field("dryRun", r.DryRun, false) },
-		func() error { return field("seconds", r.Seconds, false) },
-		func() error { return list("deleted", r.Deleted, false) },
-		func() error { return list("skipped", r.Skipped, false) },
-		func() error { return list("failed", r.Failed, false) },
-		func() error { return field("counts", r.Counts, len(r.Unreadable) == 0) },
-		func() error {
-			if len(r.Unreadable) == 0 {
-				return nil
-			}
-			return field("unreadableNamespaces", r.Unreadable, true)
-		},
-	} {
-		if err := step(); err != nil {
-			return err
-		}
-	}
-	if _, err := bw.WriteString("}\n"); err != nil {
-		return err
-	}
-	return bw.Flush()
+const textBlock = 500
+
+func newTextSink(w io.Writer, _ *slog.Logger) sink {
+	return &textSink{w: w, tw: tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)}
 }
 
-// writeText is the human table: one row per map considered, then a summary.
-func writeText(w io.Writer, r *hook.Result) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	rows := 0
-	header := func() {
-		if rows == 0 {
-			fmt.Fprintln(tw, "DECISION\tNAMESPACE\tCONFIGMAP\tKIND\tAPP ID\tREASON")
-		}
-		rows++
+func (t *textSink) record(e hook.Entry) {
+	if t.err != nil {
+		return
 	}
-	for _, list := range [][]hook.Entry{r.Deleted, r.Failed, r.Skipped} {
-		for _, e := range list {
-			header()
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Decision, e.Namespace, e.Name, e.Kind, dash(e.AppID), dash(e.Reason))
-		}
+	if t.rows == 0 {
+		_, t.err = fmt.Fprintln(t.tw, "DECISION\tNAMESPACE\tCONFIGMAP\tKIND\tAPP ID\tREASON")
 	}
-	if err := tw.Flush(); err != nil {
-		return err
+	t.rows++
+	if _, err := fmt.Fprintf(t.tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Decision, e.Namespace, e.Name, e.Kind, dash(e.AppID), dash(e.Reason)); err != nil && t.err == nil {
+		t.err = err
+	}
+	if t.rows%textBlock == 0 && t.err == nil {
+		t.err = t.tw.Flush()
+	}
+}
+
+func (t *textSink) finish(r *hook.Result) error {
+	if t.err == nil {
+		t.err = t.tw.Flush()
+	}
+	if t.err != nil {
+		return t.err
 	}
 	verb := "deleted"
 	if r.DryRun {
 		verb = "would delete"
 	}
-	_, err := fmt.Fprintf(w, "%s %d, skipped %d, failed %d ConfigMap(s) in %.1fs\n", verb, len(r.Deleted), len(r.Skipped), len(r.Failed), r.Seconds)
+	for _, u := range r.Unreadable {
+		if _, err := fmt.Fprintf(t.w, "namespace %s not swept: %s\n", u.Namespace, u.Reason); err != nil {
+			return err
+		}
+	}
+	_, err := fmt.Fprintf(t.w, "%s %d, skipped %d, failed %d ConfigMap(s) in %.1fs\n", verb, r.Counts.Deleted, r.Counts.Skipped, r.Counts.Failed, r.Seconds)
 	return err
 }
 
-// writeLedgerCSV is the ledger: one record per map considered.
-func writeLedgerCSV(w io.Writer, r *hook.Result) error {
-	cw := csv.NewWriter(w)
-	if err := cw.Write([]string{"namespace", "name", "uid", "kind", "app_id", "age", "decision", "reason"}); err != nil {
-		return err
+// csvSink is the ledger: one record per map, written as it is decided.
+type csvSink struct {
+	cw  *csv.Writer
+	err error
+}
+
+func newCSVSink(w io.Writer, _ *slog.Logger) sink {
+	s := &csvSink{cw: csv.NewWriter(w)}
+	s.err = s.cw.Write([]string{"namespace", "name", "uid", "kind", "app_id", "age", "decision", "reason"})
+	return s
+}
+
+func (s *csvSink) record(e hook.Entry) {
+	if s.err == nil {
+		s.err = s.cw.Write([]string{e.Namespace, e.Name, e.UID, string(e.Kind), e.AppID, e.AgeText, string(e.Decision), e.Reason})
 	}
-	for _, list := range [][]hook.Entry{r.Deleted, r.Failed, r.Skipped} {
-		for _, e := range list {
-			if err := cw.Write([]string{e.Namespace, e.Name, e.UID, string(e.Kind), e.AppID, e.AgeText, string(e.Decision), e.Reason}); err != nil {
-				return err
-			}
-		}
+}
+
+func (s *csvSink) finish(*hook.Result) error {
+	if s.err != nil {
+		return s.err
 	}
-	cw.Flush()
-	return cw.Error()
+	s.cw.Flush()
+	return s.cw.Error()
 }
 
 func dash(s string) string {

@@ -62,6 +62,9 @@ func (o *sweepOptions) run(ctx context.Context, g *globals, clients hook.Clients
 	}
 	p := newProgress(g.stderr)
 	o.Progress = p.update
+	// Every entry goes to the printer as it is decided: the ledger of a
+	// sweep of any size streams, and the sweep holds only counts.
+	o.Record, o.streamed = o.out.record, true
 	res, err := hook.Sweep(ctx, clients, g.log, o.SweepOptions)
 	p.finish()
 	return res, err
