@@ -14,5 +14,8 @@ func TestMain(m *testing.M) {
 	if os.Getenv(helperEnv) != "" {
 		runHelper() // never returns
 	}
+	if os.Getenv(nodeHelperEnv) != "" {
+		runNodeHelper() // never returns
+	}
 	os.Exit(testbed.RunMain(m, testbed.Options{ControllerManager: true}, &cp))
 }
