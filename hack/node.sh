@@ -11,6 +11,8 @@
 # the node tests then skip.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=hack/lib.sh
+source "$root/hack/lib.sh"
 
 if [[ $(id -u) -ne 0 ]]; then
   echo "node: not root: a kubelet with containerd and runc needs root; node tests skip" >&2
@@ -47,8 +49,8 @@ mkdir -p "$tmp"
 trap 'rm -rf "$tmp"' EXIT
 (
   cd "$root/tools/controlplane"
-  # Plain flags, like hack/controlplane.sh, so both share the Go build cache.
-  go build -o "$tmp/" k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-scheduler
+  # The flags of hack/controlplane.sh, so both share the Go build cache.
+  go build -ldflags "$(k8s_version_ldflags "$k8s")" -o "$tmp/" k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-scheduler
 ) >&2
 rm -rf "$dir"
 mv "$tmp" "$dir"
