@@ -86,6 +86,9 @@ type Spec struct {
 	// DriverRun is how long a node Pod's containers run (default 1s for
 	// Succeeded and Failed Pods).
 	DriverRun time.Duration
+	// DriverShutdown is how long the node driver goes on after SIGTERM before
+	// it exits 143, as a JVM runs its shutdown hooks.
+	DriverShutdown time.Duration
 	// DriverSidecars are extra containers in the driver Pod (a
 	// SparkApplication's spec.driver.sidecars); DriverInitContainers its init
 	// containers (a native sidecar has restartPolicy Always).
@@ -742,6 +745,9 @@ func onNode(pod *corev1.Pod, spec Spec, phase corev1.PodPhase) {
 			code = "1"
 		}
 		args = []string{"-run", run.String(), "-exit", code}
+	}
+	if spec.DriverShutdown > 0 {
+		args = append(args, "-term-delay", spec.DriverShutdown.String())
 	}
 	c := &pod.Spec.Containers[0]
 	c.Image, c.ImagePullPolicy, c.Command, c.Args, c.Ports = spec.NodeImage, corev1.PullNever, nil, args, nil
