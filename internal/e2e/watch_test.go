@@ -166,4 +166,3 @@ func readLogOrEmpty(c *testbed.ControlPlane, pod *corev1.Pod, container string) 
 	out, _ := c.ContainerLog(pod.Namespace, pod.Name, pod.UID, container)
 	return out
 }
-
