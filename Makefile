@@ -48,8 +48,11 @@ test-airflow: build controlplane
 test-clone: controlplane
 	hack/clone-demo.sh
 
-demo: build controlplane
-	SPARKCM_CONTROLPLANE_BIN=$$(hack/controlplane.sh) $(GO) run ./internal/cmd/demo --bin $(BIN)
+# The last step (the chart's CronJob Pod on a real node) needs helm and, as
+# root, the node; as non-root it says it skipped.
+demo: build controlplane helm node
+	SPARKCM_CONTROLPLANE_BIN=$$(hack/controlplane.sh) SPARKCM_HELM=$$(hack/helm.sh) SPARKCM_NODE_BIN=$$(hack/node.sh 2>/dev/null) \
+	  $(GO) run ./internal/cmd/demo --bin $(BIN)
 
 bench: build controlplane
 	SPARKCM_CONTROLPLANE_BIN=$$(hack/controlplane.sh) $(GO) run ./internal/cmd/bench --bin $(BIN)

@@ -13,7 +13,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/utils/ptr"
 
 	"github.com/sparkcm-hook/sparkcm-hook/internal/sparkfixture"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/testbed"
@@ -34,69 +33,30 @@ func installChart(t *testing.T, c *testbed.ControlPlane, release, ns string) {
 		"--set", "sweep.olderThan=0s")
 }
 
-// triggerCronJob does what `kubectl create job --from=cronjob/NAME` does: a
-// Job from the CronJob's template, owned by it, marked as started by hand.
-func triggerCronJob(ctx context.Context, t *testing.T, kube kubernetes.Interface, ns, name, jobName string) *batchv1.Job {
-	t.Helper()
-	cj, err := kube.BatchV1().CronJobs(ns).Get(ctx, name, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	annotations := map[string]string{"cronjob.kubernetes.io/instantiate": "manual"}
-	for k, v := range cj.Spec.JobTemplate.Annotations {
-		annotations[k] = v
-	}
-	job := &batchv1.Job{
-		ObjectMeta: metav1.ObjectMeta{
-			Name:        jobName,
-			Namespace:   ns,
-			Labels:      cj.Spec.JobTemplate.Labels,
-			Annotations: annotations,
-			OwnerReferences: []metav1.OwnerReference{{
-				APIVersion: "batch/v1", Kind: "CronJob", Name: cj.Name, UID: cj.UID, Controller: ptr.To(true),
-			}},
-		},
-		Spec: cj.Spec.JobTemplate.Spec,
-	}
-	created, err := kube.BatchV1().Jobs(ns).Create(ctx, job, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return created
-}
-
 // waitJob waits until the Job is Complete or Failed and returns which, with
-// the Pod that ran it.
+// the one Pod that ran it.
 func waitJob(ctx context.Context, t *testing.T, kube kubernetes.Interface, job *batchv1.Job) (batchv1.JobConditionType, *corev1.Pod) {
 	t.Helper()
-	var result batchv1.JobConditionType
-	err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, 3*time.Minute, true, func(ctx context.Context) (bool, error) {
-		j, err := kube.BatchV1().Jobs(job.Namespace).Get(ctx, job.Name, metav1.GetOptions{})
-		if err != nil {
-			return false, err
-		}
-		for _, c := range j.Status.Conditions {
-			if (c.Type == batchv1.JobComplete || c.Type == batchv1.JobFailed) && c.Status == corev1.ConditionTrue {
-				result = c.Type
-				return true, nil
-			}
-		}
-		return false, nil
-	})
-	pods, lerr := kube.CoreV1().Pods(job.Namespace).List(ctx, metav1.ListOptions{LabelSelector: "batch.kubernetes.io/job-name=" + job.Name})
-	if lerr != nil {
-		t.Fatal(lerr)
-	}
+	result, pods, err := testbed.WaitForJob(ctx, kube, job, 3*time.Minute)
 	if err != nil {
-		for i := range pods.Items {
-			t.Log(describe(&pods.Items[i]))
+		for i := range pods {
+			t.Log(describe(&pods[i]))
 		}
-		t.Fatalf("job %s did not finish: %v", job.Name, err)
+		t.Fatal(err)
 	}
-	if len(pods.Items) != 1 {
-		t.Fatalf("job %s ran %d Pods, want 1", job.Name, len(pods.Items))
+	if len(pods) != 1 {
+		t.Fatalf("job %s ran %d Pods, want 1", job.Name, len(pods))
 	}
-	return result, &pods.Items[0]
+	return result, &pods[0]
+}
+
+func triggerCronJob(ctx context.Context, t *testing.T, kube kubernetes.Interface, ns, name, jobName string) *batchv1.Job {
+	t.Helper()
+	job, err := testbed.TriggerCronJob(ctx, kube, ns, name, jobName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return job
 }
 
 func TestChartCronJobPodSweepsOnTheNodeAndFailsWithExitThreeWithoutItsRoleBinding(t *testing.T) {
