@@ -40,8 +40,8 @@ helm:
 node:
 	@hack/node.sh >/dev/null || [ $$? -eq 3 ]
 
-test-airflow: build controlplane
-	hack/airflow-test.sh
+test-airflow: build controlplane node
+	SPARKCM_NODE_BIN=$$(hack/node.sh 2>/dev/null) hack/airflow-test.sh
 
 # A lone clone (no sibling folders) must run `make demo`: this clones the
 # committed HEAD into an empty folder and runs it there.

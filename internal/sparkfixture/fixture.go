@@ -86,6 +86,9 @@ type Spec struct {
 	// DriverRun is how long a node Pod's containers run (default 1s for
 	// Succeeded and Failed Pods).
 	DriverRun time.Duration
+	// DriverExit is the exit code of a node Pod that is Running when Create
+	// returns and ends after DriverRun (default 0: it Succeeds).
+	DriverExit int
 	// DriverShutdown is how long the node driver goes on after SIGTERM before
 	// it exits 143, as a JVM runs its shutdown hooks.
 	DriverShutdown time.Duration
@@ -741,8 +744,11 @@ func onNode(pod *corev1.Pod, spec Spec, phase corev1.PodPhase) {
 	var args []string
 	if run > 0 {
 		code := "0"
-		if phase == corev1.PodFailed {
+		switch {
+		case phase == corev1.PodFailed:
 			code = "1"
+		case phase == corev1.PodRunning:
+			code = strconv.Itoa(spec.DriverExit)
 		}
 		args = []string{"-run", run.String(), "-exit", code}
 	}
@@ -760,7 +766,8 @@ func onNode(pod *corev1.Pod, spec Spec, phase corev1.PodPhase) {
 
 // WaitForPodPhase waits (up to two minutes) until the Pod's phase, as the
 // kubelet reports it, is phase; it fails at once when the Pod reaches another
-// terminal phase.
+// terminal phase. A Pod that already ran to its end counts as having been
+// Running: a short run may end between two looks.
 func WaitForPodPhase(ctx context.Context, kube kubernetes.Interface, ns, name string, phase corev1.PodPhase) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
@@ -771,7 +778,7 @@ func WaitForPodPhase(ctx context.Context, kube kubernetes.Interface, ns, name st
 			return fmt.Errorf("wait for pod %s/%s to be %s: %w", ns, name, phase, err)
 		}
 		last = pod.Status.Phase
-		if last == phase {
+		if last == phase || (phase == corev1.PodRunning && (last == corev1.PodSucceeded || last == corev1.PodFailed)) {
 			return nil
 		}
 		if last == corev1.PodSucceeded || last == corev1.PodFailed {
