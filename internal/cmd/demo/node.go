@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -101,11 +100,11 @@ func nodeStep(ctx context.Context, stdout io.Writer, say func(string, ...any)) e
 	if err != nil {
 		return err
 	}
-	// stderr's JSON log lines and stdout's indented result share the log:
-	// the result starts with a line that is only "{".
+	// stderr's JSON log lines and stdout's indented result share the log, in
+	// either order: the result starts with a line that is only "{".
 	var res hook.Result
-	if i := strings.Index(log, "\n{\n"); i >= 0 {
-		_ = json.NewDecoder(bytes.NewReader([]byte(log[i+1:]))).Decode(&res)
+	if i := strings.Index("\n"+log, "\n{\n"); i >= 0 {
+		_ = json.NewDecoder(strings.NewReader(log[i:])).Decode(&res)
 	}
 	want := 0
 	for _, a := range finished {
