@@ -458,6 +458,28 @@ func (c *ControlPlane) NodePIDs() []int {
 	return append(pids, containerPIDs(c.node.dir)...)
 }
 
+// NodeHostFiles are the files the node keeps outside its dir right now: the
+// shims' sockets in /run/containerd/s and the kubelet's log links in
+// /var/log/containers; empty without Options.Node.
+func (c *ControlPlane) NodeHostFiles() []string {
+	if c.node == nil {
+		return nil
+	}
+	var out []string
+	for _, s := range shimSockets(c.node.sock, c.node.dir) {
+		if _, err := os.Lstat(s); err == nil {
+			out = append(out, s)
+		}
+	}
+	links, _ := filepath.Glob("/var/log/containers/*.log")
+	for _, l := range links {
+		if target, err := os.Readlink(l); err == nil && strings.HasPrefix(target, c.node.dir+"/") {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
 // Dir is the control plane's temp dir (the node's state is in its "node"
 // folder); Stop removes it.
 func (c *ControlPlane) Dir() string { return c.dir }

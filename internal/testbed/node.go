@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -418,9 +419,45 @@ func cleanupNodeDir(dir string) {
 			_ = exec.Command("runc", "--root", runcRoot, "delete", "--force", id.Name()).Run()
 		}
 	}
-	killShims(filepath.Join(dir, "containerd.sock"))
+	sock := filepath.Join(dir, "containerd.sock")
+	sockets := shimSockets(sock, dir)
+	killShims(sock)
+	for _, s := range sockets {
+		_ = os.Remove(s)
+	}
 	unmountUnder(dir)
 	removeLogSymlinks(dir)
+}
+
+// shimSockets are the sockets the shims of the containerd at sock keep in
+// containerd's fixed /run/containerd/s, named by a hash of the address, the
+// namespace and the shim's id (containerd 1.6 runtime/v2/shim
+// SocketAddress). A killed shim leaves its socket behind.
+func shimSockets(sock, dir string) []string {
+	ids := map[string]bool{}
+	if entries, err := os.ReadDir(filepath.Join(dir, "runc", "k8s.io")); err == nil {
+		for _, e := range entries {
+			ids[e.Name()] = true
+		}
+	}
+	for _, pid := range shimPIDs(sock) {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(b), "\x00")
+		for i := 0; i+1 < len(args); i++ {
+			if args[i] == "-id" {
+				ids[args[i+1]] = true
+			}
+		}
+	}
+	var out []string
+	for id := range ids {
+		out = append(out, fmt.Sprintf("/run/containerd/s/%x", sha256.Sum256([]byte(filepath.Join(sock, "k8s.io", id)))))
+	}
+	sort.Strings(out)
+	return out
 }
 
 // killShims kills the containerd-shim-runc-v2 processes serving the

@@ -91,11 +91,17 @@ func logSymlinksInto(dir string) []string {
 	return out
 }
 
-// assertNodeGone checks that nothing of the node with these pids and this
-// dir is left: no process, no mount, no file, no log link.
-func assertNodeGone(t *testing.T, pids []int, dir string) {
+// assertNodeGone checks that nothing of the node with these pids, this dir
+// and these files elsewhere is left: no process, no mount, no file, no log
+// link, no shim socket.
+func assertNodeGone(t *testing.T, pids []int, dir string, hostFiles []string) {
 	t.Helper()
 	waitAllDead(t, pids)
+	for _, f := range hostFiles {
+		if _, err := os.Lstat(f); err == nil {
+			t.Errorf("%s left behind", f)
+		}
+	}
 	if m := mountsUnder(t, dir); len(m) > 0 {
 		t.Errorf("mounts left under %s: %v", dir, m)
 	}
@@ -125,8 +131,13 @@ func TestNodeRunsPodsAndStopLeavesNoProcessMountOrFile(t *testing.T) {
 	if len(mountsUnder(t, dir)) == 0 {
 		t.Fatalf("a running Pod mounted nothing under %s: the test would prove nothing", dir)
 	}
+	hostFiles := c.NodeHostFiles()
+	// A shim socket and the container's log link.
+	if len(hostFiles) < 2 {
+		t.Fatalf("want the node's files outside its dir, got %v", hostFiles)
+	}
 	c.Stop()
-	assertNodeGone(t, append(pids, c.PIDs()...), dir)
+	assertNodeGone(t, append(pids, c.PIDs()...), dir, hostFiles)
 }
 
 // runNodeHelper starts a control plane with a node and a running Pod, prints
@@ -150,6 +161,9 @@ func runNodeHelper() {
 		fmt.Println(pid)
 	}
 	fmt.Println("dir", c.Dir())
+	for _, f := range c.NodeHostFiles() {
+		fmt.Println("file", f)
+	}
 	fmt.Println("ready")
 	select {}
 }
@@ -168,10 +182,15 @@ func TestStaleNodeOfAKilledRunIsCleanedByTheNextStart(t *testing.T) {
 	}
 	var pids []int
 	var dir string
+	var files []string
 	s := bufio.NewScanner(out)
 	for s.Scan() && s.Text() != "ready" {
 		if d, ok := strings.CutPrefix(s.Text(), "dir "); ok {
 			dir = d
+			continue
+		}
+		if f, ok := strings.CutPrefix(s.Text(), "file "); ok {
+			files = append(files, f)
 			continue
 		}
 		pid, err := strconv.Atoi(s.Text())
@@ -180,9 +199,9 @@ func TestStaleNodeOfAKilledRunIsCleanedByTheNextStart(t *testing.T) {
 		}
 		pids = append(pids, pid)
 	}
-	if dir == "" || len(pids) < 9 {
+	if dir == "" || len(pids) < 9 || len(files) < 2 {
 		_ = cmd.Process.Kill()
-		t.Fatalf("helper gave dir %q and pids %v; want the control plane, the node, a shim and two containers", dir, pids)
+		t.Fatalf("helper gave dir %q, pids %v and files %v; want the control plane, the node, a shim, two containers, its socket and a log link", dir, pids, files)
 	}
 	if len(mountsUnder(t, dir)) == 0 {
 		_ = cmd.Process.Kill()
@@ -196,5 +215,5 @@ func TestStaleNodeOfAKilledRunIsCleanedByTheNextStart(t *testing.T) {
 	// The next Start, even one without a node, finds the dead owner and
 	// cleans up after it.
 	testbed.ForTest(t, testbed.Options{}).Stop()
-	assertNodeGone(t, pids, dir)
+	assertNodeGone(t, pids, dir, files)
 }
