@@ -10,7 +10,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 export SPARKCM_CACHE_DIR ?= $(CURDIR)/.cache
 GOTEST_FLAGS ?= -race -timeout 25m
 
-.PHONY: all build controlplane helm test test-short test-go test-airflow test-clone demo bench lint fmt image clean
+.PHONY: all build controlplane helm node test test-short test-go test-airflow test-clone demo bench lint fmt image image-docker clean
 
 all: build
 
@@ -33,25 +33,35 @@ test-short:
 	PATH="$(GOROOT_BIN)" CGO_ENABLED=0 SPARKCM_CONTROLPLANE_BIN=/nonexistent SPARKCM_HELM=/nonexistent SPARKCM_BIN=/nonexistent \
 	  "$(GOROOT_BIN)/go" test -short ./...
 
-# helm is built (once per version) before the tests so its cold build shows
-# its own progress instead of eating into go test's timeout.
-test-go: helm
+# helm and the node's kubelet are built (once per version) before the tests
+# so their cold builds show their own progress instead of eating into go
+# test's timeout. As non-root hack/node.sh says so in one line and the node
+# tests skip.
+test-go: helm node
 	SPARKCM_CONTROLPLANE_BIN=$$(hack/controlplane.sh) SPARKCM_HELM=$$(hack/helm.sh) SPARKCM_BIN=$(CURDIR)/$(BIN) \
-	  $(GO) test $(GOTEST_FLAGS) ./...
+	  SPARKCM_NODE_BIN=$$(hack/node.sh 2>/dev/null) $(GO) test $(GOTEST_FLAGS) ./...
 
 helm:
 	@hack/helm.sh >/dev/null
 
-test-airflow: build controlplane
-	hack/airflow-test.sh
+# The test node (root only): kubelet and kube-scheduler built once per
+# version, containerd and runc from Debian's packages.
+node:
+	@hack/node.sh >/dev/null || [ $$? -eq 3 ]
+
+test-airflow: build controlplane node
+	SPARKCM_NODE_BIN=$$(hack/node.sh 2>/dev/null) hack/airflow-test.sh
 
 # A lone clone (no sibling folders) must run `make demo`: this clones the
 # committed HEAD into an empty folder and runs it there.
 test-clone: controlplane
 	hack/clone-demo.sh
 
-demo: build controlplane
-	SPARKCM_CONTROLPLANE_BIN=$$(hack/controlplane.sh) $(GO) run ./internal/cmd/demo --bin $(BIN)
+# The last step (the chart's CronJob Pod on a real node) needs helm and, as
+# root, the node; as non-root it says it skipped.
+demo: build controlplane helm node
+	SPARKCM_CONTROLPLANE_BIN=$$(hack/controlplane.sh) SPARKCM_HELM=$$(hack/helm.sh) SPARKCM_NODE_BIN=$$(hack/node.sh 2>/dev/null) \
+	  $(GO) run ./internal/cmd/demo --bin $(BIN)
 
 bench: build controlplane
 	SPARKCM_CONTROLPLANE_BIN=$$(hack/controlplane.sh) $(GO) run ./internal/cmd/bench --bin $(BIN)
@@ -66,7 +76,17 @@ lint:
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
-image:
+# The image without Docker: an OCI tarball from the same static binary
+# (tools/image), for `docker load -i` or `ctr images import`.
+IMAGE ?= sparkcm-hook:$(VERSION)
+IMAGE_OUT ?= bin/sparkcm-hook-image.tar
+image: build
+	cd tools/image && $(GO) run . -o $(abspath $(IMAGE_OUT)) -name $(IMAGE) -binary $(abspath $(BIN)) \
+	  -entrypoint /sparkcm-hook -user 65532:65532 -ca-certs /etc/ssl/certs/ca-certificates.crt
+	@echo "wrote $(IMAGE_OUT) ($(IMAGE)): docker load -i $(IMAGE_OUT), or ctr -n k8s.io images import $(IMAGE_OUT)"
+
+# The same image with a Docker engine, from the Dockerfile.
+image-docker:
 	docker build --build-arg VERSION=$(VERSION) -t sparkcm-hook:$(VERSION) .
 
 clean:

@@ -55,6 +55,8 @@ echo "airflow-test: installing the project's airflow package into the venv" >&2
   --no-build-isolation --force-reinstall "$root/airflow" >&2
 rm -rf "$root/airflow/build" "$root/airflow/"*.egg-info
 
+work=$(mktemp -d "${TMPDIR:-/tmp}/sparkcm-airflow-test.XXXXXX")
+trap 'rm -rf "$work"' EXIT
 export SPARKCM_AIRFLOW_E2E="${SPARKCM_AIRFLOW_E2E:-1}"
 if [[ "$SPARKCM_AIRFLOW_E2E" != "0" ]]; then
   # The real binary, as `make build` makes it.
@@ -66,7 +68,9 @@ if [[ "$SPARKCM_AIRFLOW_E2E" != "0" ]]; then
     fi
     export SPARKCM_HOOK_BIN="$root/bin/sparkcm-hook"
   fi
-  e2ebin="$cache/airflow-e2e-bin"
+  # In this run's own folder: the cache is shared by every checkout on the
+  # machine, and another run's build must not replace these binaries mid-run.
+  e2ebin="$work/bin"
   mkdir -p "$e2ebin"
   for cmd in devenv fakeoperator; do
     if [[ ! -d "$root/internal/cmd/$cmd" ]]; then
@@ -85,8 +89,6 @@ if [[ "$SPARKCM_AIRFLOW_E2E" != "0" ]]; then
   fi
 fi
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/sparkcm-airflow-test.XXXXXX")
-trap 'rm -rf "$work"' EXIT
 export AIRFLOW_HOME="$work/airflow-home"
 mkdir -p "$AIRFLOW_HOME"
 export AIRFLOW__CORE__DAGS_FOLDER="$root/airflow/examples"

@@ -73,6 +73,29 @@ type Spec struct {
 	DataBytes int
 	// Labels are extra labels on the SparkApplication.
 	Labels map[string]string
+
+	// NodeImage, when set, runs the driver and executor Pods on a real node
+	// (testbed Options.Node) with this image (testbed.StubImage) instead of
+	// patching their status: each container runs for DriverRun and exits 0
+	// (Succeeded) or 1 (Failed); a Running Pod's container runs until the Pod
+	// is deleted unless DriverRun is set; a Pending Pod asks for a node that
+	// does not exist. Create returns once every Pod is in its phase, as the
+	// kubelet reported it. Ports and large resource requests are left out:
+	// every Pod shares the node's network and two CPUs.
+	NodeImage string
+	// DriverRun is how long a node Pod's containers run (default 1s for
+	// Succeeded and Failed Pods).
+	DriverRun time.Duration
+	// DriverExit is the exit code of a node Pod that is Running when Create
+	// returns and ends after DriverRun (default 0: it Succeeds).
+	DriverExit int
+	// DriverShutdown is how long the node driver goes on after SIGTERM before
+	// it exits 143, as a JVM runs its shutdown hooks.
+	DriverShutdown time.Duration
+	// DriverSidecars are extra containers in the driver Pod (a
+	// SparkApplication's spec.driver.sidecars); DriverInitContainers its init
+	// containers (a native sidecar has restartPolicy Always).
+	DriverSidecars, DriverInitContainers []corev1.Container
 }
 
 // App is what Create made.
@@ -267,14 +290,26 @@ func Create(ctx context.Context, kube kubernetes.Interface, dyn dynamic.Interfac
 		executors = append(executors, pod)
 	}
 
+	if spec.NodeImage != "" {
+		// The kubelet moves the Pods; the operator records the state after.
+		for _, name := range append([]string{app.DriverPod}, app.ExecutorPods...) {
+			phase := spec.ExecutorPhase
+			if name == app.DriverPod {
+				phase = spec.DriverPhase
+			}
+			if err := WaitForPodPhase(ctx, kube, ns, name, phase); err != nil {
+				return nil, err
+			}
+		}
+	}
 	// The objects just created are passed on so that the status updates need
 	// no extra read: that halves Bulk's requests per application.
-	if spec.DriverPhase != corev1.PodPending {
+	if spec.DriverPhase != corev1.PodPending && spec.NodeImage == "" {
 		if err := setPodPhase(ctx, kube, ns, app.DriverPod, driver, spec.DriverPhase); err != nil {
 			return nil, err
 		}
 	}
-	if spec.ExecutorPhase != corev1.PodPending {
+	if spec.ExecutorPhase != corev1.PodPending && spec.NodeImage == "" {
 		for _, pod := range executors {
 			if err := setPodPhase(ctx, kube, ns, pod.Name, pod, spec.ExecutorPhase); err != nil {
 				return nil, err
@@ -690,7 +725,71 @@ func driverPod(app *App, spec Spec, owner *metav1.OwnerReference) *corev1.Pod {
 	if owner != nil {
 		pod.OwnerReferences = []metav1.OwnerReference{*owner}
 	}
+	pod.Spec.Containers = append(pod.Spec.Containers, spec.DriverSidecars...)
+	pod.Spec.InitContainers = append(pod.Spec.InitContainers, spec.DriverInitContainers...)
+	onNode(pod, spec, spec.DriverPhase)
 	return pod
+}
+
+// onNode turns a Pod into one the test node runs: the Spark container (the
+// first) runs NodeImage for as long as its phase needs.
+func onNode(pod *corev1.Pod, spec Spec, phase corev1.PodPhase) {
+	if spec.NodeImage == "" {
+		return
+	}
+	run := spec.DriverRun
+	if run <= 0 && (phase == corev1.PodSucceeded || phase == corev1.PodFailed) {
+		run = time.Second
+	}
+	var args []string
+	if run > 0 {
+		code := "0"
+		switch {
+		case phase == corev1.PodFailed:
+			code = "1"
+		case phase == corev1.PodRunning:
+			code = strconv.Itoa(spec.DriverExit)
+		}
+		args = []string{"-run", run.String(), "-exit", code}
+	}
+	if spec.DriverShutdown > 0 {
+		args = append(args, "-term-delay", spec.DriverShutdown.String())
+	}
+	c := &pod.Spec.Containers[0]
+	c.Image, c.ImagePullPolicy, c.Command, c.Args, c.Ports = spec.NodeImage, corev1.PullNever, nil, args, nil
+	c.Resources = corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("16Mi")}}
+	pod.Spec.Hostname = ""
+	if phase == corev1.PodPending {
+		pod.Spec.NodeSelector = map[string]string{"kubernetes.io/hostname": "no-such-node"}
+	}
+}
+
+// WaitForPodPhase waits (up to two minutes) until the Pod's phase, as the
+// kubelet reports it, is phase; it fails at once when the Pod reaches another
+// terminal phase. A Pod that already ran to its end counts as having been
+// Running: a short run may end between two looks.
+func WaitForPodPhase(ctx context.Context, kube kubernetes.Interface, ns, name string, phase corev1.PodPhase) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	var last corev1.PodPhase
+	for {
+		pod, err := kube.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return fmt.Errorf("wait for pod %s/%s to be %s: %w", ns, name, phase, err)
+		}
+		last = pod.Status.Phase
+		if last == phase || (phase == corev1.PodRunning && (last == corev1.PodSucceeded || last == corev1.PodFailed)) {
+			return nil
+		}
+		if last == corev1.PodSucceeded || last == corev1.PodFailed {
+			return fmt.Errorf("pod %s/%s is %s, want %s", ns, name, last, phase)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("pod %s/%s still %s, want %s: %w", ns, name, last, phase, ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 func executorPod(app *App, spec Spec, id int, driverRef metav1.OwnerReference) *corev1.Pod {
@@ -715,7 +814,7 @@ func executorPod(app *App, spec Spec, id int, driverRef metav1.OwnerReference) *
 	}
 	sv, sm, se := sharedVolumes(app, spec)
 	vols, mounts, env = append(vols, sv...), append(mounts, sm...), append(env, se...)
-	return &corev1.Pod{
+	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:            fmt.Sprintf("%s-exec-%d", app.ResourcePrefix, id),
 			Labels:          labels,
@@ -741,6 +840,8 @@ func executorPod(app *App, spec Spec, id int, driverRef metav1.OwnerReference) *
 			}},
 		},
 	}
+	onNode(pod, spec, spec.ExecutorPhase)
+	return pod
 }
 
 func truncate(s string, n int) string {

@@ -36,6 +36,11 @@ type Options struct {
 	ReadyTimeout time.Duration
 	// APIServerFlags are appended to kube-apiserver's command line.
 	APIServerFlags []string
+	// Node also runs a node: kube-scheduler, containerd with runc and a
+	// kubelet, so Pods really run (see node.go: images, network, logs). It
+	// implies ControllerManager, with the job and root-ca-cert-publisher
+	// controllers too. It needs root; otherwise Start fails with ErrNoNode.
+	Node bool
 }
 
 // ControlPlane is a running etcd + kube-apiserver (+ kube-controller-manager).
@@ -45,6 +50,7 @@ type ControlPlane struct {
 	pki     *pki
 	dir     string
 	procs   []*process // in start order
+	node    *node      // nil without Options.Node
 	stopMu  sync.Once
 }
 
@@ -110,8 +116,19 @@ func start(ctx context.Context, bins string, opts Options) (_ *ControlPlane, err
 	if err := cp.installCRDs(ctx, opts.ReadyTimeout); err != nil {
 		return nil, err
 	}
-	if opts.ControllerManager {
-		if err := cp.startControllerManager(ctx, bins, opts.ReadyTimeout); err != nil {
+	if opts.ControllerManager || opts.Node {
+		controllers := "garbagecollector,clusterrole-aggregation,serviceaccount,serviceaccount-token"
+		if opts.Node {
+			// Jobs (the chart's CronJob) need the job controller; every Pod's
+			// kube-api-access volume needs the kube-root-ca.crt map.
+			controllers += ",job,root-ca-cert-publisher"
+		}
+		if err := cp.startControllerManager(ctx, bins, controllers, opts.ReadyTimeout); err != nil {
+			return nil, err
+		}
+	}
+	if opts.Node {
+		if err := cp.startNode(ctx, opts.ReadyTimeout); err != nil {
 			return nil, err
 		}
 	}
@@ -206,14 +223,14 @@ func (c *ControlPlane) startAPIServer(ctx context.Context, bins, etcdURL string,
 	})
 }
 
-func (c *ControlPlane) startControllerManager(ctx context.Context, bins string, timeout time.Duration) error {
+func (c *ControlPlane) startControllerManager(ctx context.Context, bins, controllers string, timeout time.Duration) error {
 	kubeconfig := filepath.Join(c.dir, "controller-manager.kubeconfig")
 	if err := WriteKubeconfig(kubeconfig, c.AdminConfig(), ""); err != nil {
 		return err
 	}
 	p, err := startProcess("kube-controller-manager", c.dir, filepath.Join(bins, "kube-controller-manager"),
 		"--kubeconfig="+kubeconfig,
-		"--controllers=garbagecollector,clusterrole-aggregation,serviceaccount,serviceaccount-token",
+		"--controllers="+controllers,
 		"--leader-elect=false",
 		"--secure-port=0", // no health endpoint needed; readiness is judged by its effects below
 		"--service-account-private-key-file="+filepath.Join(c.dir, "sa.key"),
@@ -260,11 +277,14 @@ func waitReady(ctx context.Context, p *process, timeout time.Duration, check fun
 // Stop kills every process and removes the temp dir. Safe to call twice.
 func (c *ControlPlane) Stop() {
 	c.stopMu.Do(func() {
+		if c.node != nil {
+			c.node.stop()
+		}
 		for i := len(c.procs) - 1; i >= 0; i-- {
 			c.procs[i].stop()
 		}
 		if c.dir != "" {
-			_ = os.RemoveAll(c.dir)
+			removeDir(c.dir)
 		}
 	})
 }
@@ -381,6 +401,24 @@ func WriteKubeconfig(path string, cfg *rest.Config, namespace string) error {
 	return os.Chmod(path, 0o600)
 }
 
+// removeDir removes a control plane's temp dir, its owner pid file last: if
+// anything cannot be removed (a mount that would not go), the file stays and
+// the next Start removes the rest once this process is gone.
+func removeDir(dir string) {
+	entries, _ := os.ReadDir(dir)
+	failed := false
+	for _, e := range entries {
+		if e.Name() != ownerFile {
+			if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+				failed = true
+			}
+		}
+	}
+	if !failed {
+		_ = os.RemoveAll(dir)
+	}
+}
+
 const (
 	tempDirPrefix = "sparkcm-testbed-"
 	ownerFile     = "owner.pid"
@@ -402,7 +440,49 @@ func removeStaleDirs() {
 			continue
 		}
 		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+			cleanupNodeDir(filepath.Join(d, "node"))
 			_ = os.RemoveAll(d)
 		}
 	}
 }
+
+// NodePIDs are the process ids of the node right now: kube-scheduler,
+// containerd, the kubelet, containerd's shims and each container's init
+// process; empty without Options.Node.
+func (c *ControlPlane) NodePIDs() []int {
+	if c.node == nil {
+		return nil
+	}
+	var pids []int
+	for _, p := range c.node.procs {
+		pids = append(pids, p.cmd.Process.Pid)
+	}
+	pids = append(pids, shimPIDs(c.node.sock)...)
+	return append(pids, containerPIDs(c.node.dir)...)
+}
+
+// NodeHostFiles are the files the node keeps outside its dir right now: the
+// shims' sockets in /run/containerd/s and the kubelet's log links in
+// /var/log/containers; empty without Options.Node.
+func (c *ControlPlane) NodeHostFiles() []string {
+	if c.node == nil {
+		return nil
+	}
+	var out []string
+	for _, s := range shimSockets(c.node.sock, c.node.dir) {
+		if _, err := os.Lstat(s); err == nil {
+			out = append(out, s)
+		}
+	}
+	links, _ := filepath.Glob("/var/log/containers/*.log")
+	for _, l := range links {
+		if target, err := os.Readlink(l); err == nil && strings.HasPrefix(target, c.node.dir+"/") {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// Dir is the control plane's temp dir (the node's state is in its "node"
+// folder); Stop removes it.
+func (c *ControlPlane) Dir() string { return c.dir }

@@ -15,5 +15,8 @@ func TestMain(m *testing.M) {
 	if os.Getenv(helperEnv) != "" {
 		runHelper() // never returns
 	}
+	if os.Getenv(nodeHelperEnv) != "" {
+		runNodeHelper() // never returns
+	}
 	os.Exit(cp.RunMain(m))
 }

@@ -123,7 +123,13 @@ func checkBinaries(dir string) error {
 // its own five-minute build, the last one replacing the folder the first
 // ones are already running binaries from. Waiters find the cache warm.
 func lockBuild(ctx context.Context) (func(), error) {
-	f, err := os.OpenFile(filepath.Join(os.TempDir(), "sparkcm-controlplane-build.lock"), os.O_CREATE|os.O_RDWR, 0o666)
+	return lockFile(ctx, "sparkcm-controlplane-build.lock")
+}
+
+// lockFile takes an exclusive flock on the named file in the temp dir,
+// waiting until ctx ends.
+func lockFile(ctx context.Context, name string) (func(), error) {
+	f, err := os.OpenFile(filepath.Join(os.TempDir(), name), os.O_CREATE|os.O_RDWR, 0o666)
 	if err != nil {
 		return nil, fmt.Errorf("open build lock: %w", err)
 	}

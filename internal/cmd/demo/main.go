@@ -132,7 +132,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	report(stdout, before, after, cleanup, dry, swept, lost, w)
-	fmt.Fprintf(stdout, "\ndemo finished in %s; stopping the control plane\n", time.Since(start).Round(time.Second))
+	cp.Stop() // the last step starts a control plane of its own, with a node
+	if err := nodeStep(ctx, stdout, say); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "\ndemo finished in %s; everything it started is stopped\n", time.Since(start).Round(time.Second))
 	return nil
 }
 

@@ -1,7 +1,7 @@
 // Command devenv runs the local test control plane for make demo, the Airflow
 // end-to-end tests and benchmarks, until it receives SIGINT or SIGTERM.
 //
-//	go run ./internal/cmd/devenv up --dir DIR [--controller-manager]
+//	go run ./internal/cmd/devenv up --dir DIR [--controller-manager] [--node]
 //
 // It writes DIR/kubeconfig (admin, namespace "default"), then DIR/ready, and
 // prints the kubeconfig path on stdout. On SIGINT/SIGTERM (or, under go run,
@@ -48,12 +48,13 @@ func main() {
 // run serves until ctx ends, then stops the control plane.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "up" {
-		return errors.New("usage: devenv up --dir DIR [--controller-manager]")
+		return errors.New("usage: devenv up --dir DIR [--controller-manager] [--node]")
 	}
 	fs := flag.NewFlagSet("devenv up", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dir := fs.String("dir", "", "folder for kubeconfig and the ready marker (created if missing)")
 	withCM := fs.Bool("controller-manager", false, "also run kube-controller-manager (garbage collector, serviceaccount, clusterrole-aggregation)")
+	withNode := fs.Bool("node", false, "also run a node (kube-scheduler, containerd, kubelet; root only) with the testbed images, so Pods really run")
 	startTimeout := fs.Duration("start-timeout", 15*time.Minute, "bound on building (cold: minutes) and starting the control plane")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
@@ -72,7 +73,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	_ = os.Remove(ready) // a marker left by a killed run must not pass for this one
 
 	startCtx, cancel := context.WithTimeout(ctx, *startTimeout)
-	cp, err := testbed.Start(startCtx, testbed.Options{ControllerManager: *withCM})
+	cp, err := testbed.Start(startCtx, testbed.Options{ControllerManager: *withCM, Node: *withNode})
 	cancel()
 	if err != nil {
 		return err

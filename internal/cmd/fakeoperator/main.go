@@ -36,8 +36,15 @@
 // sparkcm-hook.test/maps (the generated ConfigMaps, comma-separated) and
 // sparkcm-hook.test/driver-pod on the SparkApplication.
 //
+// With --node-image IMAGE (a control plane with a node, devenv up --node) the
+// Pods really run: each container runs IMAGE (testbed's podstub) for the
+// run-seconds and exits 0 or 1 by the outcome, and the kubelet, not this
+// program, moves the Pods to Succeeded or Failed; the SparkApplication's state
+// follows once the kubelet reported the driver's end.
+//
 // Usage: fakeoperator --kubeconfig PATH [--namespace NS] [--ready-file PATH]
-// [--outcome COMPLETED] [--run-seconds 1]. It runs until SIGTERM or SIGINT.
+// [--outcome COMPLETED] [--run-seconds 1] [--node-image IMAGE]. It runs until
+// SIGTERM or SIGINT.
 package main
 
 import (
@@ -82,6 +89,7 @@ type options struct {
 	readyFile  string
 	outcome    string
 	runSeconds float64
+	nodeImage  string
 }
 
 func main() {
@@ -91,6 +99,7 @@ func main() {
 	flag.StringVar(&o.readyFile, "ready-file", "", "file to create once the watch is established")
 	flag.StringVar(&o.outcome, "outcome", sparkfixture.StateCompleted, "default outcome: COMPLETED or FAILED")
 	flag.Float64Var(&o.runSeconds, "run-seconds", 1, "default seconds in RUNNING before the outcome")
+	flag.StringVar(&o.nodeImage, "node-image", "", "run the Pods on the test node with this image (the kubelet sets their phases)")
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
@@ -315,6 +324,14 @@ func (f *fake) launch(ctx context.Context, seen *unstructured.Unstructured) erro
 	if n, ok, _ := unstructured.NestedInt64(sa.Object, "spec", "executor", "instances"); ok && n > 0 {
 		spec.Executors = int(min(n, 2)) // enough to have executor Pods; no need for more
 	}
+	if f.opts.nodeImage != "" {
+		spec.NodeImage = f.opts.nodeImage
+		spec.DriverRun = time.Duration(p.runSeconds * float64(time.Second))
+		spec.DriverExit = 0
+		if p.outcome == sparkfixture.StateFailed {
+			spec.DriverExit = 1
+		}
+	}
 	driverLabels, _, _ := unstructured.NestedStringMap(sa.Object, "spec", "driver", "labels")
 	executorLabels, _, _ := unstructured.NestedStringMap(sa.Object, "spec", "executor", "labels")
 
@@ -333,6 +350,17 @@ func (f *fake) launch(ctx context.Context, seen *unstructured.Unstructured) erro
 		return fmt.Errorf("annotate sparkapplication: %w", err)
 	}
 	if p.runSeconds == 0 {
+		return nil
+	}
+	if f.opts.nodeImage != "" {
+		// The containers end by themselves; the operator only reports it.
+		if err := sparkfixture.WaitForPodPhase(ctx, f.kube, ns, app.DriverPod, phaseOf(p.outcome)); err != nil {
+			return err
+		}
+		if err := sparkfixture.SetState(ctx, f.dyn, ns, name, p.outcome); err != nil && !apierrors.IsNotFound(err) {
+			return err
+		}
+		f.log.Info("application finished on the node", "namespace", ns, "name", name, "state", p.outcome)
 		return nil
 	}
 	if err := sleep(ctx, p.runSeconds); err != nil {
