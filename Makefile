@@ -10,7 +10,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 export SPARKCM_CACHE_DIR ?= $(CURDIR)/.cache
 GOTEST_FLAGS ?= -race -timeout 25m
 
-.PHONY: all build controlplane helm node test test-short test-go test-airflow test-clone demo bench lint fmt image image-docker clean
+.PHONY: all build controlplane helm node test test-short test-go test-airflow test-clone demo bench bench-scale lint fmt image image-docker clean
 
 all: build
 
@@ -63,8 +63,13 @@ demo: build controlplane helm node
 	SPARKCM_CONTROLPLANE_BIN=$$(hack/controlplane.sh) SPARKCM_HELM=$$(hack/helm.sh) SPARKCM_NODE_BIN=$$(hack/node.sh 2>/dev/null) \
 	  $(GO) run ./internal/cmd/demo --bin $(BIN)
 
+# make bench BENCH_ARGS="--rows sweep,floor" runs some rows; make bench-scale
+# (the bench with --scale) the sweep at 120,000 maps, not part of make test.
 bench: build controlplane
-	SPARKCM_CONTROLPLANE_BIN=$$(hack/controlplane.sh) $(GO) run ./internal/cmd/bench --bin $(BIN)
+	SPARKCM_CONTROLPLANE_BIN=$$(hack/controlplane.sh) $(GO) run ./internal/cmd/bench --bin $(BIN) $(BENCH_ARGS)
+
+bench-scale: build controlplane
+	SPARKCM_CONTROLPLANE_BIN=$$(hack/controlplane.sh) $(GO) run ./internal/cmd/bench --bin $(BIN) --scale $(BENCH_ARGS)
 
 # golangci-lint (.golangci.yml: gofmt, goimports, go vet, staticcheck, errcheck,
 # errorlint, revive, gocritic, ...) and ruff for the Airflow package, each built

@@ -36,6 +36,9 @@ type Options struct {
 	ReadyTimeout time.Duration
 	// APIServerFlags are appended to kube-apiserver's command line.
 	APIServerFlags []string
+	// EtcdFlags are appended to etcd's (the benchmarks at scale raise
+	// --quota-backend-bytes).
+	EtcdFlags []string
 	// Node also runs a node: kube-scheduler, containerd with runc and a
 	// kubelet, so Pods really run (see node.go: images, network, logs). It
 	// implies ControllerManager, with the job and root-ca-cert-publisher
@@ -104,7 +107,7 @@ func start(ctx context.Context, bins string, opts Options) (_ *ControlPlane, err
 		return nil, err
 	}
 
-	etcdURL, err := cp.startEtcd(ctx, bins, opts.ReadyTimeout)
+	etcdURL, err := cp.startEtcd(ctx, bins, opts.ReadyTimeout, opts.EtcdFlags)
 	if err != nil {
 		return nil, err
 	}
@@ -135,7 +138,7 @@ func start(ctx context.Context, bins string, opts Options) (_ *ControlPlane, err
 	return cp, nil
 }
 
-func (c *ControlPlane) startEtcd(ctx context.Context, bins string, timeout time.Duration) (string, error) {
+func (c *ControlPlane) startEtcd(ctx context.Context, bins string, timeout time.Duration, extra []string) (string, error) {
 	clientPort, err := freePort()
 	if err != nil {
 		return "", err
@@ -146,7 +149,7 @@ func (c *ControlPlane) startEtcd(ctx context.Context, bins string, timeout time.
 	}
 	clientURL := "http://127.0.0.1:" + strconv.Itoa(clientPort)
 	peerURL := "http://127.0.0.1:" + strconv.Itoa(peerPort)
-	p, err := startProcess("etcd", c.dir, filepath.Join(bins, "etcd"),
+	args := append([]string{
 		"--name=testbed",
 		"--data-dir="+filepath.Join(c.dir, "etcd"),
 		"--listen-client-urls="+clientURL,
@@ -157,7 +160,8 @@ func (c *ControlPlane) startEtcd(ctx context.Context, bins string, timeout time.
 		// The data is thrown away after the test: fsync buys nothing but time.
 		"--unsafe-no-fsync=true",
 		"--log-level=warn",
-	)
+	}, extra...)
+	p, err := startProcess("etcd", c.dir, filepath.Join(bins, "etcd"), args...)
 	if err != nil {
 		return "", err
 	}

@@ -80,6 +80,7 @@ func runChild(name string, args []string) int {
 	kubeconfig := fs.String("kubeconfig", "", "kubeconfig")
 	ns := fs.String("n", "", "namespace")
 	workers := fs.Int("workers", 32, "concurrent deletes (floor)")
+	withRV := fs.Bool("rv", false, "floor: a resourceVersion precondition beside the UID one")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -97,7 +98,7 @@ func runChild(name string, args []string) int {
 	var res childResult
 	switch name {
 	case childFloor:
-		res, err = floor(ctx, cfg, *ns, *workers)
+		res, err = floor(ctx, cfg, *ns, *workers, *withRV)
 	case childDeleteCollection:
 		res, err = deleteCollection(ctx, cfg, *ns)
 	default:
@@ -115,9 +116,9 @@ func runChild(name string, args []string) int {
 }
 
 // floor is the least work any careful client must do: list the maps'
-// metadata (for their UIDs), then delete each with a UID precondition, 32 at
-// a time, with no checks at all.
-func floor(ctx context.Context, cfg *rest.Config, ns string, workers int) (childResult, error) {
+// metadata (for their UIDs), then delete each with a UID precondition (and
+// with withRV a resourceVersion one), 32 at a time, with no checks at all.
+func floor(ctx context.Context, cfg *rest.Config, ns string, workers int, withRV bool) (childResult, error) {
 	var res childResult
 	kube, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
@@ -128,8 +129,7 @@ func floor(ctx context.Context, cfg *rest.Config, ns string, workers int) (child
 		return res, err
 	}
 	type target struct {
-		name string
-		uid  string
+		name, uid, rv string
 	}
 	var targets []target
 	maps := md.Resource(corev1.SchemeGroupVersion.WithResource("configmaps")).Namespace(ns)
@@ -139,7 +139,7 @@ func floor(ctx context.Context, cfg *rest.Config, ns string, workers int) (child
 	p.PageSize = 500
 	err = p.EachListItem(ctx, metav1.ListOptions{}, func(obj runtime.Object) error {
 		m := obj.(*metav1.PartialObjectMetadata)
-		targets = append(targets, target{m.Name, string(m.UID)})
+		targets = append(targets, target{m.Name, string(m.UID), m.ResourceVersion})
 		return nil
 	})
 	if err != nil {
@@ -162,7 +162,11 @@ func floor(ctx context.Context, cfg *rest.Config, ns string, workers int) (child
 					return
 				}
 				t := targets[i]
-				err := configMapsClient.Delete(ctx, t.name, metav1.DeleteOptions{Preconditions: metav1.NewUIDPreconditions(t.uid)})
+				pre := metav1.NewUIDPreconditions(t.uid)
+				if withRV {
+					pre.ResourceVersion = &t.rv
+				}
+				err := configMapsClient.Delete(ctx, t.name, metav1.DeleteOptions{Preconditions: pre})
 				switch {
 				case err == nil, apierrors.IsNotFound(err):
 					deleted.Add(1)

@@ -68,6 +68,8 @@ type options struct {
 	kubectl       string
 	seedWorkers   int
 	floorWorkers  int
+	scaleMode     bool
+	scale         scaleOptions
 	rows          map[string]bool
 	// Issue 11: the ServiceAccount inventory.
 	invNamespaces int
@@ -99,6 +101,12 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.invSample, "inv-sample", 5, "namespaces the shell inventory runs over (it needs about a second per account); 0 all, -1 skips it")
 	fs.StringVar(&o.invScript, "inv-script", "", "the shell inventory (default: <repo>/../shared/baseline/seed-sa-inventory.sh; the row is skipped when it is missing)")
 	rows := fs.String("rows", strings.Join(allRows, ","), "the rows to run (and seed for), comma-separated")
+	fs.BoolVar(&o.scaleMode, "scale", false, "issue 14 instead of the other rows: the sweep at 120,000 maps, in one namespace and over 1,000 (seeding takes a quarter of an hour)")
+	fs.IntVar(&o.scale.maps, "scale-maps", 120000, "--scale: leftover maps in the large namespace, and spread over --scale-namespaces")
+	fs.IntVar(&o.scale.namespaces, "scale-namespaces", 1000, "--scale: namespaces the spread-out backlog uses")
+	fs.IntVar(&o.scale.pods, "scale-pods", 1000, "--scale: Pods among each backlog (a fifth Running, each mounting a leftover map)")
+	fs.IntVar(&o.scale.dataBytes, "scale-data-bytes", 2048, "--scale: data in each leftover map")
+	fs.IntVar(&o.scale.small, "scale-small", 10000, "--scale: maps in the namespace the large one is compared with")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -122,6 +130,8 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 		return nil, errors.New("--inv-namespaces must be at least 1 and --inv-accounts at least 6")
 	case o.seedWorkers < 1 || o.floorWorkers < 1:
 		return nil, errors.New("--seed-workers and --floor-workers must be at least 1")
+	case o.scaleMode && (o.scale.namespaces < 1 || o.scale.maps%(5*o.scale.namespaces) != 0 || o.scale.small%5 != 0 || o.scale.pods < 5 || o.scale.pods%o.scale.namespaces != 0):
+		return nil, errors.New("--scale: --scale-maps must be a multiple of 5 x --scale-namespaces, --scale-small of 5, and --scale-pods at least 5 and a multiple of --scale-namespaces")
 	}
 	var err error
 	if o.bin, err = filepath.Abs(o.bin); err != nil {
@@ -217,7 +227,11 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 
 	b.logf("starting etcd + kube-apiserver on loopback")
-	cp, err := testbed.Start(ctx, testbed.Options{})
+	var tbOpts testbed.Options
+	if o.scaleMode {
+		tbOpts.EtcdFlags = []string{etcdScaleQuota}
+	}
+	cp, err := testbed.Start(ctx, tbOpts)
 	if err != nil {
 		return err
 	}
@@ -244,6 +258,9 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	b.count = requestCounter{kube: b.a.kube}
+	if o.scaleMode {
+		return b.scale(ctx, stdout)
+	}
 
 	// Seed everything first, so that every row runs on the same control
 	// plane holding the same data.
@@ -285,10 +302,7 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	runtime.GC()
 	debug.FreeOSMemory()
 
-	rep := &report{o: o, loadBefore: loadavg(), version: "unknown"}
-	if out, err := exec.CommandContext(ctx, o.bin, "version").Output(); err == nil {
-		rep.version = strings.TrimSpace(string(out))
-	}
+	rep := &report{o: o, loadBefore: loadavg(), version: binVersion(ctx, o.bin)}
 	if err := b.issue3(ctx, rep, busy, empty); err != nil {
 		return err
 	}

@@ -88,11 +88,16 @@ type backlog struct {
 // kubeflow/spark-operator#1596), so their maps name an owner that no longer
 // exists.
 func (a *admin) seedBacklog(ctx context.Context, ns string, maps, pods, dataBytes int, logf func(string, ...any)) (*backlog, error) {
+	return a.seedBacklogSplit(ctx, ns, maps, pods/5, pods-pods/5, dataBytes, logf)
+}
+
+// seedBacklogSplit is seedBacklog with the Running and finished Pods
+// counted apart (a namespace of a spread-out backlog has one Pod or none).
+func (a *admin) seedBacklogSplit(ctx context.Context, ns string, maps, running, finished, dataBytes int, logf func(string, ...any)) (*backlog, error) {
 	if err := a.cp.CreateNamespace(ctx, ns); err != nil {
 		return nil, err
 	}
-	running := pods / 5
-	finished := pods - running
+	pods := running + finished
 	apps := maps / 5
 	kept := min(finished, apps)
 	keptFailed := kept / 4
