@@ -151,12 +151,12 @@ func (c *ControlPlane) startEtcd(ctx context.Context, bins string, timeout time.
 	peerURL := "http://127.0.0.1:" + strconv.Itoa(peerPort)
 	args := append([]string{
 		"--name=testbed",
-		"--data-dir="+filepath.Join(c.dir, "etcd"),
-		"--listen-client-urls="+clientURL,
-		"--advertise-client-urls="+clientURL,
-		"--listen-peer-urls="+peerURL,
-		"--initial-advertise-peer-urls="+peerURL,
-		"--initial-cluster=testbed="+peerURL,
+		"--data-dir=" + filepath.Join(c.dir, "etcd"),
+		"--listen-client-urls=" + clientURL,
+		"--advertise-client-urls=" + clientURL,
+		"--listen-peer-urls=" + peerURL,
+		"--initial-advertise-peer-urls=" + peerURL,
+		"--initial-cluster=testbed=" + peerURL,
 		// The data is thrown away after the test: fsync buys nothing but time.
 		"--unsafe-no-fsync=true",
 		"--log-level=warn",
