@@ -68,6 +68,8 @@ type options struct {
 	kubectl       string
 	seedWorkers   int
 	floorWorkers  int
+	preRounds     int
+	preMaps       int
 	scaleMode     bool
 	scale         scaleOptions
 	rows          map[string]bool
@@ -79,7 +81,7 @@ type options struct {
 }
 
 // allRows are the rows in the order they run.
-var allRows = []string{"cleanup", "kubectl", "sweep", "floor", "deletecollection", "janitor", "inventory"}
+var allRows = []string{"cleanup", "kubectl", "sweep", "floor", "deletecollection", "janitor", "inventory", "preconditions"}
 
 func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	o := &options{}
@@ -101,6 +103,8 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.invSample, "inv-sample", 5, "namespaces the shell inventory runs over (it needs about a second per account); 0 all, -1 skips it")
 	fs.StringVar(&o.invScript, "inv-script", "", "the shell inventory (default: <repo>/../shared/baseline/seed-sa-inventory.sh; the row is skipped when it is missing)")
 	rows := fs.String("rows", strings.Join(allRows, ","), "the rows to run (and seed for), comma-separated")
+	fs.IntVar(&o.preRounds, "pre-rounds", 3, "issue 8: rounds of the two floors that price the resourceVersion precondition")
+	fs.IntVar(&o.preMaps, "pre-maps", 5000, "issue 8: maps in each of those floors' namespaces")
 	fs.BoolVar(&o.scaleMode, "scale", false, "issue 14 instead of the other rows: the sweep at 120,000 maps, in one namespace and over 1,000 (seeding takes a quarter of an hour)")
 	fs.IntVar(&o.scale.maps, "scale-maps", 120000, "--scale: leftover maps in the large namespace, and spread over --scale-namespaces")
 	fs.IntVar(&o.scale.namespaces, "scale-namespaces", 1000, "--scale: namespaces the spread-out backlog uses")
@@ -130,6 +134,8 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 		return nil, errors.New("--inv-namespaces must be at least 1 and --inv-accounts at least 6")
 	case o.seedWorkers < 1 || o.floorWorkers < 1:
 		return nil, errors.New("--seed-workers and --floor-workers must be at least 1")
+	case o.preRounds < 1 || o.preMaps < 5 || o.preMaps%5 != 0:
+		return nil, errors.New("--pre-rounds must be at least 1 and --pre-maps a positive multiple of 5")
 	case o.scaleMode && (o.scale.namespaces < 1 || o.scale.maps%(5*o.scale.namespaces) != 0 || o.scale.small%5 != 0 || o.scale.pods < 5 || o.scale.pods%o.scale.namespaces != 0):
 		return nil, errors.New("--scale: --scale-maps must be a multiple of 5 x --scale-namespaces, --scale-small of 5, and --scale-pods at least 5 and a multiple of --scale-namespaces")
 	}
@@ -298,6 +304,12 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		b.logf("seeded the inventory in %s", time.Since(t).Round(time.Millisecond))
 	}
+	var prePairs [][2]*backlog
+	if o.rows["preconditions"] {
+		if prePairs, err = b.seedPreconditions(ctx); err != nil {
+			return err
+		}
+	}
 	b.logf("seeding took %s", time.Since(seedStart).Round(time.Second))
 	runtime.GC()
 	debug.FreeOSMemory()
@@ -311,6 +323,11 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	if inv != nil {
 		if err := b.inventory(ctx, rep, inv); err != nil {
+			return err
+		}
+	}
+	if prePairs != nil {
+		if err := b.preconditions(ctx, rep, prePairs); err != nil {
 			return err
 		}
 	}

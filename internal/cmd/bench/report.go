@@ -36,6 +36,7 @@ type report struct {
 
 	// Issue 11: perMap is per account.
 	inventory, shellInventory      measurement
+	preconditions                  *preconditionCost
 	inventoryRight, inventoryFound int
 }
 
@@ -71,6 +72,7 @@ func (r *report) print(w io.Writer, cpus int, now time.Time) {
 		na("issue 3: one cleanup sends a constant number of requests")
 	}
 	r.inventoryTargets(check, na)
+	r.preconditionTargets(check, na)
 	if r.sweep.perMap == 0 {
 		na("issue 4: the sweep's targets")
 		return
