@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -51,15 +52,12 @@ func Find(ctx context.Context, versions ...string) ([]Install, error) {
 			return nil, err
 		}
 	}
+	all, err := Load(dirs...)
+	if err != nil {
+		return nil, err
+	}
 	var out []Install
-	for _, d := range dirs {
-		if d = strings.TrimSpace(d); d == "" {
-			continue
-		}
-		in, err := load(d)
-		if err != nil {
-			return nil, err
-		}
+	for _, in := range all {
 		if len(versions) == 0 || contains(versions, in.Version) {
 			out = append(out, in)
 		}
@@ -102,7 +100,8 @@ func runSparkSh(ctx context.Context, versions []string) ([]string, error) {
 	cmd := exec.CommandContext(ctx, filepath.Join(root, "hack", "spark.sh"), versions...)
 	cmd.Dir = root
 	cmd.Stdout = &stdout
-	cmd.Stderr = &stderr
+	// A cold install shows its progress, as the control plane's build does.
+	cmd.Stderr = io.MultiWriter(os.Stderr, &stderr)
 	err = cmd.Run()
 	var exit *exec.ExitError
 	if errors.As(err, &exit) && exit.ExitCode() == exitUnavailable {
@@ -112,6 +111,22 @@ func runSparkSh(ctx context.Context, versions []string) ([]string, error) {
 		return nil, fmt.Errorf("hack/spark.sh: %w\n%s", err, tail(stderr.String(), 3000))
 	}
 	return strings.Split(strings.TrimSpace(stdout.String()), "\n"), nil
+}
+
+// Load reads folders hack/spark.sh made (empty entries are skipped).
+func Load(dirs ...string) ([]Install, error) {
+	var out []Install
+	for _, d := range dirs {
+		if d = strings.TrimSpace(d); d == "" {
+			continue
+		}
+		in, err := load(d)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, in)
+	}
+	return out, nil
 }
 
 func load(dir string) (Install, error) {
