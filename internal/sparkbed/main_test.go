@@ -311,9 +311,9 @@ func eventually(ctx context.Context, t *testing.T, what string, cond func() bool
 	}
 }
 
-// ageBeyond waits until the newest of these times is more than d in the
-// past, so a run with --older-than d or --orphan-older-than d may act: the
-// tests wait for ages, they never assert how long anything took.
+// ageBeyond waits out d and a margin, so that whatever was made or ended
+// before the call is older than d for --older-than and --orphan-older-than.
+// The tests wait for ages; they never assert how long anything took.
 func ageBeyond(d time.Duration) {
 	time.Sleep(d + 500*time.Millisecond)
 }
