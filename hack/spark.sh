@@ -65,7 +65,9 @@ if ! java=$(find_java); then
     hash -r
     java=$(find_java) || { echo "spark.sh: openjdk-17-jre-headless installed, yet no java 17 on PATH" >&2; exit 3; }
   else
-    echo "spark.sh: no Java 17 or newer (JAVA_HOME or java on PATH), and not root to install openjdk-17-jre-headless: the Spark tests cannot run" >&2
+    why="not root"
+    [[ $(id -u) -eq 0 ]] && why="no apt-get"
+    echo "spark.sh: no Java 17 or newer (JAVA_HOME or java on PATH), and $why to install openjdk-17-jre-headless: the Spark tests cannot run" >&2
     exit 3
   fi
 fi
