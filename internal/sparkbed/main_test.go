@@ -109,6 +109,11 @@ func hookBinary(t *testing.T) string {
 	if binErr != nil {
 		t.Fatal(binErr)
 	}
+	// Stat it from the test process: go test's cache then keys on the binary
+	// too, so a rebuilt binary at the same path runs the matrix again.
+	if _, err := os.Stat(binPath); err != nil {
+		t.Fatal(err)
+	}
 	return binPath
 }
 
