@@ -41,7 +41,7 @@ func executorsOf(ctx context.Context, t *testing.T, ns, id string, pods int) (co
 // kept while the application runs - also while it has no executor Pod at all -
 // and go once the application has ended: Spark removes it on a clean stop; a
 // killed driver leaks it for sparkcm-hook.
-func clientMode(t *testing.T, in sparkbed.Install, real *observed) {
+func clientMode(t *testing.T, in sparkbed.Install, seen *observed) {
 	ctx := ctxFor(t, 10*time.Minute)
 	ns := newNamespace(t)
 	d, err := in.StartDriver(ctx, ns.target, ns.name, nil)
@@ -60,7 +60,7 @@ func clientMode(t *testing.T, in sparkbed.Install, real *observed) {
 		t.Fatal(err)
 	}
 	cm, _ := executorsOf(ctx, t, ns.name, static, 1)
-	real.ownerless = cm
+	seen.ownerless = cm
 	ageBeyond(time.Second)
 
 	t.Run("static executors: the executor map has no owner", func(t *testing.T) {
@@ -155,7 +155,7 @@ func clientMode(t *testing.T, in sparkbed.Install, real *observed) {
 	})
 
 	t.Run("driver Pod named: the executor map is owned by that Pod and cleaned with it after a kill", func(t *testing.T) {
-		real.owned = ownedByDriverPod(ctx, t, in, ns)
+		seen.owned = ownedByDriverPod(ctx, t, in, ns)
 	})
 }
 

@@ -118,12 +118,12 @@ func submitCluster(ctx context.Context, t *testing.T, in sparkbed.Install, ns na
 // The four driver-side maps, as real spark-submit makes them in cluster mode,
 // each deleted by every way sparkcm-hook is run once the driver has ended -
 // exactly those, and nothing else in the namespace.
-func clusterMode(t *testing.T, in sparkbed.Install, real *observed) {
+func clusterMode(t *testing.T, in sparkbed.Install, seen *observed) {
 	ctx := ctxFor(t, 10*time.Minute)
 	ns := newNamespace(t)
 	kube := cp.Clientset()
 	apps := submitCluster(ctx, t, in, ns, "by-driver-pod", "by-app-id", "by-sweep", "by-watch")
-	real.cluster = apps["by-driver-pod"]
+	seen.cluster = apps["by-driver-pod"]
 
 	ok := t.Run("spark-submit leaves four unlabelled maps owned by the Pending driver Pod", func(t *testing.T) {
 		for name, a := range apps {

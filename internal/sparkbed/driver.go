@@ -139,7 +139,11 @@ func (d *Driver) await(ctx context.Context, word string) (string, error) {
 				return "", fmt.Errorf("client-mode driver (Spark %s): %s\n%s", d.in.Version, rest, excerpt(d.log.String()))
 			}
 		case <-d.exited:
-			return "", fmt.Errorf("client-mode driver (Spark %s) exited (%v) before %q:\n%s", d.in.Version, d.waitErr, word, excerpt(d.log.String()))
+			exit := d.waitErr
+			if exit == nil {
+				exit = errors.New("exit status 0")
+			}
+			return "", fmt.Errorf("client-mode driver (Spark %s) exited before %q: %w\n%s", d.in.Version, word, exit, excerpt(d.log.String()))
 		case <-ctx.Done():
 			return "", fmt.Errorf("client-mode driver (Spark %s): waiting for %q: %w\n%s", d.in.Version, word, ctx.Err(), excerpt(d.log.String()))
 		}

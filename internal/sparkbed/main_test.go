@@ -26,10 +26,12 @@ import (
 )
 
 // One control plane (etcd + kube-apiserver, no controller-manager: nothing
-// garbage-collects behind the tests' back) for the whole Spark matrix; each
-// version and mode works in its own namespace.
+// garbage-collects behind the tests' back) for the whole Spark matrix, started
+// by the first test that runs Spark; each version and mode works in its own
+// namespace.
 var (
-	cp       *testbed.ControlPlane
+	shared   = testbed.NewShared(testbed.Options{})
+	cp       *testbed.ControlPlane // shared.Get's, set before the versions run
 	installs []sparkbed.Install
 	// skipReason is set when Spark cannot run here (no Java 17 and no way
 	// to install it): every test skips with it, none passes.
@@ -39,7 +41,7 @@ var (
 func TestMain(m *testing.M) {
 	flag.Parse()
 	if testing.Short() {
-		os.Exit(m.Run()) // every test skips; nothing is started
+		os.Exit(shared.RunMain(m)) // every test skips; nothing is started
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	var err error
@@ -49,12 +51,12 @@ func TestMain(m *testing.M) {
 	switch {
 	case errors.As(err, &unavailable):
 		skipReason = unavailable.Reason
-		os.Exit(m.Run())
+		os.Exit(shared.RunMain(m))
 	case err != nil:
 		fmt.Fprintln(os.Stderr, "find Spark:", err)
 		os.Exit(1)
 	}
-	os.Exit(testbed.RunMain(m, testbed.Options{}, &cp))
+	os.Exit(shared.RunMain(m))
 }
 
 // needSpark skips under -short and where Spark cannot run, saying why.
@@ -123,15 +125,6 @@ type hookRun struct {
 	code   int
 	res    hook.Result
 	stderr string
-}
-
-func (r hookRun) deleted() []string {
-	var names []string
-	for _, e := range r.res.Deleted {
-		names = append(names, e.Name)
-	}
-	sort.Strings(names)
-	return names
 }
 
 func (r hookRun) String() string {

@@ -29,13 +29,14 @@ type observed struct {
 // that Spark made. The versions run side by side.
 func TestRealSpark(t *testing.T) {
 	needSpark(t)
+	cp = shared.Get(t)
 	for _, in := range installs {
 		t.Run("spark-"+in.Version, func(t *testing.T) {
 			t.Parallel()
-			real := &observed{}
-			t.Run("cluster mode", func(t *testing.T) { clusterMode(t, in, real) })
-			t.Run("client mode", func(t *testing.T) { clientMode(t, in, real) })
-			t.Run("the fixtures make what Spark made", func(t *testing.T) { fixturesMatch(t, in.Version, real) })
+			seen := &observed{}
+			t.Run("cluster mode", func(t *testing.T) { clusterMode(t, in, seen) })
+			t.Run("client mode", func(t *testing.T) { clientMode(t, in, seen) })
+			t.Run("the fixtures make what Spark made", func(t *testing.T) { fixturesMatch(t, in.Version, seen) })
 		})
 	}
 }
@@ -169,8 +170,8 @@ func diff(t *testing.T, what string, fixture, spark []string) {
 
 // fixturesMatch compares, per shape, what internal/sparkfixture makes with
 // what real Spark made above.
-func fixturesMatch(t *testing.T, version string, real *observed) {
-	if real.cluster == nil || real.owned == nil || real.ownerless.Name == "" {
+func fixturesMatch(t *testing.T, version string, seen *observed) {
+	if seen.cluster == nil || seen.owned == nil || seen.ownerless.Name == "" {
 		t.Fatal("real Spark's objects were not captured: see the failures above")
 	}
 	ctx := ctxFor(t, 2*time.Minute)
@@ -196,7 +197,7 @@ func fixturesMatch(t *testing.T, version string, real *observed) {
 		}
 		fixture = append(fixture, fr.describePod("driver", fd)...)
 
-		a := real.cluster
+		a := seen.cluster
 		sr := ref{a.driver.Name, a.driver.UID, strings.TrimSuffix(a.driver.Name, "-driver"), a.sub.AppID, "by-driver-pod", version}
 		var spark []string
 		for i := range a.maps {
@@ -222,7 +223,7 @@ func fixturesMatch(t *testing.T, version string, real *observed) {
 			t.Fatal(err)
 		}
 		fr := ref{fx.DriverPod, fx.DriverUID, fx.ResourcePrefix, fx.AppID, fx.Name, version}
-		o := real.owned
+		o := seen.owned
 		sr := ref{o.driver.Name, o.driver.UID, "", o.driver.Labels["spark-app-selector"], "owned-executors", version}
 		diff(t, "executor map owned by the driver",
 			append(fr.describeMap(fm), fr.describePod("executor", fp)...),
@@ -241,7 +242,7 @@ func fixturesMatch(t *testing.T, version string, real *observed) {
 			t.Fatal(err)
 		}
 		fr := ref{fx.DriverPod, fx.DriverUID, fx.ResourcePrefix, fx.AppID, fx.Name, version}
-		m := real.ownerless
+		m := seen.ownerless
 		sr := ref{appID: m.Labels["spark-app-selector"], appName: "static-executors", version: version}
 		diff(t, "ownerless executor map", fr.describeMap(fm), sr.describeMap(&m))
 	})
