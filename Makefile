@@ -10,7 +10,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 export SPARKCM_CACHE_DIR ?= $(CURDIR)/.cache
 GOTEST_FLAGS ?= -race -timeout 25m
 
-.PHONY: all build controlplane helm node test test-short test-go test-airflow test-clone demo bench bench-scale lint fmt image image-docker clean
+.PHONY: all build controlplane helm node spark test test-short test-go test-spark test-airflow test-clone demo bench bench-scale lint fmt image image-docker clean
 
 all: build
 
@@ -37,9 +37,22 @@ test-short:
 # so their cold builds show their own progress instead of eating into go
 # test's timeout. As non-root hack/node.sh says so in one line and the node
 # tests skip.
-test-go: helm node
-	SPARKCM_CONTROLPLANE_BIN=$$(hack/controlplane.sh) SPARKCM_HELM=$$(hack/helm.sh) SPARKCM_BIN=$(CURDIR)/$(BIN) \
+test-go: helm node spark
+	$(SPARK_ENV) SPARKCM_CONTROLPLANE_BIN=$$(hack/controlplane.sh) SPARKCM_HELM=$$(hack/helm.sh) SPARKCM_BIN=$(CURDIR)/$(BIN) \
 	  SPARKCM_NODE_BIN=$$(hack/node.sh 2>/dev/null) $(GO) test $(GOTEST_FLAGS) ./...
+
+# Installs the pinned pyspark versions from PyPI once each (hack/spark.sh).
+# Without Java 17 and no way to install it, it says so and the Spark tests
+# skip with that reason.
+spark:
+	@hack/spark.sh >/dev/null || [ $$? -eq 3 ]
+
+SPARK_ENV = SPARKCM_SPARK="$$(hack/spark.sh 2>/dev/null | paste -sd: -)"
+
+# The real-Spark matrix alone: every pinned version, cluster and client mode.
+test-spark: build controlplane spark
+	$(SPARK_ENV) SPARKCM_CONTROLPLANE_BIN=$$(hack/controlplane.sh) SPARKCM_BIN=$(CURDIR)/$(BIN) \
+	  $(GO) test $(GOTEST_FLAGS) -count=1 -v -run TestRealSpark ./internal/sparkbed/
 
 helm:
 	@hack/helm.sh >/dev/null

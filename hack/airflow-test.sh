@@ -10,7 +10,8 @@
 #    reinstalled into it on every run, so the tests see the current source.
 # 3. For the end-to-end DAG runs: bin/sparkcm-hook (make build), and the test
 #    control plane (internal/cmd/devenv) and the Spark Operator stand-in
-#    (internal/cmd/fakeoperator) built into the cache.
+#    (internal/cmd/fakeoperator) built into the cache; the stand-in runs the
+#    real spark-submit from hack/spark.sh's cache (SPARKCM_SPARK).
 # 4. pytest; this script exits 0 only when pytest passed and ran at least one test.
 #
 # SPARKCM_AIRFLOW_E2E=0 skips the end-to-end DAG runs (and says so); by default
@@ -81,6 +82,20 @@ if [[ "$SPARKCM_AIRFLOW_E2E" != "0" ]]; then
     (cd "$root" && CGO_ENABLED=0 go build -o "$e2ebin/$cmd" "./internal/cmd/$cmd") >&2
   done
   export SPARKCM_E2E_DEVENV="$e2ebin/devenv" SPARKCM_E2E_FAKEOPERATOR="$e2ebin/fakeoperator"
+  if [[ -z "${SPARKCM_SPARK:-}" ]]; then
+    # The stand-in submits with real Spark (the newest pinned 3.5): the maps
+    # the tests clean are Spark's own. Without Java it falls back to the
+    # fixtures, and says so here.
+    rc=0
+    SPARKCM_SPARK=$("$root/hack/spark.sh" "$("$root/hack/spark.sh" --pinned | head -n1)") || rc=$?
+    if [[ $rc -eq 3 ]]; then
+      echo "airflow-test: no Java for Spark: the Spark Operator stand-in makes Spark's maps from internal/sparkfixture instead of spark-submit" >&2
+      SPARKCM_SPARK=
+    elif [[ $rc -ne 0 ]]; then
+      exit "$rc"
+    fi
+    export SPARKCM_SPARK
+  fi
   if [[ -z "${SPARKCM_CONTROLPLANE_BIN:-}" ]]; then
     # Warm: prints the cached folder at once; cold: builds etcd and kube-apiserver & co.
     # (about 5 minutes). Done here so that devenv, started by the tests, finds them ready.

@@ -1,8 +1,9 @@
 """End to end: the example DAGs run with dag.test() against the local control plane.
 
 The control plane comes from internal/cmd/devenv (kube-apiserver, etcd, kube-controller-manager), the
-Spark Operator and kubelet are played by internal/cmd/fakeoperator, and the cleanup is the real
-bin/sparkcm-hook. Each test puts decoys in a fresh namespace (another finished application, a
+Spark Operator and kubelet are played by internal/cmd/fakeoperator, which submits each application
+with the real spark-submit (so the driver Pod and its ConfigMaps are Spark's own), and the cleanup is
+the real bin/sparkcm-hook. Each test puts decoys in a fresh namespace (another finished application, a
 user-supplied map the application mounts, a labelled map of another application), runs one DAG, and
 then checks that exactly this application's ConfigMaps are gone and every object that existed before
 the run is untouched (same UID and resourceVersion).
@@ -204,7 +205,8 @@ def namespace(cluster: Cluster) -> Iterator[Namespace]:
         maps = obj["metadata"].get("annotations", {}).get(ANN_MAPS)
         return maps.split(",") if state == "COMPLETED" and maps else None
 
-    decoy_maps = _wait("the decoy application", decoy_done)
+    # A real spark-submit: a JVM start, seconds on a busy machine.
+    decoy_maps = _wait("the decoy application", decoy_done, 180)
     yield Namespace(ns, "other-app", decoy_maps)
     with contextlib.suppress(ApiException):  # best effort: the control plane is thrown away anyway
         core.delete_namespace(ns)
@@ -293,12 +295,18 @@ def _run(cluster: Cluster, ns: Namespace, dag_id: str, manifest: dict[str, Any])
     app = apps[0]
     ann = app["metadata"].get("annotations", {})
     assert ann.get(ANN_MAPS), f"the stand-in never ran {app['metadata']['name']}"
+    spark_dirs = [d for d in os.environ.get("SPARKCM_SPARK", "").split(os.pathsep) if d.strip()]
+    if spark_dirs:
+        # Real spark-submit labels the driver with its own version, not the manifest's sparkVersion.
+        versions = {(Path(d) / "version").read_text().strip() for d in spark_dirs}
+        driver = cluster.core.read_namespaced_pod(ann[ANN_DRIVER], ns.name)
+        assert driver.metadata.labels.get("spark-version") in versions, driver.metadata.labels
     return Run(dr, states, app, ann[ANN_MAPS].split(","), ann[ANN_DRIVER], pushed.value if pushed else None)
 
 
 def _assert_only_the_apps_maps_are_gone(cluster: Cluster, ns: Namespace, before: dict, run: Run) -> None:
     after = _snapshot(cluster, ns.name)
-    assert len(run.maps) >= 2, run.maps  # at least the driver and executor conf maps
+    assert len(run.maps) >= 2, run.maps  # at least the driver conf and the pod-template maps
     for name in run.maps:
         assert ("ConfigMap", name) not in after, f"{name} of the application is still there"
     changed = {k: (v, after.get(k)) for k, v in before.items() if after.get(k) != v}

@@ -6,7 +6,10 @@ import (
 	"strings"
 )
 
-// driverConfData is the spark.properties Spark writes into the driver conf map.
+// driverConfData is the data of the driver conf map: spark.properties, and the
+// namespace under its own key, as real Spark 3.5 and 4.x write it (checked by
+// internal/sparkbed's tests). Files in the submitter's SPARK_CONF_DIR would
+// be added too; there are none with pip's pyspark.
 func driverConfData(app *App, spec Spec) map[string]string {
 	props := map[string]string{
 		"spark.app.name":                                          app.Name,
@@ -50,7 +53,16 @@ func driverConfData(app *App, spec Spec) map[string]string {
 	for _, k := range keys {
 		b.WriteString(k + "=" + props[k] + "\n")
 	}
-	return map[string]string{"spark.properties": b.String(), "log4j2.properties": log4jProperties}
+	return map[string]string{"spark.properties": b.String(), "spark.kubernetes.namespace": app.Namespace}
+}
+
+// executorConfData is the data of the executor conf map: only the namespace,
+// once as a property and once under its own key.
+func executorConfData(app *App) map[string]string {
+	return map[string]string{
+		"spark.properties":           "#Java properties built from Kubernetes config map with name: " + app.ExecutorConfMap + "\nspark.kubernetes.namespace=" + app.Namespace + "\n",
+		"spark.kubernetes.namespace": app.Namespace,
+	}
 }
 
 // pad grows the largest value with comment lines until the map's data holds
@@ -79,15 +91,6 @@ func pad(data map[string]string, n int) map[string]string {
 	data[biggest] = b.String()
 	return data
 }
-
-const log4jProperties = `rootLogger.level = info
-rootLogger.appenderRef.stdout.ref = console
-appender.console.type = Console
-appender.console.name = console
-appender.console.target = SYSTEM_ERR
-appender.console.layout.type = PatternLayout
-appender.console.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n%ex
-`
 
 const executorPodTemplate = `apiVersion: v1
 kind: Pod

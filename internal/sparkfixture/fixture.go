@@ -69,7 +69,7 @@ type Spec struct {
 
 	// DataBytes pads each generated map's data (keys and values) up to this
 	// many bytes; a map whose real content is larger is left as is (the
-	// driver conf map holds about 1.7 KiB).
+	// driver conf map holds about 1.3 KiB).
 	DataBytes int
 	// Labels are extra labels on the SparkApplication.
 	Labels map[string]string
@@ -209,7 +209,7 @@ func Create(ctx context.Context, kube kubernetes.Interface, dyn dynamic.Interfac
 		app.ExecutorConfMap = executorConfMapName()
 		plan = append(plan, plannedMap{
 			name:    app.ExecutorConfMap,
-			data:    map[string]string{"log4j2.properties": log4jProperties},
+			data:    executorConfData(app),
 			labels:  map[string]string{LabelAppID: app.AppID, LabelRole: RoleExecutor},
 			noOwner: spec.LegacyExecutorOwner,
 		})
@@ -269,6 +269,7 @@ func Create(ctx context.Context, kube kubernetes.Interface, dyn dynamic.Interfac
 		cm := &corev1.ConfigMap{
 			ObjectMeta: metav1.ObjectMeta{Name: p.name, Labels: p.labels},
 			Data:       p.data,
+			Immutable:  ptr.To(true), // Spark makes every map it generates immutable
 		}
 		if !p.noOwner {
 			cm.OwnerReferences = []metav1.OwnerReference{driverRef}
@@ -692,6 +693,13 @@ func driverPod(app *App, spec Spec, owner *metav1.OwnerReference) *corev1.Pod {
 		mounts = append(mounts, corev1.VolumeMount{Name: VolumePodTemplate, MountPath: "/opt/spark/pod-template"})
 	}
 	sv, sm, se := sharedVolumes(app, spec)
+	for i := range sv {
+		// The driver projects each shipped file by name, as real Spark does
+		// (internal/sparkbed compares); executors keep the plain volume.
+		if sv[i].Name == VolumeHadoopConf {
+			sv[i].ConfigMap.Items = []corev1.KeyToPath{{Key: "core-site.xml", Path: "core-site.xml"}, {Key: "hdfs-site.xml", Path: "hdfs-site.xml"}}
+		}
+	}
 	vols, mounts, env = append(vols, sv...), append(mounts, sm...), append(env, se...)
 
 	pod := &corev1.Pod{
@@ -799,7 +807,7 @@ func executorPod(app *App, spec Spec, id int, driverRef metav1.OwnerReference) *
 	vols := []corev1.Volume{{Name: volumeLocalDir, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
 	mounts := []corev1.VolumeMount{{Name: volumeLocalDir, MountPath: "/var/data/spark-" + newUUID()}}
 	if app.ExecutorConfMap != "" {
-		vols = append(vols, configMapVolume(VolumeExecutorConf, app.ExecutorConfMap, corev1.KeyToPath{Key: "log4j2.properties", Path: "log4j2.properties", Mode: ptr.To(int32(420))}))
+		vols = append(vols, configMapVolume(VolumeExecutorConf, app.ExecutorConfMap))
 		mounts = append(mounts, corev1.VolumeMount{Name: VolumeExecutorConf, MountPath: confDir})
 	}
 	env := []corev1.EnvVar{

@@ -1,9 +1,11 @@
 // Command demo is `make demo`: it starts a local control plane, reproduces
 // what teams find in their Spark job namespaces (10,000 leftover ConfigMaps
 // from 2,000 finished applications, among running applications, maps in use,
-// user-supplied and unrelated maps), then runs the real sparkcm-hook binary:
-// one cleanup as an Airflow task would, sweep --dry-run, and sweep. It prints
-// a before/after table and stops everything it started.
+// user-supplied and unrelated maps), submits one more application with the
+// real spark-submit (Spark from hack/spark.sh), then runs the real
+// sparkcm-hook binary: one cleanup of that application as an Airflow task
+// would, sweep --dry-run, and sweep. It prints a before/after table and stops
+// everything it started.
 package main
 
 import (
@@ -103,13 +105,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	say("seeded in %s", time.Since(seedStart).Round(100*time.Millisecond))
+	if w.justFinished, err = justFinished(ctx, cp, ns, say); err != nil {
+		return err
+	}
 	before, err := census(ctx, kube, ns)
 	if err != nil {
 		return err
 	}
 
 	say("an Airflow teardown task cleans up the application that just finished (by its driver Pod, from XCom)")
-	cleanup, err := runHook(ctx, bin, kc, stderr, "cleanup", "--driver-pod", w.justFinished.DriverPod, "-o", "json")
+	cleanup, err := runHook(ctx, bin, kc, stderr, "cleanup", "--driver-pod", w.justFinished.driverPod, "-o", "json")
 	if err != nil {
 		return err
 	}
@@ -142,7 +147,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 // world remembers what the checks at the end need.
 type world struct {
-	justFinished *sparkfixture.App
+	justFinished *finished
 	inUse        []string
 }
 
@@ -161,10 +166,6 @@ func seed(ctx context.Context, kube kubernetes.Interface, dyn dynamic.Interface,
 		if _, err := sparkfixture.Create(ctx, kube, dyn, ns, sparkfixture.Spec{UserSparkConfigMap: "team-spark-defaults", UserHadoopConfigMap: "team-hadoop-site"}); err != nil {
 			return nil, err
 		}
-	}
-	w.justFinished, err = sparkfixture.Create(ctx, kube, dyn, ns, sparkfixture.Spec{Name: "daily-etl-" + "a1b2c3d4", PodTemplate: true, Hadoop: true})
-	if err != nil {
-		return nil, err
 	}
 	// Notebooks and dashboards that still read some finished applications'
 	// maps: those maps must survive.
@@ -265,10 +266,12 @@ func report(w io.Writer, before, after map[string]int, cleanup, dry, swept *hook
 	for _, r := range []struct {
 		name string
 		run  *hookRun
-	}{{"cleanup --driver-pod " + wd.justFinished.DriverPod, cleanup}, {"sweep --dry-run (would delete)", dry}, {"sweep", swept}} {
+	}{{"cleanup --driver-pod " + wd.justFinished.driverPod, cleanup}, {"sweep --dry-run (would delete)", dry}, {"sweep", swept}} {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t\n", r.name, len(r.run.res.Deleted), len(r.run.res.Skipped), len(r.run.res.Failed), r.run.duration.Round(10*time.Millisecond))
 	}
 	tw.Flush()
+
+	wd.justFinished.report(w, cleanup)
 
 	fmt.Fprintln(w, "\nWhat sweep kept, and why")
 	reasons := map[string]int{}

@@ -1,16 +1,24 @@
 // Command fakeoperator plays the Spark Operator and the kubelet on the test
 // control plane, so that Airflow's SparkKubernetesOperator can run end to end
-// with no Spark, no node and no image.
+// with no node and no image.
 //
-// It watches SparkApplications and, for each new one (no status yet), makes
-// what the operator, spark-submit and the kubelet would: the driver Pod
-// <name>-driver owned by the SparkApplication and labelled with
-// spec.driver.labels plus Spark's and the operator's labels, executor Pods, and
-// Spark's ConfigMaps owned by the driver Pod (all through internal/sparkfixture,
-// which adopts the existing SparkApplication instead of creating one). It then
-// moves the driver Pod to Running and the SparkApplication to RUNNING, waits,
-// and moves them to Succeeded/COMPLETED or Failed/FAILED through the status
-// subresources.
+// It watches SparkApplications and, for each new one (no status yet), does
+// what the operator does: it runs the real spark-submit (--spark, a folder
+// hack/spark.sh made; default: the first entry of $SPARKCM_SPARK) in cluster
+// mode with the application's settings, the operator's labels on the driver,
+// and driver and executor pod templates that carry the owner reference to the
+// SparkApplication (sidecars and the user-supplied map volumes, which the
+// operator's webhook would add, go into the driver template). Spark itself
+// then creates the driver Pod <name>-driver and its ConfigMaps: the driver
+// conf map and the pod-template map (the operator always passes an executor
+// template), plus whatever the application's settings ask for. Without a
+// Spark install it says so and makes Spark's objects through
+// internal/sparkfixture instead (driver, executor maps and Pods alike).
+//
+// Playing the kubelet, it then moves the driver Pod to Running and the
+// SparkApplication to RUNNING, waits, and moves them to Succeeded/COMPLETED or
+// Failed/FAILED through the status subresources. No driver JVM runs in the
+// Pod, so Spark never creates executors or their map here.
 //
 // What Airflow (cncf-kubernetes provider 10.25.0) needs to see, and where:
 //   - CustomObjectLauncher.start_spark_job polls status.applicationState.state
@@ -33,28 +41,33 @@
 //	    FAILED and raises before it records the driver Pod in XCom)
 //
 // Once the objects exist it records, for the tests, the annotations
-// sparkcm-hook.test/maps (the generated ConfigMaps, comma-separated) and
-// sparkcm-hook.test/driver-pod on the SparkApplication.
+// sparkcm-hook.test/maps (the ConfigMaps the driver Pod owns, comma-separated)
+// and sparkcm-hook.test/driver-pod on the SparkApplication.
 //
 // With --node-image IMAGE (a control plane with a node, devenv up --node) the
 // Pods really run: each container runs IMAGE (testbed's podstub) for the
 // run-seconds and exits 0 or 1 by the outcome, and the kubelet, not this
 // program, moves the Pods to Succeeded or Failed; the SparkApplication's state
-// follows once the kubelet reported the driver's end.
+// follows once the kubelet reported the driver's end. The Pods then come from
+// internal/sparkfixture even with a Spark install: the driver Pod spark-submit
+// makes runs the Spark image, which the test node does not have.
 //
 // Usage: fakeoperator --kubeconfig PATH [--namespace NS] [--ready-file PATH]
-// [--outcome COMPLETED] [--run-seconds 1] [--node-image IMAGE]. It runs until
+// [--outcome COMPLETED] [--run-seconds 1] [--spark DIR] [--node-image IMAGE]. It runs until
 // SIGTERM or SIGINT.
 package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -71,6 +84,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/sparkcm-hook/sparkcm-hook/internal/sparkbed"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/sparkfixture"
 )
 
@@ -89,6 +103,7 @@ type options struct {
 	readyFile  string
 	outcome    string
 	runSeconds float64
+	spark      string
 	nodeImage  string
 }
 
@@ -100,6 +115,7 @@ func main() {
 	flag.StringVar(&o.outcome, "outcome", sparkfixture.StateCompleted, "default outcome: COMPLETED or FAILED")
 	flag.Float64Var(&o.runSeconds, "run-seconds", 1, "default seconds in RUNNING before the outcome")
 	flag.StringVar(&o.nodeImage, "node-image", "", "run the Pods on the test node with this image (the kubelet sets their phases)")
+	flag.StringVar(&o.spark, "spark", firstEntry(os.Getenv(sparkbed.EnvInstalls)), "a Spark install made by hack/spark.sh (several, separated like PATH: picked by spec.sparkVersion)")
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
@@ -128,8 +144,22 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	f := &fake{opts: o, kube: kube, dyn: dyn, log: log, seen: map[types.UID]bool{}}
+	f := &fake{opts: o, kube: kube, dyn: dyn, log: log, seen: map[types.UID]bool{}, host: cfg.Host}
+	if f.spark, err = sparkbed.Load(filepath.SplitList(o.spark)...); err != nil {
+		return err
+	}
+	if len(f.spark) == 0 && o.nodeImage == "" {
+		log.Warn("no Spark install (--spark or $SPARKCM_SPARK): Spark's objects are made by internal/sparkfixture, not by spark-submit")
+	}
 	return f.watch(ctx)
+}
+
+// firstEntry is the first folder of a PATH-like list.
+func firstEntry(list string) string {
+	if dirs := filepath.SplitList(list); len(dirs) > 0 {
+		return dirs[0]
+	}
+	return ""
 }
 
 type fake struct {
@@ -141,6 +171,9 @@ type fake struct {
 	mu   sync.Mutex
 	seen map[types.UID]bool
 	wg   sync.WaitGroup
+
+	host  string             // the API server, for spark-submit
+	spark []sparkbed.Install // empty: no real Spark, the fixtures stand in
 }
 
 func (f *fake) client() dynamic.ResourceInterface {
@@ -287,8 +320,11 @@ func sleep(ctx context.Context, seconds float64) error {
 }
 
 func phaseOf(state string) corev1.PodPhase {
-	if state == sparkfixture.StateCompleted {
+	switch state {
+	case sparkfixture.StateCompleted:
 		return corev1.PodSucceeded
+	case sparkfixture.StateRunning:
+		return corev1.PodRunning
 	}
 	return corev1.PodFailed
 }
@@ -314,38 +350,36 @@ func (f *fake) launch(ctx context.Context, seen *unstructured.Unstructured) erro
 		return nil // somebody else runs it
 	}
 
-	spec := sparkfixture.Spec{Name: name, State: sparkfixture.StateRunning}
+	state := sparkfixture.StateRunning
 	if p.runSeconds == 0 {
-		spec.State = p.outcome
+		state = p.outcome
 	}
-	spec.SparkVersion, _, _ = unstructured.NestedString(sa.Object, "spec", "sparkVersion")
-	spec.UserSparkConfigMap, _, _ = unstructured.NestedString(sa.Object, "spec", "sparkConfigMap")
-	spec.UserHadoopConfigMap, _, _ = unstructured.NestedString(sa.Object, "spec", "hadoopConfigMap")
-	if n, ok, _ := unstructured.NestedInt64(sa.Object, "spec", "executor", "instances"); ok && n > 0 {
-		spec.Executors = int(min(n, 2)) // enough to have executor Pods; no need for more
-	}
-	if f.opts.nodeImage != "" {
-		spec.NodeImage = f.opts.nodeImage
-		spec.DriverRun = time.Duration(p.runSeconds * float64(time.Second))
-		spec.DriverExit = 0
-		if p.outcome == sparkfixture.StateFailed {
-			spec.DriverExit = 1
+	var driver string
+	var maps, executors []string
+	if len(f.spark) > 0 && f.opts.nodeImage == "" {
+		submissionID := newUUID()
+		sub, err := f.submit(ctx, sa, submissionID)
+		if err != nil {
+			return fmt.Errorf("spark-submit: %w", err)
 		}
+		driver, maps = sub.driver.Name, sub.maps
+		if err := sparkfixture.SetPodPhase(ctx, f.kube, ns, driver, phaseOf(state)); err != nil {
+			return err
+		}
+		if err := f.setStatus(ctx, sa, state, sub.appID, submissionID, driver); err != nil {
+			return err
+		}
+	} else {
+		app, err := f.fixtureApp(ctx, sa, state, p)
+		if err != nil {
+			return err
+		}
+		driver, maps, executors = app.DriverPod, app.MapNames(), app.ExecutorPods
 	}
-	driverLabels, _, _ := unstructured.NestedStringMap(sa.Object, "spec", "driver", "labels")
-	executorLabels, _, _ := unstructured.NestedStringMap(sa.Object, "spec", "executor", "labels")
-
-	app, err := sparkfixture.Create(ctx,
-		&labellingKube{Interface: f.kube, driver: driverLabels, executor: executorLabels},
-		&adoptingDynamic{Interface: f.dyn, existing: sa},
-		ns, spec)
-	if err != nil {
-		return fmt.Errorf("create driver and maps: %w", err)
-	}
-	f.log.Info("application started", "namespace", ns, "name", name, "driver", app.DriverPod,
-		"maps", app.MapNames(), "state", spec.State, "outcome", p.outcome, "runSeconds", p.runSeconds)
+	f.log.Info("application started", "namespace", ns, "name", name, "driver", driver,
+		"maps", maps, "state", state, "outcome", p.outcome, "runSeconds", p.runSeconds)
 	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q,%q:%q}}}`,
-		AnnotationMaps, strings.Join(app.MapNames(), ","), AnnotationDriverPod, app.DriverPod)
+		AnnotationMaps, strings.Join(maps, ","), AnnotationDriverPod, driver)
 	if _, err := sas.Patch(ctx, name, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
 		return fmt.Errorf("annotate sparkapplication: %w", err)
 	}
@@ -354,7 +388,7 @@ func (f *fake) launch(ctx context.Context, seen *unstructured.Unstructured) erro
 	}
 	if f.opts.nodeImage != "" {
 		// The containers end by themselves; the operator only reports it.
-		if err := sparkfixture.WaitForPodPhase(ctx, f.kube, ns, app.DriverPod, phaseOf(p.outcome)); err != nil {
+		if err := sparkfixture.WaitForPodPhase(ctx, f.kube, ns, driver, phaseOf(p.outcome)); err != nil {
 			return err
 		}
 		if err := sparkfixture.SetState(ctx, f.dyn, ns, name, p.outcome); err != nil && !apierrors.IsNotFound(err) {
@@ -367,12 +401,12 @@ func (f *fake) launch(ctx context.Context, seen *unstructured.Unstructured) erro
 		return err
 	}
 	phase := phaseOf(p.outcome)
-	for _, pod := range app.ExecutorPods {
+	for _, pod := range executors {
 		if err := sparkfixture.SetPodPhase(ctx, f.kube, ns, pod, phase); err != nil && !apierrors.IsNotFound(err) {
 			return err
 		}
 	}
-	if err := sparkfixture.SetPodPhase(ctx, f.kube, ns, app.DriverPod, phase); err != nil {
+	if err := sparkfixture.SetPodPhase(ctx, f.kube, ns, driver, phase); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil // the driver was deleted (Airflow's on_kill, a test): nothing to finish
 		}
@@ -383,4 +417,71 @@ func (f *fake) launch(ctx context.Context, seen *unstructured.Unstructured) erro
 	}
 	f.log.Info("application finished", "namespace", ns, "name", name, "state", p.outcome)
 	return nil
+}
+
+// fixtureApp makes Spark's objects through internal/sparkfixture when there is
+// no Spark install; the fixture adopts the existing SparkApplication.
+func (f *fake) fixtureApp(ctx context.Context, sa *unstructured.Unstructured, state string, p plan) (*sparkfixture.App, error) {
+	spec := sparkfixture.Spec{Name: sa.GetName(), State: state}
+	if f.opts.nodeImage != "" {
+		spec.NodeImage = f.opts.nodeImage
+		spec.DriverRun = time.Duration(p.runSeconds * float64(time.Second))
+		spec.DriverExit = 0
+		if p.outcome == sparkfixture.StateFailed {
+			spec.DriverExit = 1
+		}
+	}
+	spec.SparkVersion, _, _ = unstructured.NestedString(sa.Object, "spec", "sparkVersion")
+	spec.UserSparkConfigMap, _, _ = unstructured.NestedString(sa.Object, "spec", "sparkConfigMap")
+	spec.UserHadoopConfigMap, _, _ = unstructured.NestedString(sa.Object, "spec", "hadoopConfigMap")
+	if n, ok, _ := unstructured.NestedInt64(sa.Object, "spec", "executor", "instances"); ok && n > 0 {
+		spec.Executors = int(min(n, 2)) // enough to have executor Pods; no need for more
+	}
+	driverLabels, _, _ := unstructured.NestedStringMap(sa.Object, "spec", "driver", "labels")
+	executorLabels, _, _ := unstructured.NestedStringMap(sa.Object, "spec", "executor", "labels")
+	app, err := sparkfixture.Create(ctx,
+		&labellingKube{Interface: f.kube, driver: driverLabels, executor: executorLabels},
+		&adoptingDynamic{Interface: f.dyn, existing: sa},
+		sa.GetNamespace(), spec)
+	if err != nil {
+		return nil, fmt.Errorf("create driver and maps: %w", err)
+	}
+	return app, nil
+}
+
+// setStatus writes the status the operator writes once it has submitted and
+// seen the driver Pod.
+func (f *fake) setStatus(ctx context.Context, sa *unstructured.Unstructured, state, appID, submissionID, driver string) error {
+	now := time.Now().UTC().Format(time.RFC3339)
+	status := map[string]any{
+		"sparkApplicationId":        appID,
+		"submissionID":              submissionID,
+		"lastSubmissionAttemptTime": now,
+		"submissionAttempts":        1,
+		"executionAttempts":         1,
+		"driverInfo":                map[string]any{"podName": driver},
+		"applicationState":          map[string]any{"state": state},
+	}
+	if sparkfixture.IsTerminal(state) {
+		status["terminationTime"] = now
+	}
+	b, err := json.Marshal(map[string]any{"status": status})
+	if err != nil {
+		return err
+	}
+	_, err = f.dyn.Resource(sparkfixture.SparkApplicationResource).Namespace(sa.GetNamespace()).
+		Patch(ctx, sa.GetName(), types.MergePatchType, b, metav1.PatchOptions{}, "status")
+	if err != nil {
+		return fmt.Errorf("update sparkapplication %s/%s status: %w", sa.GetNamespace(), sa.GetName(), err)
+	}
+	return nil
+}
+
+// newUUID is a random (version 4) UUID, the operator's submission id.
+func newUUID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
