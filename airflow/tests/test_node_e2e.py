@@ -88,12 +88,17 @@ def _namespace_with_cleanup_account(kubeconfig: str) -> tuple[str, object, objec
             if e.status != 409:  # the serviceaccount controller made "default" first
                 raise
     core.create_namespaced_config_map(
-        ns, client.V1ConfigMap(metadata=client.V1ObjectMeta(name=USER_MAP), data={"spark-defaults.conf": "spark.ui.enabled false\n"})
+        ns,
+        client.V1ConfigMap(
+            metadata=client.V1ObjectMeta(name=USER_MAP), data={"spark-defaults.conf": "spark.ui.enabled false\n"}
+        ),
     )
     rules = [
         client.V1PolicyRule(api_groups=[""], resources=["configmaps"], verbs=["get", "list", "delete"]),
         client.V1PolicyRule(api_groups=[""], resources=["pods"], verbs=["get", "list", "watch"]),
-        client.V1PolicyRule(api_groups=["sparkoperator.k8s.io"], resources=["sparkapplications"], verbs=["get", "list", "watch"]),
+        client.V1PolicyRule(
+            api_groups=["sparkoperator.k8s.io"], resources=["sparkapplications"], verbs=["get", "list", "watch"]
+        ),
         client.V1PolicyRule(api_groups=[""], resources=["events"], verbs=["create"]),
     ]
     rbac.create_namespaced_role(ns, client.V1Role(metadata=client.V1ObjectMeta(name="sparkcm-hook"), rules=rules))
@@ -108,7 +113,9 @@ def _namespace_with_cleanup_account(kubeconfig: str) -> tuple[str, object, objec
     return ns, core, custom
 
 
-def test_kpo_example_pod_runs_the_image_on_a_node_and_cleans_the_spark_tasks_maps(node_cluster: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_kpo_example_pod_runs_the_image_on_a_node_and_cleans_the_spark_tasks_maps(
+    node_cluster: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from airflow.dag_processing.dagbag import DagBag
     from airflow.utils.session import create_session
 

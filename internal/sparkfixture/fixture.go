@@ -752,10 +752,10 @@ func onNode(pod *corev1.Pod, spec Spec, phase corev1.PodPhase) {
 	var args []string
 	if run > 0 {
 		code := "0"
-		switch {
-		case phase == corev1.PodFailed:
+		switch phase {
+		case corev1.PodFailed:
 			code = "1"
-		case phase == corev1.PodRunning:
+		case corev1.PodRunning:
 			code = strconv.Itoa(spec.DriverExit)
 		}
 		args = []string{"-run", run.String(), "-exit", code}

@@ -598,6 +598,16 @@ func (c *ControlPlane) NodeName() string {
 // stdout and stderr, every restart in order, read from the kubelet's
 // podLogsDir (the API server never dials the kubelet here).
 func (c *ControlPlane) ContainerLog(ns, pod string, uid types.UID, container string) (string, error) {
+	return c.containerLog(ns, pod, uid, container, "")
+}
+
+// ContainerStdout is ContainerLog of stdout alone: a program's result,
+// without the log lines its stderr wrote in between.
+func (c *ControlPlane) ContainerStdout(ns, pod string, uid types.UID, container string) (string, error) {
+	return c.containerLog(ns, pod, uid, container, "stdout")
+}
+
+func (c *ControlPlane) containerLog(ns, pod string, uid types.UID, container, stream string) (string, error) {
 	if c.node == nil {
 		return "", errors.New("container log: the control plane has no node")
 	}
@@ -616,7 +626,7 @@ func (c *ControlPlane) ContainerLog(ns, pod string, uid types.UID, container str
 		if err != nil {
 			return "", fmt.Errorf("container log: %w", err)
 		}
-		out.WriteString(parseCRILog(b))
+		out.WriteString(parseCRILog(b, stream))
 	}
 	return out.String(), nil
 }
@@ -628,11 +638,12 @@ func restartIndex(path string) int {
 
 // parseCRILog turns the CRI log format ("<time> <stream> <P|F> <text>") back
 // into the text: F ends a line, P is a partial line continued by the next.
-func parseCRILog(b []byte) string {
+// A stream other than "" keeps that stream's lines only.
+func parseCRILog(b []byte, stream string) string {
 	var out strings.Builder
 	for _, line := range strings.Split(string(b), "\n") {
 		parts := strings.SplitN(line, " ", 4)
-		if len(parts) < 3 {
+		if len(parts) < 3 || (stream != "" && parts[1] != stream) {
 			continue
 		}
 		text := ""

@@ -144,15 +144,7 @@ func TestNodeRunsPodsAndStopLeavesNoProcessMountOrFile(t *testing.T) {
 // every pid and the dir, and blocks until it is killed: the child-process
 // half of TestStaleNodeOfAKilledRunIsCleanedByTheNextStart.
 func runNodeHelper() {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	c, err := testbed.Start(ctx, testbed.Options{Node: true})
-	if err == nil {
-		err = c.CreateNamespace(ctx, "stale")
-	}
-	if err == nil {
-		err = startRunningPod(ctx, c, "stale")
-	}
+	c, err := startStaleNode()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
@@ -166,6 +158,21 @@ func runNodeHelper() {
 	}
 	fmt.Println("ready")
 	select {}
+}
+
+// startStaleNode starts the node the helper leaves behind, with a Pod
+// running on it.
+func startStaleNode() (*testbed.ControlPlane, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	c, err := testbed.Start(ctx, testbed.Options{Node: true})
+	if err == nil {
+		err = c.CreateNamespace(ctx, "stale")
+	}
+	if err == nil {
+		err = startRunningPod(ctx, c, "stale")
+	}
+	return c, err
 }
 
 func TestStaleNodeOfAKilledRunIsCleanedByTheNextStart(t *testing.T) {

@@ -151,7 +151,7 @@ func (b *bench) scale(ctx context.Context, stdout io.Writer) error {
 	}
 	rep.rows[len(rep.rows)-1].lost = fmt.Sprint(rep.lostAll)
 	rep.loadAfter = loadavg()
-	rep.print(stdout, b.o.floorWorkers)
+	rep.print(stdout)
 	return nil
 }
 
@@ -170,7 +170,7 @@ func (b *bench) floorChild(ctx context.Context, bl *backlog, withRV bool) (measu
 	}
 	var cr childResult
 	if err := json.Unmarshal(p.stdout, &cr); err != nil {
-		return measurement{}, row{}, fmt.Errorf("floor: no result (%v); stderr:\n%s", err, tail(p.stderr, 20))
+		return measurement{}, row{}, fmt.Errorf("floor: no result (%w); stderr:\n%s", err, tail(p.stderr, 20))
 	}
 	lost, left, err := b.check(ctx, bl)
 	if err != nil {
@@ -197,13 +197,13 @@ type countsOnly struct {
 func parseCounts(p proc) (c struct{ Deleted, Skipped, Failed int }, err error) {
 	var r countsOnly
 	if err := json.Unmarshal(p.stdout, &r); err != nil {
-		return c, fmt.Errorf("sparkcm-hook exited %d without a JSON result (%v); stderr:\n%s", p.exitCode, err, tail(p.stderr, 20))
+		return c, fmt.Errorf("sparkcm-hook exited %d without a JSON result (%w); stderr:\n%s", p.exitCode, err, tail(p.stderr, 20))
 	}
 	c.Deleted, c.Skipped, c.Failed = r.Counts.Deleted, r.Counts.Skipped, r.Counts.Failed
 	return c, nil
 }
 
-func (r *scaleReport) print(w io.Writer, floorWorkers int) {
+func (r *scaleReport) print(w io.Writer) {
 	fmt.Fprintf(w, "sparkcm-hook %s, %s, one local control plane (etcd %s); seeding took %s; load average %s before the rows, %s after\n\n",
 		r.version, time.Now().UTC().Format("2006-01-02 15:04 MST"), strings.TrimPrefix(r.etcdQuota, "--"), r.seeded.Round(time.Second), r.loadBefore, r.loadAfter)
 	fmt.Fprintln(w, "| Issue | Run | Scope | Wall time | Per map | Peak RSS | API requests | Deleted | In-use maps lost | Notes |")

@@ -100,12 +100,14 @@ func nodeStep(ctx context.Context, stdout io.Writer, say func(string, ...any)) e
 	if err != nil {
 		return err
 	}
-	// stderr's JSON log lines and stdout's indented result share the log, in
-	// either order: the result starts with a line that is only "{".
-	var res hook.Result
-	if i := strings.Index("\n"+log, "\n{\n"); i >= 0 {
-		_ = json.NewDecoder(strings.NewReader(log[i:])).Decode(&res)
+	// The result is stdout alone: stderr's log lines land anywhere in the
+	// combined log, also in the middle of the result.
+	out, err := cp.ContainerStdout(ns, pod.Name, pod.UID, "sweep")
+	if err != nil {
+		return err
 	}
+	var res hook.Result
+	_ = json.Unmarshal([]byte(out), &res)
 	want := 0
 	for _, a := range finished {
 		want += len(a.Maps)
