@@ -87,9 +87,9 @@ type cleaner struct {
 // *UsageError, *ForbiddenError, *StillRunningError, *PartialFailureError, or
 // a plain failure.
 func Cleanup(ctx context.Context, c Clients, log *slog.Logger, o CleanupOptions) (*Result, error) {
-	start := time.Now()
+	start, counted := time.Now(), c.Throttle.Counts()
 	res := &Result{Namespace: o.Namespace, DryRun: o.DryRun}
-	defer func() { res.Elapsed = time.Since(start); res.normalize() }()
+	defer func() { res.Elapsed = time.Since(start); res.countRetries(c.Throttle, counted); res.normalize() }()
 	if err := o.validate(); err != nil {
 		return res, err
 	}

@@ -31,14 +31,21 @@ type Clients struct {
 	// Clock is the API server's clock, learnt from its answers; ages are
 	// measured on it. Nil (fake clients) means the local clock.
 	Clock *ServerClock
+	// Throttle adapts the requests in flight to the API server's
+	// throttling and counts the answers that were retried (Result.Retries).
+	// Nil (fake clients) holds nothing back and counts nothing.
+	Throttle *Throttle
 }
 
 // NewClients builds all clients from one rest.Config, so they share its
 // QPS/burst limits, user agent and transport wrappers.
 func NewClients(cfg *rest.Config) (Clients, error) {
 	clock := &ServerClock{}
+	throttle := NewThrottle()
 	cfg = rest.CopyConfig(cfg)
 	cfg.Wrap(clock.wrap)
+	// Outermost, below client-go's own retries: it sees every try.
+	cfg.Wrap(throttle.wrap)
 	kube, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return Clients{}, fmt.Errorf("build kubernetes client: %w", err)
@@ -51,5 +58,5 @@ func NewClients(cfg *rest.Config) (Clients, error) {
 	if err != nil {
 		return Clients{}, fmt.Errorf("build dynamic client: %w", err)
 	}
-	return Clients{Kube: kube, Metadata: md, Dynamic: dyn, Clock: clock}, nil
+	return Clients{Kube: kube, Metadata: md, Dynamic: dyn, Clock: clock, Throttle: throttle}, nil
 }

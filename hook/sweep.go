@@ -104,9 +104,9 @@ type sweepIndex struct {
 // not list cluster-wide, namespace by namespace, and a namespace that
 // cannot be read is reported (Result.Unreadable) and skipped.
 func Sweep(ctx context.Context, c Clients, log *slog.Logger, o SweepOptions) (*Result, error) {
-	start := time.Now()
+	start, counted := time.Now(), c.Throttle.Counts()
 	res := &Result{Namespace: o.Namespace, DryRun: o.DryRun}
-	defer func() { res.Elapsed = time.Since(start); res.normalize() }()
+	defer func() { res.Elapsed = time.Since(start); res.countRetries(c.Throttle, counted); res.normalize() }()
 	if err := o.validate(); err != nil {
 		return res, err
 	}
