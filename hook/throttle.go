@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,24 +19,37 @@ import (
 // The API server's priority and fairness gives each priority level a few
 // seats and rejects what does not fit with 429 and a Retry-After. A client
 // that keeps 32 requests in flight against 3 seats has 29 rejected at a
-// time, each backing off alone, and the server raises its Retry-After as the
-// rejections pile up. So after a 429 the throttle halves the requests it
-// lets through (once per burst of rejections: only a request admitted after
-// the last cut can cut again), and while no 429 comes it lets one more
-// through every growEvery in which the window was full (additive increase,
-// slow enough that the probing costs the server a rejection a second or
-// less). Before the first 429 nothing is held back. Watches are never held:
-// they stay open for minutes and take no seat once started.
+// time, each backing off alone, and the server raises its Retry-After (up
+// to 32s) while it keeps rejecting three or more a second. So after a 429
+// the throttle lets a quarter fewer requests through, at least one fewer
+// (once per burst of rejections: only a request admitted after the last
+// cut can cut again), and while no 429 comes it lets one more through each
+// interval in which the window was full: growEvery, or the last Retry-After
+// when that is longer. The probing then costs the server about one
+// rejection per Retry-After, which lets its Retry-After come back down, and
+// a window of n keeps n or n-1 seats busy (halving would leave a 3-seat
+// level a third idle).
+//
+// Until the first 429 the window starts at initialWindow and grows by one
+// with every success while it is full, doubling each round trip: an unthrottled client
+// reaches its own concurrency within a few round trips, and a throttled one
+// meets its first 429 with a handful of requests in flight. Were all 32 of
+// a sweep's deletes rejected at once, all 32 would sleep through the
+// Retry-After together, and the server, seeing the burst, would raise it.
+// Watches are never held: they stay open for minutes and take no seat once
+// started.
 type Throttle struct {
 	mu sync.Mutex
-	// limit is how many requests may be in flight; 0 means no limit (no
-	// 429 seen, or the window grew past maxWindow).
+	// limit is how many requests may be in flight; 0 means no limit (the
+	// window grew past maxWindow).
 	limit    int
+	probing  bool // no 429 yet: grow with every success
 	inflight int
 	admitted uint64 // requests let through so far
 	cutAt    uint64 // admitted when the window was last cut
 	grewAt   time.Time
-	full     bool // the window was full since the last change
+	pause    time.Duration // the last Retry-After, when longer than growEvery
+	full     bool          // the window was full since the last change
 	waiting  []chan uint64 // each gets its admission number
 
 	retried, throttled atomic.Int64
@@ -54,14 +68,18 @@ type ThrottleCounts struct {
 }
 
 const (
+	// initialWindow is the window before any answer came back.
+	initialWindow = 4
 	// growEvery is how often the window may grow by one while no 429 comes.
 	growEvery = 500 * time.Millisecond
 	// maxWindow: a window that grew this far holds nothing back any more.
 	maxWindow = 256
 )
 
-// NewThrottle returns a Throttle that holds nothing back until the first 429.
-func NewThrottle() *Throttle { return &Throttle{now: time.Now} }
+// NewThrottle returns a Throttle whose window starts at initialWindow.
+func NewThrottle() *Throttle {
+	return &Throttle{now: time.Now, limit: initialWindow, probing: true}
+}
 
 // Counts returns what the throttle counted so far. A nil Throttle (fake
 // clients) counts nothing.
@@ -132,8 +150,9 @@ func (t *Throttle) wakeLocked() {
 	}
 }
 
-// release frees a place; throttled says the API server answered 429.
-func (t *Throttle) release(seq uint64, throttled bool) {
+// release frees a place; throttled says the API server answered 429, and
+// retryAfter is when it asked to be asked again.
+func (t *Throttle) release(seq uint64, throttled bool, retryAfter time.Duration) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.inflight--
@@ -144,9 +163,17 @@ func (t *Throttle) release(seq uint64, throttled bool) {
 		if base == 0 {
 			base = t.inflight + 1
 		}
-		t.limit = max(1, base/2)
-		t.cutAt, t.grewAt, t.full = t.admitted, now, false
-	case !throttled && t.limit > 0 && t.full && now.Sub(t.grewAt) >= growEvery:
+		t.limit = max(1, min(base-1, (3*base+3)/4))
+		t.cutAt, t.grewAt, t.full, t.pause, t.probing = t.admitted, now, false, retryAfter, false
+	case throttled:
+		t.pause = max(t.pause, retryAfter)
+	case t.limit > 0 && t.probing && t.full:
+		t.limit++
+		t.full = t.inflight >= t.limit
+		if t.limit > maxWindow {
+			t.limit = 0
+		}
+	case t.limit > 0 && t.full && now.Sub(t.grewAt) >= max(growEvery, t.pause):
 		t.limit++
 		t.grewAt, t.full = now, false
 		if t.limit > maxWindow {
@@ -179,17 +206,21 @@ func (tt throttleTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	resp, err := tt.rt.RoundTrip(r)
 	tt.t.count(resp, err)
 	if err != nil {
-		tt.t.release(seq, false)
+		tt.t.release(seq, false, 0)
 		return resp, err
 	}
 	throttled := resp.StatusCode == http.StatusTooManyRequests
+	var retryAfter time.Duration
+	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
+		retryAfter = time.Duration(s) * time.Second
+	}
 	if resp.Body == nil || resp.Body == http.NoBody {
-		tt.t.release(seq, throttled)
+		tt.t.release(seq, throttled, retryAfter)
 		return resp, nil
 	}
 	// The API server holds the request's seat until it has written the
 	// whole answer (a page of a list can take a while): so does the window.
-	resp.Body = &releasingBody{ReadCloser: resp.Body, release: func() { tt.t.release(seq, throttled) }}
+	resp.Body = &releasingBody{ReadCloser: resp.Body, release: func() { tt.t.release(seq, throttled, retryAfter) }}
 	return resp, nil
 }
 

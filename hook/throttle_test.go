@@ -63,7 +63,7 @@ func (f *fakeNow) add(d time.Duration) {
 	f.mu.Unlock()
 }
 
-func TestThrottleHoldsNothingBackUntilTheFirst429(t *testing.T) {
+func TestThrottleStartsSmallAndGrowsWithEverySuccessUntilTheFirst429(t *testing.T) {
 	th := NewThrottle()
 	at := &answerTransport{release: make(chan struct{})}
 	rt := th.wrap(at)
@@ -71,53 +71,59 @@ func TestThrottleHoldsNothingBackUntilTheFirst429(t *testing.T) {
 	for range 20 {
 		wg.Go(func() { send(t, rt, "/ok") })
 	}
-	// All twenty reach the server at once.
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
-		at.mu.Lock()
-		n := at.inside
-		at.mu.Unlock()
-		if n == 20 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of 20 requests in flight, want all", n)
-		}
+	time.Sleep(100 * time.Millisecond)
+	at.mu.Lock()
+	first := at.inside
+	at.mu.Unlock()
+	if first != initialWindow {
+		t.Fatalf("%d requests in flight before any answer, want %d", first, initialWindow)
 	}
 	close(at.release)
 	wg.Wait()
+	// Each success while requests waited for a place made room for one more.
+	if got := th.Window(); got < 2*initialWindow {
+		t.Fatalf("window %d after 20 successes with 16 waiting, want it at least doubled", got)
+	}
+	// A window that is never full does not grow: nothing asks for more.
+	grown := th.Window()
+	for range 10 {
+		send(t, rt, "/ok")
+	}
+	if th.Window() != grown {
+		t.Fatalf("window grew from %d to %d with one request at a time", grown, th.Window())
+	}
+	// Grown that far without a 429, it holds nothing back at all.
+	th.limit, th.full = maxWindow, true
+	send(t, rt, "/ok")
 	if th.Window() != 0 {
-		t.Fatalf("window %d without any 429", th.Window())
+		t.Fatalf("window %d past %d, want no limit", th.Window(), maxWindow)
 	}
 }
 
-func TestThrottleHalvesItsWindowOncePerBurstOf429s(t *testing.T) {
+func TestThrottleCutsItsWindowByAQuarterOncePerBurstOf429s(t *testing.T) {
 	clock := &fakeNow{t: time.Unix(1_700_000_000, 0)}
 	th := NewThrottle()
 	th.now = clock.now
+	th.limit = 0 // as after a long run without 429s
 	// 16 requests in flight, all rejected: one burst, one cut.
 	seqs := make([]uint64, 16)
 	for i := range seqs {
 		seqs[i], _ = th.acquire(context.Background())
 	}
 	for _, s := range seqs {
-		th.release(s, true)
+		th.release(s, true, time.Second)
 	}
-	if got := th.Window(); got != 8 {
-		t.Fatalf("window %d after one burst of 429s from 16 in flight, want 8", got)
+	if got := th.Window(); got != 12 {
+		t.Fatalf("window %d after one burst of 429s from 16 in flight, want 12", got)
 	}
-	// A request admitted after the cut is rejected too: the window halves
-	// again.
-	s, _ := th.acquire(context.Background())
-	th.release(s, true)
-	if got := th.Window(); got != 4 {
-		t.Fatalf("window %d, want 4", got)
-	}
-	for range 5 {
+	// Each later rejection of a request admitted after the cut cuts again,
+	// by a quarter but at least one: 12, 9, 7, 6, 5, 4, 3, 2, 1, 1.
+	for _, want := range []int{9, 7, 6, 5, 4, 3, 2, 1, 1} {
 		s, _ := th.acquire(context.Background())
-		th.release(s, true)
-	}
-	if got := th.Window(); got != 1 {
-		t.Fatalf("window %d, want never below 1", got)
+		th.release(s, true, time.Second)
+		if got := th.Window(); got != want {
+			t.Fatalf("window %d, want %d", got, want)
+		}
 	}
 }
 
@@ -125,29 +131,36 @@ func TestThrottleGrowsByOneEachIntervalItsFullWindowSucceeds(t *testing.T) {
 	clock := &fakeNow{t: time.Unix(1_700_000_000, 0)}
 	th := NewThrottle()
 	th.now = clock.now
+	th.limit = 2
 	s, _ := th.acquire(context.Background())
 	s2, _ := th.acquire(context.Background())
-	th.release(s, true) // cut from 2 in flight to 1
-	th.release(s2, false)
+	th.release(s, true, time.Second) // cut from 2 to 1
+	th.release(s2, false, 0)
 	if th.Window() != 1 {
 		t.Fatalf("window %d, want 1", th.Window())
 	}
 	// Successes before growEvery passed do not grow it.
 	s, _ = th.acquire(context.Background())
-	th.release(s, false)
+	th.release(s, false, 0)
 	if th.Window() != 1 {
 		t.Fatalf("window %d grew before %s", th.Window(), growEvery)
 	}
 	clock.add(growEvery)
 	s, _ = th.acquire(context.Background())
-	th.release(s, false)
+	th.release(s, false, 0)
+	if th.Window() != 1 {
+		t.Fatalf("window %d grew before the server's Retry-After (1s) passed", th.Window())
+	}
+	clock.add(time.Second - growEvery)
+	s, _ = th.acquire(context.Background())
+	th.release(s, false, 0)
 	if th.Window() != 2 {
-		t.Fatalf("window %d, want 2 after a full window succeeded for %s", th.Window(), growEvery)
+		t.Fatalf("window %d, want 2 after a full window succeeded for the Retry-After", th.Window())
 	}
 	// A window that was never full does not grow: nothing asked for more.
 	clock.add(growEvery)
 	s, _ = th.acquire(context.Background())
-	th.release(s, false)
+	th.release(s, false, 0)
 	if th.Window() != 2 {
 		t.Fatalf("window %d grew though only 1 of 2 places was used", th.Window())
 	}
@@ -155,8 +168,8 @@ func TestThrottleGrowsByOneEachIntervalItsFullWindowSucceeds(t *testing.T) {
 
 func TestThrottleKeepsRequestsInFlightWithinItsWindowFirstComeFirstServed(t *testing.T) {
 	th := NewThrottle()
-	th.limit = 3 // as after a 429 with 6 in flight
-	at :=  &answerTransport{release: make(chan struct{})}
+	th.limit, th.probing = 3, false // as after a 429
+	at := &answerTransport{release: make(chan struct{})}
 	rt := th.wrap(at)
 	var wg sync.WaitGroup
 	for range 12 {
@@ -172,7 +185,7 @@ func TestThrottleKeepsRequestsInFlightWithinItsWindowFirstComeFirstServed(t *tes
 
 func TestThrottleGivesItsPlaceBackWhenAWaitingRequestIsCancelled(t *testing.T) {
 	th := NewThrottle()
-	th.limit = 1
+	th.limit, th.probing = 1, false
 	s, _ := th.acquire(context.Background())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
@@ -182,7 +195,7 @@ func TestThrottleGivesItsPlaceBackWhenAWaitingRequestIsCancelled(t *testing.T) {
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("err %v", err)
 	}
-	th.release(s, false)
+	th.release(s, false, 0)
 	// The window is free again: the next request does not wait.
 	ctx2, cancel2 := context.WithTimeout(context.Background(), time.Second)
 	defer cancel2()
@@ -193,9 +206,9 @@ func TestThrottleGivesItsPlaceBackWhenAWaitingRequestIsCancelled(t *testing.T) {
 
 func TestThrottleNeverHoldsBackAWatch(t *testing.T) {
 	th := NewThrottle()
-	th.limit = 1
+	th.limit, th.probing = 1, false
 	s, _ := th.acquire(context.Background())
-	defer th.release(s, false)
+	defer th.release(s, false, 0)
 	rt := th.wrap(&answerTransport{})
 	done := make(chan struct{})
 	go func() { send(t, rt, "/api/v1/pods?watch=true"); close(done) }()
