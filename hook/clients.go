@@ -1,7 +1,9 @@
 package hook
 
 import (
+	"context"
 	"fmt"
+	"reflect"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
@@ -59,4 +61,21 @@ func NewClients(cfg *rest.Config) (Clients, error) {
 		return Clients{}, fmt.Errorf("build dynamic client: %w", err)
 	}
 	return Clients{Kube: kube, Metadata: md, Dynamic: dyn, Clock: clock, Throttle: throttle}, nil
+}
+
+// notReady asks the API server's /readyz (which every identity may read
+// once RBAC is loaded): anything but 200 means not ready, a 403 included,
+// which is what a server that has just started answers before its RBAC
+// caches are filled. Clients without a REST client (fakes) count as ready.
+func (c Clients) notReady(ctx context.Context) bool {
+	if c.Kube == nil {
+		return false
+	}
+	rc := c.Kube.Discovery().RESTClient()
+	if rc == nil || reflect.ValueOf(rc).IsNil() {
+		return false
+	}
+	var code int
+	rc.Get().AbsPath("/readyz").Do(ctx).StatusCode(&code)
+	return code != 200
 }

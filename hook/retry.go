@@ -31,6 +31,12 @@ type RetryPolicy struct {
 	// policy asks for without spending them, and can run in parallel.
 	Clock backoff.Clock
 	Sleep func(ctx context.Context, d time.Duration) error
+
+	// notReady, when set, asks the API server whether it is ready. A
+	// kube-apiserver that has just started serves requests before its
+	// RBAC caches are filled and refuses them with 403 (or 401) meanwhile:
+	// such a refusal is retried like a 503, never read as RBAC's verdict.
+	notReady func(context.Context) bool
 }
 
 // DefaultRetryPolicy is exponential backoff with jitter from 200ms to 10s,
@@ -144,7 +150,7 @@ func retry(ctx context.Context, log *slog.Logger, p RetryPolicy, what string, op
 		if errors.As(err, &perm) {
 			return perm.Err
 		}
-		if !IsTransient(err) {
+		if !IsTransient(err) && !p.startingUp(ctx, err) {
 			return err
 		}
 		wait := b.NextBackOff()
@@ -159,6 +165,20 @@ func retry(ctx context.Context, log *slog.Logger, p RetryPolicy, what string, op
 			return fmt.Errorf("%s: %w (last error: %w)", what, serr, err)
 		}
 	}
+}
+
+// startingUp says whether a refusal (403, 401) came from an API server
+// that is not ready yet.
+func (p RetryPolicy) startingUp(ctx context.Context, err error) bool {
+	if p.notReady == nil || !(apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err)) {
+		return false
+	}
+	if _, unexpected := unexpectedResponse(err); unexpected {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	return p.notReady(ctx)
 }
 
 // sleepCtx waits for d or until ctx ends.
