@@ -64,9 +64,10 @@ func NewClients(cfg *rest.Config) (Clients, error) {
 }
 
 // notReady asks the API server's /readyz (which every identity may read
-// once RBAC is loaded): anything but 200 means not ready, a 403 included,
-// which is what a server that has just started answers before its RBAC
-// caches are filled. Clients without a REST client (fakes) count as ready.
+// once RBAC is loaded): a 5xx, no answer, or a 403 (what a server that has
+// just started answers before its RBAC caches are filled) mean not ready.
+// 200 means ready, and 401 that these credentials are refused whatever the
+// server's state. Clients without a REST client (fakes) count as ready.
 func (c Clients) notReady(ctx context.Context) bool {
 	if c.Kube == nil {
 		return false
@@ -77,5 +78,5 @@ func (c Clients) notReady(ctx context.Context) bool {
 	}
 	var code int
 	rc.Get().AbsPath("/readyz").Do(ctx).StatusCode(&code)
-	return code != 200
+	return code == 0 || code == 403 || code >= 500
 }

@@ -215,13 +215,22 @@ func callAPI(ctx context.Context, log *slog.Logger, p RetryPolicy, ns, what, ver
 var forbiddenUser = regexp.MustCompile(`User "([^"]+)" cannot`)
 
 // asForbidden turns a 403 from the API server into a *ForbiddenError that
-// names the identity, verb, resource and namespace; other errors pass.
+// names the identity, verb, resource and namespace, and a 401 into an
+// *UnauthorizedError; other errors pass.
 func asForbidden(err error, verb, group, resource, namespace string) error {
-	if !apierrors.IsForbidden(err) {
+	if _, ok := unexpectedResponse(err); ok {
+		// A proxy's 401 or 403 page says nothing about RBAC or the
+		// credentials the API server would take.
 		return err
 	}
-	if _, ok := unexpectedResponse(err); ok {
-		// A proxy's 403 page says nothing about RBAC.
+	if apierrors.IsUnauthorized(err) {
+		op := verb + " " + (&ForbiddenError{Group: group, Resource: resource}).resourceName()
+		if namespace != "" {
+			op += " in namespace " + namespace
+		}
+		return &UnauthorizedError{Op: op, Err: err}
+	}
+	if !apierrors.IsForbidden(err) {
 		return err
 	}
 	fe := &ForbiddenError{Verb: verb, Group: group, Resource: resource, Namespace: namespace, Err: err}
