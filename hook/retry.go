@@ -150,11 +150,17 @@ func retry(ctx context.Context, log *slog.Logger, p RetryPolicy, what string, op
 		if errors.As(err, &perm) {
 			return perm.Err
 		}
-		if !IsTransient(err) && !p.startingUp(ctx, err) {
+		transient := IsTransient(err)
+		if !transient && !p.startingUp(ctx, err) {
 			return err
 		}
 		wait := b.NextBackOff()
 		if wait == backoff.Stop {
+			if !transient {
+				// Refused by a server that was not ready: that is not
+				// RBAC's verdict, and must not read as one (exit 3).
+				return fmt.Errorf("%s: gave up after %d attempts in %s: the API server was not ready yet (it refused with: %s)", what, attempt, p.Budget, oneLineErr(err))
+			}
 			return fmt.Errorf("%s: gave up after %d attempts in %s: %w", what, attempt, p.Budget, err)
 		}
 		if ra := retryAfter(err); ra > wait {
