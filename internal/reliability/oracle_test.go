@@ -111,9 +111,11 @@ func (w *world) userSupplied(name string) bool {
 
 // usedByLivePod: a Pod that is not Succeeded/Failed refers to it through a
 // volume, a projected volume, env valueFrom or envFrom, in any container.
-func (w *world) usedByLivePod(name string) bool {
+// The sidecar's own driver, whose driver container ended, counts as
+// finished.
+func (w *world) usedByLivePod(name string, sidecar types.UID) bool {
 	for _, p := range w.pods {
-		if stopped(p) {
+		if stopped(p) || p.UID == sidecar {
 			continue
 		}
 		for _, v := range p.Spec.Volumes {
@@ -261,7 +263,7 @@ func (w *world) sweepMay(orphansToo bool) map[string]bool {
 	for i := range w.maps {
 		m := &w.maps[i]
 		o := w.evidence(m)
-		if o == nil || w.live(o, "") || w.usedByLivePod(m.Name) || (o.ownerless && !orphansToo) {
+		if o == nil || w.live(o, "") || w.usedByLivePod(m.Name, "") || (o.ownerless && !orphansToo) {
 			continue
 		}
 		out[m.Name] = true
@@ -288,7 +290,7 @@ func (w *world) cleanupMay(a *madeApp, sidecar types.UID) (map[string]bool, bool
 	out := map[string]bool{}
 	for i := range w.maps {
 		m := &w.maps[i]
-		if !a.maps[m.Name] || w.usedByLivePod(m.Name) {
+		if !a.maps[m.Name] || w.usedByLivePod(m.Name, sidecar) {
 			continue
 		}
 		if e := w.evidence(m); e != nil && (e.ids[a.id] || (e.driver == nil && e.driverName == a.driverPod)) {
