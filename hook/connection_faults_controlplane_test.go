@@ -28,7 +28,7 @@ import (
 // connection reset after the request was sent would.
 func loseAnswer(t *testing.T, name string, meanwhile func()) (hook.Clients, *atomic.Int32) {
 	var lost atomic.Int32
-	return clientsFor(t, cp.AdminConfig(), func(rt http.RoundTripper) http.RoundTripper {
+	return clientsFor(t, cp.Get(t).AdminConfig(), func(rt http.RoundTripper) http.RoundTripper {
 		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
 			if r.Method != http.MethodDelete || !strings.HasSuffix(r.URL.Path, "/configmaps/"+name) || lost.Add(1) != 1 {
 				return rt.RoundTrip(r)
@@ -103,10 +103,10 @@ type faultScene struct {
 	gone, stay []string
 }
 
-func newFaultScene(t *testing.T, cp *testbed.ControlPlane, maps int) *faultScene {
+func newFaultScene(t *testing.T, c *testbed.ControlPlane, maps int) *faultScene {
 	t.Helper()
-	ns := cp.NewNamespace(t)
-	admins := clientsFor(t, cp.AdminConfig(), nil)
+	ns := c.NewNamespace(t)
+	admins := clientsFor(t, c.AdminConfig(), nil)
 	apps, err := sparkfixture.Bulk(ctxFor(t), admins.Kube, admins.Dynamic, ns, maps, sparkfixture.BulkOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -137,9 +137,9 @@ func newFaultScene(t *testing.T, cp *testbed.ControlPlane, maps int) *faultScene
 
 // check fails the test when a map that must stay is gone, and returns how
 // many of the maps that should go are left.
-func (s *faultScene) check(t *testing.T, cp *testbed.ControlPlane) int {
+func (s *faultScene) check(t *testing.T, c *testbed.ControlPlane) int {
 	t.Helper()
-	admins := clientsFor(t, cp.AdminConfig(), nil)
+	admins := clientsFor(t, c.AdminConfig(), nil)
 	list, err := admins.Kube.CoreV1().ConfigMaps(s.ns).List(ctxFor(t), metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -166,21 +166,21 @@ func (s *faultScene) check(t *testing.T, cp *testbed.ControlPlane) int {
 // (retries ran out); anything else is wrong.
 func runOrFail(t *testing.T, what string, err error) {
 	t.Helper()
-	if err != nil && hook.ExitCode(err) != hook.ExitFailed {
-		t.Fatalf("%s: exit %d (%v), want 0 or 1", what, hook.ExitCode(err), err)
+	if err != nil && exitOf(err) != 1 {
+		t.Fatalf("%s: exit %d (%v), want 0 or 1", what, exitOf(err), err)
 	}
 }
 
 func TestSweepThroughEachConnectionFaultDeletesOnlyTheRightMapsAndARerunFinishes(t *testing.T) {
 	skipShort(t)
-	proxy, err := cp.StartToxiproxy(ctxFor(t), 12)
+	proxy, err := cp.Get(t).StartToxiproxy(ctxFor(t), 12)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer proxy.Stop()
 	for i, kind := range faults.ToxicKinds {
 		t.Run(kind, func(t *testing.T) {
-			s := newFaultScene(t, cp, 80)
+			s := newFaultScene(t, cp.Get(t), 80)
 			// Latency makes the run long enough for the schedule to hit it.
 			slow := testbed.Toxic{Name: "slow", Type: "latency", Attributes: map[string]int64{"latency": 15}}
 			if err := proxy.AddToxic(ctxFor(t), slow); err != nil {
@@ -196,18 +196,18 @@ func TestSweepThroughEachConnectionFaultDeletesOnlyTheRightMapsAndARerunFinishes
 				t.Fatalf("the schedule of seed %d has no %s", 100+i, kind)
 			}
 			stop := faults.Play(context.Background(), proxy, windows, t.Errorf)
-			c := clientsFor(t, proxy.Config(cp.AdminConfig()), nil)
+			c := clientsFor(t, proxy.Config(cp.Get(t).AdminConfig()), nil)
 			res, err := sweep(t, c, hook.SweepOptions{Namespace: s.ns, Concurrency: 4, Retry: hook.RetryPolicy{Budget: 20 * time.Second}})
 			stop()
 			runOrFail(t, "sweep through "+kind, err)
-			left := s.check(t, cp)
+			left := s.check(t, cp.Get(t))
 			t.Logf("%s: %d windows, err %v, %d deleted, %d retried, %d left", kind, len(windows), err, len(res.Deleted), res.Retries, left)
 			// A fault-free rerun finishes the job.
-			_, err = sweep(t, clientsFor(t, cp.AdminConfig(), nil), hook.SweepOptions{Namespace: s.ns})
+			_, err = sweep(t, clientsFor(t, cp.Get(t).AdminConfig(), nil), hook.SweepOptions{Namespace: s.ns})
 			if err != nil {
 				t.Fatalf("rerun: %v", err)
 			}
-			if left := s.check(t, cp); left != 0 {
+			if left := s.check(t, cp.Get(t)); left != 0 {
 				t.Fatalf("the rerun left %d maps that should go", left)
 			}
 		})
@@ -218,22 +218,44 @@ func TestSweepUnderEachErrorAnswerDeletesOnlyTheRightMapsAndARerunFinishes(t *te
 	skipShort(t)
 	for i, kind := range faults.AllKinds {
 		t.Run(string(kind), func(t *testing.T) {
-			s := newFaultScene(t, cp, 30)
+			s := newFaultScene(t, cp.Get(t), 30)
 			layer := faults.NewLayer(uint64(200+i), 0.3, 4, kind)
-			c := clientsFor(t, cp.AdminConfig(), layer.Wrap)
+			c := clientsFor(t, cp.Get(t).AdminConfig(), layer.Wrap)
 			res, err := sweep(t, c, hook.SweepOptions{Namespace: s.ns, Concurrency: 4, Retry: hook.RetryPolicy{Budget: 20 * time.Second}})
 			runOrFail(t, "sweep", err)
 			if layer.Total() == 0 {
 				t.Fatal("no fault was injected")
 			}
-			left := s.check(t, cp)
+			left := s.check(t, cp.Get(t))
 			t.Logf("%s: %d injected, err %v, %d deleted, %d retried, %d left", kind, layer.Total(), err, len(res.Deleted), res.Retries, left)
-			if _, err := sweep(t, clientsFor(t, cp.AdminConfig(), nil), hook.SweepOptions{Namespace: s.ns}); err != nil {
+			if _, err := sweep(t, clientsFor(t, cp.Get(t).AdminConfig(), nil), hook.SweepOptions{Namespace: s.ns}); err != nil {
 				t.Fatalf("rerun: %v", err)
 			}
-			if left := s.check(t, cp); left != 0 {
+			if left := s.check(t, cp.Get(t)); left != 0 {
 				t.Fatalf("the rerun left %d maps that should go", left)
 			}
 		})
 	}
+}
+
+// exitOf is the exit code the command line gives err (cmd/sparkcm-hook's
+// exitCode), by the error's type.
+func exitOf(err error) int {
+	var (
+		usage        *hook.UsageError
+		forbidden    *hook.ForbiddenError
+		unauthorized *hook.UnauthorizedError
+		running      *hook.StillRunningError
+	)
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &usage):
+		return 2
+	case errors.As(err, &forbidden), errors.As(err, &unauthorized):
+		return 3
+	case errors.As(err, &running):
+		return 4
+	}
+	return 1
 }

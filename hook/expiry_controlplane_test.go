@@ -43,7 +43,7 @@ func TestCleanupWaitStartsOverWhenItsWatchIsAnswered410Gone(t *testing.T) {
 	ns := cp.NewNamespace(t)
 	app := newApp(t, ns, sparkfixture.Spec{NoSparkApplication: true, State: sparkfixture.StateRunning})
 	var gone atomic.Int32
-	c := clientsFor(t, cp.AdminConfig(), func(rt http.RoundTripper) http.RoundTripper {
+	c := clientsFor(t, cp.Get(t).AdminConfig(), func(rt http.RoundTripper) http.RoundTripper {
 		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
 			if isWatchOf(r, "pods") && gone.Add(1) <= 2 {
 				// What the watch cache answers a resourceVersion it no

@@ -2,6 +2,7 @@ package hook
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -104,8 +105,9 @@ func FuzzNamesTargetsAndNamespacesAreCheckedWithoutPanic(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		for _, err := range []error{ValidateNamespace(s), ValidateObjectName("driver Pod name", s), ValidateAppID(s)} {
-			if err != nil && ExitCode(err) != ExitUsage {
-				t.Fatalf("%q refused with exit %d, want %d", s, ExitCode(err), ExitUsage)
+			var usage *UsageError
+			if err != nil && !errors.As(err, &usage) {
+				t.Fatalf("%q refused with %T, want a *UsageError", s, err)
 			}
 			if err != nil && strings.Contains(err.Error(), "\n") && !strings.Contains(s, "\n") {
 				t.Fatalf("%q: the refusal is more than one line", s)

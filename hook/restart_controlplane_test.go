@@ -94,7 +94,7 @@ func TestSweepFinishesWhenTheAPIServerRestartsUnderIt(t *testing.T) {
 		t.Fatal("the API server was never restarted: the test proves nothing")
 	}
 	if err != nil {
-		t.Fatalf("a restart inside the retry budget ended the sweep: exit %d, %v", hook.ExitCode(err), err)
+		t.Fatalf("a restart inside the retry budget ended the sweep: exit %d, %v", exitOf(err), err)
 	}
 	if left := s.check(t, c); left != 0 {
 		t.Fatalf("%d maps that should go are left", left)
@@ -113,8 +113,8 @@ func TestSweepFailsWithExitOneWhenTheAPIServerStaysDownAndARerunFinishes(t *test
 	if !wait() {
 		t.Fatal("the API server was never restarted: the test proves nothing")
 	}
-	if err == nil || hook.ExitCode(err) != hook.ExitFailed {
-		t.Fatalf("err %v (exit %d), want exit 1 after the retries ran out", err, hook.ExitCode(err))
+	if err == nil || exitOf(err) != 1 {
+		t.Fatalf("err %v (exit %d), want exit 1 after the retries ran out", err, exitOf(err))
 	}
 	left := s.check(t, c)
 	if left == 0 {

@@ -60,7 +60,7 @@ func serviceAccountWithRole(t *testing.T, ns, name string) *rest.Config {
 		Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: name, Namespace: ns}}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
-	cfg, err := cp.ServiceAccountConfig(ctx, ns, name)
+	cfg, err := cp.Get(t).ServiceAccountConfig(ctx, ns, name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,11 +146,11 @@ func TestSweepThrottledByTheAPIServersPriorityAndFairnessDeletesOnlyWhatItShould
 	}
 	keep := keepers(t, ns, all[0])
 	cfg := serviceAccountWithRole(t, ns, "throttled")
-	level, err := cp.ThrottleServiceAccount(ctxFor(t), ns, "throttled", 3)
+	level, err := cp.Get(t).ThrottleServiceAccount(ctxFor(t), ns, "throttled", 3)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rejectedBefore, _ := cp.Metric(ctxFor(t), "apiserver_flowcontrol_rejected_requests_total", "priority_level", level)
+	rejectedBefore, _ := cp.Get(t).Metric(ctxFor(t), "apiserver_flowcontrol_rejected_requests_total", "priority_level", level)
 	log := &retryAfterLog{}
 	throttled := clientsFor(t, cfg, log.wrap)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
@@ -159,7 +159,7 @@ func TestSweepThrottledByTheAPIServersPriorityAndFairnessDeletesOnlyWhatItShould
 	if err != nil {
 		t.Fatalf("sweep: %v", err)
 	}
-	rejected, err := cp.Metric(ctxFor(t), "apiserver_flowcontrol_rejected_requests_total", "priority_level", level)
+	rejected, err := cp.Get(t).Metric(ctxFor(t), "apiserver_flowcontrol_rejected_requests_total", "priority_level", level)
 	if err != nil || rejected-rejectedBefore == 0 {
 		t.Fatalf("kube-apiserver rejected nothing on %s (%v): the test proves nothing", level, err)
 	}
@@ -194,11 +194,11 @@ func TestCleanupsThrottledByTheAPIServersPriorityAndFairnessAllFinish(t *testing
 	// which API Priority and Fairness grants three seats (the least it can
 	// grant next to the built-in levels).
 	cfg := serviceAccountWithRole(t, ns, "airflow")
-	level, err := cp.ThrottleServiceAccount(ctxFor(t), ns, "airflow", 3)
+	level, err := cp.Get(t).ThrottleServiceAccount(ctxFor(t), ns, "airflow", 3)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rejectedBefore, _ := cp.Metric(ctxFor(t), "apiserver_flowcontrol_rejected_requests_total", "priority_level", level)
+	rejectedBefore, _ := cp.Get(t).Metric(ctxFor(t), "apiserver_flowcontrol_rejected_requests_total", "priority_level", level)
 	var wg sync.WaitGroup
 	results := make([]*hook.Result, len(apps))
 	errs := make([]error, len(apps))
@@ -226,7 +226,7 @@ func TestCleanupsThrottledByTheAPIServersPriorityAndFairnessAllFinish(t *testing
 		}
 		throttled += results[i].Throttled
 	}
-	rejected, _ := cp.Metric(ctxFor(t), "apiserver_flowcontrol_rejected_requests_total", "priority_level", level)
+	rejected, _ := cp.Get(t).Metric(ctxFor(t), "apiserver_flowcontrol_rejected_requests_total", "priority_level", level)
 	if rejected-rejectedBefore == 0 {
 		t.Fatalf("kube-apiserver rejected nothing on %s: the test proves nothing", level)
 	}

@@ -11,7 +11,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 
-	"github.com/sparkcm-hook/sparkcm-hook/hook"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/sparkfixture"
 )
 
@@ -31,7 +30,7 @@ func TestBadCredentialsAndAnUnreachableServerAreOneLineTheDocumentedExitAndDelet
 		Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: "janitor", Namespace: ns}, {Kind: "ServiceAccount", Name: "revoked", Namespace: ns}}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	valid, err := cp.ServiceAccountConfig(ctx, ns, "janitor")
+	valid, err := cp.Get(t).ServiceAccountConfig(ctx, ns, "janitor")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,20 +45,20 @@ func TestBadCredentialsAndAnUnreachableServerAreOneLineTheDocumentedExitAndDelet
 	}
 	// The minted tokens are the API server's own kind: one still valid is
 	// accepted, which proves that the expired one fails for its expiry.
-	fresh, err := cp.MintServiceAccountToken(ns, "janitor", sa.UID, time.Now().Add(-time.Minute), time.Now().Add(time.Hour))
+	fresh, err := cp.Get(t).MintServiceAccountToken(ns, "janitor", sa.UID, time.Now().Add(-time.Minute), time.Now().Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if r := runCLI(t, "cleanup", "--kubeconfig", kubeconfig(t, withToken(fresh), ns), "--spark-app", app.Name, "--dry-run"); r.code != 0 {
 		t.Fatalf("a freshly minted token was refused: exit %d %s", r.code, r.stderr)
 	}
-	expired, err := cp.MintServiceAccountToken(ns, "janitor", sa.UID, time.Now().Add(-2*time.Hour), time.Now().Add(-time.Hour))
+	expired, err := cp.Get(t).MintServiceAccountToken(ns, "janitor", sa.UID, time.Now().Add(-2*time.Hour), time.Now().Add(-time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Revoked: the account the token was issued for is deleted (and made
 	// again, with another UID).
-	revokedCfg, err := cp.ServiceAccountConfig(ctx, ns, "revoked")
+	revokedCfg, err := cp.Get(t).ServiceAccountConfig(ctx, ns, "revoked")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,10 +76,10 @@ func TestBadCredentialsAndAnUnreachableServerAreOneLineTheDocumentedExitAndDelet
 		code int
 		says string
 	}{
-		{"expired token", withToken(expired), hook.ExitForbidden, "unauthorized"},
-		{"revoked token", revokedCfg, hook.ExitForbidden, "unauthorized"},
-		{"malformed token", withToken("not-a-token"), hook.ExitForbidden, "unauthorized"},
-		{"kubeconfig pointing nowhere", nowhere, hook.ExitFailed, "127.0.0.1:1"},
+		{"expired token", withToken(expired), exitForbidden, "unauthorized"},
+		{"revoked token", revokedCfg, exitForbidden, "unauthorized"},
+		{"malformed token", withToken("not-a-token"), exitForbidden, "unauthorized"},
+		{"kubeconfig pointing nowhere", nowhere, exitFailed, "127.0.0.1:1"},
 	}
 	before := mapCount(t, ns)
 	for _, c := range cases {

@@ -15,7 +15,6 @@ import (
 
 	"k8s.io/client-go/rest"
 
-	"github.com/sparkcm-hook/sparkcm-hook/hook"
 )
 
 // Fuzz targets for every way user input reaches the program: the command
@@ -101,11 +100,11 @@ func runInput(t *testing.T, s *refusingServer, args []string) (int, string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	code := RunContext(ctx, append([]string{"sparkcm-hook"}, args...), strings.NewReader(""), &out, &errOut)
-	if code < hook.ExitOK || code > hook.ExitRunning {
+	if code < exitOK || code > exitRunning {
 		t.Fatalf("args %q: exit %d is not documented", args, code)
 	}
 	stderr := strings.TrimSpace(errOut.String())
-	if code != hook.ExitOK {
+	if code != exitOK {
 		lines := strings.Split(stderr, "\n")
 		if last := lines[len(lines)-1]; !strings.HasPrefix(last, "error: ") || strings.Count(stderr, "\nerror: ")+btoi(strings.HasPrefix(stderr, "error: ")) != 1 {
 			t.Fatalf("args %q: exit %d without exactly one error line last on stderr: %q", args, code, stderr)

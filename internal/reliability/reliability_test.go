@@ -2,6 +2,7 @@ package reliability
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -30,15 +31,10 @@ var (
 	workers = flag.Int("reliability.workers", 2, "runs at once, each in its own namespace behind its own toxiproxy")
 )
 
-var cp *testbed.ControlPlane
+// cp starts with the first test that needs it; under -short none does.
+var cp = testbed.NewShared(testbed.Options{})
 
-func TestMain(m *testing.M) {
-	flag.Parse()
-	if testing.Short() {
-		os.Exit(m.Run()) // every test here needs the control plane: none is started
-	}
-	os.Exit(testbed.RunMain(m, testbed.Options{}, &cp))
-}
+func TestMain(m *testing.M) { os.Exit(cp.RunMain(m)) }
 
 // tally is what the runs add up to.
 type tally struct {
@@ -59,15 +55,13 @@ func (t *tally) note(command string, exit int) {
 }
 
 func TestNothingWrongIsDeletedUnderFaultsAndEveryRerunConverges(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs a control plane")
-	}
+	testbed.SkipIfShort(t)
 	start := time.Now()
 	var sum tally
 	next := make(chan uint64)
 	var wg sync.WaitGroup
 	for w := range max(*workers, 1) {
-		proxy, err := cp.StartToxiproxy(context.Background(), int64(*seed)+int64(w))
+		proxy, err := cp.Get(t).StartToxiproxy(context.Background(), int64(*seed)+int64(w))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -141,7 +135,7 @@ func oneRun(t *testing.T, s uint64, proxy *testbed.Toxiproxy, sum *tally) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	ns := cp.NewNamespace(t)
-	kube, dyn := cp.Clientset(), cp.Dynamic()
+	kube, dyn := cp.Get(t).Clientset(), cp.Get(t).Dynamic()
 	sc, err := build(ctx, rng, kube, dyn, ns)
 	if err != nil {
 		t.Fatalf("build the namespace: %v", err)
@@ -197,7 +191,7 @@ func oneRun(t *testing.T, s uint64, proxy *testbed.Toxiproxy, sum *tally) {
 	// through this worker's toxiproxy.
 	layer := faults.NewLayer(s, 0.02+rng.Float64()*0.2, 1+rng.IntN(8))
 	windows := faults.Schedule(s, rng.IntN(4), 1500*time.Millisecond)
-	cfg := proxy.Config(cp.AdminConfig())
+	cfg := proxy.Config(cp.Get(t).AdminConfig())
 	cfg.Wrap(layer.Wrap)
 	faulty := clientsFor(t, cfg)
 	stop := faults.Play(ctx, proxy, windows, t.Errorf)
@@ -206,16 +200,16 @@ func oneRun(t *testing.T, s uint64, proxy *testbed.Toxiproxy, sum *tally) {
 	}
 	res, err := cmd.run(ctx, faulty, hook.RetryPolicy{Budget: 6 * time.Second})
 	stop()
-	exit := hook.ExitCode(err)
+	exit := exitOf(err)
 	sum.runs.Add(1)
 	sum.note(cmd.name, exit)
 	sum.answers.Add(int64(layer.Total()))
 	sum.toxics.Add(int64(len(windows)))
 	sum.faults.Add(int64(layer.Total() + len(windows)))
-	if exit == hook.ExitUsage || exit == hook.ExitForbidden {
+	if exit == 2 || exit == 3 {
 		t.Errorf("%s: exit %d under faults: %v", cmd.name, exit, err)
 	}
-	if exit != hook.ExitOK {
+	if exit != 0 {
 		sum.failedRuns.Add(1)
 	}
 
@@ -229,7 +223,7 @@ func oneRun(t *testing.T, s uint64, proxy *testbed.Toxiproxy, sum *tally) {
 	}
 
 	// A fault-free rerun leaves exactly the expected set.
-	if _, err := cmd.run(ctx, clientsFor(t, cp.AdminConfig()), hook.RetryPolicy{}); err != nil && hook.ExitCode(err) != hook.ExitRunning {
+	if _, err := cmd.run(ctx, clientsFor(t, cp.Get(t).AdminConfig()), hook.RetryPolicy{}); err != nil && exitOf(err) != 4 {
 		t.Errorf("rerun of %s: %v", cmd.name, err)
 	}
 	final := mapsIn(t, ns)
@@ -278,7 +272,7 @@ func clientsFor(t *testing.T, cfg *rest.Config) hook.Clients {
 }
 
 func mapsIn(t *testing.T, ns string) map[string]bool {
-	list, err := cp.Clientset().CoreV1().ConfigMaps(ns).List(context.Background(), metav1.ListOptions{})
+	list, err := cp.Get(t).Clientset().CoreV1().ConfigMaps(ns).List(context.Background(), metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,7 +287,7 @@ func mapsIn(t *testing.T, ns string) map[string]bool {
 // sidecar: the driver container terminated, the Pod still Running.
 func endDriverContainer(t *testing.T, ns, pod string, after time.Duration) {
 	time.Sleep(after)
-	kube := cp.Clientset()
+	kube := cp.Get(t).Clientset()
 	p, err := kube.CoreV1().Pods(ns).Get(context.Background(), pod, metav1.GetOptions{})
 	if err == nil {
 		now := metav1.Now()
@@ -307,4 +301,26 @@ func endDriverContainer(t *testing.T, ns, pod string, after time.Duration) {
 	if err != nil {
 		t.Errorf("end the driver container: %v", err)
 	}
+}
+
+// exitOf is the exit code the command line gives err (cmd/sparkcm-hook's
+// exitCode), by the error's type.
+func exitOf(err error) int {
+	var (
+		usage        *hook.UsageError
+		forbidden    *hook.ForbiddenError
+		unauthorized *hook.UnauthorizedError
+		running      *hook.StillRunningError
+	)
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &usage):
+		return 2
+	case errors.As(err, &forbidden), errors.As(err, &unauthorized):
+		return 3
+	case errors.As(err, &running):
+		return 4
+	}
+	return 1
 }
