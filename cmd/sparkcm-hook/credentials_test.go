@@ -97,7 +97,7 @@ func TestBadCredentialsAndAnUnreachableServerAreOneLineTheDocumentedExitAndDelet
 				// Logs may come first on stderr; the error is its last line,
 				// and the only one.
 				lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
-				if last := lines[len(lines)-1]; !strings.HasPrefix(last, "error: ") || strings.Count(r.stderr, "error: ") != 1 {
+				if last := lines[len(lines)-1]; !strings.HasPrefix(last, "error: ") || strings.Count("\n"+r.stderr, "\nerror: ") != 1 {
 					t.Errorf("stderr does not end in one error line: %q", r.stderr)
 				}
 				if !strings.Contains(r.stderr, c.says) {
