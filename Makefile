@@ -10,7 +10,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 export SPARKCM_CACHE_DIR ?= $(CURDIR)/.cache
 GOTEST_FLAGS ?= -race -timeout 25m
 
-.PHONY: all build controlplane helm node spark test test-short test-go test-spark test-airflow test-clone demo bench bench-scale lint fmt image image-docker clean
+.PHONY: all build controlplane helm node spark toxiproxy test test-short test-go test-spark test-airflow test-clone demo bench bench-scale reliability lint verify fmt image image-docker clean
 
 all: build
 
@@ -22,7 +22,7 @@ build:
 controlplane:
 	@hack/controlplane.sh >/dev/null
 
-test: lint build controlplane helm test-short test-go test-airflow test-clone
+test: lint verify build controlplane helm toxiproxy test-short test-go test-airflow test-clone
 
 # The short tier: every test that needs no control plane, in seconds, and
 # proof that it starts no process: it runs with nothing it could start (no
@@ -37,9 +37,9 @@ test-short:
 # so their cold builds show their own progress instead of eating into go
 # test's timeout. As non-root hack/node.sh says so in one line and the node
 # tests skip.
-test-go: helm node spark
+test-go: helm node spark toxiproxy
 	$(SPARK_ENV) SPARKCM_CONTROLPLANE_BIN=$$(hack/controlplane.sh) SPARKCM_HELM=$$(hack/helm.sh) SPARKCM_BIN=$(CURDIR)/$(BIN) \
-	  SPARKCM_NODE_BIN=$$(hack/node.sh 2>/dev/null) $(GO) test $(GOTEST_FLAGS) ./...
+	  SPARKCM_TOXIPROXY=$$(hack/toxiproxy.sh) SPARKCM_NODE_BIN=$$(hack/node.sh 2>/dev/null) $(GO) test $(GOTEST_FLAGS) ./...
 
 # Installs the pinned pyspark versions from PyPI once each (hack/spark.sh).
 # Without Java 17 and no way to install it, it says so and the Spark tests
@@ -56,6 +56,27 @@ test-spark: build controlplane spark
 
 helm:
 	@hack/helm.sh >/dev/null
+
+# toxiproxy sits between the fault tests and the API server (built once per
+# version, like helm).
+toxiproxy:
+	@hack/toxiproxy.sh >/dev/null
+
+# The large sample of the property test (make test runs 12 runs of it) and
+# the fault tests at 10,000 maps; prints the figures the README quotes.
+RELIABILITY_RUNS ?= 500
+reliability: controlplane toxiproxy
+	@bash -o pipefail -c 'SPARKCM_CONTROLPLANE_BIN=$$(hack/controlplane.sh) SPARKCM_TOXIPROXY=$$(hack/toxiproxy.sh) \
+	  $(GO) test -count=1 -timeout 180m -v -run TestNothingWrongIsDeletedUnderFaultsAndEveryRerunConverges ./internal/reliability \
+	    -args -reliability.runs=$(RELIABILITY_RUNS) | grep -E "^reliability:|WRONG|did not converge|^(--- FAIL|FAIL|ok|panic)"'
+	@bash -o pipefail -c 'SPARKCM_CONTROLPLANE_BIN=$$(hack/controlplane.sh) SPARKCM_TOXIPROXY=$$(hack/toxiproxy.sh) SPARKCM_FAULT_MAPS=10000 \
+	  $(GO) test -count=1 -timeout 60m -v -run "PriorityAndFairness|RestartsUnderIt|StaysDown" ./hook \
+	    | grep -E "^(=== RUN|--- |FAIL|ok|panic)|throttling_controlplane|restart_controlplane"'
+
+# The modules the build uses are the ones go.sum pins, unmodified.
+verify:
+	$(GO) mod verify
+	cd tools/toxiproxy && $(GO) mod verify
 
 # The test node (root only): kubelet and kube-scheduler built once per
 # version, containerd and runc from Debian's packages.

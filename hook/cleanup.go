@@ -87,9 +87,9 @@ type cleaner struct {
 // *UsageError, *ForbiddenError, *StillRunningError, *PartialFailureError, or
 // a plain failure.
 func Cleanup(ctx context.Context, c Clients, log *slog.Logger, o CleanupOptions) (*Result, error) {
-	start := time.Now()
+	start, counted := time.Now(), c.Throttle.Counts()
 	res := &Result{Namespace: o.Namespace, DryRun: o.DryRun}
-	defer func() { res.Elapsed = time.Since(start); res.normalize() }()
+	defer func() { res.Elapsed = time.Since(start); res.countRetries(c.Throttle, counted); res.normalize() }()
 	if err := o.validate(); err != nil {
 		return res, err
 	}
@@ -97,6 +97,7 @@ func Cleanup(ctx context.Context, c Clients, log *slog.Logger, o CleanupOptions)
 		o.Concurrency = DefaultCleanupConcurrency
 	}
 	o.Retry = o.Retry.withDefaults()
+	o.Retry.notReady = c.notReady
 	// One budget for the whole cleanup, every retry drawing from it, plus
 	// the time the caller allowed for waiting.
 	ctx, cancel := context.WithTimeout(ctx, o.Retry.Budget+max(o.Wait, 0))

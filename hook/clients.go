@@ -1,7 +1,9 @@
 package hook
 
 import (
+	"context"
 	"fmt"
+	"reflect"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
@@ -31,14 +33,21 @@ type Clients struct {
 	// Clock is the API server's clock, learnt from its answers; ages are
 	// measured on it. Nil (fake clients) means the local clock.
 	Clock *ServerClock
+	// Throttle adapts the requests in flight to the API server's
+	// throttling and counts the answers that were retried (Result.Retries).
+	// Nil (fake clients) holds nothing back and counts nothing.
+	Throttle *Throttle
 }
 
 // NewClients builds all clients from one rest.Config, so they share its
 // QPS/burst limits, user agent and transport wrappers.
 func NewClients(cfg *rest.Config) (Clients, error) {
 	clock := &ServerClock{}
+	throttle := NewThrottle()
 	cfg = rest.CopyConfig(cfg)
 	cfg.Wrap(clock.wrap)
+	// Outermost, below client-go's own retries: it sees every try.
+	cfg.Wrap(throttle.wrap)
 	kube, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return Clients{}, fmt.Errorf("build kubernetes client: %w", err)
@@ -51,5 +60,23 @@ func NewClients(cfg *rest.Config) (Clients, error) {
 	if err != nil {
 		return Clients{}, fmt.Errorf("build dynamic client: %w", err)
 	}
-	return Clients{Kube: kube, Metadata: md, Dynamic: dyn, Clock: clock}, nil
+	return Clients{Kube: kube, Metadata: md, Dynamic: dyn, Clock: clock, Throttle: throttle}, nil
+}
+
+// notReady asks the API server's /readyz (which every identity may read
+// once RBAC is loaded): a 5xx, no answer, or a 403 (what a server that has
+// just started answers before its RBAC caches are filled) mean not ready.
+// 200 means ready, and 401 that these credentials are refused whatever the
+// server's state. Clients without a REST client (fakes) count as ready.
+func (c Clients) notReady(ctx context.Context) bool {
+	if c.Kube == nil {
+		return false
+	}
+	rc := c.Kube.Discovery().RESTClient()
+	if rc == nil || reflect.ValueOf(rc).IsNil() {
+		return false
+	}
+	var code int
+	rc.Get().AbsPath("/readyz").Do(ctx).StatusCode(&code)
+	return code == 0 || code == 403 || code >= 500
 }

@@ -85,17 +85,31 @@ func (d *deleter) deleteOne(ctx context.Context, e Entry) (Entry, error) {
 // while other namespaces go on. Entries it never got to because the run
 // was cancelled or ran out of time are reported the same way.
 func (d *deleter) deleteAll(ctx context.Context, entries []Entry, done func(Entry)) {
-	n := max(d.concurrency, 1)
-	work := make(chan Entry)
-	var (
-		wg sync.WaitGroup
-		mu sync.Mutex
-	)
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for e := range work {
+	p := d.startPool(ctx, done)
+	rest := p.feed(ctx, entries)
+	p.close()
+	// Every entry gets its record, also when the run stopped early.
+	if len(rest) > 0 {
+		notAttempted(rest, ctx.Err(), done)
+	}
+}
+
+// deletePool is d.concurrency workers deleting whatever is fed to them
+// until it is closed. Sweep feeds it batch after batch, so that a delete
+// still waiting out a Retry-After does not hold the next batch back.
+type deletePool struct {
+	work chan Entry
+	wg   sync.WaitGroup
+}
+
+// startPool starts the workers; done gets each entry's record, never
+// concurrently with another of the pool's.
+func (d *deleter) startPool(ctx context.Context, done func(Entry)) *deletePool {
+	p := &deletePool{work: make(chan Entry)}
+	var mu sync.Mutex
+	for range max(d.concurrency, 1) {
+		p.wg.Go(func() {
+			for e := range p.work {
 				if cause := d.forbiddenIn(e.Namespace); cause != nil {
 					mu.Lock()
 					notAttempted([]Entry{e}, cause, done)
@@ -111,23 +125,28 @@ func (d *deleter) deleteAll(ctx context.Context, entries []Entry, done func(Entr
 				done(res)
 				mu.Unlock()
 			}
-		}()
+		})
 	}
-	next := 0
-feed:
-	for ; next < len(entries); next++ {
+	return p
+}
+
+// feed hands the entries to the workers and returns those it could not
+// hand over because ctx ended.
+func (p *deletePool) feed(ctx context.Context, entries []Entry) []Entry {
+	for i, e := range entries {
 		select {
-		case work <- entries[next]:
+		case p.work <- e:
 		case <-ctx.Done():
-			break feed
+			return entries[i:]
 		}
 	}
-	close(work)
-	wg.Wait()
-	// Every entry gets its record, also when the run stopped early.
-	if next < len(entries) {
-		notAttempted(entries[next:], ctx.Err(), done)
-	}
+	return nil
+}
+
+// close waits for every entry fed to be decided.
+func (p *deletePool) close() {
+	close(p.work)
+	p.wg.Wait()
 }
 
 // forbid remembers the first 403 in a namespace.

@@ -24,9 +24,12 @@
 //     deleted is exactly what was judged; a map replaced or changed since is
 //     reported as skipped, never deleted. NotFound counts as deleted.
 //   - Only transient failures are retried (429 honouring Retry-After, 5xx,
-//     server timeouts, broken or refused connections), each request inside
-//     its own bounded budget; an answer that is not a Kubernetes Status is
-//     never read as the API server's verdict.
+//     server timeouts, broken or refused connections, and a 403 or 401 from
+//     an API server that is not ready yet), each request inside its own
+//     bounded budget; an answer that is not a Kubernetes Status is never
+//     read as the API server's verdict. Under throttling the requests in
+//     flight shrink to what the server admits (Throttle), and the Result
+//     counts the retries.
 //
 // The package takes its clients and a *slog.Logger, never exits the process
 // and never reads flags or the environment. Its errors are typed

@@ -46,6 +46,20 @@ func (e *ForbiddenError) resourceName() string {
 
 func (e *ForbiddenError) Unwrap() error { return e.Err }
 
+// UnauthorizedError is the API server refusing the credentials themselves
+// (401): a token that expired, was revoked or is malformed, a client
+// certificate it does not trust. No retry can help; nothing was changed.
+type UnauthorizedError struct {
+	Op  string // what was being done
+	Err error
+}
+
+func (e *UnauthorizedError) Error() string {
+	return fmt.Sprintf("unauthorized: the API server refused the credentials (an expired, revoked or malformed token, or a client certificate it does not trust) to %s; nothing was changed", e.Op)
+}
+
+func (e *UnauthorizedError) Unwrap() error { return e.Err }
+
 // StillRunningError is returned when the application has not finished and
 // the caller did not ask to wait. Nothing was deleted.
 type StillRunningError struct {

@@ -3,8 +3,10 @@ package hook
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -215,7 +217,7 @@ func (a *appView) judge(m *metav1.ObjectMeta) (MapKind, string) {
 		case a.isAppRef(ref):
 			ownedByApp = true
 		default:
-			return kind, fmt.Sprintf("has another owner (%s %s)", ref.Kind, ref.Name)
+			return kind, fmt.Sprintf("has another owner (%s %s)", shown(ref.Kind), shown(ref.Name))
 		}
 	}
 	label, labelled := m.Labels[LabelAppSelector]
@@ -303,6 +305,18 @@ func (r ageRule) checkAge(m *metav1.ObjectMeta, a *appView, act *appActivity) (t
 }
 
 func roundAge(d time.Duration) time.Duration { return d.Round(time.Second) }
+
+// shown is a string from an object, fit for a one-line reason. The API
+// server validates names and labels, but not an ownerReference's kind or
+// name: one holding a newline would forge a line of the text report.
+func shown(s string) string {
+	for _, r := range s {
+		if !unicode.IsGraphic(r) || unicode.IsSpace(r) {
+			return strconv.Quote(s)
+		}
+	}
+	return s
+}
 
 func sortedKeys(m map[string]bool) []string {
 	out := make([]string, 0, len(m))

@@ -57,9 +57,22 @@ type Result struct {
 	// Unreadable are the namespaces a sweep over all namespaces could not
 	// read and skipped.
 	Unreadable []NamespaceNote `json:"unreadableNamespaces,omitempty"`
+	// Retries counts the answers during the run that turned a request away
+	// for a while (429, 5xx, a broken, timed-out or refused connection),
+	// each followed by another try unless its budget ran out; Throttled
+	// counts the 429s among them. Both come from Clients.Throttle.
+	Retries   int `json:"retries"`
+	Throttled int `json:"throttled"`
 	// Elapsed is the wall time of the run.
 	Elapsed time.Duration `json:"-"`
 	Seconds float64       `json:"seconds"`
+}
+
+// countRetries sets Retries and Throttled to what the throttle counted
+// since before.
+func (r *Result) countRetries(t *Throttle, before ThrottleCounts) {
+	now := t.Counts()
+	r.Retries, r.Throttled = now.Retried-before.Retried, now.Throttled-before.Throttled
 }
 
 // Counts says how many maps were deleted (or would be, in a dry run),

@@ -31,6 +31,12 @@ type RetryPolicy struct {
 	// policy asks for without spending them, and can run in parallel.
 	Clock backoff.Clock
 	Sleep func(ctx context.Context, d time.Duration) error
+
+	// notReady, when set, asks the API server whether it is ready. A
+	// kube-apiserver that has just started serves requests before its
+	// RBAC caches are filled and refuses them with 403 (or 401) meanwhile:
+	// such a refusal is retried like a 503, never read as RBAC's verdict.
+	notReady func(context.Context) bool
 }
 
 // DefaultRetryPolicy is exponential backoff with jitter from 200ms to 10s,
@@ -144,11 +150,17 @@ func retry(ctx context.Context, log *slog.Logger, p RetryPolicy, what string, op
 		if errors.As(err, &perm) {
 			return perm.Err
 		}
-		if !IsTransient(err) {
+		transient := IsTransient(err)
+		if !transient && !p.startingUp(ctx, err) {
 			return err
 		}
 		wait := b.NextBackOff()
 		if wait == backoff.Stop {
+			if !transient {
+				// Refused by a server that was not ready: that is not
+				// RBAC's verdict, and must not read as one (exit 3).
+				return fmt.Errorf("%s: gave up after %d attempts in %s: the API server was not ready yet (it refused with: %s)", what, attempt, p.Budget, oneLineErr(err))
+			}
 			return fmt.Errorf("%s: gave up after %d attempts in %s: %w", what, attempt, p.Budget, err)
 		}
 		if ra := retryAfter(err); ra > wait {
@@ -159,6 +171,20 @@ func retry(ctx context.Context, log *slog.Logger, p RetryPolicy, what string, op
 			return fmt.Errorf("%s: %w (last error: %w)", what, serr, err)
 		}
 	}
+}
+
+// startingUp says whether a refusal (403, 401) came from an API server
+// that is not ready yet.
+func (p RetryPolicy) startingUp(ctx context.Context, err error) bool {
+	if p.notReady == nil || !(apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err)) {
+		return false
+	}
+	if _, unexpected := unexpectedResponse(err); unexpected {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	return p.notReady(ctx)
 }
 
 // sleepCtx waits for d or until ctx ends.
@@ -195,13 +221,22 @@ func callAPI(ctx context.Context, log *slog.Logger, p RetryPolicy, ns, what, ver
 var forbiddenUser = regexp.MustCompile(`User "([^"]+)" cannot`)
 
 // asForbidden turns a 403 from the API server into a *ForbiddenError that
-// names the identity, verb, resource and namespace; other errors pass.
+// names the identity, verb, resource and namespace, and a 401 into an
+// *UnauthorizedError; other errors pass.
 func asForbidden(err error, verb, group, resource, namespace string) error {
-	if !apierrors.IsForbidden(err) {
+	if _, ok := unexpectedResponse(err); ok {
+		// A proxy's 401 or 403 page says nothing about RBAC or the
+		// credentials the API server would take.
 		return err
 	}
-	if _, ok := unexpectedResponse(err); ok {
-		// A proxy's 403 page says nothing about RBAC.
+	if apierrors.IsUnauthorized(err) {
+		op := verb + " " + (&ForbiddenError{Group: group, Resource: resource}).resourceName()
+		if namespace != "" {
+			op += " in namespace " + namespace
+		}
+		return &UnauthorizedError{Op: op, Err: err}
+	}
+	if !apierrors.IsForbidden(err) {
 		return err
 	}
 	fe := &ForbiddenError{Verb: verb, Group: group, Resource: resource, Namespace: namespace, Err: err}

@@ -38,6 +38,9 @@ func parseSparkApp(u *unstructured.Unstructured) *sparkApp {
 		CreationStamp: u.GetCreationTimestamp().Time,
 	}
 	a.State, _, _ = unstructured.NestedString(u.Object, "status", "applicationState", "state")
+	// Status is not validated: a state that is no state name is shown
+	// quoted in reasons (it is not terminal either way).
+	a.State = shown(a.State)
 	a.AppID, _, _ = unstructured.NestedString(u.Object, "status", "sparkApplicationId")
 	a.DriverPod, _, _ = unstructured.NestedString(u.Object, "status", "driverInfo", "podName")
 	a.SubmissionID, _, _ = unstructured.NestedString(u.Object, "status", "submissionID")

@@ -104,9 +104,9 @@ type sweepIndex struct {
 // not list cluster-wide, namespace by namespace, and a namespace that
 // cannot be read is reported (Result.Unreadable) and skipped.
 func Sweep(ctx context.Context, c Clients, log *slog.Logger, o SweepOptions) (*Result, error) {
-	start := time.Now()
+	start, counted := time.Now(), c.Throttle.Counts()
 	res := &Result{Namespace: o.Namespace, DryRun: o.DryRun}
-	defer func() { res.Elapsed = time.Since(start); res.normalize() }()
+	defer func() { res.Elapsed = time.Since(start); res.countRetries(c.Throttle, counted); res.normalize() }()
 	if err := o.validate(); err != nil {
 		return res, err
 	}
@@ -126,6 +126,7 @@ func Sweep(ctx context.Context, c Clients, log *slog.Logger, o SweepOptions) (*R
 		o.Now = c.Clock.Now
 	}
 	o.Retry = o.Retry.withDefaults()
+	o.Retry.notReady = c.notReady
 	s := &sweeper{c: c, log: log.With("namespace", nsLabel(o.Namespace)), o: o, res: res}
 	s.d = &deleter{maps: c.Metadata, log: s.log, retry: o.Retry, concurrency: o.Concurrency, dryRun: o.DryRun}
 
@@ -303,13 +304,22 @@ func firstErr(errs ...error) error {
 	return context.Canceled
 }
 
-// deleteBatches re-checks and deletes each batch the list hands over, and
-// records every entry it is given once the run cannot go on as not
-// attempted. A refused delete (403) lets the list finish, so that the
-// ledger still holds every map with its verdict; any other error stops it.
+// deleteBatches re-checks each batch the list hands over and feeds it to
+// one pool of deleters, which works on across batches: a delete waiting out
+// a Retry-After does not hold up the next batch's re-check. Every entry it
+// is given once the run cannot go on is recorded as not attempted. A
+// refused delete (403) lets the list finish, so that the ledger still holds
+// every map with its verdict; any other error stops it.
 func (s *sweeper) deleteBatches(ctx context.Context, ns string, batches <-chan []Entry, stop func()) error {
+	pool := s.d.startPool(ctx, s.record)
 	var failed error
+	refused := func() {
+		if fe := s.d.forbidden(); failed == nil && fe != nil && !s.o.AllNamespaces {
+			failed = fe
+		}
+	}
 	for batch := range batches {
+		refused()
 		if failed != nil {
 			notAttempted(batch, failed, s.record)
 			continue
@@ -320,11 +330,12 @@ func (s *sweeper) deleteBatches(ctx context.Context, ns string, batches <-chan [
 			stop()
 			continue
 		}
-		s.d.deleteAll(ctx, ready, s.record)
-		if fe := s.d.forbidden(); fe != nil && !s.o.AllNamespaces {
-			failed = fe
+		if rest := pool.feed(ctx, ready); len(rest) > 0 {
+			notAttempted(rest, ctx.Err(), s.record)
 		}
 	}
+	pool.close()
+	refused()
 	return failed
 }
 

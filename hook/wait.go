@@ -61,6 +61,9 @@ func (cl *cleaner) watchOnce(ctx context.Context, app *appView) error {
 	ns := cl.o.Namespace
 	if app.DriverName != "" {
 		w, err := cl.watchPods(ctx, "pod "+app.DriverName, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", app.DriverName).String()})
+		if isExpired(err) {
+			return cl.expired(ctx, err)
+		}
 		if err != nil {
 			return err
 		}
@@ -86,6 +89,9 @@ func (cl *cleaner) watchOnce(ctx context.Context, app *appView) error {
 			w, err = res.Watch(ctx, metav1.ListOptions{FieldSelector: sel, ResourceVersion: rv})
 			return err
 		})
+		if isExpired(err) {
+			return cl.expired(ctx, err)
+		}
 		if err != nil {
 			return err
 		}
@@ -98,6 +104,9 @@ func (cl *cleaner) watchOnce(ctx context.Context, app *appView) error {
 			return err
 		}
 		w, err := cl.watchPods(ctx, "the application's pods", metav1.ListOptions{LabelSelector: sel.String(), FieldSelector: nonTerminatedPods})
+		if isExpired(err) {
+			return cl.expired(ctx, err)
+		}
 		if err != nil {
 			return err
 		}
@@ -107,6 +116,8 @@ func (cl *cleaner) watchOnce(ctx context.Context, app *appView) error {
 		<-ctx.Done()
 		return nil
 	}
+	// A watch that ends with an error event (410 Gone once etcd compacted
+	// its revision) ends like any other: the caller reads everything again.
 	changed := make(chan struct{}, len(watchers))
 	for _, w := range watchers {
 		go func(w watch.Interface) {
@@ -149,4 +160,17 @@ func (cl *cleaner) watchPods(ctx context.Context, what string, opts metav1.ListO
 		return err
 	})
 	return w, err
+}
+
+// expired handles a watch the API server refused because the
+// resourceVersion it starts from is gone (410: compacted, or no longer in
+// the watch cache): nothing is wrong with the application, so the wait goes
+// on from a fresh read, after a pause so that a server that keeps refusing
+// is not asked in a tight loop.
+func (cl *cleaner) expired(ctx context.Context, err error) error {
+	cl.log.Info("watch expired; reading the application again", "err", oneLineErr(err))
+	if serr := sleepCtx(ctx, time.Second); serr != nil && errors.Is(serr, context.Canceled) {
+		return serr
+	}
+	return nil
 }

@@ -218,6 +218,8 @@ func writeJSONDoc(bw *bufio.Writer, r *hook.Result, lists [3]*spool) error {
 		func() error { return field("appIds", r.AppIDs, false) },
 		func() error { return field("dryRun", r.DryRun, false) },
 		func() error { return field("seconds", r.Seconds, false) },
+		func() error { return field("retries", r.Retries, false) },
+		func() error { return field("throttled", r.Throttled, false) },
 	}
 	for i := range lists {
 		steps = append(steps, func() error { return list(listNames[i], lists[i]) })
@@ -282,8 +284,10 @@ func writeYAMLDoc(bw *bufio.Writer, r *hook.Result, lists [3]*spool) error {
 		func() error { return scalar("dryRun", r.DryRun) },
 		func() error { return list("failed", lists[2]) },
 		func() error { return scalar("namespace", r.Namespace) },
+		func() error { return scalar("retries", r.Retries) },
 		func() error { return scalar("seconds", r.Seconds) },
 		func() error { return list("skipped", lists[1]) },
+		func() error { return scalar("throttled", r.Throttled) },
 	}
 	if len(r.Unreadable) > 0 {
 		steps = append(steps, func() error { return scalar("unreadableNamespaces", r.Unreadable) })

@@ -15,7 +15,7 @@ const (
 	exitOK        = 0 // done, also when there was nothing to delete
 	exitFailed    = 1 // failed after retries, or some maps could not be deleted
 	exitUsage     = 2 // invalid usage or input; nothing was changed
-	exitForbidden = 3 // the API server refused a verb (RBAC)
+	exitForbidden = 3 // the API server refused a verb (RBAC) or the credentials (401)
 	exitRunning   = 4 // the application is still running; nothing was deleted
 )
 
@@ -23,7 +23,8 @@ const exitCodesHelp = `EXIT CODES:
    0  done, also when there was nothing to delete
    1  failed after retries, or some ConfigMaps could not be deleted
    2  invalid usage or input (nothing was changed)
-   3  forbidden: the API server refused a verb (RBAC); the message names the rule to grant
+   3  refused: the API server refused a verb (RBAC; the message names the rule to grant)
+      or the credentials (expired, revoked or malformed; nothing was changed)
    4  the application is still running (nothing was deleted)`
 
 // exitCode maps an error to its documented exit code by the error's type
@@ -34,6 +35,7 @@ func exitCode(err error) int {
 		usage     *hook.UsageError
 		cliExit   cli.ExitCoder
 		forbidden *hook.ForbiddenError
+		refused   *hook.UnauthorizedError
 		running   *hook.StillRunningError
 	)
 	switch {
@@ -45,7 +47,7 @@ func exitCode(err error) int {
 	// this program returns none.
 	case errors.As(err, &usage), errors.As(err, &cliExit):
 		return exitUsage
-	case errors.As(err, &forbidden):
+	case errors.As(err, &forbidden), errors.As(err, &refused):
 		return exitForbidden
 	case errors.As(err, &running):
 		return exitRunning

@@ -131,7 +131,11 @@ func (t *textSink) finish(r *hook.Result) error {
 			return err
 		}
 	}
-	_, err := fmt.Fprintf(t.w, "%s %d, skipped %d, failed %d ConfigMap(s) in %.1fs\n", verb, r.Counts.Deleted, r.Counts.Skipped, r.Counts.Failed, r.Seconds)
+	retries := ""
+	if r.Retries > 0 {
+		retries = fmt.Sprintf("; %d request(s) retried (%d throttled)", r.Retries, r.Throttled)
+	}
+	_, err := fmt.Fprintf(t.w, "%s %d, skipped %d, failed %d ConfigMap(s) in %.1fs%s\n", verb, r.Counts.Deleted, r.Counts.Skipped, r.Counts.Failed, r.Seconds, retries)
 	return err
 }
 

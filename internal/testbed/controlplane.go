@@ -55,6 +55,9 @@ type ControlPlane struct {
 	procs   []*process // in start order
 	node    *node      // nil without Options.Node
 	stopMu  sync.Once
+	// api is how kube-apiserver was started, so that it can be started
+	// again on the same port over the same etcd (see restart.go).
+	api apiServerRun
 }
 
 // Start starts the control plane and returns once the API server is ready, the
@@ -216,13 +219,22 @@ func (c *ControlPlane) startAPIServer(ctx context.Context, bins, etcdURL string,
 	// the kube-api-access projected volume to every Pod, as on a real cluster.
 	// CreateNamespace creates the "default" ServiceAccount it requires.
 	args = append(args, opts.APIServerFlags...)
-	p, err := startProcess("kube-apiserver", c.dir, filepath.Join(bins, "kube-apiserver"), args...)
+	c.api = apiServerRun{bin: filepath.Join(bins, "kube-apiserver"), args: args, index: len(c.procs), timeout: opts.ReadyTimeout}
+	return c.runAPIServer(ctx)
+}
+
+func (c *ControlPlane) runAPIServer(ctx context.Context) error {
+	p, err := startProcess("kube-apiserver", c.dir, c.api.bin, c.api.args...)
 	if err != nil {
 		return err
 	}
-	c.procs = append(c.procs, p)
+	if c.api.index < len(c.procs) {
+		c.procs[c.api.index] = p
+	} else {
+		c.procs = append(c.procs, p)
+	}
 	rc := c.Clientset().Discovery().RESTClient()
-	return waitReady(ctx, p, opts.ReadyTimeout, func(ctx context.Context) error {
+	return waitReady(ctx, p, c.api.timeout, func(ctx context.Context) error {
 		return rc.Get().AbsPath("/readyz").Do(ctx).Error()
 	})
 }

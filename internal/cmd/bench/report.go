@@ -38,6 +38,9 @@ type report struct {
 	inventory, shellInventory      measurement
 	preconditions                  *preconditionCost
 	inventoryRight, inventoryFound int
+
+	// Issue 12: the throttled sweep and the unthrottled one at 3.
+	throttled, unthrottled3 measurement
 }
 
 func (r *report) add(x row) { r.rows = append(r.rows, x) }
@@ -73,6 +76,7 @@ func (r *report) print(w io.Writer, cpus int, now time.Time) {
 	}
 	r.inventoryTargets(check, na)
 	r.preconditionTargets(check, na)
+	r.throttledTargets(check, na)
 	if r.sweep.perMap == 0 {
 		na("issue 4: the sweep's targets")
 		return
