@@ -668,3 +668,92 @@ func TestSweepRecordsEveryMapItConsideredWhenTheRunStopsEarly(t *testing.T) {
 		t.Fatalf("%d not attempted, %d maps left of %d", notAttempted, len(mapNames(t, ns)), len(want))
 	}
 }
+
+// rerunBeforeItsBatch reruns a FAILED application (the operator does so
+// while retries are left) after the sweep judged its maps and before their
+// batch is deleted: when the re-check before the batch starts, the
+// application is moved to PENDING_RERUN. With watching, the re-check is held
+// until the tool's own watch has delivered that change, so the test does
+// not depend on timing.
+func rerunBeforeItsBatch(t *testing.T, ns, app string, watching bool) hook.Clients {
+	_, admins := admin(t)
+	var once sync.Once
+	seen := make(chan struct{})
+	var seenOnce sync.Once
+	cfg := cp.Get(t).AdminConfig()
+	if !watching {
+		serviceAccount(t, ns, "no-watch")
+		role := cleanupRole(ns)
+		role.Rules[2].Verbs = []string{"get", "list"} // sparkapplications: no watch
+		bindRole(t, role, ns, "no-watch")
+		var err error
+		if cfg, err = cp.Get(t).ServiceAccountConfig(ctxFor(t), ns, "no-watch"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return clientsFor(t, cfg, func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/pods") && strings.Contains(r.URL.Query().Get("fieldSelector"), "status.phase") {
+				once.Do(func() {
+					if err := sparkfixture.SetState(context.Background(), admins.Dynamic, ns, app, sparkfixture.StatePendingRerun); err != nil {
+						t.Errorf("rerun: %v", err)
+						return
+					}
+					if watching {
+						select {
+						case <-seen:
+						case <-time.After(time.Minute):
+							t.Error("the sweep's watch never delivered the rerun")
+						}
+					}
+				})
+			}
+			resp, err := rt.RoundTrip(r)
+			if err == nil && r.URL.Query().Get("watch") == "true" && strings.Contains(r.URL.Path, "sparkapplications") {
+				resp.Body = &sniffer{ReadCloser: resp.Body, want: sparkfixture.StatePendingRerun, found: func() { seenOnce.Do(func() { close(seen) }) }}
+			}
+			return resp, err
+		})
+	})
+}
+
+// sniffer calls found once the stream it reads has carried want.
+type sniffer struct {
+	io.ReadCloser
+	want  string
+	found func()
+}
+
+func (s *sniffer) Read(p []byte) (int, error) {
+	n, err := s.ReadCloser.Read(p)
+	if strings.Contains(string(p[:n]), s.want) {
+		s.found()
+	}
+	return n, err
+}
+
+func TestSweepKeepsTheMapsOfAnApplicationRerunAfterItWasJudged(t *testing.T) {
+	for _, watching := range []bool{true, false} {
+		name := "followed by a watch"
+		if !watching {
+			name = "read again, where watching is not allowed"
+		}
+		t.Run(name, func(t *testing.T) {
+			ns := cp.NewNamespace(t)
+			app := newApp(t, ns, sparkfixture.Spec{State: sparkfixture.StateFailed, PodTemplate: true})
+			c := rerunBeforeItsBatch(t, ns, app.Name, watching)
+			res, err := sweep(t, c, hook.SweepOptions{Namespace: ns})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Deleted) != 0 {
+				t.Fatalf("deleted %v of an application rerun before their batch", names(res.Deleted))
+			}
+			for _, n := range app.MapNames() {
+				if r := skipReasons(res)[n]; !strings.Contains(r, "is now "+sparkfixture.StatePendingRerun) {
+					t.Errorf("%s: reason %q", n, r)
+				}
+			}
+		})
+	}
+}

@@ -82,6 +82,7 @@ func ValidateSweep(o SweepOptions) error { return o.validate() }
 
 // sweepIndex is what one sweep knows about the namespaces it sweeps.
 type sweepIndex struct {
+	appsRV      string // the resourceVersion the SparkApplications were read at
 	appsByUID   map[types.UID]*sparkApp
 	appsByName  map[string]*sparkApp // ns/name
 	appsByID    map[string]*sparkApp // ns/app id
@@ -228,11 +229,13 @@ func (s *sweeper) sweepScope(ctx context.Context, ns string) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	aw := s.watchApps(ctx, ns, ix.appsRV)
+	defer aw.stop()
 	// Deletes run behind the list, one batch at a time; the channel's
 	// single slot bounds how far the list runs ahead.
 	batches := make(chan []Entry, 1)
 	deleterDone := make(chan error, 1)
-	go func() { deleterDone <- s.deleteBatches(ctx, ns, batches, cancel) }()
+	go func() { deleterDone <- s.deleteBatches(ctx, ns, aw, batches, cancel) }()
 
 	var batch []Entry
 	ignored, spark := 0, 0
@@ -310,7 +313,7 @@ func firstErr(errs ...error) error {
 // is given once the run cannot go on is recorded as not attempted. A
 // refused delete (403) lets the list finish, so that the ledger still holds
 // every map with its verdict; any other error stops it.
-func (s *sweeper) deleteBatches(ctx context.Context, ns string, batches <-chan []Entry, stop func()) error {
+func (s *sweeper) deleteBatches(ctx context.Context, ns string, aw *appWatch, batches <-chan []Entry, stop func()) error {
 	pool := s.d.startPool(ctx, s.record)
 	var failed error
 	refused := func() {
@@ -324,7 +327,7 @@ func (s *sweeper) deleteBatches(ctx context.Context, ns string, batches <-chan [
 			notAttempted(batch, failed, s.record)
 			continue
 		}
-		ready, err := s.recheck(ctx, ns, batch, s.record)
+		ready, err := s.recheck(ctx, ns, aw, batch, s.record)
 		if err != nil {
 			failed = err
 			stop()
@@ -375,30 +378,26 @@ func (s *sweeper) keepEntries() bool { return s.o.Record == nil }
 // the judgement rested on (the operator reruns a FAILED application with
 // retries left). Entries that must stay are recorded; the rest returned.
 // When the re-read fails, the whole batch is recorded as not attempted.
-func (s *sweeper) recheck(ctx context.Context, ns string, batch []Entry, record func(Entry)) ([]Entry, error) {
+func (s *sweeper) recheck(ctx context.Context, ns string, aw *appWatch, batch []Entry, record func(Entry)) ([]Entry, error) {
 	used, live, err := s.inUse(ctx, ns)
-	if err != nil {
-		notAttempted(batch, err, record)
-		return nil, err
+	if err == nil {
+		var apps map[string]string
+		if apps, err = s.appsLiveNow(ctx, aw, batch); err == nil {
+			return s.sortOut(batch, used, live, apps, record), nil
+		}
 	}
-	apps := map[string]string{} // ns/name -> why it is live now, "" when not
+	notAttempted(batch, err, record)
+	return nil, err
+}
+
+// sortOut records the entries that must stay after the re-check and
+// returns the rest.
+func (s *sweeper) sortOut(batch []Entry, used refIndex, live map[string][]string, apps map[string]string, record func(Entry)) []Entry {
 	var ready []Entry
 	for _, e := range batch {
 		reason := busyNow(e, used, live)
-		if reason == "" && e.appName != "" {
-			key := nsKey(e.Namespace, e.appName)
-			why, seen := apps[key]
-			if !seen {
-				why, err = s.appLiveNow(ctx, e.Namespace, e.appName, e.appUID)
-				if err != nil {
-					notAttempted(append(ready, batch[len(ready):]...), err, record)
-					return nil, err
-				}
-				apps[key] = why
-			}
-			if why != "" {
-				reason = "application still running: " + why
-			}
+		if why := apps[nsKey(e.Namespace, e.appName)]; reason == "" && e.appName != "" && why != "" {
+			reason = "application still running: " + why
 		}
 		if reason != "" {
 			e.Decision, e.Reason = Skipped, reason
@@ -407,7 +406,56 @@ func (s *sweeper) recheck(ctx context.Context, ns string, batch []Entry, record 
 		}
 		ready = append(ready, e)
 	}
-	return ready, nil
+	return ready
+}
+
+// appsLiveNow tells, for every SparkApplication whose finished state a
+// judgement in the batch rested on, why it is live now ("" when it is
+// not), by ns/name: from the watch that follows them, or, while it does
+// not, by reading each again, at most Concurrency at a time.
+func (s *sweeper) appsLiveNow(ctx context.Context, aw *appWatch, batch []Entry) (map[string]string, error) {
+	type app struct {
+		ns, name string
+		uid      types.UID
+	}
+	var todo []app
+	out := map[string]string{}
+	for _, e := range batch {
+		key := nsKey(e.Namespace, e.appName)
+		if _, seen := out[key]; e.appName == "" || seen {
+			continue
+		}
+		why, known := aw.liveNow(e.appUID)
+		out[key] = why
+		if !known {
+			todo = append(todo, app{e.Namespace, e.appName, e.appUID})
+		}
+	}
+	var (
+		mu       sync.Mutex
+		firstErr error
+		wg       sync.WaitGroup
+		next     = make(chan app)
+	)
+	for range min(max(s.o.Concurrency, 1), len(todo)) {
+		wg.Go(func() {
+			for a := range next {
+				why, err := s.appLiveNow(ctx, a.ns, a.name, a.uid)
+				mu.Lock()
+				if err != nil && firstErr == nil {
+					firstErr = err
+				}
+				out[nsKey(a.ns, a.name)] = why
+				mu.Unlock()
+			}
+		})
+	}
+	for _, a := range todo {
+		next <- a
+	}
+	close(next)
+	wg.Wait()
+	return out, firstErr
 }
 
 // busyNow is the re-check's verdict from a fresh read of the Pods that
@@ -445,7 +493,7 @@ func (s *sweeper) appLiveNow(ctx context.Context, ns, name string, uid types.UID
 	if sa.UID != uid || sa.terminal() {
 		return "", nil
 	}
-	return fmt.Sprintf("SparkApplication %s is now %s", name, firstNonEmpty(sa.State, "not yet submitted")), nil
+	return nowLive(sa), nil
 }
 
 // notAttempted records entries a stopped run never got to, with why.
@@ -529,7 +577,11 @@ func (s *sweeper) index(ctx context.Context, ns string) (*sweepIndex, error) {
 			// A SparkApplication decodes into a generic map many times its
 			// size on the wire; smaller pages keep that bounded.
 			opts.Limit = min(opts.Limit, sparkAppPageSize)
-			return apps.List(ctx, opts)
+			l, err := apps.List(ctx, opts)
+			if err == nil && opts.Continue == "" {
+				ix.appsRV = l.GetResourceVersion() // every page of one list is read at the first page's
+			}
+			return l, err
 		},
 		func(obj runtime.Object) {
 			u := obj.(*unstructured.Unstructured)

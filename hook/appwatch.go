@@ -1,0 +1,86 @@
+package hook
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
+)
+
+// appWatch follows the SparkApplications a sweep read, from the
+// resourceVersion of that read, so that the re-check before each batch
+// knows which of them left their finished state (the operator reruns a
+// FAILED application with retries left) without reading each one again.
+// While it is not following (the watch could not start, is forbidden or
+// ended), the re-check reads the applications one by one.
+type appWatch struct {
+	mu        sync.Mutex
+	live      map[types.UID]string // uid -> why it is live now
+	following bool
+	stop      func()
+}
+
+// watchApps starts following the SparkApplications of ns from rv.
+func (s *sweeper) watchApps(ctx context.Context, ns, rv string) *appWatch {
+	aw := &appWatch{live: map[types.UID]string{}, stop: func() {}}
+	if rv == "" {
+		return aw
+	}
+	w, err := s.c.Dynamic.Resource(SparkApplicationGVR).Namespace(ns).Watch(ctx, metav1.ListOptions{ResourceVersion: rv, AllowWatchBookmarks: true})
+	if err != nil {
+		s.log.Debug("cannot watch SparkApplications; the re-check reads them one by one", "err", oneLineErr(err))
+		return aw
+	}
+	aw.following, aw.stop = true, w.Stop
+	go aw.follow(w)
+	return aw
+}
+
+func (aw *appWatch) follow(w watch.Interface) {
+	defer func() {
+		aw.mu.Lock()
+		aw.following = false
+		aw.mu.Unlock()
+	}()
+	for ev := range w.ResultChan() {
+		switch ev.Type {
+		case watch.Added, watch.Modified, watch.Deleted:
+			u, ok := ev.Object.(*unstructured.Unstructured)
+			if !ok {
+				return
+			}
+			a := parseSparkApp(u)
+			aw.mu.Lock()
+			if ev.Type == watch.Deleted || a.terminal() {
+				delete(aw.live, a.UID)
+			} else {
+				aw.live[a.UID] = nowLive(a)
+			}
+			aw.mu.Unlock()
+		case watch.Bookmark:
+		default: // an error: the watch cannot be trusted to be complete any more
+			return
+		}
+	}
+}
+
+// liveNow says why the application with uid is live now, and whether the
+// watch could tell at all.
+func (aw *appWatch) liveNow(uid types.UID) (string, bool) {
+	aw.mu.Lock()
+	defer aw.mu.Unlock()
+	if !aw.following {
+		return "", false
+	}
+	return aw.live[uid], true
+}
+
+// nowLive is why an application that was finished when it was judged
+// keeps its maps now.
+func nowLive(a *sparkApp) string {
+	return fmt.Sprintf("SparkApplication %s is now %s", shown(a.Name), shown(stateOf(a)))
+}
