@@ -37,6 +37,16 @@ type refusingServer struct {
 var fuzzServer struct {
 	once sync.Once
 	s    *refusingServer
+	dir  string
+}
+
+// stopRefusingServer stops the fuzz targets' server, if one started, and
+// removes its kubeconfig.
+func stopRefusingServer() {
+	if fuzzServer.s != nil {
+		fuzzServer.s.srv.Close()
+		_ = os.RemoveAll(fuzzServer.dir)
+	}
 }
 
 func refusing(_ testing.TB) *refusingServer {
@@ -58,6 +68,7 @@ func refusing(_ testing.TB) *refusingServer {
 		if err != nil {
 			panic(err)
 		}
+		fuzzServer.dir = dir
 		s.kc = filepath.Join(dir, "kubeconfig")
 		cfg := &rest.Config{Host: s.srv.URL, BearerToken: "fuzz", TLSClientConfig: rest.TLSClientConfig{Insecure: true}}
 		if err := writeInsecureKubeconfig(s.kc, cfg); err != nil {

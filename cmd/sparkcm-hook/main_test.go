@@ -26,7 +26,11 @@ import (
 // none and run under -short.
 var cp = testbed.NewShared(testbed.Options{})
 
-func TestMain(m *testing.M) { os.Exit(cp.RunMain(m)) }
+func TestMain(m *testing.M) {
+	code := cp.RunMain(m)
+	stopRefusingServer()
+	os.Exit(code)
+}
 
 type run struct {
 	code           int
