@@ -190,12 +190,17 @@ type resource[T, L runtime.Object] struct {
 	newList   func() L
 }
 
-func (r resource[T, L]) Get(ctx context.Context, name string, opts metav1.GetOptions) (T, error) {
-	out := r.newObject()
-	err := r.rc.Get().
+// request starts a request for the resource.
+func (r resource[T, L]) request(verb string) *rest.Request {
+	return r.rc.Verb(verb).
 		UseProtobufAsDefault().
 		NamespaceIfScoped(r.namespace, r.namespace != "").
-		Resource(r.resource).
+		Resource(r.resource)
+}
+
+func (r resource[T, L]) Get(ctx context.Context, name string, opts metav1.GetOptions) (T, error) {
+	out := r.newObject()
+	err := r.request("GET").
 		Name(name).
 		VersionedParams(&opts, parameterCodec).
 		Do(ctx).
@@ -205,10 +210,7 @@ func (r resource[T, L]) Get(ctx context.Context, name string, opts metav1.GetOpt
 
 func (r resource[T, L]) List(ctx context.Context, opts metav1.ListOptions) (L, error) {
 	out := r.newList()
-	err := r.rc.Get().
-		UseProtobufAsDefault().
-		NamespaceIfScoped(r.namespace, r.namespace != "").
-		Resource(r.resource).
+	err := r.request("GET").
 		VersionedParams(&opts, parameterCodec).
 		Timeout(timeout(opts)).
 		Do(ctx).
@@ -218,10 +220,7 @@ func (r resource[T, L]) List(ctx context.Context, opts metav1.ListOptions) (L, e
 
 func (r resource[T, L]) Watch(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
 	opts.Watch = true
-	return r.rc.Get().
-		UseProtobufAsDefault().
-		NamespaceIfScoped(r.namespace, r.namespace != "").
-		Resource(r.resource).
+	return r.request("GET").
 		VersionedParams(&opts, parameterCodec).
 		Timeout(timeout(opts)).
 		Watch(ctx)
@@ -229,10 +228,7 @@ func (r resource[T, L]) Watch(ctx context.Context, opts metav1.ListOptions) (wat
 
 func (r resource[T, L]) Create(ctx context.Context, obj T, opts metav1.CreateOptions) (T, error) {
 	out := r.newObject()
-	err := r.rc.Post().
-		UseProtobufAsDefault().
-		NamespaceIfScoped(r.namespace, r.namespace != "").
-		Resource(r.resource).
+	err := r.request("POST").
 		VersionedParams(&opts, parameterCodec).
 		Body(obj).
 		Do(ctx).
