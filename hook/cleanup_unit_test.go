@@ -20,6 +20,8 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	metadatafake "k8s.io/client-go/metadata/fake"
 	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/sparkcm-hook/sparkcm-hook/internal/kubetest"
 )
 
 // fakeWorld is one finished application in fake clients: enough to drive
@@ -77,7 +79,7 @@ func newFakeWorld(t *testing.T, state string, driverPhase corev1.PodPhase) *fake
 	md := metadatafake.NewSimpleMetadataClient(ms, metas...)
 	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(),
 		map[schema.GroupVersionResource]string{SparkApplicationGVR: "SparkApplicationList"}, sa)
-	w := &fakeWorld{kube: kube, md: md, clients: Clients{Kube: kube, Metadata: md, Dynamic: dyn}}
+	w := &fakeWorld{kube: kube, md: md, clients: Clients{Kube: kubetest.FromClientset(kube), Metadata: md, Dynamic: dyn}}
 	md.PrependReactor("delete", "configmaps", func(k8stesting.Action) (bool, runtime.Object, error) {
 		w.deletes.Add(1)
 		return false, nil, nil

@@ -7,9 +7,10 @@ import (
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
+
+	"github.com/sparkcm-hook/sparkcm-hook/hook/kube"
 )
 
 // SparkApplicationGVR is the Kubeflow Spark Operator's resource. It is read
@@ -24,10 +25,12 @@ var SparkApplicationGVR = schema.GroupVersionResource{
 var configMapsGVR = schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
 
 // Clients is everything the library talks to. Each is an interface so that
-// tests pass fake clientsets, a real test control plane, or clients whose
-// HTTP transport injects faults.
+// tests pass fake clientsets (internal/kubetest adapts client-go's), a real
+// test control plane, or clients whose HTTP transport injects faults.
 type Clients struct {
-	Kube     kubernetes.Interface
+	// Kube is the typed API the tool uses (Pods, Events, RBAC, access
+	// reviews, discovery), without client-go's clientset: see package kube.
+	Kube     kube.Interface
 	Metadata metadata.Interface
 	Dynamic  dynamic.Interface
 	// Clock is the API server's clock, learnt from its answers; ages are
@@ -48,7 +51,7 @@ func NewClients(cfg *rest.Config) (Clients, error) {
 	cfg.Wrap(clock.wrap)
 	// Outermost, below client-go's own retries: it sees every try.
 	cfg.Wrap(throttle.wrap)
-	kube, err := kubernetes.NewForConfig(cfg)
+	kc, err := kube.New(cfg)
 	if err != nil {
 		return Clients{}, fmt.Errorf("build kubernetes client: %w", err)
 	}
@@ -60,7 +63,7 @@ func NewClients(cfg *rest.Config) (Clients, error) {
 	if err != nil {
 		return Clients{}, fmt.Errorf("build dynamic client: %w", err)
 	}
-	return Clients{Kube: kube, Metadata: md, Dynamic: dyn, Clock: clock, Throttle: throttle}, nil
+	return Clients{Kube: kc, Metadata: md, Dynamic: dyn, Clock: clock, Throttle: throttle}, nil
 }
 
 // notReady asks the API server's /readyz (which every identity may read

@@ -106,8 +106,8 @@ type faultScene struct {
 func newFaultScene(t *testing.T, c *testbed.ControlPlane, maps int) *faultScene {
 	t.Helper()
 	ns := c.NewNamespace(t)
-	admins := clientsFor(t, c.AdminConfig(), nil)
-	apps, err := sparkfixture.Bulk(ctxFor(t), admins.Kube, admins.Dynamic, ns, maps, sparkfixture.BulkOptions{})
+	admins, kube := clientsFor(t, c.AdminConfig(), nil), kubeFor(t, c.AdminConfig())
+	apps, err := sparkfixture.Bulk(ctxFor(t), kube, admins.Dynamic, ns, maps, sparkfixture.BulkOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +115,7 @@ func newFaultScene(t *testing.T, c *testbed.ControlPlane, maps int) *faultScene 
 	for _, a := range apps {
 		s.gone = append(s.gone, a.MapNames()...)
 	}
-	running, err := sparkfixture.Create(ctxFor(t), admins.Kube, admins.Dynamic, ns, sparkfixture.Spec{State: sparkfixture.StateRunning, PodTemplate: true})
+	running, err := sparkfixture.Create(ctxFor(t), kube, admins.Dynamic, ns, sparkfixture.Spec{State: sparkfixture.StateRunning, PodTemplate: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,10 +126,10 @@ func newFaultScene(t *testing.T, c *testbed.ControlPlane, maps int) *faultScene 
 	s.stay = append(s.stay, used)
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "consumer"}, Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "main", Image: "busybox"}},
 		Volumes: []corev1.Volume{{Name: "p", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{{ConfigMap: &corev1.ConfigMapProjection{LocalObjectReference: corev1.LocalObjectReference{Name: used}}}}}}}}}}
-	if _, err := admins.Kube.CoreV1().Pods(ns).Create(ctxFor(t), pod, metav1.CreateOptions{}); err != nil {
+	if _, err := kube.CoreV1().Pods(ns).Create(ctxFor(t), pod, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := sparkfixture.SetPodPhase(ctxFor(t), admins.Kube, ns, pod.Name, corev1.PodRunning); err != nil {
+	if err := sparkfixture.SetPodPhase(ctxFor(t), kube, ns, pod.Name, corev1.PodRunning); err != nil {
 		t.Fatal(err)
 	}
 	return s
@@ -139,8 +139,7 @@ func newFaultScene(t *testing.T, c *testbed.ControlPlane, maps int) *faultScene 
 // many of the maps that should go are left.
 func (s *faultScene) check(t *testing.T, c *testbed.ControlPlane) int {
 	t.Helper()
-	admins := clientsFor(t, c.AdminConfig(), nil)
-	list, err := admins.Kube.CoreV1().ConfigMaps(s.ns).List(ctxFor(t), metav1.ListOptions{})
+	list, err := kubeFor(t, c.AdminConfig()).CoreV1().ConfigMaps(s.ns).List(ctxFor(t), metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

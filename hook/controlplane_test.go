@@ -85,9 +85,23 @@ func clientsFor(t *testing.T, cfg *rest.Config, wrap func(http.RoundTripper) htt
 	return c
 }
 
+// kubeFor is client-go's clientset on cfg, for what the tests create and
+// read beside the tool: the tool's own clients (hook.Clients.Kube) reach
+// only what the tool uses.
+func kubeFor(t *testing.T, cfg *rest.Config) kubernetes.Interface {
+	t.Helper()
+	cfg = rest.CopyConfig(cfg)
+	cfg.QPS, cfg.Burst = 1000, 2000
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kube
+}
+
 func admin(t *testing.T) (kubernetes.Interface, hook.Clients) {
-	c := clientsFor(t, cp.Get(t).AdminConfig(), nil)
-	return c.Kube, c
+	cfg := cp.Get(t).AdminConfig()
+	return kubeFor(t, cfg), clientsFor(t, cfg, nil)
 }
 
 func newApp(t *testing.T, ns string, spec sparkfixture.Spec) *sparkfixture.App {

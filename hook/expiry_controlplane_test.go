@@ -70,11 +70,11 @@ func TestCleanupWaitStartsOverWhenItsWatchIsAnswered410Gone(t *testing.T) {
 // of resource reaches the API server: the watch starts from a revision
 // that no longer exists.
 func compactBeforeWatch(t *testing.T, c *testbed.ControlPlane, ns, resource string, compacted *atomic.Int32) hook.Clients {
-	admins := clientsFor(t, c.AdminConfig(), nil)
+	kube := kubeFor(t, c.AdminConfig())
 	return clientsFor(t, c.AdminConfig(), func(rt http.RoundTripper) http.RoundTripper {
 		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
 			if isWatchOf(r, resource) && compacted.Add(1) == 1 {
-				if _, err := admins.Kube.CoreV1().ConfigMaps(ns).Create(r.Context(), &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "written-before-the-watch"}}, metav1.CreateOptions{}); err != nil {
+				if _, err := kube.CoreV1().ConfigMaps(ns).Create(r.Context(), &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "written-before-the-watch"}}, metav1.CreateOptions{}); err != nil {
 					t.Errorf("write: %v", err)
 				}
 				if err := c.CompactEtcd(r.Context()); err != nil {
@@ -92,8 +92,8 @@ func TestWatchStartsOverWhenEtcdCompactedTheRevisionItWatchesFrom(t *testing.T) 
 	// watch from a compacted revision ends with a 410 error event.
 	etcdOnly := testbed.ForTest(t, testbed.Options{APIServerFlags: []string{"--watch-cache=false"}})
 	ns := etcdOnly.NewNamespace(t)
-	admins := clientsFor(t, etcdOnly.AdminConfig(), nil)
-	app, err := sparkfixture.Create(ctxFor(t), admins.Kube, admins.Dynamic, ns, sparkfixture.Spec{State: sparkfixture.StateRunning, PodTemplate: true})
+	admins, kube := clientsFor(t, etcdOnly.AdminConfig(), nil), kubeFor(t, etcdOnly.AdminConfig())
+	app, err := sparkfixture.Create(ctxFor(t), kube, admins.Dynamic, ns, sparkfixture.Spec{State: sparkfixture.StateRunning, PodTemplate: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,11 +101,11 @@ func TestWatchStartsOverWhenEtcdCompactedTheRevisionItWatchesFrom(t *testing.T) 
 	c := compactBeforeWatch(t, etcdOnly, ns, "pods", &compacted)
 	go func() {
 		time.Sleep(2 * time.Second)
-		p, err := admins.Kube.CoreV1().Pods(ns).Get(context.Background(), app.DriverPod, metav1.GetOptions{})
+		p, err := kube.CoreV1().Pods(ns).Get(context.Background(), app.DriverPod, metav1.GetOptions{})
 		if err == nil {
 			now := metav1.Now()
 			p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: hook.DefaultDriverContainer, State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{FinishedAt: now}}}}
-			_, err = admins.Kube.CoreV1().Pods(ns).UpdateStatus(context.Background(), p, metav1.UpdateOptions{})
+			_, err = kube.CoreV1().Pods(ns).UpdateStatus(context.Background(), p, metav1.UpdateOptions{})
 		}
 		if err != nil {
 			t.Errorf("end the driver container: %v", err)
@@ -129,16 +129,16 @@ func TestCleanupStartsItsFullMapListOverWhenItsContinueTokenExpired(t *testing.T
 	skipShort(t)
 	etcdOnly := testbed.ForTest(t, testbed.Options{APIServerFlags: []string{"--watch-cache=false"}})
 	ns := etcdOnly.NewNamespace(t)
-	admins := clientsFor(t, etcdOnly.AdminConfig(), nil)
+	admins, kube := clientsFor(t, etcdOnly.AdminConfig(), nil), kubeFor(t, etcdOnly.AdminConfig())
 	// The driver Pod is gone: cleanup pages through every map to find the
 	// ones its name owns, among many others.
-	app, err := sparkfixture.Create(ctxFor(t), admins.Kube, admins.Dynamic, ns, sparkfixture.Spec{NoSparkApplication: true, PodTemplate: true, Hadoop: true})
+	app, err := sparkfixture.Create(ctxFor(t), kube, admins.Dynamic, ns, sparkfixture.Spec{NoSparkApplication: true, PodTemplate: true, Hadoop: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// No garbage collector runs here: the maps keep their owner reference
 	// to the deleted driver.
-	if err := admins.Kube.CoreV1().Pods(ns).Delete(ctxFor(t), app.DriverPod, metav1.DeleteOptions{}); err != nil {
+	if err := kube.CoreV1().Pods(ns).Delete(ctxFor(t), app.DriverPod, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	// More than one page (500) of other maps.
@@ -147,7 +147,7 @@ func TestCleanupStartsItsFullMapListOverWhenItsContinueTokenExpired(t *testing.T
 	for w := range 8 {
 		wg.Go(func() {
 			for i := w; i < others; i += 8 {
-				if _, err := admins.Kube.CoreV1().ConfigMaps(ns).Create(context.Background(), &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("service-config-%d", i)}}, metav1.CreateOptions{}); err != nil {
+				if _, err := kube.CoreV1().ConfigMaps(ns).Create(context.Background(), &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("service-config-%d", i)}}, metav1.CreateOptions{}); err != nil {
 					t.Error(err)
 					return
 				}
@@ -165,7 +165,7 @@ func TestCleanupStartsItsFullMapListOverWhenItsContinueTokenExpired(t *testing.T
 				firstPages.Add(1)
 			}
 			if full && q.Get("continue") != "" && compacted.CompareAndSwap(0, 1) {
-				if _, err := admins.Kube.CoreV1().ConfigMaps(ns).Create(r.Context(), &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "written-mid-list"}}, metav1.CreateOptions{}); err != nil {
+				if _, err := kube.CoreV1().ConfigMaps(ns).Create(r.Context(), &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "written-mid-list"}}, metav1.CreateOptions{}); err != nil {
 					t.Errorf("write mid-list: %v", err)
 				}
 				if err := etcdOnly.CompactEtcd(r.Context()); err != nil {
@@ -192,7 +192,7 @@ func TestCleanupStartsItsFullMapListOverWhenItsContinueTokenExpired(t *testing.T
 	if got := names(res.Deleted); !equal(got, sorted(app.MapNames())) {
 		t.Fatalf("deleted %v, want %v", got, app.MapNames())
 	}
-	left, err := admins.Kube.CoreV1().ConfigMaps(ns).List(ctxFor(t), metav1.ListOptions{})
+	left, err := kube.CoreV1().ConfigMaps(ns).List(ctxFor(t), metav1.ListOptions{})
 	if err != nil || len(left.Items) < others {
 		t.Fatalf("%d maps left (%v), want the %d others", len(left.Items), err, others)
 	}

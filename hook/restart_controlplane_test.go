@@ -74,7 +74,7 @@ func restartScene(t *testing.T, maps int) (*testbed.ControlPlane, *faultScene, h
 	}
 	sa := clientsFor(t, cfg, nil)
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		if _, err := sa.Kube.CoreV1().ConfigMaps(s.ns).List(ctx, metav1.ListOptions{Limit: 1}); err == nil {
+		if _, err := kubeFor(t, cfg).CoreV1().ConfigMaps(s.ns).List(ctx, metav1.ListOptions{Limit: 1}); err == nil {
 			break
 		} else if time.Now().After(deadline) {
 			t.Fatalf("the role never applied: %v", err)
@@ -133,12 +133,12 @@ func TestWatchCleansUpAfterTheAPIServerRestartedWhileItWaited(t *testing.T) {
 	skipShort(t)
 	c := testbed.ForTest(t, testbed.Options{})
 	ns := c.NewNamespace(t)
-	admins := clientsFor(t, c.AdminConfig(), nil)
-	app, err := sparkfixture.Create(ctxFor(t), admins.Kube, admins.Dynamic, ns, sparkfixture.Spec{State: sparkfixture.StateRunning, PodTemplate: true})
+	admins, kube := clientsFor(t, c.AdminConfig(), nil), kubeFor(t, c.AdminConfig())
+	app, err := sparkfixture.Create(ctxFor(t), kube, admins.Dynamic, ns, sparkfixture.Spec{State: sparkfixture.StateRunning, PodTemplate: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := sparkfixture.Create(ctxFor(t), admins.Kube, admins.Dynamic, ns, sparkfixture.Spec{State: sparkfixture.StateRunning})
+	other, err := sparkfixture.Create(ctxFor(t), kube, admins.Dynamic, ns, sparkfixture.Spec{State: sparkfixture.StateRunning})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,12 +158,12 @@ func TestWatchCleansUpAfterTheAPIServerRestartedWhileItWaited(t *testing.T) {
 		t.Fatalf("watch returned while the driver ran: %v", err)
 	case <-time.After(time.Second):
 	}
-	p, gerr := admins.Kube.CoreV1().Pods(ns).Get(ctxFor(t), app.DriverPod, metav1.GetOptions{})
+	p, gerr := kube.CoreV1().Pods(ns).Get(ctxFor(t), app.DriverPod, metav1.GetOptions{})
 	if gerr != nil {
 		t.Fatal(gerr)
 	}
 	p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: hook.DefaultDriverContainer, State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{FinishedAt: metav1.Now()}}}}
-	if _, err := admins.Kube.CoreV1().Pods(ns).UpdateStatus(ctxFor(t), p, metav1.UpdateOptions{}); err != nil {
+	if _, err := kube.CoreV1().Pods(ns).UpdateStatus(ctxFor(t), p, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -177,7 +177,7 @@ func TestWatchCleansUpAfterTheAPIServerRestartedWhileItWaited(t *testing.T) {
 	if got := names(res.Deleted); !equal(got, sorted(app.MapNames())) {
 		t.Fatalf("deleted %v, want %v", got, app.MapNames())
 	}
-	list, _ := admins.Kube.CoreV1().ConfigMaps(ns).List(ctxFor(t), metav1.ListOptions{})
+	list, _ := kube.CoreV1().ConfigMaps(ns).List(ctxFor(t), metav1.ListOptions{})
 	if len(list.Items) < len(other.MapNames()) {
 		t.Fatalf("the other application's maps went")
 	}

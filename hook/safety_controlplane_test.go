@@ -489,8 +489,8 @@ func TestSweepStartsAListOverWhenItsContinueTokenExpired(t *testing.T) {
 	// does on a busy cluster once a list outlives the compaction interval.
 	etcdOnly := testbed.ForTest(t, testbed.Options{APIServerFlags: []string{"--watch-cache=false"}})
 	ns := etcdOnly.NewNamespace(t)
-	admins := clientsFor(t, etcdOnly.AdminConfig(), nil)
-	apps, err := sparkfixture.Bulk(ctxFor(t), admins.Kube, admins.Dynamic, ns, 12, sparkfixture.BulkOptions{})
+	admins, kube := clientsFor(t, etcdOnly.AdminConfig(), nil), kubeFor(t, etcdOnly.AdminConfig())
+	apps, err := sparkfixture.Bulk(ctxFor(t), kube, admins.Dynamic, ns, 12, sparkfixture.BulkOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -510,7 +510,7 @@ func TestSweepStartsAListOverWhenItsContinueTokenExpired(t *testing.T) {
 			if isMaps && q.Get("continue") != "" && compacted.CompareAndSwap(0, 1) {
 				// A write moves the revision on; the compaction then drops
 				// the one the token reads.
-				if _, err := admins.Kube.CoreV1().ConfigMaps(ns).Create(r.Context(), &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "written-mid-list"}}, metav1.CreateOptions{}); err != nil {
+				if _, err := kube.CoreV1().ConfigMaps(ns).Create(r.Context(), &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "written-mid-list"}}, metav1.CreateOptions{}); err != nil {
 					t.Errorf("write mid-list: %v", err)
 				}
 				if err := etcdOnly.CompactEtcd(r.Context()); err != nil {

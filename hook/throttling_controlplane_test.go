@@ -64,10 +64,10 @@ func serviceAccountWithRole(t *testing.T, ns, name string) *rest.Config {
 	if err != nil {
 		t.Fatal(err)
 	}
-	probe := clientsFor(t, cfg, nil)
+	probe := kubeFor(t, cfg)
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
 		// The binding reaches the authorizer through a watch.
-		_, err := probe.Kube.CoreV1().ConfigMaps(ns).List(ctx, metav1.ListOptions{Limit: 1})
+		_, err := probe.CoreV1().ConfigMaps(ns).List(ctx, metav1.ListOptions{Limit: 1})
 		if err == nil {
 			return cfg
 		}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
 	"github.com/sparkcm-hook/sparkcm-hook/hook/rbac"
+	"github.com/sparkcm-hook/sparkcm-hook/internal/kubetest"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/testbed"
 )
 
@@ -194,7 +195,7 @@ func agreement(t *testing.T, ctx context.Context, kube kubernetes.Interface, row
 		for _, name := range append([]string{""}, names...) {
 			r := req
 			r.Name = name
-			rev, err := rbac.SubjectAccessReview(ctx, kube, testLog(), hook.RetryPolicy{}, apiIdentity(s), r)
+			rev, err := rbac.SubjectAccessReview(ctx, kubetest.FromClientset(kube), testLog(), hook.RetryPolicy{}, apiIdentity(s), r)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -10,10 +10,10 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
+	"github.com/sparkcm-hook/sparkcm-hook/hook/kube"
 )
 
 // PreflightOptions say which command is about to run, and where.
@@ -77,13 +77,13 @@ func resourceName(group, resource string) string {
 // whether the caller may do what the command needs, and learns the caller's
 // identity from a SelfSubjectReview. It creates nothing else. When required
 // access is missing it returns the Preflight and a *DeniedError.
-func RunPreflight(ctx context.Context, kube kubernetes.Interface, log *slog.Logger, o PreflightOptions) (*Preflight, error) {
+func RunPreflight(ctx context.Context, kc kube.Interface, log *slog.Logger, o PreflightOptions) (*Preflight, error) {
 	need := hook.PermissionsFor(o.Command)
 	if need == nil {
 		return nil, hook.Usagef("--for must be one of %s|%s, not %q", strings.Join(hook.Commands, "|"), hook.CommandAll, o.Command)
 	}
 	p := &Preflight{Command: o.Command, Namespace: o.Namespace}
-	p.User, p.Groups = whoAmI(ctx, kube, log, o.Retry)
+	p.User, p.Groups = whoAmI(ctx, kc, log, o.Retry)
 	for _, a := range need {
 		req := Request{Verb: a.Verb, Group: a.Group, Resource: a.Resource, Namespace: o.Namespace}
 		if a.Resource == "namespaces" {
@@ -93,7 +93,7 @@ func RunPreflight(ctx context.Context, kube kubernetes.Interface, log *slog.Logg
 			// GET /api/v1/namespaces/NS is authorized with namespace NS.
 			req.Name = o.Namespace
 		}
-		rev, err := SelfSubjectAccessReview(ctx, kube, log, o.Retry, req)
+		rev, err := SelfSubjectAccessReview(ctx, kc, log, o.Retry, req)
 		if err != nil {
 			return nil, err
 		}
@@ -122,11 +122,11 @@ func RunPreflight(ctx context.Context, kube kubernetes.Interface, log *slog.Logg
 
 // whoAmI is the caller's user and groups from a SelfSubjectReview; on
 // failure the manifest names a placeholder to fill in.
-func whoAmI(ctx context.Context, kube kubernetes.Interface, log *slog.Logger, retry hook.RetryPolicy) (string, []string) {
+func whoAmI(ctx context.Context, kc kube.Interface, log *slog.Logger, retry hook.RetryPolicy) (string, []string) {
 	var out *authenticationv1.SelfSubjectReview
 	err := hook.Retry(ctx, log, retry, "create selfsubjectreview", func(ctx context.Context) error {
 		var err error
-		out, err = kube.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
+		out, err = kc.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
 		return err
 	})
 	if err != nil {

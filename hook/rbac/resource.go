@@ -7,9 +7,9 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/discovery"
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
+	"github.com/sparkcm-hook/sparkcm-hook/hook/kube"
 )
 
 // ResourceArg is a resource as a user names it: RESOURCE[.GROUP][/SUBRESOURCE]
@@ -44,11 +44,11 @@ func ParseResource(arg string) (ResourceArg, error) {
 // Resolve completes the argument from discovery: the group of a resource
 // named without one (core first), the plural of a singular or short name,
 // and whether it is namespaced. Without discovery it is taken as written.
-func (r ResourceArg) Resolve(_ context.Context, d discovery.DiscoveryInterface, log *slog.Logger) ResourceArg {
+func (r ResourceArg) Resolve(_ context.Context, d kube.DiscoveryInterface, log *slog.Logger) ResourceArg {
 	if r.Resource == "*" {
 		return r
 	}
-	_, lists, err := discovery.ServerGroupsAndResources(d)
+	_, lists, err := d.ServerGroupsAndResources()
 	if err != nil && len(lists) == 0 {
 		log.Warn("could not read API discovery; taking the resource as written", "err", err)
 		return r

@@ -7,9 +7,9 @@ import (
 
 	authorizationv1 "k8s.io/api/authorization/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
+	"github.com/sparkcm-hook/sparkcm-hook/hook/kube"
 )
 
 // Review is the API server's own answer to one request, from a
@@ -47,14 +47,14 @@ func attributes(req Request) *authorizationv1.ResourceAttributes {
 
 // SubjectAccessReview asks the API server whether id may send req, through
 // every authorizer it runs (RBAC, Node, webhooks, system:masters).
-func SubjectAccessReview(ctx context.Context, kube kubernetes.Interface, log *slog.Logger, retry hook.RetryPolicy, id Identity, req Request) (Review, error) {
+func SubjectAccessReview(ctx context.Context, kc kube.Interface, log *slog.Logger, retry hook.RetryPolicy, id Identity, req Request) (Review, error) {
 	sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
 		User: id.User, Groups: id.Groups, ResourceAttributes: attributes(req),
 	}}
 	var out *authorizationv1.SubjectAccessReview
 	err := hook.Retry(ctx, log, retry, "create subjectaccessreview", func(ctx context.Context) error {
 		var err error
-		out, err = kube.AuthorizationV1().SubjectAccessReviews().Create(ctx, sar, metav1.CreateOptions{})
+		out, err = kc.AuthorizationV1().SubjectAccessReviews().Create(ctx, sar, metav1.CreateOptions{})
 		return err
 	})
 	if err != nil {
@@ -64,12 +64,12 @@ func SubjectAccessReview(ctx context.Context, kube kubernetes.Interface, log *sl
 }
 
 // SelfSubjectAccessReview asks whether the caller may send req.
-func SelfSubjectAccessReview(ctx context.Context, kube kubernetes.Interface, log *slog.Logger, retry hook.RetryPolicy, req Request) (Review, error) {
+func SelfSubjectAccessReview(ctx context.Context, kc kube.Interface, log *slog.Logger, retry hook.RetryPolicy, req Request) (Review, error) {
 	ssar := &authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: attributes(req)}}
 	var out *authorizationv1.SelfSubjectAccessReview
 	err := hook.Retry(ctx, log, retry, "create selfsubjectaccessreview", func(ctx context.Context) error {
 		var err error
-		out, err = kube.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, ssar, metav1.CreateOptions{})
+		out, err = kc.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, ssar, metav1.CreateOptions{})
 		return err
 	})
 	if err != nil {

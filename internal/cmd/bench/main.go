@@ -334,6 +334,9 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := b.issue12(ctx, rep, tmp); err != nil {
 		return err
 	}
+	if err := b.footprint(ctx, rep); err != nil {
+		return err
+	}
 	rep.loadAfter = loadavg()
 	rep.print(stdout, runtime.NumCPU(), time.Now())
 	b.logf("done")
