@@ -46,10 +46,10 @@ var Permissions = []Access{
 	{Group: "", Resource: "configmaps", Verb: "delete", Commands: allCommands, Why: "delete a leftover map with UID and resourceVersion preconditions"},
 	{Group: "", Resource: "pods", Verb: "get", Commands: targeted, Why: "read the driver Pod"},
 	{Group: "", Resource: "pods", Verb: "list", Commands: allCommands, Why: "find drivers and the Pods that use maps"},
-	{Group: "", Resource: "pods", Verb: "watch", Commands: targeted, Why: "wait for the driver to end (cleanup --wait, watch)"},
+	{Group: "", Resource: "pods", Verb: "watch", Commands: targeted, Why: "wait for the driver to end (cleanup when told to wait, watch)"},
 	{Group: "sparkoperator.k8s.io", Resource: "sparkapplications", Verb: "get", Commands: allCommands, Why: "read the application's state and user-supplied maps; sweep reads it again just before deleting its maps"},
 	{Group: "sparkoperator.k8s.io", Resource: "sparkapplications", Verb: "list", Commands: allCommands, Why: "find applications by id; sweep reads them all"},
-	{Group: "sparkoperator.k8s.io", Resource: "sparkapplications", Verb: "watch", Commands: allCommands, Why: "wait for the application to end (cleanup --wait, watch); sweep follows the applications it judged until their maps are deleted (without it, it reads each again)"},
+	{Group: "sparkoperator.k8s.io", Resource: "sparkapplications", Verb: "watch", Commands: allCommands, Why: "wait for the application to end (cleanup when told to wait, watch); sweep follows the applications it judged until their maps are deleted (without it, it reads each again)"},
 	{Group: "", Resource: "events", Verb: "create", Commands: targeted, Why: "record the summary Event"},
 	{Group: "", Resource: "namespaces", Verb: "get", Commands: allCommands, Optional: true, Why: "say \"namespace not found\" clearly; a 403 is ignored"},
 }
