@@ -37,6 +37,9 @@ type CleanupOptions struct {
 	Retry RetryPolicy
 	// NoEvent turns off the summary Event.
 	NoEvent bool
+
+	// stoppedAt is when the sidecar was told to stop (see appView.StoppedAt).
+	stoppedAt time.Time
 }
 
 func (o *CleanupOptions) validate() error {
@@ -156,7 +159,7 @@ func (cl *cleaner) settle(ctx context.Context, res *Result) (*appView, []metav1.
 		}
 		res.AppIDs = app.ids()
 		if isLive, why := app.live(); isLive {
-			if cl.o.Wait <= 0 {
+			if cl.o.Wait <= 0 || app.endedAfterStop() {
 				return nil, nil, nil, &StillRunningError{Namespace: cl.o.Namespace, App: cl.o.target(), State: why}
 			}
 			cl.log.Info("application still running, waiting for it to finish", "reason", why, "wait", cl.o.Wait)
@@ -204,7 +207,7 @@ func sameIdentity(a, b *appView) bool {
 func (cl *cleaner) resolve(ctx context.Context) (*appView, error) {
 	o := cl.o
 	app := newAppView(o.Namespace)
-	app.DriverContainer = o.DriverContainer
+	app.DriverContainer, app.StoppedAt = o.DriverContainer, o.stoppedAt
 	switch {
 	case o.SparkApp != "":
 		sa, err := cl.getSparkApp(ctx, o.SparkApp)

@@ -32,6 +32,10 @@ type appView struct {
 	// terminated count as finished even while its Pod still runs (a sidecar
 	// keeps it running).
 	DriverContainer string
+	// StoppedAt, when set, is when a sidecar was told to stop (SIGTERM): a
+	// driver container that ended only after it was stopped together with
+	// the Pod, and does not count as finished.
+	StoppedAt time.Time
 
 	// The SparkApplication, when the Spark Operator is involved. App is nil
 	// when it is gone or unknown; AppUID is its UID when known (from the
@@ -84,7 +88,18 @@ func (a *appView) driverFinished() bool {
 	if podTerminated(a.Driver) {
 		return true
 	}
-	return a.DriverContainer != "" && containerTerminated(a.Driver, a.DriverContainer)
+	return a.DriverContainer != "" && containerTerminated(a.Driver, a.DriverContainer) && !a.endedAfterStop()
+}
+
+// endedAfterStop: in a sidecar told to stop, the driver container's reported
+// end (which the kubelet gives to the second) is later than the stop. Its
+// Pod was being stopped while the application still ran.
+func (a *appView) endedAfterStop() bool {
+	if a.StoppedAt.IsZero() || a.Driver == nil || a.DriverContainer == "" {
+		return false
+	}
+	end, ok := containerFinishedAt(a.Driver, a.DriverContainer)
+	return ok && end.After(a.StoppedAt)
 }
 
 // live says whether the application may still create or use maps, and why.
@@ -96,6 +111,11 @@ func (a *appView) driverFinished() bool {
 // the cluster: its executors are all the cluster sees of it); so is a new
 // object under the same name that has not finished.
 func (a *appView) live() (bool, string) {
+	if a.endedAfterStop() {
+		end, _ := containerFinishedAt(a.Driver, a.DriverContainer)
+		return true, fmt.Sprintf("driver container %s of Pod %s ended at %s, after the sidecar was told to stop at %s: it was stopped with its Pod, not finished",
+			a.DriverContainer, a.Driver.Name, end.UTC().Format(time.RFC3339), a.StoppedAt.UTC().Format(time.RFC3339Nano))
+	}
 	if !a.driverFinished() {
 		return true, fmt.Sprintf("driver Pod %s is %s", a.Driver.Name, phaseOf(a.Driver))
 	}

@@ -2,6 +2,7 @@ package hook
 
 import (
 	"sort"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -84,6 +85,16 @@ func containerTerminated(pod *corev1.Pod, container string) bool {
 		}
 	}
 	return false
+}
+
+// containerFinishedAt is when a Pod's container terminated, if it has.
+func containerFinishedAt(pod *corev1.Pod, container string) (time.Time, bool) {
+	for _, s := range pod.Status.ContainerStatuses {
+		if s.Name == container && s.State.Terminated != nil {
+			return s.State.Terminated.FinishedAt.Time, true
+		}
+	}
+	return time.Time{}, false
 }
 
 // podRef names a Pod that uses a map, for the skip reason.

@@ -250,29 +250,42 @@ func viewWithState(state string) func() *appView {
 }
 
 func TestSidecarModeCountsTheDriverAsFinishedOnceItsContainerEnded(t *testing.T) {
+	// The kubelet reports a container's end to the second; a sidecar takes
+	// the moment of its SIGTERM to the nanosecond.
+	second := ruleNow.Add(-time.Minute).Truncate(time.Second)
 	for _, tc := range []struct {
 		name       string
 		terminated bool
-		want       bool
+		// stopped, when set, is when the sidecar got SIGTERM, after the
+		// start of the second the driver container's end is reported in.
+		stopped time.Duration
+		ended   time.Duration
+		want    bool
 	}{
-		{"driver container still running", false, true},
-		{"driver container ended, sidecar keeps the Pod Running", true, false},
+		{"driver container still running", false, 0, 0, true},
+		{"driver container ended, sidecar keeps the Pod Running", true, 0, 0, false},
+		{"driver container ended, then the sidecar was told to stop", true, 1500 * time.Millisecond, 0, false},
+		{"driver container ended in the second the sidecar was told to stop", true, 500 * time.Millisecond, 0, false},
+		{"sidecar told to stop, then the driver container ended with the Pod", true, 500 * time.Millisecond, 3 * time.Second, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a := finishedView()
 			p := ruleDriver(corev1.PodRunning)
 			st := corev1.ContainerStatus{Name: DefaultDriverContainer}
 			if tc.terminated {
-				st.State.Terminated = &corev1.ContainerStateTerminated{FinishedAt: ago(time.Minute)}
+				st.State.Terminated = &corev1.ContainerStateTerminated{FinishedAt: metav1.NewTime(second.Add(tc.ended))}
 			}
 			p.Status.ContainerStatuses = []corev1.ContainerStatus{st, {Name: "sparkcm-hook"}}
 			a.setDriver(p)
 			a.setApp(ruleApp("RUNNING")) // the operator sees the end only once the Pod ends
 			a.DriverContainer = DefaultDriverContainer
+			if tc.stopped != 0 {
+				a.StoppedAt = second.Add(tc.stopped)
+			}
 			if got, why := a.live(); got != tc.want {
 				t.Fatalf("live = %v (%s), want %v", got, why, tc.want)
 			}
-			if !tc.terminated == a.exempt(p) {
+			if tc.want == a.exempt(p) {
 				t.Fatalf("exempt = %v", a.exempt(p))
 			}
 		})

@@ -34,6 +34,9 @@ func (cl *cleaner) waitFinished(ctx context.Context, d time.Duration) (*appView,
 		if !isLive {
 			return app, nil
 		}
+		if app.endedAfterStop() {
+			return nil, &StillRunningError{Namespace: cl.o.Namespace, App: cl.o.target(), State: why}
+		}
 		cl.log.Debug("still running", "reason", why)
 		if err := cl.watchOnce(wctx, app); err != nil {
 			if wctx.Err() != nil && ctx.Err() == nil {

@@ -17,13 +17,19 @@ import (
 // driver container has terminated, the sidecar still runs, so the Pod stays
 // Running.
 func endDriverContainer(ctx context.Context, t *testing.T, ns, pod string) {
+	endDriverContainerAt(ctx, t, ns, pod, time.Now())
+}
+
+// endDriverContainerAt reports the driver container's end at the given
+// time, to the second as the kubelet does.
+func endDriverContainerAt(ctx context.Context, t *testing.T, ns, pod string, at time.Time) {
 	kube, _ := admin(t)
 	p, err := kube.CoreV1().Pods(ns).Get(ctx, pod, metav1.GetOptions{})
 	if err != nil {
 		t.Error(err)
 		return
 	}
-	now := metav1.Now()
+	now := metav1.NewTime(at.Truncate(time.Second))
 	p.Status.Phase = corev1.PodRunning
 	p.Status.ContainerStatuses = []corev1.ContainerStatus{
 		{Name: hook.DefaultDriverContainer, Image: "spark", State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0, Reason: "Completed", FinishedAt: now}}},
@@ -111,5 +117,71 @@ func TestWatchOnSIGTERMAfterTheDriverEndedStillCleansUp(t *testing.T) {
 	}
 	if got := names(res.Deleted); !equal(got, sorted(app.MapNames())) {
 		t.Fatalf("deleted %v, want %v", got, app.MapNames())
+	}
+}
+
+// A native sidecar gets SIGTERM the moment the driver container exits,
+// before the kubelet has told the API server: the sidecar must wait for that
+// report instead of finding the driver "Running" and keeping its maps.
+func TestWatchOnSIGTERMJustAfterTheDriverEndedWaitsForTheKubeletsReport(t *testing.T) {
+	ns := cp.NewNamespace(t)
+	app := newApp(t, ns, sparkfixture.Spec{State: sparkfixture.StateRunning})
+	_, c := admin(t)
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	var res *hook.Result
+	go func() {
+		var err error
+		res, err = hook.Watch(ctx, c, testLog(t), hook.WatchOptions{Namespace: ns, Pod: app.DriverPod})
+		done <- err
+	}()
+	time.Sleep(time.Second)
+	ended := time.Now()
+	stop()
+	time.Sleep(time.Second) // the kubelet's report is late
+	endDriverContainerAt(ctxFor(t), t, ns, app.DriverPod, ended)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("watch did not return")
+	}
+	if got := names(res.Deleted); !equal(got, sorted(app.MapNames())) {
+		t.Fatalf("deleted %v, want %v", got, app.MapNames())
+	}
+}
+
+// A Pod deleted while its driver runs: the sidecar's SIGTERM comes first and
+// the driver ends during the grace period. That is the Pod being stopped,
+// not the application finishing, and nothing is deleted.
+func TestWatchOnSIGTERMBeforeTheDriverEndedKeepsItsMapsWhenItEndsDuringTheGrace(t *testing.T) {
+	ns := cp.NewNamespace(t)
+	app := newApp(t, ns, sparkfixture.Spec{State: sparkfixture.StateRunning})
+	_, c := admin(t)
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := hook.Watch(ctx, c, testLog(t), hook.WatchOptions{Namespace: ns, Pod: app.DriverPod})
+		done <- err
+	}()
+	time.Sleep(time.Second)
+	stop()
+	time.Sleep(time.Second)
+	// Reported in a later second than the SIGTERM, as any end that came
+	// after it is once the report's second has passed.
+	endDriverContainerAt(ctxFor(t), t, ns, app.DriverPod, time.Now().Add(time.Second))
+	select {
+	case err := <-done:
+		var running *hook.StillRunningError
+		if !errors.As(err, &running) {
+			t.Fatalf("err %v, want StillRunningError", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("watch did not return")
+	}
+	if got := mapNames(t, ns); !equal(got, sorted(app.MapNames())) {
+		t.Fatalf("maps changed: %v", got)
 	}
 }

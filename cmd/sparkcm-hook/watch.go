@@ -56,8 +56,9 @@ sidecar init container). It watches its own Pod (POD_NAME / POD_NAMESPACE from t
 default), reconnecting when a watch ends, until the driver container (or the application) has
 terminated, then runs exactly what "cleanup --driver-pod" runs, counting the driver as finished
 although this sidecar keeps the Pod running. On SIGTERM (or when --timeout ends the run) it cleans
-up only if the driver has already terminated (within --grace) and otherwise exits at once with
-code 4, having deleted nothing.
+up, within --grace, only if the driver container had terminated by then: it waits up to 5s (at most
+a quarter of --grace) for the kubelet to report that end, and exits with code 4, having deleted
+nothing, when the driver still runs after that or ended only after the SIGTERM.
 
 ` + exitCodesHelp,
 		Before: g.setup,
