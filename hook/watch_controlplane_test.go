@@ -78,27 +78,56 @@ func TestWatchCleansUpOnceTheDriverContainerTerminatesWhileThePodStillRuns(t *te
 	}
 }
 
+// watchResult is what a hook.Watch run in the background returned.
+type watchResult struct {
+	res *hook.Result
+	err error
+}
+
+// watchInBackground runs hook.Watch on a driver Pod until it returns; stop
+// is what SIGTERM does in main. It waits until the watch has had time to
+// look at the Pod.
+func watchInBackground(t *testing.T, ns, pod string) (stop func(), done <-chan watchResult) {
+	t.Helper()
+	_, c := admin(t)
+	ctx, stop := context.WithCancel(context.Background())
+	t.Cleanup(stop)
+	ch := make(chan watchResult, 1)
+	go func() {
+		res, err := hook.Watch(ctx, c, testLog(t), hook.WatchOptions{Namespace: ns, Pod: pod})
+		ch <- watchResult{res, err}
+	}()
+	time.Sleep(time.Second)
+	return stop, ch
+}
+
+// awaitWatch returns what the watch returned, failing the test when that
+// takes longer than within.
+func awaitWatch(t *testing.T, done <-chan watchResult, within time.Duration) watchResult {
+	t.Helper()
+	select {
+	case r := <-done:
+		return r
+	case <-time.After(within):
+		t.Fatalf("watch did not return within %s", within)
+		return watchResult{}
+	}
+}
+
+func wantStillRunning(t *testing.T, err error) {
+	t.Helper()
+	var running *hook.StillRunningError
+	if !errors.As(err, &running) {
+		t.Fatalf("err %v, want StillRunningError", err)
+	}
+}
+
 func TestWatchOnSIGTERMBeforeTheDriverEndsDeletesNothingAndReturnsPromptly(t *testing.T) {
 	ns := cp.NewNamespace(t)
 	app := newApp(t, ns, sparkfixture.Spec{State: sparkfixture.StateRunning})
-	_, c := admin(t)
-	ctx, stop := context.WithCancel(context.Background()) // what SIGTERM does in main
-	done := make(chan error, 1)
-	go func() {
-		_, err := hook.Watch(ctx, c, testLog(t), hook.WatchOptions{Namespace: ns, Pod: app.DriverPod})
-		done <- err
-	}()
-	time.Sleep(time.Second)
+	stop, done := watchInBackground(t, ns, app.DriverPod)
 	stop()
-	select {
-	case err := <-done:
-		var running *hook.StillRunningError
-		if !errors.As(err, &running) {
-			t.Fatalf("err %v, want StillRunningError", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("watch did not return promptly after SIGTERM")
-	}
+	wantStillRunning(t, awaitWatch(t, done, 15*time.Second).err)
 	if got := mapNames(t, ns); !equal(got, sorted(app.MapNames())) {
 		t.Fatalf("maps changed: %v", got)
 	}
@@ -126,29 +155,16 @@ func TestWatchOnSIGTERMAfterTheDriverEndedStillCleansUp(t *testing.T) {
 func TestWatchOnSIGTERMJustAfterTheDriverEndedWaitsForTheKubeletsReport(t *testing.T) {
 	ns := cp.NewNamespace(t)
 	app := newApp(t, ns, sparkfixture.Spec{State: sparkfixture.StateRunning})
-	_, c := admin(t)
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	var res *hook.Result
-	go func() {
-		var err error
-		res, err = hook.Watch(ctx, c, testLog(t), hook.WatchOptions{Namespace: ns, Pod: app.DriverPod})
-		done <- err
-	}()
-	time.Sleep(time.Second)
+	stop, done := watchInBackground(t, ns, app.DriverPod)
 	ended := time.Now()
 	stop()
 	time.Sleep(time.Second) // the kubelet's report is late
 	endDriverContainerAt(ctxFor(t), t, ns, app.DriverPod, ended)
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(time.Minute):
-		t.Fatal("watch did not return")
+	r := awaitWatch(t, done, time.Minute)
+	if r.err != nil {
+		t.Fatal(r.err)
 	}
-	if got := names(res.Deleted); !equal(got, sorted(app.MapNames())) {
+	if got := names(r.res.Deleted); !equal(got, sorted(app.MapNames())) {
 		t.Fatalf("deleted %v, want %v", got, app.MapNames())
 	}
 }
@@ -159,28 +175,13 @@ func TestWatchOnSIGTERMJustAfterTheDriverEndedWaitsForTheKubeletsReport(t *testi
 func TestWatchOnSIGTERMBeforeTheDriverEndedKeepsItsMapsWhenItEndsDuringTheGrace(t *testing.T) {
 	ns := cp.NewNamespace(t)
 	app := newApp(t, ns, sparkfixture.Spec{State: sparkfixture.StateRunning})
-	_, c := admin(t)
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		_, err := hook.Watch(ctx, c, testLog(t), hook.WatchOptions{Namespace: ns, Pod: app.DriverPod})
-		done <- err
-	}()
-	time.Sleep(time.Second)
+	stop, done := watchInBackground(t, ns, app.DriverPod)
 	stop()
 	time.Sleep(time.Second)
 	// Reported in a later second than the SIGTERM, as any end that came
 	// after it is once the report's second has passed.
 	endDriverContainerAt(ctxFor(t), t, ns, app.DriverPod, time.Now().Add(time.Second))
-	select {
-	case err := <-done:
-		var running *hook.StillRunningError
-		if !errors.As(err, &running) {
-			t.Fatalf("err %v, want StillRunningError", err)
-		}
-	case <-time.After(time.Minute):
-		t.Fatal("watch did not return")
-	}
+	wantStillRunning(t, awaitWatch(t, done, time.Minute).err)
 	if got := mapNames(t, ns); !equal(got, sorted(app.MapNames())) {
 		t.Fatalf("maps changed: %v", got)
 	}
