@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,6 +39,14 @@ import (
 // Retry-After together, and the server, seeing the burst, would raise it.
 // Watches are never held: they stay open for minutes and take no seat once
 // started.
+//
+// Once throttled, a list runs alone: the server charges a LIST a seat per
+// hundred objects it may go through (up to the level's maximum), so on a
+// level of a few seats it fits only when nothing else of the client's is in
+// flight. Sent beside deletes it is rejected, and sweep's re-check of the
+// Pods before each batch then sleeps through the Retry-After while every
+// delete waits for it. A list waits its turn, lets what is in flight end,
+// and admits nothing else until its answer has been read.
 type Throttle struct {
 	mu sync.Mutex
 	// limit is how many requests may be in flight; 0 means no limit (the
@@ -49,8 +58,11 @@ type Throttle struct {
 	cutAt    uint64 // admitted when the window was last cut
 	grewAt   time.Time
 	pause    time.Duration // the last Retry-After, when longer than growEvery
-	full     bool          // the window was full since the last change
-	waiting  []chan uint64 // each gets its admission number
+	full     bool     // the window was full since the last change
+	waiting  []waiter // first come first served
+	// alone is the admission number of the list in flight that runs
+	// alone, 0 when there is none.
+	alone uint64
 
 	retried, throttled atomic.Int64
 	now                func() time.Time
@@ -100,53 +112,89 @@ func (t *Throttle) Window() int {
 	return t.limit
 }
 
+// waiter is a request waiting for its place; ch gets its admission number.
+type waiter struct {
+	ch    chan uint64
+	alone bool
+}
+
 // acquire waits for a place in the window, first come first served.
-func (t *Throttle) acquire(ctx context.Context) (uint64, error) {
+func (t *Throttle) acquire(ctx context.Context) (uint64, error) { return t.acquireFor(ctx, false) }
+
+// acquireFor waits for a place; a list runs alone once the server has
+// throttled (see Throttle).
+func (t *Throttle) acquireFor(ctx context.Context, list bool) (uint64, error) {
 	t.mu.Lock()
-	if len(t.waiting) == 0 && t.fits() {
-		seq := t.admitLocked()
+	alone := list && !t.probing && t.limit > 0
+	if len(t.waiting) == 0 && t.fits(alone) {
+		seq := t.admitLocked(alone)
 		t.mu.Unlock()
 		return seq, nil
 	}
-	ch := make(chan uint64, 1)
-	t.waiting = append(t.waiting, ch)
+	w := waiter{ch: make(chan uint64, 1), alone: alone}
+	t.waiting = append(t.waiting, w)
 	t.mu.Unlock()
 	select {
-	case seq := <-ch:
+	case seq := <-w.ch:
 		return seq, nil
 	case <-ctx.Done():
 		t.mu.Lock()
 		defer t.mu.Unlock()
-		for i, w := range t.waiting {
-			if w == ch {
+		for i, o := range t.waiting {
+			if o.ch == w.ch {
 				t.waiting = append(t.waiting[:i], t.waiting[i+1:]...)
+				// A list that gave up no longer holds back those behind it.
+				t.wakeLocked()
 				return 0, ctx.Err()
 			}
 		}
 		// Admitted just as the context ended: give the place back.
-		t.inflight--
+		t.freeLocked(<-w.ch)
 		t.wakeLocked()
 		return 0, ctx.Err()
 	}
 }
 
-func (t *Throttle) fits() bool { return t.limit == 0 || t.inflight < t.limit }
+// fits says whether a request may start now; alone, only into an empty
+// window.
+func (t *Throttle) fits(alone bool) bool {
+	switch {
+	case t.limit == 0:
+		return true
+	case t.alone != 0:
+		return false
+	case alone:
+		return t.inflight == 0
+	}
+	return t.inflight < t.limit
+}
 
-func (t *Throttle) admitLocked() uint64 {
+func (t *Throttle) admitLocked(alone bool) uint64 {
 	t.inflight++
 	t.admitted++
 	if t.limit > 0 && t.inflight >= t.limit {
 		t.full = true
 	}
+	if alone {
+		t.alone = t.admitted
+	}
 	return t.admitted
+}
+
+// freeLocked gives back the place of the request admitted as seq.
+func (t *Throttle) freeLocked(seq uint64) {
+	t.inflight--
+	if seq == t.alone {
+		t.alone = 0
+	}
 }
 
 // wakeLocked admits waiters while the window has room.
 func (t *Throttle) wakeLocked() {
-	for len(t.waiting) > 0 && t.fits() {
-		ch := t.waiting[0]
+	for len(t.waiting) > 0 && t.fits(t.waiting[0].alone) {
+		w := t.waiting[0]
 		t.waiting = t.waiting[1:]
-		ch <- t.admitLocked()
+		w.ch <- t.admitLocked(w.alone)
 	}
 }
 
@@ -155,7 +203,7 @@ func (t *Throttle) wakeLocked() {
 func (t *Throttle) release(seq uint64, throttled bool, retryAfter time.Duration) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.inflight--
+	t.freeLocked(seq)
 	now := t.now()
 	switch {
 	case throttled && seq > t.cutAt:
@@ -199,7 +247,7 @@ func (tt throttleTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		tt.t.count(resp, err)
 		return resp, err
 	}
-	seq, err := tt.t.acquire(r.Context())
+	seq, err := tt.t.acquireFor(r.Context(), isList(r))
 	if err != nil {
 		return nil, err
 	}
@@ -242,6 +290,26 @@ func (t *Throttle) count(resp *http.Response, err error) {
 func isWatch(r *http.Request) bool {
 	w := r.URL.Query().Get("watch")
 	return w == "true" || w == "1"
+}
+
+// isList says whether a request (not a watch) reads a collection: a GET of
+// /api/v1/R, /api/v1/namespaces/NS/R, /apis/G/V/R or
+// /apis/G/V/namespaces/NS/R. One more segment names an object, two a
+// subresource.
+func isList(r *http.Request) bool {
+	if r.Method != http.MethodGet {
+		return false
+	}
+	segs := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+	switch {
+	case len(segs) >= 2 && segs[0] == "api":
+		segs = segs[2:]
+	case len(segs) >= 3 && segs[0] == "apis":
+		segs = segs[3:]
+	default:
+		return false
+	}
+	return len(segs) == 1 || (len(segs) == 3 && segs[0] == "namespaces")
 }
 
 // releasingBody frees the request's place once its answer was read to the

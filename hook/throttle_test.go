@@ -233,3 +233,92 @@ func TestThrottleCountsEveryAnswerThatTurnedARequestAway(t *testing.T) {
 		t.Fatal("a nil throttle must count nothing")
 	}
 }
+
+func TestThrottleRunsAListAloneOnceThrottledAndHoldsBackWhatCameAfterIt(t *testing.T) {
+	th := NewThrottle()
+	th.limit, th.probing = 3, false // as after a 429
+	ctx := context.Background()
+	s1, _ := th.acquire(ctx)
+	s2, _ := th.acquire(ctx)
+	admitted := make(chan uint64, 1)
+	go func() { s, _ := th.acquireFor(ctx, true); admitted <- s }()
+	waitFor(t, func() bool { th.mu.Lock(); defer th.mu.Unlock(); return len(th.waiting) == 1 })
+	// The window has room for one more, but the list came first.
+	later := make(chan uint64, 1)
+	go func() { s, _ := th.acquire(ctx); later <- s }()
+	waitFor(t, func() bool { th.mu.Lock(); defer th.mu.Unlock(); return len(th.waiting) == 2 })
+	th.release(s1, false, 0)
+	select {
+	case <-admitted:
+		t.Fatal("the list started beside a request in flight")
+	case <-later:
+		t.Fatal("a request overtook the list waiting before it")
+	case <-time.After(50 * time.Millisecond):
+	}
+	th.release(s2, false, 0)
+	list := <-admitted
+	select {
+	case <-later:
+		t.Fatal("a request started beside the list")
+	case <-time.After(50 * time.Millisecond):
+	}
+	th.release(list, false, 0)
+	s := <-later
+	th.release(s, false, 0)
+}
+
+func TestThrottleSendsListsBesideOtherRequestsUntilTheFirst429(t *testing.T) {
+	th := NewThrottle()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s1, _ := th.acquire(ctx)
+	s2, err := th.acquireFor(ctx, true)
+	if err != nil {
+		t.Fatalf("a list waited while nothing had been throttled: %v", err)
+	}
+	s3, err := th.acquire(ctx)
+	if err != nil {
+		t.Fatalf("a request waited behind a list while nothing had been throttled: %v", err)
+	}
+	for _, s := range []uint64{s1, s2, s3} {
+		th.release(s, false, 0)
+	}
+}
+
+func TestThrottleTellsAListFromAGetByItsPath(t *testing.T) {
+	for path, want := range map[string]bool{
+		"/api/v1/namespaces/ns/pods": true,
+		"/api/v1/pods":               true,
+		"/api/v1/namespaces":         true,
+		"/apis/sparkoperator.k8s.io/v1beta2/namespaces/ns/sparkapplications": true,
+		"/apis/rbac.authorization.k8s.io/v1/clusterroles":                    true,
+		"/api/v1/namespaces/ns":                                                  false,
+		"/api/v1/namespaces/ns/pods/driver":                                      false,
+		"/api/v1/namespaces/ns/pods/driver/status":                               false,
+		"/apis/sparkoperator.k8s.io/v1beta2/namespaces/ns/sparkapplications/etl": false,
+		"/readyz":  false,
+		"/version": false,
+		"/apis":    false,
+		"/api":     false,
+	} {
+		r, _ := http.NewRequest(http.MethodGet, "https://api.test"+path, nil)
+		if got := isList(r); got != want {
+			t.Errorf("isList(GET %s) = %v, want %v", path, got, want)
+		}
+	}
+	r, _ := http.NewRequest(http.MethodDelete, "https://api.test/api/v1/namespaces/ns/configmaps", nil)
+	if isList(r) {
+		t.Error("a DELETE of a collection counted as a list")
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 5s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
