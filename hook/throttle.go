@@ -58,8 +58,8 @@ type Throttle struct {
 	cutAt    uint64 // admitted when the window was last cut
 	grewAt   time.Time
 	pause    time.Duration // the last Retry-After, when longer than growEvery
-	full     bool     // the window was full since the last change
-	waiting  []waiter // first come first served
+	full     bool          // the window was full since the last change
+	waiting  []waiter      // first come first served
 	// alone is the admission number of the list in flight that runs
 	// alone, 0 when there is none.
 	alone uint64
