@@ -1,10 +1,12 @@
 package hook
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"strings"
 	"sync"
 	"time"
@@ -379,7 +381,7 @@ func (s *sweeper) keepEntries() bool { return s.o.Record == nil }
 // retries left). Entries that must stay are recorded; the rest returned.
 // When the re-read fails, the whole batch is recorded as not attempted.
 func (s *sweeper) recheck(ctx context.Context, ns string, aw *appWatch, batch []Entry, record func(Entry)) ([]Entry, error) {
-	used, live, err := s.inUse(ctx, ns)
+	used, live, err := s.inUseFor(ctx, ns, batch)
 	if err == nil {
 		var apps map[string]string
 		if apps, err = s.appsLiveNow(ctx, aw, batch); err == nil {
@@ -759,6 +761,55 @@ func (s *sweeper) inUse(ctx context.Context, ns string) (refIndex, map[string][]
 		},
 		func() { clear(ix); clear(live) })
 	return ix, live, err
+}
+
+// recheckNamespaces is the most namespaces whose Pods a re-check reads
+// one namespace at a time; a batch spread over more reads every Pod once.
+const recheckNamespaces = 16
+
+// inUseFor reads the Pods the re-check of a batch needs. A sweep of all
+// namespaces whose batch falls in a few namespaces reads only theirs: a Pod
+// mounts only maps of its own namespace, and an application's Pods are
+// keyed by namespace too. Reading every non-terminated Pod of the cluster
+// before each batch of 500 costs as much as the batch's deletes once the
+// cluster runs a few thousand Pods.
+func (s *sweeper) inUseFor(ctx context.Context, ns string, batch []Entry) (refIndex, map[string][]string, error) {
+	if ns != "" {
+		return s.inUse(ctx, ns)
+	}
+	seen := map[string]bool{}
+	var nss []string
+	for _, e := range batch {
+		if !seen[e.Namespace] {
+			seen[e.Namespace] = true
+			nss = append(nss, e.Namespace)
+		}
+	}
+	if len(nss) > recheckNamespaces {
+		return s.inUse(ctx, "")
+	}
+	var (
+		mu       sync.Mutex
+		wg       sync.WaitGroup
+		firstErr error
+		used     = refIndex{}
+		live     = map[string][]string{}
+	)
+	for _, n := range nss {
+		wg.Go(func() {
+			u, l, err := s.inUse(ctx, n)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				firstErr = cmp.Or(firstErr, err)
+				return
+			}
+			maps.Copy(used, u)
+			maps.Copy(live, l)
+		})
+	}
+	wg.Wait()
+	return used, live, firstErr
 }
 
 // paged lists page by page, each page with its own retries; an expired

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -240,6 +241,62 @@ func TestSweepKeepsAMapThatBecomesUsedBetweenListingAndDeleting(t *testing.T) {
 	}
 	if r := skipReasons(res)[late]; !strings.Contains(r, "in use by Pod late-reader") {
 		t.Fatalf("reason %q", r)
+	}
+}
+
+// The re-check before each batch of a sweep of all namespaces reads the
+// Pods of the batch's namespaces only, and still sees a Pod that started
+// using a map after the maps were judged.
+func TestSweepAllNamespacesRechecksEachBatchInItsOwnNamespaces(t *testing.T) {
+	a, b := cp.NewNamespace(t), cp.NewNamespace(t)
+	appA, appB := newApp(t, a, sparkfixture.Spec{}), newApp(t, b, sparkfixture.Spec{})
+	// A cluster-wide list returns namespaces in order: the last map of the
+	// later one is deleted well after the first DELETE.
+	lateNS, lateApp := b, appB
+	if b < a {
+		lateNS, lateApp = a, appA
+	}
+	late := sorted(lateApp.MapNames())[len(lateApp.MapNames())-1]
+	kube, _ := admin(t)
+	var (
+		started  atomic.Bool
+		mu       sync.Mutex
+		podLists []string
+	)
+	c := clientsFor(t, cp.Get(t).AdminConfig(), func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			if r.Method == http.MethodDelete && started.CompareAndSwap(false, true) {
+				_, err := kube.CoreV1().Pods(lateNS).Create(context.Background(), &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "late-reader"},
+					Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox"}}, Volumes: []corev1.Volume{cmVolume(late)}}}, metav1.CreateOptions{})
+				if err != nil {
+					t.Errorf("create late reader: %v", err)
+				}
+			}
+			if started.Load() && r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/pods") {
+				mu.Lock()
+				podLists = append(podLists, r.URL.Path)
+				mu.Unlock()
+			}
+			return rt.RoundTrip(r)
+		})
+	})
+	res, err := sweep(t, c, hook.SweepOptions{AllNamespaces: true, BatchSize: 1, Concurrency: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !contains(mapNames(t, lateNS), late) {
+		t.Fatalf("%s/%s was deleted although a Pod started using it before its batch", lateNS, late)
+	}
+	if r := skipReasons(res)[late]; !strings.Contains(r, "in use by Pod late-reader") {
+		t.Fatalf("reason %q", r)
+	}
+	if len(podLists) == 0 {
+		t.Fatal("no re-check read the Pods")
+	}
+	for _, path := range podLists {
+		if !strings.Contains(path, "/namespaces/") {
+			t.Fatalf("a re-check of a batch in one namespace read every Pod of the cluster: GET %s", path)
+		}
 	}
 }
 
