@@ -46,6 +46,12 @@ type childResult struct {
 	Requests      int64  `json:"requests"`
 	ResponseBytes int64  `json:"responseBytes"`
 	FirstErr      string `json:"firstError,omitempty"`
+	// With -mixed: how many deletes went without and with a
+	// resourceVersion precondition, and the time each kind took in all.
+	UIDDeletes int   `json:"uidDeletes,omitempty"`
+	RVDeletes  int   `json:"rvDeletes,omitempty"`
+	UIDNanos   int64 `json:"uidNanos,omitempty"`
+	RVNanos    int64 `json:"rvNanos,omitempty"`
 }
 
 // countingTransport counts the HTTP requests a client sends and the
@@ -81,6 +87,7 @@ func runChild(name string, args []string) int {
 	ns := fs.String("n", "", "namespace")
 	workers := fs.Int("workers", 32, "concurrent deletes (floor)")
 	withRV := fs.Bool("rv", false, "floor: a resourceVersion precondition beside the UID one")
+	mixed := fs.Bool("mixed", false, "floor: a resourceVersion precondition on every second delete only, each delete timed")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -98,7 +105,7 @@ func runChild(name string, args []string) int {
 	var res childResult
 	switch name {
 	case childFloor:
-		res, err = floor(ctx, cfg, *ns, *workers, *withRV)
+		res, err = floor(ctx, cfg, *ns, *workers, *withRV, *mixed)
 	case childDeleteCollection:
 		res, err = deleteCollection(ctx, cfg, *ns)
 	default:
@@ -118,7 +125,11 @@ func runChild(name string, args []string) int {
 // floor is the least work any careful client must do: list the maps'
 // metadata (for their UIDs), then delete each with a UID precondition (and
 // with withRV a resourceVersion one), 32 at a time, with no checks at all.
-func floor(ctx context.Context, cfg *rest.Config, ns string, workers int, withRV bool) (childResult, error) {
+// With mixed, every second delete has the resourceVersion precondition and
+// every delete is timed: the two kinds then share the same moments, workers
+// and server, and the difference of their mean times is the precondition's
+// cost, free of the drift between two runs.
+func floor(ctx context.Context, cfg *rest.Config, ns string, workers int, withRV, mixed bool) (childResult, error) {
 	var res childResult
 	kube, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
@@ -149,6 +160,7 @@ func floor(ctx context.Context, cfg *rest.Config, ns string, workers int, withRV
 	var (
 		next             atomic.Int64
 		deleted, failed  atomic.Int64
+		nanos, counts    [2]atomic.Int64 // without, with resourceVersion
 		wg               sync.WaitGroup
 		firstErrOnce     sync.Once
 		firstErr         error
@@ -163,10 +175,20 @@ func floor(ctx context.Context, cfg *rest.Config, ns string, workers int, withRV
 				}
 				t := targets[i]
 				pre := metav1.NewUIDPreconditions(t.uid)
-				if withRV {
+				rv := withRV || (mixed && i%2 == 1)
+				if rv {
 					pre.ResourceVersion = &t.rv
 				}
+				start := time.Now()
 				err := configMapsClient.Delete(ctx, t.name, metav1.DeleteOptions{Preconditions: pre})
+				if mixed {
+					k := 0
+					if rv {
+						k = 1
+					}
+					nanos[k].Add(int64(time.Since(start)))
+					counts[k].Add(1)
+				}
 				switch {
 				case err == nil, apierrors.IsNotFound(err):
 					deleted.Add(1)
@@ -179,6 +201,8 @@ func floor(ctx context.Context, cfg *rest.Config, ns string, workers int, withRV
 	}
 	wg.Wait()
 	res.Deleted, res.Failed = int(deleted.Load()), int(failed.Load())
+	res.UIDDeletes, res.RVDeletes = int(counts[0].Load()), int(counts[1].Load())
+	res.UIDNanos, res.RVNanos = nanos[0].Load(), nanos[1].Load()
 	return res, firstErr
 }
 

@@ -103,8 +103,8 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.invSample, "inv-sample", 5, "namespaces the shell inventory runs over (it needs about a second per account); 0 all, -1 skips it")
 	fs.StringVar(&o.invScript, "inv-script", "", "the shell inventory (default: <repo>/../shared/baseline/seed-sa-inventory.sh; the row is skipped when it is missing)")
 	rows := fs.String("rows", strings.Join(allRows, ","), "the rows to run (and seed for), comma-separated")
-	fs.IntVar(&o.preRounds, "pre-rounds", 3, "issue 8: rounds of the two floors that price the resourceVersion precondition")
-	fs.IntVar(&o.preMaps, "pre-maps", 5000, "issue 8: maps in each of those floors' namespaces")
+	fs.IntVar(&o.preRounds, "pre-rounds", 3, "issue 8: rounds of the floor that prices the resourceVersion precondition (every second delete carries it)")
+	fs.IntVar(&o.preMaps, "pre-maps", 5000, "issue 8: maps in the namespace of each round")
 	fs.BoolVar(&o.scaleMode, "scale", false, "issue 14 instead of the other rows: the sweep at 120,000 maps, in one namespace and over 1,000 (seeding takes a quarter of an hour)")
 	fs.IntVar(&o.scale.maps, "scale-maps", 120000, "--scale: leftover maps in the large namespace, and spread over --scale-namespaces")
 	fs.IntVar(&o.scale.namespaces, "scale-namespaces", 1000, "--scale: namespaces the spread-out backlog uses")
@@ -304,9 +304,9 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		b.logf("seeded the inventory in %s", time.Since(t).Round(time.Millisecond))
 	}
-	var prePairs [][2]*backlog
+	var preBacklogs []*backlog
 	if o.rows["preconditions"] {
-		if prePairs, err = b.seedPreconditions(ctx); err != nil {
+		if preBacklogs, err = b.seedPreconditions(ctx); err != nil {
 			return err
 		}
 	}
@@ -326,8 +326,8 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return err
 		}
 	}
-	if prePairs != nil {
-		if err := b.preconditions(ctx, rep, prePairs); err != nil {
+	if preBacklogs != nil {
+		if err := b.preconditions(ctx, rep, preBacklogs); err != nil {
 			return err
 		}
 	}
