@@ -169,7 +169,19 @@ func TestCleanupWaitsForAClientModeApplicationsPodsWithWait(t *testing.T) {
 	ns := cp.NewNamespace(t)
 	app := newClientModeApp(t, ns)
 	exec := app.executor(t, "exec-1", corev1.PodRunning)
-	kube, c := admin(t)
+	kube, _ := admin(t)
+	// It waits by watching the application's Pods, not by reading them
+	// again now and then: the end of the last executor is seen at once.
+	var watchedPods atomic.Bool
+	c := clientsFor(t, cp.Get(t).AdminConfig(), func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			q := r.URL.Query()
+			if strings.HasSuffix(r.URL.Path, "/pods") && q.Get("watch") == "true" && strings.Contains(q.Get("labelSelector"), hook.LabelAppSelector) {
+				watchedPods.Store(true)
+			}
+			return rt.RoundTrip(r)
+		})
+	})
 	go func() {
 		time.Sleep(2 * time.Second)
 		if err := sparkfixture.SetPodPhase(context.Background(), kube, ns, exec.Name, corev1.PodSucceeded); err != nil {
@@ -179,6 +191,9 @@ func TestCleanupWaitsForAClientModeApplicationsPodsWithWait(t *testing.T) {
 	res, err := cleanup(t, c, hook.CleanupOptions{Namespace: ns, AppID: app.id, Wait: time.Minute})
 	if err != nil || !equal(names(res.Deleted), []string{app.execMap}) {
 		t.Fatalf("err %v, deleted %v; want the map once the executor ended", err, names(res.Deleted))
+	}
+	if !watchedPods.Load() {
+		t.Fatal("it waited without watching the application's Pods")
 	}
 }
 
