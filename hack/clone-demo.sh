@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Proves that a lone clone works: clones the committed HEAD of this
-# repository into an empty folder with no sibling folders (no ../shared, no
-# other checkout) and runs `make demo` there. Caches (Go's, and
+# repository into an empty folder with nothing beside it (no folder of the
+# development workspace, no other checkout) and runs `make demo` there. Caches (Go's, and
 # SPARKCM_CACHE_DIR when set) are shared, as they would be on a user's
 # machine that ran the build once.
 set -euo pipefail

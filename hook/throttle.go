@@ -118,12 +118,9 @@ type waiter struct {
 	alone bool
 }
 
-// acquire waits for a place in the window, first come first served.
-func (t *Throttle) acquire(ctx context.Context) (uint64, error) { return t.acquireFor(ctx, false) }
-
-// acquireFor waits for a place; a list runs alone once the server has
-// throttled (see Throttle).
-func (t *Throttle) acquireFor(ctx context.Context, list bool) (uint64, error) {
+// acquire waits for a place in the window, first come first served; a
+// list runs alone once the server has throttled (see Throttle).
+func (t *Throttle) acquire(ctx context.Context, list bool) (uint64, error) {
 	t.mu.Lock()
 	alone := list && !t.probing && t.limit > 0
 	if len(t.waiting) == 0 && t.fits(alone) {
@@ -247,7 +244,7 @@ func (tt throttleTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		tt.t.count(resp, err)
 		return resp, err
 	}
-	seq, err := tt.t.acquireFor(r.Context(), isList(r))
+	seq, err := tt.t.acquire(r.Context(), isList(r))
 	if err != nil {
 		return nil, err
 	}

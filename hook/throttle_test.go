@@ -108,7 +108,7 @@ func TestThrottleCutsItsWindowByAQuarterOncePerBurstOf429s(t *testing.T) {
 	// 16 requests in flight, all rejected: one burst, one cut.
 	seqs := make([]uint64, 16)
 	for i := range seqs {
-		seqs[i], _ = th.acquire(context.Background())
+		seqs[i], _ = th.acquire(context.Background(), false)
 	}
 	for _, s := range seqs {
 		th.release(s, true, time.Second)
@@ -119,7 +119,7 @@ func TestThrottleCutsItsWindowByAQuarterOncePerBurstOf429s(t *testing.T) {
 	// Each later rejection of a request admitted after the cut cuts again,
 	// by a quarter but at least one: 12, 9, 7, 6, 5, 4, 3, 2, 1, 1.
 	for _, want := range []int{9, 7, 6, 5, 4, 3, 2, 1, 1} {
-		s, _ := th.acquire(context.Background())
+		s, _ := th.acquire(context.Background(), false)
 		th.release(s, true, time.Second)
 		if got := th.Window(); got != want {
 			t.Fatalf("window %d, want %d", got, want)
@@ -132,34 +132,34 @@ func TestThrottleGrowsByOneEachIntervalItsFullWindowSucceeds(t *testing.T) {
 	th := NewThrottle()
 	th.now = clock.now
 	th.limit = 2
-	s, _ := th.acquire(context.Background())
-	s2, _ := th.acquire(context.Background())
+	s, _ := th.acquire(context.Background(), false)
+	s2, _ := th.acquire(context.Background(), false)
 	th.release(s, true, time.Second) // cut from 2 to 1
 	th.release(s2, false, 0)
 	if th.Window() != 1 {
 		t.Fatalf("window %d, want 1", th.Window())
 	}
 	// Successes before growEvery passed do not grow it.
-	s, _ = th.acquire(context.Background())
+	s, _ = th.acquire(context.Background(), false)
 	th.release(s, false, 0)
 	if th.Window() != 1 {
 		t.Fatalf("window %d grew before %s", th.Window(), growEvery)
 	}
 	clock.add(growEvery)
-	s, _ = th.acquire(context.Background())
+	s, _ = th.acquire(context.Background(), false)
 	th.release(s, false, 0)
 	if th.Window() != 1 {
 		t.Fatalf("window %d grew before the server's Retry-After (1s) passed", th.Window())
 	}
 	clock.add(time.Second - growEvery)
-	s, _ = th.acquire(context.Background())
+	s, _ = th.acquire(context.Background(), false)
 	th.release(s, false, 0)
 	if th.Window() != 2 {
 		t.Fatalf("window %d, want 2 after a full window succeeded for the Retry-After", th.Window())
 	}
 	// A window that was never full does not grow: nothing asked for more.
 	clock.add(growEvery)
-	s, _ = th.acquire(context.Background())
+	s, _ = th.acquire(context.Background(), false)
 	th.release(s, false, 0)
 	if th.Window() != 2 {
 		t.Fatalf("window %d grew though only 1 of 2 places was used", th.Window())
@@ -186,10 +186,10 @@ func TestThrottleKeepsRequestsInFlightWithinItsWindowFirstComeFirstServed(t *tes
 func TestThrottleGivesItsPlaceBackWhenAWaitingRequestIsCancelled(t *testing.T) {
 	th := NewThrottle()
 	th.limit, th.probing = 1, false
-	s, _ := th.acquire(context.Background())
+	s, _ := th.acquire(context.Background(), false)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
-	go func() { _, err := th.acquire(ctx); done <- err }()
+	go func() { _, err := th.acquire(ctx, false); done <- err }()
 	time.Sleep(10 * time.Millisecond)
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
@@ -199,7 +199,7 @@ func TestThrottleGivesItsPlaceBackWhenAWaitingRequestIsCancelled(t *testing.T) {
 	// The window is free again: the next request does not wait.
 	ctx2, cancel2 := context.WithTimeout(context.Background(), time.Second)
 	defer cancel2()
-	if _, err := th.acquire(ctx2); err != nil {
+	if _, err := th.acquire(ctx2, false); err != nil {
 		t.Fatalf("the window leaked a place: %v", err)
 	}
 }
@@ -207,7 +207,7 @@ func TestThrottleGivesItsPlaceBackWhenAWaitingRequestIsCancelled(t *testing.T) {
 func TestThrottleNeverHoldsBackAWatch(t *testing.T) {
 	th := NewThrottle()
 	th.limit, th.probing = 1, false
-	s, _ := th.acquire(context.Background())
+	s, _ := th.acquire(context.Background(), false)
 	defer th.release(s, false, 0)
 	rt := th.wrap(&answerTransport{})
 	done := make(chan struct{})
@@ -238,14 +238,14 @@ func TestThrottleRunsAListAloneOnceThrottledAndHoldsBackWhatCameAfterIt(t *testi
 	th := NewThrottle()
 	th.limit, th.probing = 3, false // as after a 429
 	ctx := context.Background()
-	s1, _ := th.acquire(ctx)
-	s2, _ := th.acquire(ctx)
+	s1, _ := th.acquire(ctx, false)
+	s2, _ := th.acquire(ctx, false)
 	admitted := make(chan uint64, 1)
-	go func() { s, _ := th.acquireFor(ctx, true); admitted <- s }()
+	go func() { s, _ := th.acquire(ctx, true); admitted <- s }()
 	waitFor(t, func() bool { th.mu.Lock(); defer th.mu.Unlock(); return len(th.waiting) == 1 })
 	// The window has room for one more, but the list came first.
 	later := make(chan uint64, 1)
-	go func() { s, _ := th.acquire(ctx); later <- s }()
+	go func() { s, _ := th.acquire(ctx, false); later <- s }()
 	waitFor(t, func() bool { th.mu.Lock(); defer th.mu.Unlock(); return len(th.waiting) == 2 })
 	th.release(s1, false, 0)
 	select {
@@ -271,12 +271,12 @@ func TestThrottleSendsListsBesideOtherRequestsUntilTheFirst429(t *testing.T) {
 	th := NewThrottle()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	s1, _ := th.acquire(ctx)
-	s2, err := th.acquireFor(ctx, true)
+	s1, _ := th.acquire(ctx, false)
+	s2, err := th.acquire(ctx, true)
 	if err != nil {
 		t.Fatalf("a list waited while nothing had been throttled: %v", err)
 	}
-	s3, err := th.acquire(ctx)
+	s3, err := th.acquire(ctx, false)
 	if err != nil {
 		t.Fatalf("a request waited behind a list while nothing had been throttled: %v", err)
 	}
