@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
+	"github.com/sparkcm-hook/sparkcm-hook/internal/exittest"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/faults"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/sparkfixture"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/testbed"
@@ -165,8 +166,8 @@ func (s *faultScene) check(t *testing.T, c *testbed.ControlPlane) int {
 // (retries ran out); anything else is wrong.
 func runOrFail(t *testing.T, what string, err error) {
 	t.Helper()
-	if err != nil && exitOf(err) != 1 {
-		t.Fatalf("%s: exit %d (%v), want 0 or 1", what, exitOf(err), err)
+	if err != nil && exittest.ExitOf(err) != 1 {
+		t.Fatalf("%s: exit %d (%v), want 0 or 1", what, exittest.ExitOf(err), err)
 	}
 }
 
@@ -235,26 +236,4 @@ func TestSweepUnderEachErrorAnswerDeletesOnlyTheRightMapsAndARerunFinishes(t *te
 			}
 		})
 	}
-}
-
-// exitOf is the exit code the command line gives err (cmd/sparkcm-hook's
-// exitCode), by the error's type.
-func exitOf(err error) int {
-	var (
-		usage        *hook.UsageError
-		forbidden    *hook.ForbiddenError
-		unauthorized *hook.UnauthorizedError
-		running      *hook.StillRunningError
-	)
-	switch {
-	case err == nil:
-		return 0
-	case errors.As(err, &usage):
-		return 2
-	case errors.As(err, &forbidden), errors.As(err, &unauthorized):
-		return 3
-	case errors.As(err, &running):
-		return 4
-	}
-	return 1
 }

@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
+	"github.com/sparkcm-hook/sparkcm-hook/internal/exittest"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/sparkfixture"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/testbed"
 )
@@ -94,7 +95,7 @@ func TestSweepFinishesWhenTheAPIServerRestartsUnderIt(t *testing.T) {
 		t.Fatal("the API server was never restarted: the test proves nothing")
 	}
 	if err != nil {
-		t.Fatalf("a restart inside the retry budget ended the sweep: exit %d, %v", exitOf(err), err)
+		t.Fatalf("a restart inside the retry budget ended the sweep: exit %d, %v", exittest.ExitOf(err), err)
 	}
 	if left := s.check(t, c); left != 0 {
 		t.Fatalf("%d maps that should go are left", left)
@@ -113,8 +114,8 @@ func TestSweepFailsWithExitOneWhenTheAPIServerStaysDownAndARerunFinishes(t *test
 	if !wait() {
 		t.Fatal("the API server was never restarted: the test proves nothing")
 	}
-	if err == nil || exitOf(err) != 1 {
-		t.Fatalf("err %v (exit %d), want exit 1 after the retries ran out", err, exitOf(err))
+	if err == nil || exittest.ExitOf(err) != 1 {
+		t.Fatalf("err %v (exit %d), want exit 1 after the retries ran out", err, exittest.ExitOf(err))
 	}
 	left := s.check(t, c)
 	if left == 0 {

@@ -2,7 +2,6 @@ package reliability
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -21,6 +20,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
+	"github.com/sparkcm-hook/sparkcm-hook/internal/exittest"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/faults"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/testbed"
 )
@@ -200,7 +200,7 @@ func oneRun(t *testing.T, s uint64, proxy *testbed.Toxiproxy, sum *tally) {
 	}
 	res, err := cmd.run(ctx, faulty, hook.RetryPolicy{Budget: 6 * time.Second})
 	stop()
-	exit := exitOf(err)
+	exit := exittest.ExitOf(err)
 	sum.runs.Add(1)
 	sum.note(cmd.name, exit)
 	sum.answers.Add(int64(layer.Total()))
@@ -223,7 +223,7 @@ func oneRun(t *testing.T, s uint64, proxy *testbed.Toxiproxy, sum *tally) {
 	}
 
 	// A fault-free rerun leaves exactly the expected set.
-	if _, err := cmd.run(ctx, clientsFor(t, cp.Get(t).AdminConfig()), hook.RetryPolicy{}); err != nil && exitOf(err) != 4 {
+	if _, err := cmd.run(ctx, clientsFor(t, cp.Get(t).AdminConfig()), hook.RetryPolicy{}); err != nil && exittest.ExitOf(err) != 4 {
 		t.Errorf("rerun of %s: %v", cmd.name, err)
 	}
 	final := mapsIn(t, ns)
@@ -301,26 +301,4 @@ func endDriverContainer(t *testing.T, ns, pod string, after time.Duration) {
 	if err != nil {
 		t.Errorf("end the driver container: %v", err)
 	}
-}
-
-// exitOf is the exit code the command line gives err (cmd/sparkcm-hook's
-// exitCode), by the error's type.
-func exitOf(err error) int {
-	var (
-		usage        *hook.UsageError
-		forbidden    *hook.ForbiddenError
-		unauthorized *hook.UnauthorizedError
-		running      *hook.StillRunningError
-	)
-	switch {
-	case err == nil:
-		return 0
-	case errors.As(err, &usage):
-		return 2
-	case errors.As(err, &forbidden), errors.As(err, &unauthorized):
-		return 3
-	case errors.As(err, &running):
-		return 4
-	}
-	return 1
 }
