@@ -176,6 +176,11 @@ func (t *Toxiproxy) call(ctx context.Context, method, path string, body, out any
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
+		// A server that went away says why only in its log, which Stop
+		// removes with its temp dir: show it here.
+		if dead := t.proc.running(); dead != nil {
+			return fmt.Errorf("toxiproxy %s %s: %w; %w", method, path, err, dead)
+		}
 		return fmt.Errorf("toxiproxy %s %s: %w", method, path, err)
 	}
 	defer func() { _ = resp.Body.Close() }()
