@@ -34,7 +34,7 @@ var (
 	cp       *testbed.ControlPlane // shared.Get's, set before the versions run
 	installs []sparkbed.Install
 	// skipReason is set when Spark cannot run here (no Java 17 and no way
-	// to install it): every test skips with it, none passes.
+	// to install it): every test skips with it (fails under CI), none passes.
 	skipReason string
 )
 
@@ -59,15 +59,11 @@ func TestMain(m *testing.M) {
 	os.Exit(shared.RunMain(m))
 }
 
-// needSpark skips under -short and where Spark cannot run, saying why.
+// needSpark skips under -short; where Spark cannot run it skips saying why,
+// or fails under CI (testbed.Require, the "spark" tier).
 func needSpark(t *testing.T) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("real Spark and the control plane: skipped under -short")
-	}
-	if skipReason != "" {
-		t.Skip("real Spark cannot run here: " + skipReason)
-	}
+	testbed.Require(t, "spark", skipReason)
 }
 
 func ctxFor(t *testing.T, d time.Duration) context.Context {

@@ -2,15 +2,11 @@ package testbed
 
 import "testing"
 
-// SkipWithoutNode skips a test that needs Options.Node, with one line saying
-// why: under -short (nothing is started then), or when no node can run on
-// this machine (not root).
+// SkipWithoutNode guards a test that needs Options.Node: it skips under
+// -short (nothing is started then), and where no node can run on this
+// machine (not root) it skips with one line saying why, or fails under CI
+// (Require, the "node" tier).
 func SkipWithoutNode(t testing.TB) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("-short: the node tests start a control plane and a kubelet")
-	}
-	if why := NodeUnavailable(); why != "" {
-		t.Skip(why + "; node tests skip")
-	}
+	Require(t, "node", NodeUnavailable())
 }
