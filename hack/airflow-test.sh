@@ -13,6 +13,8 @@
 #    (internal/cmd/fakeoperator) built into the cache; the stand-in runs the
 #    real spark-submit from hack/spark.sh's cache (SPARKCM_SPARK).
 # 4. pytest; this script exits 0 only when pytest passed and ran at least one test.
+#    A skipped test, or the Spark fallback below, is a skipped tier: with CI set
+#    it fails the run; otherwise it is recorded in $SPARKCM_TIER_LOG (hack/lib.sh).
 #
 # SPARKCM_AIRFLOW_E2E=0 skips the end-to-end DAG runs (and says so); by default
 # they are required, and a missing piece fails the run.
@@ -21,6 +23,8 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=hack/lib.sh
+source "$root/hack/lib.sh"
 cache="${SPARKCM_CACHE_DIR:-$root/.cache}"
 req="$root/airflow/requirements-test.txt"
 cons="$root/airflow/constraints-py3.11.txt"
@@ -89,6 +93,7 @@ if [[ "$SPARKCM_AIRFLOW_E2E" != "0" ]]; then
     rc=0
     SPARKCM_SPARK=$("$root/hack/spark.sh" "$("$root/hack/spark.sh" --pinned | head -n1)") || rc=$?
     if [[ $rc -eq 3 ]]; then
+      tier_unavailable spark "airflow: no Java 17 for the Spark Operator stand-in's spark-submit (hack/spark.sh said why above)" || exit 1
       echo "airflow-test: no Java for Spark: the Spark Operator stand-in makes Spark's maps from internal/sparkfixture instead of spark-submit" >&2
       SPARKCM_SPARK=
     elif [[ $rc -ne 0 ]]; then
@@ -125,12 +130,17 @@ set +e
 (cd "$root/airflow" && "$venv/bin/python" -m pytest -p no:cacheprovider --junitxml="$junit" "$@")
 rc=$?
 set -e
+if [[ $rc -eq 5 ]]; then
+  echo "airflow-test: pytest collected no test (exit 5): nothing ran${*:+ for $*}" >&2
+  exit 1
+fi
 if [[ $rc -ne 0 ]]; then
   echo "airflow-test: pytest failed (exit $rc)" >&2
   exit "$rc"
 fi
-# Exit 0 must mean tests ran: count the ones that neither failed nor were skipped.
-passed=$("$venv/bin/python" - "$junit" <<'EOF'
+# Exit 0 must mean tests ran: count the ones that neither failed nor were
+# skipped (first line), and print each skip's reason (the other lines).
+report=$("$venv/bin/python" - "$junit" <<'EOF'
 import sys
 import xml.etree.ElementTree as ET
 
@@ -138,10 +148,21 @@ root = ET.parse(sys.argv[1]).getroot()
 suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
 n = sum(int(s.get("tests", 0)) - int(s.get("skipped", 0)) - int(s.get("failures", 0)) - int(s.get("errors", 0)) for s in suites)
 print(n)
+for case in root.iter("testcase"):
+    for skip in case.findall("skipped"):
+        why = " ".join((skip.get("message") or "").split())
+        print(f"{case.get('name')}: {why}")
 EOF
 )
+passed=$(head -n1 <<<"$report")
+skipped=$(tail -n +2 <<<"$report")
 if [[ "$passed" -lt 1 ]]; then
   echo "airflow-test: no test passed (all skipped or none collected)" >&2
   exit 1
+fi
+if [[ -n "$skipped" ]]; then
+  echo "airflow-test: $(wc -l <<<"$skipped") tests skipped:" >&2
+  sed 's/^/  /' <<<"$skipped" >&2
+  tier_unavailable airflow "$(wc -l <<<"$skipped") pytest tests skipped, the first: $(head -n1 <<<"$skipped")" || exit 1
 fi
 echo "airflow-test: $passed tests passed" >&2

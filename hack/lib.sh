@@ -13,3 +13,27 @@ k8s_version_ldflags() {
       "$pkg" "$v" "$pkg" "$major" "$pkg" "$minor" "$pkg"
   done
 }
+
+# in_ci succeeds when CI is set to anything but "", "0" or "false", as
+# internal/testbed's InCI decides: there a required tier must run.
+in_ci() {
+  case "${CI:-}" in
+    "" | 0 | [Ff][Aa][Ll][Ss][Ee]) return 1 ;;
+  esac
+  return 0
+}
+
+# tier_unavailable TIER WHY is a script's testbed.Require: under CI it says
+# that TIER is required but cannot run and fails (returns 1, for the caller
+# to exit); otherwise it appends "tier TIER skipped: WHY" to
+# $SPARKCM_TIER_LOG (when set) for make test's summary and succeeds.
+tier_unavailable() {
+  local tier=$1 why=${2//$'\n'/ }
+  if in_ci; then
+    echo "tier $tier is required under CI=$CI but cannot run: $why" >&2
+    return 1
+  fi
+  if [[ -n "${SPARKCM_TIER_LOG:-}" ]]; then
+    printf 'tier %s skipped: %s\n' "$tier" "$why" >>"$SPARKCM_TIER_LOG"
+  fi
+}
