@@ -10,7 +10,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 export SPARKCM_CACHE_DIR ?= $(CURDIR)/.cache
 GOTEST_FLAGS ?= -race -timeout 25m
 
-.PHONY: all build controlplane helm node spark toxiproxy test test-short test-go test-spark test-airflow test-clone demo bench bench-scale reliability lint verify fmt image image-docker clean
+.PHONY: all build controlplane helm node spark toxiproxy test test-times test-short test-go test-spark test-airflow test-clone demo bench bench-scale reliability lint verify fmt image image-docker clean
 
 all: build
 
@@ -22,28 +22,45 @@ build:
 controlplane:
 	@hack/controlplane.sh >/dev/null
 
-test: lint verify build controlplane helm toxiproxy test-short test-go test-airflow test-clone
+# Every tier in turn, ending with one line: which tiers ran and which skipped
+# (go test prints ok for a package whose tests all skipped, so the skips are
+# counted apart). With CI set a tier that cannot run here (no Java 17, not
+# root) fails the run instead; hack/test-tiers.sh.
+TIERS := lint verify short go airflow clone
+test:
+	@hack/test-tiers.sh $(TIERS)
+
+# The same tiers with every test run (-count=1) and their wall times, as the
+# table BENCHMARKS.md records.
+test-times:
+	@hack/test-tiers.sh --times $(TIERS)
 
 # The short tier: every test that needs no control plane, in seconds, and
 # proof that it starts no process: it runs with nothing it could start (no
 # control-plane binaries, no helm, no sparkcm-hook binary, a PATH with only
 # the Go toolchain), so a test that forgot to skip fails here.
+# Its time is mostly linking a dozen test binaries that carry client-go; -w
+# (no DWARF) halves each link. It keeps go test's cache: its tests start
+# nothing and read only what the cache keys on (make test-times adds -count=1).
 GOROOT_BIN := $(shell $(GO) env GOROOT)/bin
+SHORT_FLAGS ?= -ldflags=-w
 test-short:
 	PATH="$(GOROOT_BIN)" CGO_ENABLED=0 SPARKCM_CONTROLPLANE_BIN=/nonexistent SPARKCM_HELM=/nonexistent SPARKCM_BIN=/nonexistent \
-	  "$(GOROOT_BIN)/go" test -short ./...
+	  "$(GOROOT_BIN)/go" test -short $(SHORT_FLAGS) ./...
 
 # helm and the node's kubelet are built (once per version) before the tests
 # so their cold builds show their own progress instead of eating into go
 # test's timeout. As non-root hack/node.sh says so in one line and the node
-# tests skip.
-test-go: helm node spark toxiproxy
+# tests skip (fail with CI set). -count=1: these tests run binaries go test's
+# cache does not key on (control plane, Spark, helm, the node), so a cached ok
+# could stand for a run that never happened with them.
+test-go: build controlplane helm node spark toxiproxy
 	$(SPARK_ENV) SPARKCM_CONTROLPLANE_BIN=$$(hack/controlplane.sh) SPARKCM_HELM=$$(hack/helm.sh) SPARKCM_BIN=$(CURDIR)/$(BIN) \
-	  SPARKCM_TOXIPROXY=$$(hack/toxiproxy.sh) SPARKCM_NODE_BIN=$$(hack/node.sh 2>/dev/null) $(GO) test $(GOTEST_FLAGS) ./...
+	  SPARKCM_TOXIPROXY=$$(hack/toxiproxy.sh) SPARKCM_NODE_BIN=$$(hack/node.sh 2>/dev/null) $(GO) test $(GOTEST_FLAGS) -count=1 ./...
 
 # Installs the pinned pyspark versions from PyPI once each (hack/spark.sh).
 # Without Java 17 and no way to install it, it says so and the Spark tests
-# skip with that reason.
+# skip with that reason (fail with CI set).
 spark:
 	@hack/spark.sh >/dev/null || [ $$? -eq 3 ]
 
