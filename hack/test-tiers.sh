@@ -14,9 +14,11 @@
 #
 #   hack/test-tiers.sh [--times] TIER...    TIER: lint verify short go spark airflow clone
 #
-# --times also prints a Markdown table of each tier's wall time and the
-# command that took it, with every Go test run (-count=1), none from go
-# test's cache. The first failing tier stops the run, as make would.
+# --times also prints a Markdown table of each tier's wall time, the CPU time
+# of everything it ran (user + system; on a machine shared with other work
+# the wall time depends on that work, the CPU time much less) and the command,
+# with every Go test run (-count=1), none from go test's cache. The first
+# failing tier stops the run, as make would.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=hack/lib.sh
@@ -30,7 +32,7 @@ if [[ "${1:-}" == "--times" ]]; then
 fi
 make="make --no-print-directory"
 short_flags=""
-[[ $times -eq 1 ]] && short_flags=" SHORT_FLAGS='-ldflags=-w -count=1'"
+[[ $times -eq 1 ]] && short_flags=" SHORT_FLAGS=-count=1"
 
 # The command each tier runs (test-go and test-spark always use -count=1).
 declare -A cmd=(
@@ -55,8 +57,9 @@ if [[ $# -eq 0 ]]; then
 fi
 
 log=$(mktemp "${TMPDIR:-/tmp}/sparkcm-tiers.XXXXXX")
+trap 'rm -f "$log" "$log".*' EXIT
 export SPARKCM_TIER_LOG="$log"
-declare -A status=() seconds=()
+declare -A status=() seconds=() cpu=()
 load_start=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?")
 
 # skipped_why TIER prints the first recorded reason TIER skipped, or nothing.
@@ -106,17 +109,30 @@ times_table() {
   echo
   echo "Tier wall times, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, load average $load_start at the start and $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?") at the end:"
   echo
-  echo "| tier | command | result | wall |"
-  echo "|---|---|---|---|"
+  echo "| tier | command | result | wall | CPU (user + system) |"
+  echo "|---|---|---|---|---|"
   for t in "$@"; do
     [[ -n "${status[$t]:-}" ]] || continue
-    printf '| %s | `make %s` | %s | %s s |\n' "$t" "${cmd[$t]#"$make "}" "${status[$t]}" "${seconds[$t]}"
+    printf '| %s | `make %s` | %s | %s s | %s s |\n' "$t" "${cmd[$t]#"$make "}" "${status[$t]}" "${seconds[$t]}" "${cpu[$t]}"
   done
+}
+
+# children_cpu prints the user + system seconds of every finished child of
+# this shell so far (the second line of bash's times). times runs here, not
+# in a $(...) subshell: a forked subshell has no children yet.
+children_cpu() {
+  times >"$log.times"
+  awk 'NR == 2 {
+    n = 0
+    for (i = 1; i <= 2; i++) { split($i, p, "m"); sub("s", "", p[2]); n += p[1] * 60 + p[2] }
+    print n
+  }' "$log.times"
 }
 
 rc=0
 for t in "$@"; do
   start=$(date +%s.%N)
+  children_cpu >"$log.cpu0"
   if bash -c "${cmd[$t]}"; then
     status[$t]=ok
   else
@@ -124,13 +140,14 @@ for t in "$@"; do
     status[$t]=FAILED
   fi
   seconds[$t]=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.0f", b - a }')
+  children_cpu >"$log.cpu1"
+  cpu[$t]=$(awk 'NR == FNR { a = $1; next } { printf "%.1f", $1 - a }' "$log.cpu0" "$log.cpu1")
   [[ $rc -eq 0 ]] || break
 done
 
 skipped=0
 summary "$@" || skipped=$?
 [[ $times -eq 1 ]] && times_table "$@"
-rm -f "$log"
 if [[ $rc -ne 0 ]]; then
   exit "$rc"
 fi
