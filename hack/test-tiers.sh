@@ -61,6 +61,7 @@ trap 'rm -f "$log" "$log".*' EXIT
 export SPARKCM_TIER_LOG="$log"
 declare -A status=() seconds=() cpu=()
 load_start=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?")
+started=$(date -u +%Y-%m-%dT%H:%MZ)
 
 # skipped_why TIER prints the first recorded reason TIER skipped, or nothing.
 skipped_why() {
@@ -107,7 +108,7 @@ summary() {
 
 times_table() {
   echo
-  echo "Tier wall times, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, load average $load_start at the start and $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?") at the end:"
+  echo "Tier wall times, started $started, $(nproc) cores, load average $load_start at the start and $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?") at the end:"
   echo
   echo "| tier | command | result | wall | CPU (user + system) |"
   echo "|---|---|---|---|---|"
