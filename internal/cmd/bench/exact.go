@@ -47,11 +47,13 @@ func (c exactCheck) line() string {
 type ledgerEntry struct {
 	Namespace string `json:"namespace"`
 	Name      string `json:"name"`
+	Decision  string `json:"decision"`
 	Reason    string `json:"reason"`
 }
 
 // ledgerKept is the part of -o json that says why maps were not deleted.
 type ledgerKept struct {
+	Deleted []ledgerEntry `json:"deleted"`
 	Skipped []ledgerEntry `json:"skipped"`
 	Failed  []ledgerEntry `json:"failed"`
 }
@@ -97,9 +99,15 @@ func tally(row string, ledger []byte, left map[string]map[string]bool, bls []*ba
 		return c, fmt.Errorf("%s: the ledger is not JSON (%w)", row, err)
 	}
 	why := map[string]string{}
-	for _, list := range [][]ledgerEntry{led.Skipped, led.Failed} {
+	for _, list := range [][]ledgerEntry{led.Deleted, led.Skipped, led.Failed} {
 		for _, e := range list {
-			why[e.Namespace+"/"+e.Name] = e.Reason
+			r := e.Reason
+			if e.Decision != "skipped" && e.Decision != "failed" {
+				// Deleted (or would-delete in a dry run) by the ledger,
+				// still there by the API server.
+				r = "still there though the ledger says " + e.Decision
+			}
+			why[e.Namespace+"/"+e.Name] = r
 		}
 	}
 	counts := map[string]int{}

@@ -7,11 +7,11 @@ import (
 
 func TestTallyCountsEveryMapThatStayedAndShouldHaveGone(t *testing.T) {
 	bl := &backlog{ns: "ns", maps: 6, inUse: []string{"a"}}
-	ledger := `{"deleted":[{"namespace":"ns","name":"d"}],
-		"skipped":[{"namespace":"ns","name":"a","reason":"in use by Pod consumer-0 (Running)"},
-			{"namespace":"ns","name":"b","reason":"created or changed after its owners were read; judged on the next run"},
-			{"namespace":"ns","name":"c","reason":"created or changed after its owners were read; judged on the next run"}],
-		"failed":[{"namespace":"ns","name":"e","reason":"not attempted: context canceled"}]}`
+	ledger := `{"deleted":[{"namespace":"ns","name":"d","decision":"deleted"}],
+		"skipped":[{"namespace":"ns","name":"a","decision":"skipped","reason":"in use by Pod consumer-0 (Running)"},
+			{"namespace":"ns","name":"b","decision":"skipped","reason":"created or changed after its owners were read; judged on the next run"},
+			{"namespace":"ns","name":"c","decision":"skipped","reason":"created or changed after its owners were read; judged on the next run"}],
+		"failed":[{"namespace":"ns","name":"e","decision":"failed","reason":"not attempted: context canceled"}]}`
 	for _, tc := range []struct {
 		name        string
 		left        []string
@@ -24,6 +24,8 @@ func TestTallyCountsEveryMapThatStayedAndShouldHaveGone(t *testing.T) {
 		{name: "skipped and failed maps stay with their reasons", left: []string{"a", "b", "c", "e", "f"}, wantStayed: 4, wantKept: 1, wantReasons: []string{
 			`2: "created or changed after its owners were read; judged on the next run"`, `1: "not attempted: context canceled"`, `1: "not in the ledger"`}},
 		{name: "an in-use map lost fails too", left: nil, wantKept: 0},
+		{name: "a map the ledger says is deleted but is still there", left: []string{"a", "d"}, wantStayed: 1, wantKept: 1, wantReasons: []string{
+			`1: "still there though the ledger says deleted"`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			have := map[string]bool{}
