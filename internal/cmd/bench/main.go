@@ -15,7 +15,10 @@
 //
 // API requests are counted by the API server itself (apiserver_request_total
 // before and after each row); wall time is the child process's, from start to
-// exit, and its peak RSS is measured by GNU time. See BENCHMARKS.md.
+// exit, and its peak RSS is measured by GNU time. After every sweep row the
+// bench checks, map by map, that exactly the in-use maps stayed, and exits 1
+// when any other map stayed (--keep-ledgers keeps the sweeps' ledgers). See
+// BENCHMARKS.md.
 package main
 
 import (
@@ -78,6 +81,9 @@ type options struct {
 	invAccounts   int
 	invSample     int
 	invScript     string
+	// keepLedgers, when set, is the folder each sweep row's -o json is
+	// written to.
+	keepLedgers string
 }
 
 // allRows are the rows in the order they run.
@@ -102,6 +108,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.invAccounts, "inv-accounts", 20, "issue 11: ServiceAccounts per namespace besides \"default\" (at least 6)")
 	fs.IntVar(&o.invSample, "inv-sample", 5, "namespaces the shell inventory runs over (it needs about a second per account); 0 all, -1 skips it")
 	fs.StringVar(&o.invScript, "inv-script", "", "the shell inventory (default: <repo>/../shared/baseline/seed-sa-inventory.sh; the row is skipped when it is missing)")
+	fs.StringVar(&o.keepLedgers, "keep-ledgers", "", "a folder to keep each sweep row's ledger (its -o json) in, as <namespace or row>.json (created if missing)")
 	rows := fs.String("rows", strings.Join(allRows, ","), "the rows to run (and seed for), comma-separated")
 	fs.IntVar(&o.preRounds, "pre-rounds", 3, "issue 8: rounds of the floor that prices the resourceVersion precondition (every second delete carries it)")
 	fs.IntVar(&o.preMaps, "pre-maps", 5000, "issue 8: maps in the namespace of each round")
@@ -142,6 +149,11 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	var err error
 	if o.bin, err = filepath.Abs(o.bin); err != nil {
 		return nil, err
+	}
+	if o.keepLedgers != "" {
+		if err := os.MkdirAll(o.keepLedgers, 0o755); err != nil {
+			return nil, fmt.Errorf("--keep-ledgers: %w", err)
+		}
 	}
 	if st, err := os.Stat(o.bin); err != nil || st.Mode()&0o111 == 0 {
 		return nil, fmt.Errorf("--bin %s is not an executable file (run make build)", o.bin)
@@ -340,7 +352,7 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	rep.loadAfter = loadavg()
 	rep.print(stdout, runtime.NumCPU(), time.Now())
 	b.logf("done")
-	return nil
+	return exactFailure(rep.exact)
 }
 
 // env is the environment of a measured child: the real one with a scratch

@@ -41,6 +41,10 @@ type report struct {
 
 	// Issue 12: the throttled sweep and the unthrottled one at 3.
 	throttled, unthrottled3 measurement
+
+	// exact is, for every sweep row, whether it deleted exactly what the
+	// seed meant to go.
+	exact []exactCheck
 }
 
 func (r *report) add(x row) { r.rows = append(r.rows, x) }
@@ -73,6 +77,9 @@ func (r *report) print(w io.Writer, cpus int, now time.Time) {
 			r.cleanupRequests, r.cleanupRequestsEmpty)
 	} else {
 		na("issue 3: one cleanup sends a constant number of requests")
+	}
+	for _, c := range r.exact {
+		check(c.ok(), "%s", c.line())
 	}
 	r.inventoryTargets(check, na)
 	r.preconditionTargets(check, na)

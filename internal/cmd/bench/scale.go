@@ -36,6 +36,7 @@ type scaleReport struct {
 	version                string
 	seeded                 time.Duration
 	etcdQuota              string
+	exact                  []exactCheck
 }
 
 // etcdScaleQuota is etcd's backend quota for the scale run: 370,000 maps
@@ -92,6 +93,20 @@ func (b *bench) scale(ctx context.Context, stdout io.Writer) error {
 	rep.loadBefore = loadavg()
 	rep.version = binVersion(ctx, b.o.bin)
 
+	// exactRow checks, after a sweep row, that the backlogs it swept hold
+	// exactly their in-use maps.
+	exactRow := func(p *proc, ledger string, bls ...*backlog) error {
+		path, err := b.keepLedger(ledger, *p)
+		if err != nil {
+			return err
+		}
+		ex, err := b.exact(ctx, ledger, *p, path, bls...)
+		if err != nil {
+			return err
+		}
+		rep.exact = append(rep.exact, ex)
+		return nil
+	}
 	sweepRow := func(name, scope string, maps int, args ...string) (measurement, *proc, error) {
 		b.logf("scale: %s", name)
 		p, reqs, err := b.measured(ctx, b.env(), b.o.bin, append([]string{"sweep", "--kubeconfig", b.kubeconfig, "--older-than", "0s", "-o", "json"}, args...)...)
@@ -110,7 +125,11 @@ func (b *bench) scale(ctx context.Context, stdout io.Writer) error {
 		return m, &p, nil
 	}
 
-	if rep.small, _, err = sweepRow("`sparkcm-hook sweep -n NS --older-than 0s -o json`", backlogScope(small), small.maps, "-n", small.ns); err != nil {
+	var p *proc
+	if rep.small, p, err = sweepRow("`sparkcm-hook sweep -n NS --older-than 0s -o json`", backlogScope(small), small.maps, "-n", small.ns); err != nil {
+		return err
+	}
+	if err := exactRow(p, small.ns, small); err != nil {
 		return err
 	}
 	rep.smallMaps = small.maps
@@ -119,7 +138,10 @@ func (b *bench) scale(ctx context.Context, stdout io.Writer) error {
 	}
 	rep.rows[len(rep.rows)-1].lost = fmt.Sprint(rep.lostSmall)
 
-	if rep.one, _, err = sweepRow("`sparkcm-hook sweep -n NS --older-than 0s -o json`", backlogScope(one), one.maps, "-n", one.ns); err != nil {
+	if rep.one, p, err = sweepRow("`sparkcm-hook sweep -n NS --older-than 0s -o json`", backlogScope(one), one.maps, "-n", one.ns); err != nil {
+		return err
+	}
+	if err := exactRow(p, one.ns, one); err != nil {
 		return err
 	}
 	rep.oneMaps = one.maps
@@ -138,7 +160,12 @@ func (b *bench) scale(ctx context.Context, stdout io.Writer) error {
 
 	allMaps := so.maps
 	scope := fmt.Sprintf("%s maps in %s namespaces of %d, %s Pods (and the in-use maps the rows above kept)", num(allMaps), num(so.namespaces), perNS, num(so.pods))
-	if rep.all, _, err = sweepRow("`sparkcm-hook sweep -A --older-than 0s -o json`", scope, allMaps, "-A"); err != nil {
+	if rep.all, p, err = sweepRow("`sparkcm-hook sweep -A --older-than 0s -o json`", scope, allMaps, "-A"); err != nil {
+		return err
+	}
+	// What the rows above left in their namespaces is judged again by -A
+	// and must be exactly their in-use maps too.
+	if err := exactRow(p, "all-namespaces", append([]*backlog{small, one}, spread...)...); err != nil {
 		return err
 	}
 	rep.allMaps, rep.namespaces = allMaps, so.namespaces
@@ -152,7 +179,7 @@ func (b *bench) scale(ctx context.Context, stdout io.Writer) error {
 	rep.rows[len(rep.rows)-1].lost = fmt.Sprint(rep.lostAll)
 	rep.loadAfter = loadavg()
 	rep.print(stdout)
-	return nil
+	return exactFailure(rep.exact)
 }
 
 // floorChild runs the floor as a child on a backlog and returns its
@@ -236,6 +263,9 @@ func (r *scaleReport) print(w io.Writer) {
 	if r.small.perMap > 0 {
 		ratio := float64(r.one.perMap) / float64(r.small.perMap)
 		check(ratio <= 1.2, "issue 14: sweep per map at %s maps within 1.2x of %s maps: %s vs %s (%.2fx)", num(r.oneMaps), num(r.smallMaps), durPrec(r.one.perMap), durPrec(r.small.perMap), ratio)
+	}
+	for _, c := range r.exact {
+		check(c.ok(), "issue 14: %s", c.line())
 	}
 	lost := r.lostSmall + r.lostOne + r.lostAll
 	check(lost == 0, "issue 14: 0 in-use maps lost (lost %d)", lost)

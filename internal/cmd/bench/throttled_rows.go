@@ -135,6 +135,15 @@ func (b *bench) throttledRow(ctx context.Context, rep *report, bl *backlog, kube
 	if err != nil {
 		return measurement{}, err
 	}
+	path, err := b.keepLedger(bl.ns, p)
+	if err != nil {
+		return measurement{}, err
+	}
+	ex, err := b.exact(ctx, "sweep -n "+bl.ns, p, path, bl)
+	if err != nil {
+		return measurement{}, err
+	}
+	rep.exact = append(rep.exact, ex)
 	m := measurement{wall: p.wall, perMap: p.wall / time.Duration(bl.maps), rss: p.maxRSS, lost: lost, ok: p.exitCode == 0}
 	notes := fmt.Sprintf("the run counted %d requests retried, %d of them throttled (429); %d maps left", res.Retries, res.Throttled, left)
 	if len(res.Failed) > 0 || p.exitCode != 0 {

@@ -69,6 +69,15 @@ func (b *bench) sweep(ctx context.Context, rep *report, bl *backlog) error {
 	if err != nil {
 		return err
 	}
+	path, err := b.keepLedger(bl.ns, p)
+	if err != nil {
+		return err
+	}
+	ex, err := b.exact(ctx, "sweep -n "+bl.ns, p, path, bl)
+	if err != nil {
+		return err
+	}
+	rep.exact = append(rep.exact, ex)
 	reasons := map[string]int{}
 	for _, s := range res.Skipped {
 		r := s.Reason
