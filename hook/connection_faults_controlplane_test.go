@@ -1,9 +1,11 @@
 package hook_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -205,12 +207,7 @@ func TestSweepThroughEachConnectionFaultDeletesOnlyTheRightMapsAndARerunFinishes
 			}
 			// The first window opens as the sweep starts, so that the
 			// sweep meets it however fast it runs.
-			first := windows[0].At
-			for j := range windows {
-				if windows[j].At < first {
-					first = windows[j].At
-				}
-			}
+			first := slices.MinFunc(windows, func(a, b faults.Window) int { return cmp.Compare(a.At, b.At) }).At
 			for j := range windows {
 				windows[j].At -= first
 			}
