@@ -28,7 +28,7 @@ import (
 var (
 	runs    = flag.Int("reliability.runs", 12, "runs of the property test (make reliability: 500)")
 	seed    = flag.Uint64("reliability.seed", 1, "seed of the first run; run i uses seed+i")
-	workers = flag.Int("reliability.workers", 2, "runs at once, each in its own namespace behind its own toxiproxy")
+	workers = flag.Int("reliability.workers", 2, "runs at once, each in its own namespace behind a toxiproxy of its own")
 )
 
 // cp starts with the first test that needs it; under -short none does.
@@ -38,10 +38,14 @@ func TestMain(m *testing.M) { os.Exit(cp.RunMain(m)) }
 
 // tally is what the runs add up to.
 type tally struct {
-	runs, faults, answers, toxics, wrong, converged, failedRuns atomic.Int64
-	mu                                                          sync.Mutex
-	byCommand                                                   map[string]int
-	exits                                                       map[int]int
+	runs, wrong, converged, failedRuns atomic.Int64
+	// faults = answers + toxics: the error answers the layer injected and
+	// the connection-fault windows that were applied, not merely scheduled
+	// (scheduled); broken counts the connections the client saw broken.
+	faults, answers, toxics, scheduled, broken atomic.Int64
+	mu                                         sync.Mutex
+	byCommand                                  map[string]int
+	exits                                      map[int]int
 }
 
 func (t *tally) note(command string, exit int) {
@@ -60,15 +64,10 @@ func TestNothingWrongIsDeletedUnderFaultsAndEveryRerunConverges(t *testing.T) {
 	var sum tally
 	next := make(chan uint64)
 	var wg sync.WaitGroup
-	for w := range max(*workers, 1) {
-		proxy, err := cp.Get(t).StartToxiproxy(context.Background(), int64(*seed)+int64(w))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer proxy.Stop()
+	for range max(*workers, 1) {
 		wg.Go(func() {
 			for s := range next {
-				t.Run(fmt.Sprintf("seed-%d", s), func(t *testing.T) { oneRun(t, s, proxy, &sum) })
+				t.Run(fmt.Sprintf("seed-%d", s), func(t *testing.T) { oneRun(t, s, &sum) })
 			}
 		})
 	}
@@ -77,8 +76,8 @@ func TestNothingWrongIsDeletedUnderFaultsAndEveryRerunConverges(t *testing.T) {
 	}
 	close(next)
 	wg.Wait()
-	line := fmt.Sprintf("reliability: %d runs (%s), %d faults injected (%d error answers, %d connection-fault windows), %d wrong deletions, %d of %d runs converged on rerun; exit codes of the faulted runs %s; seeds %d..%d, %s",
-		sum.runs.Load(), counts(sum.byCommand), sum.faults.Load(), sum.answers.Load(), sum.toxics.Load(), sum.wrong.Load(), sum.converged.Load(), sum.runs.Load(),
+	line := fmt.Sprintf("reliability: %d runs (%s), %d faults applied (%d error answers, %d connection-fault windows of %d scheduled, which broke %d connections), %d wrong deletions, %d of %d runs converged on rerun; exit codes of the faulted runs %s; seeds %d..%d, %s",
+		sum.runs.Load(), counts(sum.byCommand), sum.faults.Load(), sum.answers.Load(), sum.toxics.Load(), sum.scheduled.Load(), sum.broken.Load(), sum.wrong.Load(), sum.converged.Load(), sum.runs.Load(),
 		exitCounts(sum.exits), *seed, *seed+uint64(*runs)-1, time.Since(start).Round(time.Second))
 	t.Log(line)
 	fmt.Println(line)
@@ -130,7 +129,7 @@ func (c command) run(ctx context.Context, clients hook.Clients, retry hook.Retry
 	}
 }
 
-func oneRun(t *testing.T, s uint64, proxy *testbed.Toxiproxy, sum *tally) {
+func oneRun(t *testing.T, s uint64, sum *tally) {
 	rng := rand.New(rand.NewPCG(s, 0x12))
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -188,24 +187,34 @@ func oneRun(t *testing.T, s uint64, proxy *testbed.Toxiproxy, sum *tally) {
 	}
 
 	// The faults: error answers around the transport, connection faults
-	// through this worker's toxiproxy.
+	// through a toxiproxy of this run's own (one a reset_peer has cut
+	// connections under is not safe to change again: see
+	// testbed.Toxiproxy).
 	layer := faults.NewLayer(s, 0.02+rng.Float64()*0.2, 1+rng.IntN(8))
 	windows := faults.Schedule(s, rng.IntN(4), 1500*time.Millisecond)
-	cfg := proxy.Config(cp.Get(t).AdminConfig())
+	proxy, err := cp.Get(t).StartToxiproxy(ctx, int64(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Stop()
+	var wire faults.Wire
+	cfg := wire.Config(proxy.Config(cp.Get(t).AdminConfig()))
 	cfg.Wrap(layer.Wrap)
 	faulty := clientsFor(t, cfg)
-	stop := faults.Play(ctx, proxy, windows, t.Errorf)
+	stop := faults.Play(ctx, proxy, windows, &wire, t.Errorf)
 	if cmd.name == "watch" {
 		go endDriverContainer(t, ns, cmd.app.driverPod, time.Duration(200+rng.IntN(1300))*time.Millisecond)
 	}
 	res, err := cmd.run(ctx, faulty, hook.RetryPolicy{Budget: 6 * time.Second})
-	stop()
+	played := stop()
 	exit := exittest.ExitOf(err)
 	sum.runs.Add(1)
 	sum.note(cmd.name, exit)
 	sum.answers.Add(int64(layer.Total()))
-	sum.toxics.Add(int64(len(windows)))
-	sum.faults.Add(int64(layer.Total() + len(windows)))
+	sum.toxics.Add(int64(played.Applied))
+	sum.scheduled.Add(int64(played.Scheduled))
+	sum.broken.Add(wire.Broken())
+	sum.faults.Add(int64(layer.Total() + played.Applied))
 	if exit == 2 || exit == 3 {
 		t.Errorf("%s: exit %d under faults: %v", cmd.name, exit, err)
 	}
@@ -246,7 +255,8 @@ func oneRun(t *testing.T, s uint64, proxy *testbed.Toxiproxy, sum *tally) {
 		if res != nil {
 			deleted = res.Counts.Deleted
 		}
-		t.Logf("%s: exit %d, %d deleted under %d faults (%s; %d toxic windows), %d allowed", describe(cmd), exit, deleted, layer.Total(), faults.Summary(layer.Injected()), len(windows), len(allowed))
+		t.Logf("%s: exit %d, %d deleted under %d error answers (%s) and %d of %d toxic windows (%d connections broken), %d allowed",
+			describe(cmd), exit, deleted, layer.Total(), faults.Summary(layer.Injected()), played.Applied, played.Scheduled, wire.Broken(), len(allowed))
 	}
 }
 

@@ -25,6 +25,18 @@ const EnvToxiproxy = "SPARKCM_TOXIPROXY"
 // Toxiproxy is a toxiproxy server (github.com/Shopify/toxiproxy) with one
 // TCP proxy in front of the API server: clients that connect through it
 // meet the connection faults (toxics) a test adds, on real sockets.
+//
+// toxiproxy (v2.12.0 and before) keeps, for each open connection, a chain
+// of stubs that must match the proxy's list of toxics. A toxic that closes
+// its stub (reset_peer, limit_data, timeout) leaves that connection's chain
+// out of step with the list once the list changes under it, and the next
+// change can panic the server (index out of range in link.go's AddToxic)
+// or hang it for good (a stub ahead of the closed one waits forever to hand
+// on data, and interrupting it blocks while holding the collection lock).
+// So use one proxy per test and do not reuse it after such a toxic; keep
+// at most one of them on a proxy at a time, last in its direction's chain,
+// and never remove what sits ahead of it (Stop the proxy rather than Reset
+// it).
 type Toxiproxy struct {
 	proc   *process
 	dir    string
@@ -127,15 +139,18 @@ func (t *Toxiproxy) Config(cfg *rest.Config) *rest.Config {
 func (t *Toxiproxy) Host() string { return "https://" + t.listen }
 
 // AddToxic starts a connection fault on the proxy's connections, open ones
-// included.
-func (t *Toxiproxy) AddToxic(ctx context.Context, x Toxic) error {
+// included, and returns it as toxiproxy now holds it (its answer), so that
+// a test can tell what was applied from what it asked for.
+func (t *Toxiproxy) AddToxic(ctx context.Context, x Toxic) (Toxic, error) {
 	if x.Toxicity == 0 {
 		x.Toxicity = 1
 	}
 	if x.Stream == "" {
 		x.Stream = "downstream"
 	}
-	return t.call(ctx, http.MethodPost, "/proxies/"+t.name+"/toxics", x, nil)
+	var held Toxic
+	err := t.call(ctx, http.MethodPost, "/proxies/"+t.name+"/toxics", x, &held)
+	return held, err
 }
 
 // RemoveToxic ends one fault.
@@ -149,7 +164,8 @@ func (t *Toxiproxy) SetEnabled(ctx context.Context, enabled bool) error {
 	return t.call(ctx, http.MethodPost, "/proxies/"+t.name, map[string]any{"enabled": enabled}, nil)
 }
 
-// Reset removes every toxic and enables the proxy again.
+// Reset removes every toxic and enables the proxy again. Not after a
+// toxic that closes connections was live: see Toxiproxy.
 func (t *Toxiproxy) Reset(ctx context.Context) error {
 	return t.call(ctx, http.MethodPost, "/reset", nil, nil)
 }
@@ -160,7 +176,14 @@ func (t *Toxiproxy) Stop() {
 	_ = os.RemoveAll(t.dir)
 }
 
+// toxiproxyCallTimeout bounds every call to toxiproxy's API: a server that
+// hangs (see Toxiproxy) fails the test that called it instead of stalling
+// it until go test's own timeout.
+const toxiproxyCallTimeout = 20 * time.Second
+
 func (t *Toxiproxy) call(ctx context.Context, method, path string, body, out any) error {
+	ctx, cancel := context.WithTimeout(ctx, toxiproxyCallTimeout)
+	defer cancel()
 	var r io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
