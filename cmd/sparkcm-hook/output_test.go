@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -106,5 +107,34 @@ func TestTextAndCSVPrintEveryEntryAndTheCounts(t *testing.T) {
 	records, err := csv.NewReader(&ledger).ReadAll()
 	if err != nil || len(records) != 6 {
 		t.Errorf("csv has %d records (%v), want a header and 5", len(records), err)
+	}
+}
+
+// The text summary names the applications whose maps went, a few of them
+// when there are many: a streamed sweep's result holds their ids, not its
+// entries.
+func TestTextSummaryNamesTheApplications(t *testing.T) {
+	many := make([]string, textAppIDs+3)
+	for i := range many {
+		many[i] = fmt.Sprintf("spark-%02d", i)
+	}
+	for name, tc := range map[string]struct {
+		ids  []string
+		want string
+	}{
+		"none": {nil, "deleted 0, skipped 0, failed 0 ConfigMap(s) in"},
+		"two":  {[]string{"spark-a", "spark-b"}, "ConfigMap(s) of application(s) spark-a, spark-b in"},
+		"many": {many, "of application(s) spark-00, spark-01, spark-02, spark-03, spark-04, spark-05, spark-06, spark-07, spark-08, spark-09 and 3 more in"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var buf bytes.Buffer
+			s := sinkFor("text", &buf, nil)
+			if err := s.finish(&hook.Result{AppIDs: tc.ids}); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(buf.String(), tc.want) {
+				t.Errorf("summary %q, want it to contain %q", buf.String(), tc.want)
+			}
+		})
 	}
 }
