@@ -138,8 +138,27 @@ def build_command(target: CleanupTarget, settings: Settings, executable: str) ->
     return cmd
 
 
+# The decisions an entry of the report's "entries" can carry, by the list
+# CleanupResult files it under (a dry run's "would-delete" counts as deleted).
+_DECISIONS = {
+    "deleted": ("deleted", "would-delete"),
+    "skipped": ("skipped",),
+    "failed": ("failed",),
+}
+
+
 def _names(report: dict[str, Any], key: str) -> list[str]:
-    items = report.get(key) or []
+    """Names of the ConfigMaps the report files under ``key``.
+
+    The report lists every ConfigMap once under ``entries`` with its
+    ``decision``; binaries before that grouped them under ``deleted``,
+    ``skipped`` and ``failed``, which are read when ``entries`` is absent.
+    """
+    entries = report.get("entries")
+    if isinstance(entries, list):
+        items = [e for e in entries if isinstance(e, dict) and e.get("decision") in _DECISIONS[key]]
+    else:
+        items = report.get(key) or []
     out = []
     for item in items:
         if isinstance(item, dict) and item.get("name"):

@@ -20,8 +20,8 @@ var formats = []struct {
 	sink func(w io.Writer, log *slog.Logger) sink
 }{
 	{"text", newTextSink},
-	{"json", func(w io.Writer, log *slog.Logger) sink { return newDocSink(w, log, writeJSONDoc) }},
-	{"yaml", func(w io.Writer, log *slog.Logger) sink { return newDocSink(w, log, writeYAMLDoc) }},
+	{"json", func(w io.Writer, _ *slog.Logger) sink { return newDocSink(w, jsonDoc{}) }},
+	{"yaml", func(w io.Writer, _ *slog.Logger) sink { return newDocSink(w, yamlDoc{}) }},
 	{"csv", newCSVSink},
 }
 
