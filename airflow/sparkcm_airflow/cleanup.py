@@ -29,6 +29,8 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_FORBIDDEN = 3
 EXIT_STILL_RUNNING = 4
+#: Only ``rbac who-can``: the API server disagrees with the roles and bindings.
+EXIT_DISAGREES = 5
 
 _EXIT_MEANING = {
     EXIT_OK: "done",
@@ -36,6 +38,7 @@ _EXIT_MEANING = {
     EXIT_USAGE: "invalid usage or input",
     EXIT_FORBIDDEN: "forbidden: the service account lacks an RBAC rule",
     EXIT_STILL_RUNNING: "the application is still running; nothing was deleted",
+    EXIT_DISAGREES: "rbac who-can: the API server disagrees with the roles and bindings",
 }
 
 # How much earlier than the hard limit the binary is asked to stop by itself.
