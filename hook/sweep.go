@@ -129,7 +129,7 @@ func Sweep(ctx context.Context, c Clients, log *slog.Logger, o SweepOptions) (*R
 		o.Now = c.Clock.Now
 	}
 	o.Retry = o.Retry.withDefaults()
-	o.Retry.notReady = c.notReady
+	o.Retry.readiness = c.readiness
 	s := &sweeper{c: c, log: log.With("namespace", nsLabel(o.Namespace)), o: o, res: res}
 	s.d = &deleter{maps: c.Metadata, log: s.log, retry: o.Retry, concurrency: o.Concurrency, dryRun: o.DryRun}
 
