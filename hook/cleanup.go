@@ -100,7 +100,7 @@ func Cleanup(ctx context.Context, c Clients, log *slog.Logger, o CleanupOptions)
 		o.Concurrency = DefaultCleanupConcurrency
 	}
 	o.Retry = o.Retry.withDefaults()
-	o.Retry.notReady = c.notReady
+	o.Retry.readiness = c.readiness
 	// One budget for the whole cleanup, every retry drawing from it, plus
 	// the time the caller allowed for waiting.
 	ctx, cancel := context.WithTimeout(ctx, o.Retry.Budget+max(o.Wait, 0))

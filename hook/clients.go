@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"reflect"
 
+	authorizationv1 "k8s.io/api/authorization/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/metadata"
@@ -66,20 +69,53 @@ func NewClients(cfg *rest.Config) (Clients, error) {
 	return Clients{Kube: kc, Metadata: md, Dynamic: dyn, Clock: clock, Throttle: throttle}, nil
 }
 
-// notReady asks the API server's /readyz (which every identity may read
-// once RBAC is loaded): a 5xx, no answer, or a 403 (what a server that has
-// just started answers before its RBAC caches are filled) mean not ready.
-// 200 means ready, and 401 that these credentials are refused whatever the
-// server's state. Clients without a REST client (fakes) count as ready.
-func (c Clients) notReady(ctx context.Context) bool {
+// readiness is what the API server tells of its own state.
+type readiness int
+
+const (
+	ready    readiness = iota
+	notReady           // still starting (or failing): its refusals are not RBAC's verdict
+	// unknownReadiness: /readyz is forbidden to these credentials, and so is
+	// asking whether it is (a cluster that removed the public-info-viewer and
+	// basic-user bindings): a starting server and a settled refusal look alike.
+	unknownReadiness
+)
+
+// readiness asks the API server's /readyz, which every identity may read
+// once RBAC is loaded: 200 is ready; a 5xx or no answer not ready; 401
+// means these credentials are refused whatever the server's state. A 403
+// is what a server that has just started answers everyone before its RBAC
+// caches are filled, but also what a cluster that forbids /readyz to these
+// credentials answers for good. A SelfSubjectAccessReview of "get /readyz"
+// tells them apart: answered "not allowed", the authorizer is loaded and
+// the policy refuses /readyz, so the server is ready; answered "allowed",
+// the authorizer contradicts itself, as it does while its caches fill;
+// refused too, the state cannot be told. Clients without a REST client
+// (fakes) count as ready.
+func (c Clients) readiness(ctx context.Context) readiness {
 	if c.Kube == nil {
-		return false
+		return ready
 	}
 	rc := c.Kube.Discovery().RESTClient()
 	if rc == nil || reflect.ValueOf(rc).IsNil() {
-		return false
+		return ready
 	}
 	var code int
 	rc.Get().AbsPath("/readyz").Do(ctx).StatusCode(&code)
-	return code == 0 || code == 403 || code >= 500
+	switch {
+	case code == 0 || code >= 500:
+		return notReady
+	case code != 403:
+		return ready
+	}
+	review, err := c.Kube.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authorizationv1.SelfSubjectAccessReview{
+		Spec: authorizationv1.SelfSubjectAccessReviewSpec{NonResourceAttributes: &authorizationv1.NonResourceAttributes{Path: "/readyz", Verb: "get"}},
+	}, metav1.CreateOptions{})
+	switch {
+	case apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err):
+		return unknownReadiness
+	case err != nil, review.Status.Allowed:
+		return notReady
+	}
+	return ready
 }

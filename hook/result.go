@@ -1,6 +1,7 @@
 package hook
 
 import (
+	"encoding/json"
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -43,7 +44,8 @@ type Entry struct {
 	appUID          types.UID
 }
 
-// Result is what one cleanup or sweep did. It is the command's stdout.
+// Result is what one cleanup or sweep did. On stdout (-o json, yaml) it is
+// a Document.
 type Result struct {
 	Namespace string   `json:"namespace"`
 	AppIDs    []string `json:"appIds"`
@@ -136,4 +138,80 @@ func (r *Result) normalize() {
 		r.Failed = []Entry{}
 	}
 	r.Seconds = r.Elapsed.Seconds()
+}
+
+// Document is the shape of a Result on stdout (-o json and yaml): every
+// entry in one list, in the order decided, each with its decision, and then
+// the summary. The summary comes last because a sweep knows it only at the
+// end, and the entries stream out as they are decided: a ledger of any size
+// is printed without holding it or writing it anywhere but stdout.
+type Document struct {
+	Entries []Entry `json:"entries"`
+	Summary
+}
+
+// Summary is what a Document says after its entries.
+type Summary struct {
+	Namespace  string          `json:"namespace"`
+	AppIDs     []string        `json:"appIds"`
+	DryRun     bool            `json:"dryRun"`
+	Seconds    float64         `json:"seconds"`
+	Retries    int             `json:"retries"`
+	Throttled  int             `json:"throttled"`
+	Counts     Counts          `json:"counts"`
+	Unreadable []NamespaceNote `json:"unreadableNamespaces,omitempty"`
+}
+
+// Summary is the result without its entries.
+func (r *Result) Summary() Summary {
+	ids := r.AppIDs
+	if ids == nil {
+		ids = []string{}
+	}
+	return Summary{Namespace: r.Namespace, AppIDs: ids, DryRun: r.DryRun, Seconds: r.Seconds,
+		Retries: r.Retries, Throttled: r.Throttled, Counts: r.Counts, Unreadable: r.Unreadable}
+}
+
+// MarshalJSON writes the Document: the entries the result holds (deleted,
+// failed, skipped), then the summary.
+func (r Result) MarshalJSON() ([]byte, error) {
+	d := Document{Summary: r.Summary()}
+	d.Entries = make([]Entry, 0, len(r.Deleted)+len(r.Failed)+len(r.Skipped))
+	for _, l := range [][]Entry{r.Deleted, r.Failed, r.Skipped} {
+		d.Entries = append(d.Entries, l...)
+	}
+	return json.Marshal(d)
+}
+
+// UnmarshalJSON reads the Document back into a Result, filing each entry
+// under the list its decision names. It also reads the shape printed
+// before the Document (the entries grouped under deleted, skipped and
+// failed), so that a consumer reads what any version printed.
+func (r *Result) UnmarshalJSON(b []byte) error {
+	var d struct {
+		Document
+		Deleted []Entry `json:"deleted"`
+		Skipped []Entry `json:"skipped"`
+		Failed  []Entry `json:"failed"`
+	}
+	if err := json.Unmarshal(b, &d); err != nil {
+		return err
+	}
+	*r = Result{Namespace: d.Namespace, AppIDs: d.AppIDs, DryRun: d.DryRun, Seconds: d.Seconds, Retries: d.Retries,
+		Throttled: d.Throttled, Counts: d.Counts, Unreadable: d.Unreadable,
+		Deleted: d.Deleted, Skipped: d.Skipped, Failed: d.Failed}
+	for _, e := range d.Entries {
+		switch e.Decision {
+		case Deleted, WouldDelete:
+			r.Deleted = append(r.Deleted, e)
+		case Failed:
+			r.Failed = append(r.Failed, e)
+		default:
+			r.Skipped = append(r.Skipped, e)
+		}
+	}
+	r.Elapsed = time.Duration(r.Seconds * float64(time.Second))
+	r.normalize()
+	r.Seconds = d.Seconds // exactly what was printed, not rounded through Elapsed
+	return nil
 }

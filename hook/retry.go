@@ -32,11 +32,13 @@ type RetryPolicy struct {
 	Clock backoff.Clock
 	Sleep func(ctx context.Context, d time.Duration) error
 
-	// notReady, when set, asks the API server whether it is ready. A
+	// readiness, when set, asks the API server whether it is ready. A
 	// kube-apiserver that has just started serves requests before its
 	// RBAC caches are filled and refuses them with 403 (or 401) meanwhile:
 	// such a refusal is retried like a 503, never read as RBAC's verdict.
-	notReady func(context.Context) bool
+	// Where readiness cannot be told, a refusal is retried too, and once
+	// the budget is spent it is returned as the refusal it is.
+	readiness func(context.Context) readiness
 }
 
 // DefaultRetryPolicy is exponential backoff with jitter from 200ms to 10s,
@@ -151,11 +153,20 @@ func retry(ctx context.Context, log *slog.Logger, p RetryPolicy, what string, op
 			return perm.Err
 		}
 		transient := IsTransient(err)
-		if !transient && !p.startingUp(ctx, err) {
-			return err
+		state := ready
+		if !transient {
+			if state = p.startingUp(ctx, err); state == ready {
+				return err
+			}
 		}
 		wait := b.NextBackOff()
 		if wait == backoff.Stop {
+			if state == unknownReadiness {
+				// Refused all along by a server whose state these
+				// credentials may not read: the refusal is the one thing
+				// known, and it stays what it is (exit 3).
+				return fmt.Errorf("%s: refused after %d attempts in %s; whether the API server was still starting could not be told (/readyz and access reviews are forbidden to these credentials): %w", what, attempt, p.Budget, err)
+			}
 			if !transient {
 				// Refused by a server that was not ready: that is not
 				// RBAC's verdict, and must not read as one (exit 3).
@@ -166,6 +177,9 @@ func retry(ctx context.Context, log *slog.Logger, p RetryPolicy, what string, op
 		if ra := retryAfter(err); ra > wait {
 			wait = ra
 		}
+		if state == unknownReadiness && attempt == 1 {
+			log.Info("refused, and /readyz is forbidden to these credentials: retrying in case the API server is still starting", "op", what, "budget", p.Budget, "err", oneLineErr(err))
+		}
 		log.Debug("transient API failure, retrying", "op", what, "attempt", attempt, "wait", wait, "err", err)
 		if serr := p.Sleep(ctx, wait); serr != nil {
 			return fmt.Errorf("%s: %w (last error: %w)", what, serr, err)
@@ -174,17 +188,18 @@ func retry(ctx context.Context, log *slog.Logger, p RetryPolicy, what string, op
 }
 
 // startingUp says whether a refusal (403, 401) came from an API server
-// that is not ready yet.
-func (p RetryPolicy) startingUp(ctx context.Context, err error) bool {
-	if p.notReady == nil || !(apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err)) {
-		return false
+// that is not ready yet (notReady), may be (unknownReadiness), or is ready,
+// which makes the refusal final.
+func (p RetryPolicy) startingUp(ctx context.Context, err error) readiness {
+	if p.readiness == nil || !(apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err)) {
+		return ready
 	}
 	if _, unexpected := unexpectedResponse(err); unexpected {
-		return false
+		return ready
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	return p.notReady(ctx)
+	return p.readiness(ctx)
 }
 
 // sleepCtx waits for d or until ctx ends.

@@ -129,7 +129,7 @@ func Sweep(ctx context.Context, c Clients, log *slog.Logger, o SweepOptions) (*R
 		o.Now = c.Clock.Now
 	}
 	o.Retry = o.Retry.withDefaults()
-	o.Retry.notReady = c.notReady
+	o.Retry.readiness = c.readiness
 	s := &sweeper{c: c, log: log.With("namespace", nsLabel(o.Namespace)), o: o, res: res}
 	s.d = &deleter{maps: c.Metadata, log: s.log, retry: o.Retry, concurrency: o.Concurrency, dryRun: o.DryRun}
 
@@ -141,16 +141,17 @@ func Sweep(ctx context.Context, c Clients, log *slog.Logger, o SweepOptions) (*R
 	} else {
 		err = s.sweepScope(ctx, o.Namespace)
 	}
-	if !s.keepEntries() {
-		res.AppIDs = nil
-	} else {
-		res.AppIDs = sortedKeys(s.ids)
+	// The ids are kept whether or not the entries are: a set of
+	// application ids grows with the applications, not with the maps, and
+	// every summary (json, yaml, text, the log) names them.
+	res.AppIDs = sortedKeys(s.ids)
+	if s.keepEntries() {
 		sortEntries(res)
 	}
 	if err != nil && res.Counts.total() == 0 {
 		return res, err // nothing was considered: the error is the whole story
 	}
-	s.log.Info("sweep finished", "deleted", res.Counts.Deleted, "skipped", res.Counts.Skipped, "failed", res.Counts.Failed,
+	s.log.Info("sweep finished", "applications", len(res.AppIDs), "deleted", res.Counts.Deleted, "skipped", res.Counts.Skipped, "failed", res.Counts.Failed,
 		"unreadableNamespaces", len(res.Unreadable), "dryRun", o.DryRun)
 	if err != nil {
 		return res, err
@@ -353,7 +354,7 @@ func (s *sweeper) record(e Entry) {
 		if s.ids == nil {
 			s.ids = map[string]bool{}
 		}
-		if e.AppID != "" && s.keepEntries() {
+		if e.AppID != "" {
 			s.ids[e.AppID] = true
 		}
 	}

@@ -340,3 +340,38 @@ func TestSweepPagesThroughMoreMapsThanOnePage(t *testing.T) {
 		t.Fatalf("only %d GETs: the maps were not paged", requests.count[http.MethodGet])
 	}
 }
+
+// A sweep that streams its ledger (Record set, as the command line always
+// runs it) holds no entries, but still names the applications whose maps
+// it deleted, the same ids a sweep that keeps its entries names.
+func TestSweepNamesTheApplicationsItDeletedForAlsoWhenItStreamsTheLedger(t *testing.T) {
+	ns := cp.NewNamespace(t)
+	a := newApp(t, ns, sparkfixture.Spec{})
+	b := newApp(t, ns, sparkfixture.Spec{State: sparkfixture.StateFailed})
+	running := newApp(t, ns, sparkfixture.Spec{State: sparkfixture.StateRunning})
+	_, c := admin(t)
+	var mu sync.Mutex
+	var streamed []hook.Entry
+	res, err := sweep(t, c, hook.SweepOptions{Namespace: ns, DryRun: true, Record: func(e hook.Entry) {
+		mu.Lock()
+		defer mu.Unlock()
+		streamed = append(streamed, e)
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := sorted([]string{a.AppID, b.AppID})
+	if !equal(res.AppIDs, want) {
+		t.Errorf("streamed sweep names applications %v, want %v (not %s, still running)", res.AppIDs, want, running.AppID)
+	}
+	if len(streamed) == 0 || len(res.Deleted) != 0 {
+		t.Fatalf("entries streamed %d, held %d: want all streamed", len(streamed), len(res.Deleted))
+	}
+	held, err := sweep(t, c, hook.SweepOptions{Namespace: ns, DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !equal(held.AppIDs, res.AppIDs) {
+		t.Errorf("a sweep that keeps its entries names %v, the streamed one %v", held.AppIDs, res.AppIDs)
+	}
+}

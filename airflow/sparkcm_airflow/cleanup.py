@@ -29,6 +29,8 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_FORBIDDEN = 3
 EXIT_STILL_RUNNING = 4
+#: Only ``rbac who-can``: the API server disagrees with the roles and bindings.
+EXIT_DISAGREES = 5
 
 _EXIT_MEANING = {
     EXIT_OK: "done",
@@ -36,6 +38,7 @@ _EXIT_MEANING = {
     EXIT_USAGE: "invalid usage or input",
     EXIT_FORBIDDEN: "forbidden: the service account lacks an RBAC rule",
     EXIT_STILL_RUNNING: "the application is still running; nothing was deleted",
+    EXIT_DISAGREES: "rbac who-can: the API server disagrees with the roles and bindings",
 }
 
 # How much earlier than the hard limit the binary is asked to stop by itself.
@@ -138,8 +141,27 @@ def build_command(target: CleanupTarget, settings: Settings, executable: str) ->
     return cmd
 
 
+# The decisions an entry of the report's "entries" can carry, by the list
+# CleanupResult files it under (a dry run's "would-delete" counts as deleted).
+_DECISIONS = {
+    "deleted": ("deleted", "would-delete"),
+    "skipped": ("skipped",),
+    "failed": ("failed",),
+}
+
+
 def _names(report: dict[str, Any], key: str) -> list[str]:
-    items = report.get(key) or []
+    """Names of the ConfigMaps the report files under ``key``.
+
+    The report lists every ConfigMap once under ``entries`` with its
+    ``decision``; binaries before that grouped them under ``deleted``,
+    ``skipped`` and ``failed``, which are read when ``entries`` is absent.
+    """
+    entries = report.get("entries")
+    if isinstance(entries, list):
+        items = [e for e in entries if isinstance(e, dict) and e.get("decision") in _DECISIONS[key]]
+    else:
+        items = report.get(key) or []
     out = []
     for item in items:
         if isinstance(item, dict) and item.get("name"):

@@ -88,13 +88,12 @@ def stub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Stub:
     monkeypatch.setenv("AIRFLOW__SPARKCM_HOOK__BINARY", str(path))
     s = Stub(path, args_file, monkeypatch)
     report = {
+        "entries": [{"name": "spark-drv-1-conf-map", "decision": "deleted"}],
         "namespace": "jobs",
         "appIds": ["spark-1"],
         "dryRun": False,
-        "deleted": [{"name": "spark-drv-1-conf-map"}],
-        "skipped": [],
-        "failed": [],
         "seconds": 0.1,
+        "counts": {"deleted": 1, "skipped": 0, "failed": 0},
     }
     s.behave(stdout=json.dumps(report))
     return s

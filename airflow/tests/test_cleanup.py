@@ -59,6 +59,35 @@ def test_success_parses_the_json_report(stub, caplog):
 
 
 @pytest.mark.parametrize(
+    "report",
+    [
+        {
+            "entries": [
+                {"name": "a", "decision": "deleted"},
+                {"name": "w", "decision": "would-delete"},
+                {"name": "f", "decision": "failed", "reason": "boom"},
+                {"name": "s", "decision": "skipped", "reason": "in use"},
+            ],
+            "namespace": "jobs",
+            "counts": {"deleted": 2, "skipped": 1, "failed": 1},
+        },
+        # What binaries printed before the entries were one list.
+        {
+            "namespace": "jobs",
+            "deleted": [{"name": "a"}, {"name": "w"}],
+            "skipped": [{"name": "s"}],
+            "failed": [{"name": "f"}],
+        },
+    ],
+    ids=["entries", "grouped"],
+)
+def test_the_report_is_read_by_decision(stub, report):
+    stub.behave(stdout=json.dumps(report))
+    result = run_cleanup(CleanupTarget("jobs", spark_app="a"), settings_for(stub))
+    assert (result.deleted, result.skipped, result.failed) == (["a", "w"], ["s"], ["f"])
+
+
+@pytest.mark.parametrize(
     ("code", "words"),
     [(1, "cluster unreachable"), (2, "invalid usage"), (3, "forbidden"), (4, "still running")],
 )

@@ -7,6 +7,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
+	"github.com/sparkcm-hook/sparkcm-hook/hook/rbac"
 )
 
 // Exit codes are part of the interface: the README, --help (exitCodesHelp)
@@ -17,6 +18,7 @@ const (
 	exitUsage     = 2 // invalid usage or input; nothing was changed
 	exitForbidden = 3 // the API server refused a verb (RBAC) or the credentials (401)
 	exitRunning   = 4 // the application is still running; nothing was deleted
+	exitDisagrees = 5 // rbac who-can: the API server disagrees with the roles and bindings
 )
 
 const exitCodesHelp = `EXIT CODES:
@@ -37,6 +39,7 @@ func exitCode(err error) int {
 		forbidden *hook.ForbiddenError
 		refused   *hook.UnauthorizedError
 		running   *hook.StillRunningError
+		disagrees *rbac.DisagreementError
 	)
 	switch {
 	case err == nil:
@@ -51,6 +54,8 @@ func exitCode(err error) int {
 		return exitForbidden
 	case errors.As(err, &running):
 		return exitRunning
+	case errors.As(err, &disagrees):
+		return exitDisagrees
 	default:
 		return exitFailed
 	}

@@ -150,24 +150,27 @@ func TestCleanupCLIPrintsJSONResultAndExitsZero(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
+	// The document README.md describes: the entries, then the summary.
 	var res struct {
+		Entries []struct {
+			Name, UID, Decision string
+		} `json:"entries"`
 		Namespace string   `json:"namespace"`
 		AppIDs    []string `json:"appIds"`
-		Deleted   []struct {
-			Name, UID string
-		} `json:"deleted"`
-		Skipped []json.RawMessage `json:"skipped"`
-		Failed  []json.RawMessage `json:"failed"`
+		Counts    struct {
+			Deleted, Skipped, Failed *int
+		} `json:"counts"`
 	}
 	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil {
 		t.Fatalf("stdout is not the JSON result: %v\n%s", err, r.stdout)
 	}
-	if res.Namespace != ns || len(res.AppIDs) != 1 || res.AppIDs[0] != app.AppID || len(res.Deleted) != len(app.Maps) || res.Skipped == nil || res.Failed == nil {
+	if res.Namespace != ns || len(res.AppIDs) != 1 || res.AppIDs[0] != app.AppID || len(res.Entries) != len(app.Maps) ||
+		res.Counts.Deleted == nil || *res.Counts.Deleted != len(app.Maps) || res.Counts.Skipped == nil || res.Counts.Failed == nil {
 		t.Fatalf("result %+v", res)
 	}
-	for _, d := range res.Deleted {
-		if d.Name == "" || d.UID == "" {
-			t.Fatalf("entry without name or uid: %+v", d)
+	for _, d := range res.Entries {
+		if d.Name == "" || d.UID == "" || d.Decision != "deleted" {
+			t.Fatalf("entry without name or uid, or not deleted: %+v", d)
 		}
 	}
 	for _, line := range strings.Split(strings.TrimSpace(r.stderr), "\n") {

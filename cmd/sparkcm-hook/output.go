@@ -20,8 +20,8 @@ var formats = []struct {
 	sink func(w io.Writer, log *slog.Logger) sink
 }{
 	{"text", newTextSink},
-	{"json", func(w io.Writer, log *slog.Logger) sink { return newDocSink(w, log, writeJSONDoc) }},
-	{"yaml", func(w io.Writer, log *slog.Logger) sink { return newDocSink(w, log, writeYAMLDoc) }},
+	{"json", func(w io.Writer, _ *slog.Logger) sink { return newDocSink(w, jsonDoc{}) }},
+	{"yaml", func(w io.Writer, _ *slog.Logger) sink { return newDocSink(w, yamlDoc{}) }},
 	{"csv", newCSVSink},
 }
 
@@ -135,8 +135,24 @@ func (t *textSink) finish(r *hook.Result) error {
 	if r.Retries > 0 {
 		retries = fmt.Sprintf("; %d request(s) retried (%d throttled)", r.Retries, r.Throttled)
 	}
-	_, err := fmt.Fprintf(t.w, "%s %d, skipped %d, failed %d ConfigMap(s) in %.1fs%s\n", verb, r.Counts.Deleted, r.Counts.Skipped, r.Counts.Failed, r.Seconds, retries)
+	_, err := fmt.Fprintf(t.w, "%s %d, skipped %d, failed %d ConfigMap(s)%s in %.1fs%s\n", verb, r.Counts.Deleted, r.Counts.Skipped, r.Counts.Failed, ofApps(r.AppIDs), r.Seconds, retries)
 	return err
+}
+
+// textAppIDs is how many application ids the text summary names: a sweep
+// of a whole cluster can delete for thousands; the json and yaml ledgers
+// name them all.
+const textAppIDs = 10
+
+// ofApps names the applications whose maps were deleted, on one line.
+func ofApps(ids []string) string {
+	switch {
+	case len(ids) == 0:
+		return ""
+	case len(ids) > textAppIDs:
+		return fmt.Sprintf(" of application(s) %s and %d more", strings.Join(ids[:textAppIDs], ", "), len(ids)-textAppIDs)
+	}
+	return " of application(s) " + strings.Join(ids, ", ")
 }
 
 // csvSink is the ledger: one record per map, written as it is decided.

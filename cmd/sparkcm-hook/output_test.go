@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -27,62 +29,75 @@ func sampleResults() map[string]hook.Result {
 	}
 }
 
-// The json and yaml printers write the result entry by entry, held in
-// memory or spooled to temporary files; either way the document is the
-// one encoding/json and sigs.k8s.io/yaml make of the whole result.
+// The json and yaml printers write the result entry by entry; the document
+// is still the one encoding/json and sigs.k8s.io/yaml make of the whole
+// result, with the entries before the summary.
 func TestStreamedDocumentsAreTheResultItself(t *testing.T) {
-	defer func(n int) { spillAfter = n }(spillAfter)
-	for _, spill := range []int{1000, 1} {
-		spillAfter = spill
-		for name, r := range sampleResults() {
-			for _, format := range []string{"json", "yaml"} {
-				t.Run(format+"/"+name, func(t *testing.T) {
-					var buf bytes.Buffer
-					if err := printResult(format, &buf, nil, &r); err != nil {
-						t.Fatal(err)
+	for name, r := range sampleResults() {
+		for _, format := range []string{"json", "yaml"} {
+			t.Run(format+"/"+name, func(t *testing.T) {
+				var buf bytes.Buffer
+				if err := printResult(format, &buf, nil, &r); err != nil {
+					t.Fatal(err)
+				}
+				var got, want any
+				var wantBytes []byte
+				if format == "json" {
+					wantBytes, _ = json.MarshalIndent(r, "", "  ")
+					if err := json.Unmarshal(buf.Bytes(), &got); err != nil {
+						t.Fatalf("not JSON: %v\n%s", err, buf.String())
 					}
-					var got, want any
-					var wantBytes []byte
-					if format == "json" {
-						wantBytes, _ = json.Marshal(r)
-						if err := json.Unmarshal(buf.Bytes(), &got); err != nil {
-							t.Fatalf("not JSON: %v\n%s", err, buf.String())
-						}
-						_ = json.Unmarshal(wantBytes, &want)
-					} else {
-						wantBytes, _ = yaml.Marshal(r)
-						if err := yaml.Unmarshal(buf.Bytes(), &got); err != nil {
-							t.Fatalf("not YAML: %v\n%s", err, buf.String())
-						}
-						_ = yaml.Unmarshal(wantBytes, &want)
-						if buf.String() != string(wantBytes) {
-							t.Errorf("spill after %d: YAML text differs from sigs.k8s.io/yaml:\n%s\nwant\n%s", spill, buf.String(), wantBytes)
-						}
+					_ = json.Unmarshal(wantBytes, &want)
+				} else {
+					wantBytes, _ = yaml.Marshal(r)
+					if err := yaml.Unmarshal(buf.Bytes(), &got); err != nil {
+						t.Fatalf("not YAML: %v\n%s", err, buf.String())
 					}
-					if !reflect.DeepEqual(got, want) {
-						t.Fatalf("spill after %d: streamed %s differs:\n%s\nwant\n%s", spill, format, buf.String(), wantBytes)
-					}
-				})
-			}
+					_ = yaml.Unmarshal(wantBytes, &want)
+				}
+				if !reflect.DeepEqual(got, want) {
+					t.Fatalf("streamed %s differs:\n%s\nwant\n%s", format, buf.String(), wantBytes)
+				}
+				if e, c := strings.Index(buf.String(), "entries"), strings.Index(buf.String(), "counts"); e < 0 || c < e {
+					t.Errorf("the summary must follow the entries:\n%s", buf.String())
+				}
+				var back hook.Result
+				if err := yaml.Unmarshal(buf.Bytes(), &back); err != nil {
+					t.Fatalf("the document does not read back into a Result: %v", err)
+				}
+				if back.Counts != r.Counts || len(back.Deleted) != len(r.Deleted) || len(back.Skipped) != len(r.Skipped) || len(back.Failed) != len(r.Failed) {
+					t.Errorf("read back %+v, want %+v", back, r)
+				}
+			})
 		}
 	}
 }
 
-func TestADocumentSpoolsItsEntriesToTemporaryFiles(t *testing.T) {
-	defer func(n int) { spillAfter = n }(spillAfter)
-	spillAfter = 2
-	var buf bytes.Buffer
-	s := sinkFor("json", &buf, nil).(*docSink)
-	r := sampleResults()["full"]
-	feed(s, &r)
-	if !s.spilling() || s.lists[0].file == nil || len(s.lists[0].mem) != 0 {
-		t.Fatal("past spillAfter the entries are still held in memory")
-	}
-	if err := s.finish(&r); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(buf.String(), `"name":"d"`) {
-		t.Fatalf("spooled entry missing:\n%s", buf.String())
+// A document is printed as its entries are recorded: a sweep's ledger of
+// any size is never held, nor written anywhere but stdout (a read-only
+// root file system has no room for a temporary file).
+func TestADocumentWritesEachEntryAsItIsRecorded(t *testing.T) {
+	for _, format := range []string{"json", "yaml"} {
+		t.Run(format, func(t *testing.T) {
+			t.Setenv("TMPDIR", filepath.Join(t.TempDir(), "does-not-exist"))
+			var buf bytes.Buffer
+			s := sinkFor(format, &buf, nil)
+			const n = 5000
+			for i := range n {
+				s.record(hook.Entry{Name: fmt.Sprintf("spark-exec-%d-conf-map", i), UID: "u", Decision: hook.Deleted})
+			}
+			// bufio holds at most its buffer: almost all of it is out.
+			if buf.Len() == 0 || !strings.Contains(buf.String(), "spark-exec-0-conf-map") || !strings.Contains(buf.String(), fmt.Sprintf("spark-exec-%d-conf-map", n-200)) {
+				t.Fatalf("after %d entries and before finish, %d bytes were written", n, buf.Len())
+			}
+			if err := s.finish(&hook.Result{Counts: hook.Counts{Deleted: n}}); err != nil {
+				t.Fatal(err)
+			}
+			var back hook.Result
+			if err := yaml.Unmarshal(buf.Bytes(), &back); err != nil || len(back.Deleted) != n || back.Counts.Deleted != n {
+				t.Fatalf("read back %d entries, counts %+v, err %v", len(back.Deleted), back.Counts, err)
+			}
+		})
 	}
 }
 
@@ -106,5 +121,34 @@ func TestTextAndCSVPrintEveryEntryAndTheCounts(t *testing.T) {
 	records, err := csv.NewReader(&ledger).ReadAll()
 	if err != nil || len(records) != 6 {
 		t.Errorf("csv has %d records (%v), want a header and 5", len(records), err)
+	}
+}
+
+// The text summary names the applications whose maps went, a few of them
+// when there are many: a streamed sweep's result holds their ids, not its
+// entries.
+func TestTextSummaryNamesTheApplications(t *testing.T) {
+	many := make([]string, textAppIDs+3)
+	for i := range many {
+		many[i] = fmt.Sprintf("spark-%02d", i)
+	}
+	for name, tc := range map[string]struct {
+		ids  []string
+		want string
+	}{
+		"none": {nil, "deleted 0, skipped 0, failed 0 ConfigMap(s) in"},
+		"two":  {[]string{"spark-a", "spark-b"}, "ConfigMap(s) of application(s) spark-a, spark-b in"},
+		"many": {many, "of application(s) spark-00, spark-01, spark-02, spark-03, spark-04, spark-05, spark-06, spark-07, spark-08, spark-09 and 3 more in"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var buf bytes.Buffer
+			s := sinkFor("text", &buf, nil)
+			if err := s.finish(&hook.Result{AppIDs: tc.ids}); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(buf.String(), tc.want) {
+				t.Errorf("summary %q, want it to contain %q", buf.String(), tc.want)
+			}
+		})
 	}
 }

@@ -24,7 +24,9 @@ const rbacExitCodes = `EXIT CODES:
    0  done (who-can and inventory: also when some kinds could not be read; the output names them)
    1  failed after retries
    2  invalid usage or input
-   3  forbidden: preflight found a verb missing (the Role that grants it is on stdout), or nothing could be read`
+   3  forbidden: preflight found a verb missing (the Role that grants it is on stdout), or nothing could be read
+   5  who-can: the API server's SubjectAccessReview disagrees with the roles and bindings on some row
+      (another authorizer, or a binding changed meanwhile); the output is complete and marks them`
 
 func rbacCommand(g *globals) *cli.Command {
 	return &cli.Command{

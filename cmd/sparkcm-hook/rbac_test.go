@@ -9,6 +9,7 @@ import (
 	"io"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -358,5 +359,77 @@ func TestWhoCanCLITakesFlagsAfterItsArgumentsAndRejectsBadInput(t *testing.T) {
 			}
 			assertOneLine(t, r)
 		})
+	}
+}
+
+// sweep -A reads cluster-wide in one pass where it may, else namespace by
+// namespace, which starts by listing the namespaces: preflight -A checks
+// that list too, required exactly when a cluster-wide read is refused.
+func TestPreflightForSweepAllNamespacesChecksListNamespaces(t *testing.T) {
+	skipShort(t)
+	ns := cp.NewNamespace(t)
+	sweepRules := hook.RulesFor(func(a hook.Access) bool { return !a.Optional }, hook.PermissionsFor(hook.CommandSweep))
+	type check struct {
+		Verb, Resource string
+		Allowed        bool `json:"allowed"`
+		Optional       bool
+	}
+	var p struct {
+		Checks  []check             `json:"checks"`
+		Missing []rbacv1.PolicyRule `json:"missing"`
+	}
+	listNS := func() *check {
+		for i, c := range p.Checks {
+			if c.Verb == "list" && c.Resource == "namespaces" {
+				return &p.Checks[i]
+			}
+		}
+		return nil
+	}
+
+	// Bound by a Role in one namespace only, without list namespaces.
+	kc := accountKubeconfig(t, ns, "role-only", sweepRules...)
+	r := runCLI(t, "rbac", "preflight", "--kubeconfig", kc, "--for", "sweep", "-A")
+	if r.code != exitForbidden || !reportLine(r.stdout, "DENIED", "list", "namespaces") {
+		t.Fatalf("Role-only account: exit %d, want 3 and list namespaces DENIED\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	assertOneLine(t, r)
+	r = runCLI(t, "rbac", "preflight", "--kubeconfig", kc, "--for", "sweep", "-A", "-o", "json")
+	if err := json.Unmarshal([]byte(r.stdout), &p); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, r.stdout)
+	}
+	if c := listNS(); c == nil || c.Allowed || c.Optional {
+		t.Errorf("list namespaces check %+v, want required and denied", c)
+	}
+	granted := false
+	for _, rule := range p.Missing {
+		granted = granted || (slices.Contains(rule.Resources, "namespaces") && slices.Contains(rule.Verbs, "list"))
+	}
+	if !granted {
+		t.Errorf("the manifest's rules %v do not grant list namespaces", p.Missing)
+	}
+
+	// Bound cluster-wide: one pass, list namespaces not needed.
+	kube, _ := clients(t)
+	ctx := context.Background()
+	name := ns + "-sweeper"
+	if _, err := kube.RbacV1().ClusterRoles().Create(ctx, &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: name}, Rules: sweepRules}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = kube.RbacV1().ClusterRoles().Delete(ctx, name, metav1.DeleteOptions{}) })
+	kc = accountKubeconfig(t, ns, "cluster-wide")
+	if _, err := kube.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: name},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: "cluster-wide", Namespace: ns}}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = kube.RbacV1().ClusterRoleBindings().Delete(ctx, name, metav1.DeleteOptions{}) })
+	r = runCLI(t, "rbac", "preflight", "--kubeconfig", kc, "--for", "sweep", "-A", "-o", "json")
+	p.Checks, p.Missing = nil, nil
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &p) != nil {
+		t.Fatalf("cluster-wide account: exit %d, want 0\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if c := listNS(); c == nil || !c.Optional {
+		t.Errorf("list namespaces check %+v, want it optional where every read is allowed cluster-wide", c)
 	}
 }

@@ -94,8 +94,9 @@ and every map of an application still running, even one no Pod mounts yet (its P
 SparkApplication are read again before each batch). A map created or changed after the owners were
 read waits for the next run. Each delete carries UID and resourceVersion preconditions. ConfigMaps are listed as metadata, page by page: their data never crosses the wire.
 
--o json|csv is a ledger: one record per map considered (name, uid, application id, age, decision,
-reason), also when the run stops early (the rest as failed, "not attempted: <why>"). A progress line goes to stderr when it is a terminal; a summary is always logged.
+-o json|yaml|csv is a ledger: one record per map considered (name, uid, application id, age, decision,
+reason), also when the run stops early (the rest as failed, "not attempted: <why>"), printed as it
+is decided; json and yaml end with the summary. A progress line goes to stderr when it is a terminal; a summary is always logged.
 
 ` + exitCodesHelp,
 		Before: g.setup,

@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
+	"github.com/sparkcm-hook/sparkcm-hook/hook/rbac"
 )
 
 // These tests need no cluster and run under -short: flags, validation and
@@ -190,6 +191,7 @@ func TestExitCodeFollowsTheErrorTypeNeverItsMessage(t *testing.T) {
 		{"forbidden", &hook.ForbiddenError{Verb: "delete", Resource: "configmaps", Err: apierrors.NewForbidden(gr, "x", errors.New("no"))}, exitForbidden},
 		{"still running", fmt.Errorf("%w (use --wait)", &hook.StillRunningError{App: "etl", State: "RUNNING"}), exitRunning},
 		{"partial failure", &hook.PartialFailureError{Failed: 2}, exitFailed},
+		{"who-can disagrees with the API server", fmt.Errorf("who-can: %w", &rbac.DisagreementError{Disagreements: 1}), exitDisagrees},
 		{"urfave/cli's own exit error", cli.Exit("No help topic for 'x'", 3), exitUsage},
 		// Messages that look like usage or config errors do not make one.
 		{"server says invalid value", apierrors.NewBadRequest(`invalid value "x" for field y`), exitFailed},

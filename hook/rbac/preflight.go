@@ -99,6 +99,13 @@ func RunPreflight(ctx context.Context, kc kube.Interface, log *slog.Logger, o Pr
 		}
 		p.Checks = append(p.Checks, Check{Access: a, Review: rev})
 	}
+	if o.Namespace == "" && (o.Command == hook.CommandSweep || o.Command == hook.CommandAll) {
+		c, err := listNamespacesCheck(ctx, kc, log, o.Retry, p.Checks)
+		if err != nil {
+			return nil, err
+		}
+		p.Checks = append(p.Checks, c)
+	}
 	var missing []hook.Access
 	for _, c := range p.Checks {
 		if !c.Allowed && !c.Optional {
@@ -118,6 +125,35 @@ func RunPreflight(ctx context.Context, kc kube.Interface, log *slog.Logger, o Pr
 	return p, &DeniedError{Preflight: p, Forbidden: &hook.ForbiddenError{
 		User: p.User, Verb: first.Verb, Group: first.Group, Resource: first.Resource, Namespace: o.Namespace,
 	}}
+}
+
+// listNamespaces is what sweep -A needs besides the table's verbs when it
+// may not read cluster-wide: it then sweeps namespace by namespace, and
+// lists the Namespaces to find them.
+var listNamespaces = hook.Access{Group: "", Resource: "namespaces", Verb: "list", Commands: []string{hook.CommandSweep},
+	Why: "sweep -A where a cluster-wide read is refused: find the namespaces to sweep one by one"}
+
+// listNamespacesCheck asks whether the caller may list Namespaces. It is
+// required when any required verb is refused cluster-wide (sweep -A then
+// goes namespace by namespace, and can start only by listing them), and
+// optional when every one is allowed cluster-wide (one pass, no list of
+// namespaces).
+func listNamespacesCheck(ctx context.Context, kc kube.Interface, log *slog.Logger, retry hook.RetryPolicy, clusterWide []Check) (Check, error) {
+	a := listNamespaces
+	a.Optional = true
+	for _, c := range clusterWide {
+		if !c.Allowed && !c.Optional {
+			a.Optional = false
+		}
+	}
+	if a.Optional {
+		a.Why = "sweep -A, only where a cluster-wide read is refused (every one is allowed here)"
+	}
+	rev, err := SelfSubjectAccessReview(ctx, kc, log, retry, Request{Verb: a.Verb, Group: a.Group, Resource: a.Resource})
+	if err != nil {
+		return Check{}, err
+	}
+	return Check{Access: a, Review: rev}, nil
 }
 
 // whoAmI is the caller's user and groups from a SelfSubjectReview; on

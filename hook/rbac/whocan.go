@@ -48,6 +48,25 @@ type WhoCanOptions struct {
 	Concurrency int
 	Retry       hook.RetryPolicy
 	PageSize    int64
+
+	// beforeConfirm runs after the graph is read and before the API server
+	// is asked: tests change a binding there to make the two disagree the
+	// way a change between reading and asking does.
+	beforeConfirm func()
+}
+
+// DisagreementError says the API server's SubjectAccessReviews answered
+// otherwise than the roles and bindings for some rows: another authorizer
+// (a webhook, the Node authorizer) decides too, or a binding changed while
+// the answers were checked. The rows marked so say which and why; the
+// result is complete, but an audit that relies on it must not pass.
+type DisagreementError struct {
+	Request       Request
+	Disagreements int
+}
+
+func (e *DisagreementError) Error() string {
+	return fmt.Sprintf("the API server disagrees with the roles and bindings on %d row(s) for %s: another authorizer decides too, or a binding changed meanwhile (see the rows marked DISAGREES)", e.Disagreements, e.Request)
 }
 
 // Reach says how a row's subject gets to the request.
@@ -254,8 +273,14 @@ func WhoCan(ctx context.Context, c hook.Clients, log *slog.Logger, o WhoCanOptio
 	}
 	sort.Strings(res.MissingRoles)
 	if o.Confirm {
+		if o.beforeConfirm != nil {
+			o.beforeConfirm()
+		}
 		if err := w.confirm(ctx, c, log, res); err != nil {
 			return res, err
+		}
+		if res.Disagreements > 0 {
+			return res, &DisagreementError{Request: req, Disagreements: res.Disagreements}
 		}
 	}
 	return res, nil

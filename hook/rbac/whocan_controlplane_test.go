@@ -1,16 +1,22 @@
 package rbac_test
 
 import (
+	"context"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/sparkcm-hook/sparkcm-hook/hook"
 	"github.com/sparkcm-hook/sparkcm-hook/hook/rbac"
+	"github.com/sparkcm-hook/sparkcm-hook/internal/exittest"
 )
 
 // scene is one namespace (a) with every kind of grant, and a second (b)
@@ -291,4 +297,54 @@ func sameGroups(a, b []string) bool {
 	slices.Sort(x)
 	slices.Sort(y)
 	return slices.Equal(x, y)
+}
+
+// When the API server answers otherwise than the roles and bindings (here:
+// a binding deleted after the graph was read and before the answers were
+// checked, through the test seam; in a cluster, also another authorizer),
+// who-can still returns every row, marks the one that disagrees, and fails
+// with a DisagreementError, which the command line exits 5 with.
+func TestWhoCanFailsWhenTheAPIServerDisagreesWithTheBindings(t *testing.T) {
+	needControlPlane(t)
+	ctx := ctxFor(t)
+	sc := newScene(t)
+	a := sc.a
+	roleSA := rbac.Subject{Kind: rbacv1.ServiceAccountKind, Namespace: a, Name: "role-sa"}
+	req := rbac.Request{Verb: "delete", Resource: "configmaps", Namespace: a}
+	c := adminClients(t)
+	o := rbac.WhoCanOptions{Request: req, Confirm: true}
+	rbac.SetBeforeConfirm(&o, func() {
+		if err := cp.Get(t).Clientset().RbacV1().RoleBindings(a).Delete(ctx, "role-sa", metav1.DeleteOptions{}); err != nil {
+			t.Errorf("delete the binding: %v", err)
+			return
+		}
+		// The authorizer's cache follows the delete; wait until it has.
+		err := wait.PollUntilContextCancel(ctx, 50*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+			rev, err := rbac.SubjectAccessReview(ctx, c.Kube, testLog(), hook.RetryPolicy{}, roleSA.Identity(), req)
+			return err == nil && !rev.Allowed, nil
+		})
+		if err != nil {
+			t.Errorf("the API server still allows %s after its binding was deleted: %v", roleSA, err)
+		}
+	})
+	res, err := rbac.WhoCan(ctx, c, testLog(), o)
+	var de *rbac.DisagreementError
+	if !errors.As(err, &de) || de.Disagreements != 1 {
+		t.Fatalf("err %v, want a DisagreementError for 1 row", err)
+	}
+	if got := exittest.ExitOf(err); got != 5 {
+		t.Errorf("exit code %d, want 5", got)
+	}
+	if res == nil || res.Disagreements != 1 {
+		t.Fatalf("result %+v, want it returned with 1 disagreement", res)
+	}
+	r := row(t, res.Rows, roleSA)
+	if r.Agrees == nil || *r.Agrees || !strings.Contains(r.Disagreement, "the bindings allow it but the API server does not") {
+		t.Errorf("row for %s: agrees %v, disagreement %q", roleSA, r.Agrees, r.Disagreement)
+	}
+	for _, other := range res.Rows {
+		if other.Subject != roleSA && (other.Agrees == nil || !*other.Agrees) {
+			t.Errorf("%s: agrees %v, want only %s to disagree", other.Subject, other.Agrees, roleSA)
+		}
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
+	"github.com/sparkcm-hook/sparkcm-hook/hook/rbac"
 )
 
 // ExitOf is the exit code the command line gives a library error, by the
@@ -18,6 +19,7 @@ func ExitOf(err error) int {
 		forbidden    *hook.ForbiddenError
 		unauthorized *hook.UnauthorizedError
 		running      *hook.StillRunningError
+		disagrees    *rbac.DisagreementError
 	)
 	switch {
 	case err == nil:
@@ -28,6 +30,8 @@ func ExitOf(err error) int {
 		return 3
 	case errors.As(err, &running):
 		return 4
+	case errors.As(err, &disagrees):
+		return 5
 	}
 	return 1
 }

@@ -43,6 +43,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 
+	"github.com/sparkcm-hook/sparkcm-hook/hook"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/testbed"
 )
 
@@ -381,18 +382,9 @@ func (b *bench) measured(ctx context.Context, env []string, name string, args ..
 	return p, reqs, err
 }
 
-// result is the part of sparkcm-hook's -o json the rows read.
-type result struct {
-	Deleted []struct{ Name string } `json:"deleted"`
-	Skipped []struct {
-		Name   string `json:"name"`
-		Reason string `json:"reason"`
-	} `json:"skipped"`
-	Failed []struct {
-		Name   string `json:"name"`
-		Reason string `json:"reason"`
-	} `json:"failed"`
-}
+// result is sparkcm-hook's -o json, read back into the lists the rows
+// count (hook.Result reads the document's entries by decision).
+type result = hook.Result
 
 func parseResult(p proc) (*result, error) {
 	var r result

@@ -11,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/sparkcm-hook/sparkcm-hook/hook"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/testbed"
 )
 
@@ -121,12 +122,7 @@ func (b *bench) throttledRow(ctx context.Context, rep *report, bl *backlog, kube
 	if err != nil {
 		return measurement{}, err
 	}
-	var res struct {
-		Deleted   []json.RawMessage `json:"deleted"`
-		Failed    []json.RawMessage `json:"failed"`
-		Retries   int               `json:"retries"`
-		Throttled int               `json:"throttled"`
-	}
+	var res hook.Result
 	if err := json.Unmarshal(p.stdout, &res); err != nil {
 		return measurement{}, fmt.Errorf("sweep exited %d without a JSON result (%w); stderr:\n%s", p.exitCode, err, tail(p.stderr, 20))
 	}
