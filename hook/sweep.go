@@ -228,6 +228,7 @@ func (s *sweeper) sweepScope(ctx context.Context, ns string) error {
 	}
 	o := s.o
 	rule := ageRule{Now: o.Now(), OlderThan: o.OlderThan, OrphanOlderThan: o.OrphanOlderThan}
+	s.c.Clock.warnSkew(s.log)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
