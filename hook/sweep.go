@@ -85,6 +85,7 @@ func ValidateSweep(o SweepOptions) error { return o.validate() }
 // sweepIndex is what one sweep knows about the namespaces it sweeps.
 type sweepIndex struct {
 	appsRV      string // the resourceVersion the SparkApplications were read at
+	appsUnread  string // why SparkApplications could not be read, though their CRD is installed
 	appsByUID   map[types.UID]*sparkApp
 	appsByName  map[string]*sparkApp // ns/name
 	appsByID    map[string]*sparkApp // ns/app id
@@ -400,7 +401,7 @@ func (s *sweeper) sortOut(batch []Entry, used refIndex, live map[string][]string
 	for _, e := range batch {
 		reason := busyNow(e, used, live)
 		if why := apps[nsKey(e.Namespace, e.appName)]; reason == "" && e.appName != "" && why != "" {
-			reason = "application still running: " + why
+			reason = why
 		}
 		if reason != "" {
 			e.Decision, e.Reason = Skipped, reason
@@ -413,8 +414,8 @@ func (s *sweeper) sortOut(batch []Entry, used refIndex, live map[string][]string
 }
 
 // appsLiveNow tells, for every SparkApplication whose finished state a
-// judgement in the batch rested on, why it is live now ("" when it is
-// not), by ns/name: from the watch that follows them, or, while it does
+// judgement in the batch rested on, why its maps must stay now ("" when
+// they need not), by ns/name: from the watch that follows them, or, while it does
 // not, by reading each again, at most Concurrency at a time.
 func (s *sweeper) appsLiveNow(ctx context.Context, aw *appWatch, batch []Entry) (map[string]string, error) {
 	type app struct {
@@ -429,7 +430,7 @@ func (s *sweeper) appsLiveNow(ctx context.Context, aw *appWatch, batch []Entry) 
 			continue
 		}
 		why, known := aw.liveNow(e.appUID)
-		out[key] = why
+		out[key] = stillRunning(why)
 		if !known {
 			todo = append(todo, app{e.Namespace, e.appName, e.appUID})
 		}
@@ -476,9 +477,20 @@ func busyNow(e Entry, used refIndex, live map[string][]string) string {
 	return ""
 }
 
+// stillRunning is the reason to keep the maps of an application that is
+// live now, for why ("" when it is not).
+func stillRunning(why string) string {
+	if why == "" {
+		return ""
+	}
+	return "application still running: " + why
+}
+
 // appLiveNow reads one SparkApplication again: the same object (by UID)
 // in a state that is not terminal any more is live. One gone, or replaced
-// by a new one of the same name, no longer speaks for the map.
+// by a new one of the same name, no longer speaks for the map. One that
+// cannot be read any more (its CRD stopped serving the version the tool
+// reads) keeps its maps. It returns why the maps must stay, or "".
 func (s *sweeper) appLiveNow(ctx context.Context, ns, name string, uid types.UID) (string, error) {
 	var u *unstructured.Unstructured
 	err := callAPI(ctx, s.log, s.o.Retry, ns, "get sparkapplication "+name, "get", SparkApplicationGVR.Group, SparkApplicationGVR.Resource, func(ctx context.Context) error {
@@ -487,6 +499,9 @@ func (s *sweeper) appLiveNow(ctx context.Context, ns, name string, uid types.UID
 		return err
 	})
 	if isNotFound(err) {
+		if uerr := sparkAppsMissing(s.c, err, name); uerr != nil {
+			return "its SparkApplication's state cannot be known: " + uerr.Error(), nil
+		}
 		return "", nil
 	}
 	if err != nil {
@@ -496,7 +511,7 @@ func (s *sweeper) appLiveNow(ctx context.Context, ns, name string, uid types.UID
 	if sa.UID != uid || sa.terminal() {
 		return "", nil
 	}
-	return nowLive(sa), nil
+	return stillRunning(nowLive(sa)), nil
 }
 
 // notAttempted records entries a stopped run never got to, with why.
@@ -596,8 +611,15 @@ func (s *sweeper) index(ctx context.Context, ns string) (*sweepIndex, error) {
 			}
 		}, func() { clear(ix.appsByUID); clear(ix.appsByName); clear(ix.appsByID) })
 	if isNotFound(err) {
-		// No Spark Operator CRD: plain spark-submit applications only.
-		s.log.Debug("no SparkApplication resource on this cluster")
+		if uerr := sparkAppsMissing(s.c, err, ""); uerr != nil {
+			// Installed, but not in a version the tool reads: every map
+			// a SparkApplication owns stays, the rest are judged as ever.
+			s.log.Warn("SparkApplications cannot be read; the maps they own are kept", "err", oneLineErr(uerr))
+			ix.appsUnread = uerr.Error()
+		} else {
+			// No Spark Operator CRD: plain spark-submit applications only.
+			s.log.Debug("no SparkApplication resource on this cluster")
+		}
 		err = nil
 	}
 	if err != nil {
@@ -661,6 +683,7 @@ func sparkSignal(m *metav1.ObjectMeta) bool {
 // checks that with its snapshot mark) and is matched by its UID.
 func (ix *sweepIndex) viewFor(m *metav1.ObjectMeta) *appView {
 	a := newAppView(m.Namespace)
+	a.AppsUnreadable = ix.appsUnread
 	label := m.Labels[LabelAppSelector]
 	for _, ref := range m.OwnerReferences {
 		switch {

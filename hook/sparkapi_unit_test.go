@@ -1,0 +1,109 @@
+package hook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	dynamicfake "k8s.io/client-go/dynamic/fake"
+	k8stesting "k8s.io/client-go/testing"
+)
+
+func TestObjectNotFoundTellsAMissingObjectFromAMissingResource(t *testing.T) {
+	gr := schema.GroupResource{Group: SparkApplicationGVR.Group, Resource: SparkApplicationGVR.Resource}
+	for _, tc := range []struct {
+		name   string
+		err    error
+		object string
+		want   bool
+	}{
+		{"the object named is not there", apierrors.NewNotFound(gr, "etl"), "etl", true},
+		{"another object's NotFound", apierrors.NewNotFound(gr, "other"), "etl", false},
+		{"the resource is not served (a Status that names no object)", apierrors.NewNotFound(schema.GroupResource{}, ""), "etl", false},
+		{"a bare 404 without a Status", apierrors.NewGenericServerResponse(404, "get", gr, "", "", 0, false), "etl", false},
+		{"a list never misses an object", apierrors.NewNotFound(gr, ""), "", false},
+		{"not a 404", apierrors.NewInternalError(errors.New("boom")), "etl", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := objectNotFound(tc.err, tc.object); got != tc.want {
+				t.Fatalf("objectNotFound = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// withSparkAPI makes every read of SparkApplications answer a 404 for the
+// resource itself (as the API server does for a version its CRD does not
+// serve), and discovery list the group in served (none: no CRD at all).
+func (w *fakeWorld) withSparkAPI(served ...string) {
+	var lists []*metav1.APIResourceList
+	for _, v := range served {
+		lists = append(lists, &metav1.APIResourceList{GroupVersion: SparkApplicationGVR.Group + "/" + v,
+			APIResources: []metav1.APIResource{{Name: SparkApplicationGVR.Resource, Kind: "SparkApplication", Namespaced: true}}})
+	}
+	w.kube.Resources = lists
+	dyn := w.clients.Dynamic.(*dynamicfake.FakeDynamicClient)
+	dyn.PrependReactor("*", "sparkapplications", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewNotFound(schema.GroupResource{}, "")
+	})
+}
+
+func TestSparkApplicationsInAVersionTheToolDoesNotReadKeepTheirMaps(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		served  []string
+		deleted int
+		reason  string // every skipped map's reason holds it
+	}{
+		{"CRD serves only v1: kept, naming the served version", []string{"v1"}, 0, "serves version v1, the tool reads v1beta2"},
+		{"CRD serves v1 and v1alpha1", []string{"v1", "v1alpha1"}, 0, "serves version v1, v1alpha1"},
+		{"no CRD at all: no applications, judged as before", nil, 2, ""},
+	} {
+		for _, cmd := range []string{"cleanup --spark-app", "cleanup --driver-pod", "cleanup --app-id", "sweep"} {
+			t.Run(tc.name+"/"+cmd, func(t *testing.T) {
+				w := newFakeWorld(t, "COMPLETED", corev1.PodSucceeded)
+				w.withSparkAPI(tc.served...)
+				var res *Result
+				var err error
+				switch cmd {
+				case "cleanup --spark-app":
+					res, err = w.cleanup(t, CleanupOptions{SparkApp: "etl"})
+				case "cleanup --driver-pod":
+					res, err = w.cleanup(t, CleanupOptions{DriverPod: "etl-driver"})
+				case "cleanup --app-id":
+					res, err = w.cleanup(t, CleanupOptions{AppID: fakeAppID})
+				case "sweep":
+					o := SweepOptions{Namespace: fakeNS, Retry: newFakeTime().apply(RetryPolicy{Budget: 30 * time.Second})}
+					res, err = Sweep(context.Background(), w.clients, discardLog(), o)
+				}
+				if err != nil {
+					t.Fatalf("%v", err)
+				}
+				if got := int(w.deletes.Load()); got != tc.deleted {
+					t.Fatalf("%d deletes, want %d; skipped: %s", got, tc.deleted, reasons(res.Skipped))
+				}
+				for _, e := range res.Skipped {
+					if !strings.Contains(e.Reason, tc.reason) {
+						t.Fatalf("%s kept because %q, want it to say %q", e.Name, e.Reason, tc.reason)
+					}
+				}
+			})
+		}
+	}
+}
+
+func reasons(entries []Entry) string {
+	var out []string
+	for _, e := range entries {
+		out = append(out, fmt.Sprintf("%s: %s", e.Name, e.Reason))
+	}
+	return strings.Join(out, "; ")
+}
