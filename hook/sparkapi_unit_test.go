@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -106,4 +107,58 @@ func reasons(entries []Entry) string {
 		out = append(out, fmt.Sprintf("%s: %s", e.Name, e.Reason))
 	}
 	return strings.Join(out, "; ")
+}
+
+func TestSweepOfAllNamespacesNeverTouchesAnExcludedOne(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		exclude []string
+		deleted int
+	}{
+		{"nothing excluded", nil, 2},
+		{"another namespace excluded", []string{"prod"}, 2},
+		// The fakes ignore the field selector that keeps the namespace out
+		// of the list on a real server: the guard behind it is what holds.
+		{"the maps' namespace excluded", []string{"prod", fakeNS}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newFakeWorld(t, "COMPLETED", corev1.PodSucceeded)
+			o := SweepOptions{AllNamespaces: true, ExcludeNamespaces: tc.exclude, Retry: newFakeTime().apply(RetryPolicy{Budget: 30 * time.Second})}
+			res, err := Sweep(context.Background(), w.clients, discardLog(), o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := int(w.deletes.Load()); got != tc.deleted {
+				t.Fatalf("%d deletes, want %d", got, tc.deleted)
+			}
+			for _, l := range [][]Entry{res.Deleted, res.Skipped, res.Failed} {
+				for _, e := range l {
+					if slices.Contains(tc.exclude, e.Namespace) {
+						t.Fatalf("%s/%s of an excluded namespace was judged: %s", e.Namespace, e.Name, e.Reason)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestSweepScopeOptionsAreRefusedWhenTheyContradict(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		o    SweepOptions
+		want string
+	}{
+		{"one namespace and several", SweepOptions{Namespace: "a", Namespaces: []string{"b"}}, "not both"},
+		{"several namespaces and all", SweepOptions{AllNamespaces: true, Namespaces: []string{"a", "b"}}, "not both"},
+		{"an exclusion without all namespaces", SweepOptions{Namespace: "a", ExcludeNamespaces: []string{"b"}}, "all namespaces"},
+		{"an invalid exclusion", SweepOptions{AllNamespaces: true, ExcludeNamespaces: []string{"Bad_NS"}}, "Bad_NS"},
+		{"an invalid namespace of several", SweepOptions{Namespaces: []string{"a", "Bad_NS"}}, "Bad_NS"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var ue *UsageError
+			if err := ValidateSweep(tc.o); !errors.As(err, &ue) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("ValidateSweep = %v, want a *UsageError naming %q", err, tc.want)
+			}
+		})
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -14,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
@@ -24,6 +26,12 @@ type SweepOptions struct {
 	// Namespace to sweep, or every namespace with AllNamespaces.
 	Namespace     string
 	AllNamespaces bool
+	// Namespaces, when given instead of Namespace, are swept one after
+	// the other.
+	Namespaces []string
+	// ExcludeNamespaces, with AllNamespaces: ConfigMaps there are never
+	// listed, judged or deleted.
+	ExcludeNamespaces []string
 	// OlderThan: only maps at least this old, of applications that ended
 	// at least this long ago (where the end is known).
 	OlderThan time.Duration
@@ -62,11 +70,27 @@ type SweepOptions struct {
 const DefaultOrphanOlderThan = 7 * 24 * time.Hour
 
 func (o *SweepOptions) validate() error {
-	if o.AllNamespaces && o.Namespace != "" {
+	if o.AllNamespaces && (o.Namespace != "" || len(o.Namespaces) > 0) {
 		return Usagef("give a namespace or all namespaces, not both")
 	}
-	if !o.AllNamespaces {
+	if o.Namespace != "" && len(o.Namespaces) > 0 {
+		return Usagef("give one namespace or several, not both")
+	}
+	if len(o.ExcludeNamespaces) > 0 && !o.AllNamespaces {
+		return Usagef("namespaces are excluded only from a sweep of all namespaces")
+	}
+	for _, ns := range o.ExcludeNamespaces {
+		if err := ValidateNamespace(ns); err != nil {
+			return err
+		}
+	}
+	if !o.AllNamespaces && len(o.Namespaces) == 0 {
 		if err := ValidateNamespace(o.Namespace); err != nil {
+			return err
+		}
+	}
+	for _, ns := range o.Namespaces {
+		if err := ValidateNamespace(ns); err != nil {
 			return err
 		}
 	}
@@ -135,11 +159,21 @@ func Sweep(ctx context.Context, c Clients, log *slog.Logger, o SweepOptions) (*R
 	s.d = &deleter{maps: c.Metadata, log: s.log, retry: o.Retry, concurrency: o.Concurrency, dryRun: o.DryRun}
 
 	var err error
-	if o.AllNamespaces {
+	switch {
+	case o.AllNamespaces:
 		s.log = log.With("namespace", nsLabel(metav1.NamespaceAll))
 		s.d.log = s.log
 		err = s.sweepAll(ctx)
-	} else {
+	case len(o.Namespaces) > 0:
+		res.Namespace = strings.Join(o.Namespaces, ",")
+		for _, ns := range o.Namespaces {
+			s.log = log.With("namespace", ns)
+			s.d.log = s.log
+			if err = s.sweepScope(ctx, ns); err != nil {
+				break
+			}
+		}
+	default:
 		err = s.sweepScope(ctx, o.Namespace)
 	}
 	if !s.keepEntries() {
@@ -181,7 +215,9 @@ func (s *sweeper) sweepAll(ctx context.Context) error {
 			return s.c.Metadata.Resource(namespacesGVR).List(ctx, opts)
 		},
 		each: func(obj runtime.Object) error {
-			names = append(names, obj.(*metav1.PartialObjectMetadata).Name)
+			if name := obj.(*metav1.PartialObjectMetadata).Name; !s.excluded(name) {
+				names = append(names, name)
+			}
 			return nil
 		},
 		reset: func() { names = names[:0] },
@@ -247,6 +283,7 @@ func (s *sweeper) sweepScope(ctx context.Context, ns string) error {
 	listErr := listPaged(ctx, listSpec{
 		log: s.log, retry: o.Retry, ns: ns, what: "list configmaps", verb: "list", resrc: "configmaps", pageSize: o.PageSize,
 		list: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+			opts.FieldSelector = s.excludeSelector(ns)
 			return s.c.Metadata.Resource(configMapsGVR).Namespace(ns).List(ctx, opts)
 		},
 		// A list that starts over (its continue token expired) comes in
@@ -260,6 +297,9 @@ func (s *sweeper) sweepScope(ctx context.Context, ns string) error {
 				return nil
 			}
 			last = key
+			if s.excluded(m.Namespace) {
+				return nil // the server filters these out; a guard all the same
+			}
 			if !sparkSignal(&m.ObjectMeta) {
 				ignored++
 				return nil
@@ -568,6 +608,22 @@ type sweeper struct {
 	mu  sync.Mutex // guards res and ids: the list and the deleter both record
 	res *Result
 	ids map[string]bool
+}
+
+// excluded says whether a namespace is one of ExcludeNamespaces.
+func (s *sweeper) excluded(ns string) bool { return slices.Contains(s.o.ExcludeNamespaces, ns) }
+
+// excludeSelector keeps ExcludeNamespaces out of a cluster-wide list, on
+// the server.
+func (s *sweeper) excludeSelector(ns string) string {
+	if ns != metav1.NamespaceAll || len(s.o.ExcludeNamespaces) == 0 {
+		return ""
+	}
+	parts := make([]string, 0, len(s.o.ExcludeNamespaces))
+	for _, ex := range s.o.ExcludeNamespaces {
+		parts = append(parts, fields.OneTermNotEqualSelector("metadata.namespace", ex).String())
+	}
+	return strings.Join(parts, ",")
 }
 
 func nsLabel(ns string) string {
