@@ -413,7 +413,7 @@ func (cl *cleaner) getSparkApp(ctx context.Context, name string) (*sparkApp, err
 		u, err = cl.c.Dynamic.Resource(SparkApplicationGVR).Namespace(cl.o.Namespace).Get(ctx, name, metav1.GetOptions{})
 		return err
 	})
-	if isNotFound(err) {
+	if answered404(err) {
 		cl.noteUnreadable(sparkAppsMissing(cl.c, err, name))
 		return nil, nil
 	}
@@ -442,7 +442,7 @@ func (cl *cleaner) findSparkAppByID(ctx context.Context, app *appView, id string
 		list, err = cl.c.Dynamic.Resource(SparkApplicationGVR).Namespace(cl.o.Namespace).List(ctx, metav1.ListOptions{})
 		return err
 	})
-	if isNotFound(err) {
+	if answered404(err) {
 		cl.noteUnreadable(sparkAppsMissing(cl.c, err, ""))
 		return nil
 	}

@@ -96,7 +96,14 @@ func objectNotFound(err error, name string) bool {
 	return d != nil && d.Name == name
 }
 
-// sparkAppsMissing is called with a NotFound from reading SparkApplications
+// answered404 is any 404 to a read of SparkApplications: the API server's
+// NotFound for an object, or the bare "404 page not found" (no Status) it
+// answers for a group or version it does not serve, which also looks like
+// a proxy's page. Which it was is for sparkAppsMissing to tell, from the
+// Status and from discovery, never from the 404 alone.
+func answered404(err error) bool { return apierrors.IsNotFound(err) }
+
+// sparkAppsMissing is called with a 404 from reading SparkApplications
 // (a list, or a get of name). It returns nil when the answer means "no such
 // application": the object is gone, or the group is not installed at all
 // (plain spark-submit only). Otherwise, the group is installed but cannot

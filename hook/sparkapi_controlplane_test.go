@@ -89,13 +89,13 @@ func TestMapsOfSparkApplicationsInAVersionTheToolDoesNotReadAreKept(t *testing.T
 		o.Namespace, o.NoEvent = ns, true
 		res, err := hook.Cleanup(ctx, cl, testLog(t), o)
 		if err != nil {
-			t.Fatalf("cleanup %+v: %v", o, err)
+			t.Fatalf("cleanup of %s%s%s: %v", o.SparkApp, o.DriverPod, o.AppID, err)
 		}
 		if len(res.Deleted) != 0 {
-			t.Fatalf("cleanup %+v deleted %v", o, names(res.Deleted))
+			t.Fatalf("cleanup of %s%s%s deleted %v", o.SparkApp, o.DriverPod, o.AppID, names(res.Deleted))
 		}
 		if got, want := names(res.Skipped), sorted(operatorApp.MapNames()); !equal(got, want) {
-			t.Fatalf("cleanup %+v kept %v, want %v", o, got, want)
+			t.Fatalf("cleanup of %s%s%s kept %v, want %v", o.SparkApp, o.DriverPod, o.AppID, got, want)
 		}
 		for _, e := range res.Skipped {
 			if !strings.Contains(e.Reason, why) {

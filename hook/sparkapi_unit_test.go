@@ -29,7 +29,8 @@ func TestObjectNotFoundTellsAMissingObjectFromAMissingResource(t *testing.T) {
 		{"the object named is not there", apierrors.NewNotFound(gr, "etl"), "etl", true},
 		{"another object's NotFound", apierrors.NewNotFound(gr, "other"), "etl", false},
 		{"the resource is not served (a Status that names no object)", apierrors.NewNotFound(schema.GroupResource{}, ""), "etl", false},
-		{"a bare 404 without a Status", apierrors.NewGenericServerResponse(404, "get", gr, "", "", 0, false), "etl", false},
+		{"a bare 404 without a Status (the API server's answer for a version it does not serve)", notServed(), "etl", false},
+		{"a bare 404 naming the object (a proxy's page)", apierrors.NewGenericServerResponse(404, "get", gr, "etl", "404 page not found", 0, true), "etl", false},
 		{"a list never misses an object", apierrors.NewNotFound(gr, ""), "", false},
 		{"not a 404", apierrors.NewInternalError(errors.New("boom")), "etl", false},
 	} {
@@ -41,10 +42,16 @@ func TestObjectNotFoundTellsAMissingObjectFromAMissingResource(t *testing.T) {
 	}
 }
 
-// withSparkAPI makes every read of SparkApplications answer a 404 for the
-// resource itself (as the API server does for a version its CRD does not
-// serve), and discovery list the group in served (none: no CRD at all).
-func (w *fakeWorld) withSparkAPI(served ...string) {
+// notServed is what client-go makes of the API server's answer to a group
+// or version it does not serve: a bare "404 page not found", no Status.
+func notServed() error {
+	return apierrors.NewGenericServerResponse(404, "get", schema.GroupResource{Group: SparkApplicationGVR.Group, Resource: SparkApplicationGVR.Resource}, "", "404 page not found", 0, true)
+}
+
+// withSparkAPI makes every read of SparkApplications answer what the API
+// server answers for a version its CRD does not serve, and discovery list
+// the group in served (none: no CRD at all).
+func (w *fakeWorld) withSparkAPI(answer error, served ...string) {
 	var lists []*metav1.APIResourceList
 	for _, v := range served {
 		lists = append(lists, &metav1.APIResourceList{GroupVersion: SparkApplicationGVR.Group + "/" + v,
@@ -53,7 +60,7 @@ func (w *fakeWorld) withSparkAPI(served ...string) {
 	w.kube.Resources = lists
 	dyn := w.clients.Dynamic.(*dynamicfake.FakeDynamicClient)
 	dyn.PrependReactor("*", "sparkapplications", func(k8stesting.Action) (bool, runtime.Object, error) {
-		return true, nil, apierrors.NewNotFound(schema.GroupResource{}, "")
+		return true, nil, answer
 	})
 }
 
@@ -69,34 +76,36 @@ func TestSparkApplicationsInAVersionTheToolDoesNotReadKeepTheirMaps(t *testing.T
 		{"no CRD at all: no applications, judged as before", nil, 2, ""},
 	} {
 		for _, cmd := range []string{"cleanup --spark-app", "cleanup --driver-pod", "cleanup --app-id", "sweep"} {
-			t.Run(tc.name+"/"+cmd, func(t *testing.T) {
-				w := newFakeWorld(t, "COMPLETED", corev1.PodSucceeded)
-				w.withSparkAPI(tc.served...)
-				var res *Result
-				var err error
-				switch cmd {
-				case "cleanup --spark-app":
-					res, err = w.cleanup(t, CleanupOptions{SparkApp: "etl"})
-				case "cleanup --driver-pod":
-					res, err = w.cleanup(t, CleanupOptions{DriverPod: "etl-driver"})
-				case "cleanup --app-id":
-					res, err = w.cleanup(t, CleanupOptions{AppID: fakeAppID})
-				case "sweep":
-					o := SweepOptions{Namespace: fakeNS, Retry: newFakeTime().apply(RetryPolicy{Budget: 30 * time.Second})}
-					res, err = Sweep(context.Background(), w.clients, discardLog(), o)
-				}
-				if err != nil {
-					t.Fatalf("%v", err)
-				}
-				if got := int(w.deletes.Load()); got != tc.deleted {
-					t.Fatalf("%d deletes, want %d; skipped: %s", got, tc.deleted, reasons(res.Skipped))
-				}
-				for _, e := range res.Skipped {
-					if !strings.Contains(e.Reason, tc.reason) {
-						t.Fatalf("%s kept because %q, want it to say %q", e.Name, e.Reason, tc.reason)
+			for answer, err404 := range map[string]error{"bare 404": notServed(), "Status naming no object": apierrors.NewNotFound(schema.GroupResource{}, "")} {
+				t.Run(tc.name+"/"+cmd+"/"+answer, func(t *testing.T) {
+					w := newFakeWorld(t, "COMPLETED", corev1.PodSucceeded)
+					w.withSparkAPI(err404, tc.served...)
+					var res *Result
+					var err error
+					switch cmd {
+					case "cleanup --spark-app":
+						res, err = w.cleanup(t, CleanupOptions{SparkApp: "etl"})
+					case "cleanup --driver-pod":
+						res, err = w.cleanup(t, CleanupOptions{DriverPod: "etl-driver"})
+					case "cleanup --app-id":
+						res, err = w.cleanup(t, CleanupOptions{AppID: fakeAppID})
+					case "sweep":
+						o := SweepOptions{Namespace: fakeNS, Retry: newFakeTime().apply(RetryPolicy{Budget: 30 * time.Second})}
+						res, err = Sweep(context.Background(), w.clients, discardLog(), o)
 					}
-				}
-			})
+					if err != nil {
+						t.Fatalf("%v", err)
+					}
+					if got := int(w.deletes.Load()); got != tc.deleted {
+						t.Fatalf("%d deletes, want %d; skipped: %s", got, tc.deleted, reasons(res.Skipped))
+					}
+					for _, e := range res.Skipped {
+						if !strings.Contains(e.Reason, tc.reason) {
+							t.Fatalf("%s kept because %q, want it to say %q", e.Name, e.Reason, tc.reason)
+						}
+					}
+				})
+			}
 		}
 	}
 }

@@ -538,7 +538,7 @@ func (s *sweeper) appLiveNow(ctx context.Context, ns, name string, uid types.UID
 		u, err = s.c.Dynamic.Resource(SparkApplicationGVR).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
 		return err
 	})
-	if isNotFound(err) {
+	if answered404(err) {
 		if uerr := sparkAppsMissing(s.c, err, name); uerr != nil {
 			return "its SparkApplication's state cannot be known: " + uerr.Error(), nil
 		}
@@ -666,7 +666,7 @@ func (s *sweeper) index(ctx context.Context, ns string) (*sweepIndex, error) {
 				ix.appsByID[nsKey(u.GetNamespace(), a.AppID)] = a
 			}
 		}, func() { clear(ix.appsByUID); clear(ix.appsByName); clear(ix.appsByID) })
-	if isNotFound(err) {
+	if answered404(err) {
 		if uerr := sparkAppsMissing(s.c, err, ""); uerr != nil {
 			// Installed, but not in a version the tool reads: every map
 			// a SparkApplication owns stays, the rest are judged as ever.
