@@ -171,3 +171,44 @@ func TestSweepScopeOptionsAreRefusedWhenTheyContradict(t *testing.T) {
 		})
 	}
 }
+
+// Where the caller may not list cluster-wide, sweep -A goes namespace by
+// namespace: an excluded one is not even listed.
+func TestSweepNamespaceByNamespaceSkipsAnExcludedOne(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		exclude []string
+		deleted int
+	}{
+		{"nothing excluded", nil, 2},
+		{"the maps' namespace excluded", []string{fakeNS}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newFakeWorld(t, "COMPLETED", corev1.PodSucceeded)
+			for _, ns := range []string{fakeNS, "prod"} {
+				obj := &metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"}, ObjectMeta: metav1.ObjectMeta{Name: ns}}
+				if err := w.md.Tracker().Add(obj); err != nil {
+					t.Fatal(err)
+				}
+			}
+			w.md.PrependReactor("list", "configmaps", func(a k8stesting.Action) (bool, runtime.Object, error) {
+				if a.GetNamespace() == "" {
+					return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "configmaps"}, "", errors.New("no cluster-wide list"))
+				}
+				return false, nil, nil
+			})
+			o := SweepOptions{AllNamespaces: true, ExcludeNamespaces: tc.exclude, Retry: newFakeTime().apply(RetryPolicy{Budget: 30 * time.Second})}
+			if _, err := Sweep(context.Background(), w.clients, discardLog(), o); err != nil {
+				t.Fatal(err)
+			}
+			if got := int(w.deletes.Load()); got != tc.deleted {
+				t.Fatalf("%d deletes, want %d", got, tc.deleted)
+			}
+			for _, a := range w.md.Actions() {
+				if a.GetVerb() == "list" && slices.Contains(tc.exclude, a.GetNamespace()) {
+					t.Fatalf("listed %s in the excluded namespace %s", a.GetResource().Resource, a.GetNamespace())
+				}
+			}
+		})
+	}
+}
