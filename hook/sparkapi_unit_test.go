@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/watch"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 	k8stesting "k8s.io/client-go/testing"
 )
@@ -210,5 +211,40 @@ func TestSweepNamespaceByNamespaceSkipsAnExcludedOne(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The CRD stops serving the version between the sweep's read of the
+// applications and the re-check before the batch: the re-check's 404 must
+// not read as "the application is gone".
+func TestSweepRecheckKeepsMapsWhenTheApplicationsStopBeingServed(t *testing.T) {
+	w := newFakeWorld(t, "COMPLETED", corev1.PodSucceeded)
+	w.kube.Resources = []*metav1.APIResourceList{{GroupVersion: SparkApplicationGVR.Group + "/v1",
+		APIResources: []metav1.APIResource{{Name: SparkApplicationGVR.Resource, Kind: "SparkApplication", Namespaced: true}}}}
+	dyn := w.clients.Dynamic.(*dynamicfake.FakeDynamicClient)
+	dyn.PrependReactor("get", "sparkapplications", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, notServed()
+	})
+	// The API server ends the watches of a version it stops serving; the
+	// re-check then reads each application again.
+	dyn.PrependWatchReactor("sparkapplications", func(k8stesting.Action) (bool, watch.Interface, error) {
+		return true, nil, notServed()
+	})
+	o := SweepOptions{Namespace: fakeNS, Retry: newFakeTime().apply(RetryPolicy{Budget: 30 * time.Second})}
+	res, err := Sweep(context.Background(), w.clients, discardLog(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := int(w.deletes.Load()); got != 0 {
+		t.Fatalf("%d deletes after the applications stopped being served", got)
+	}
+	const why = "its SparkApplication's state cannot be known: sparkapplications.sparkoperator.k8s.io cannot be read: the API server serves version v1"
+	if len(res.Skipped) != 2 {
+		t.Fatalf("skipped %s, want both maps", reasons(res.Skipped))
+	}
+	for _, e := range res.Skipped {
+		if !strings.HasPrefix(e.Reason, why) {
+			t.Fatalf("%s kept because %q, want %q", e.Name, e.Reason, why)
+		}
 	}
 }
