@@ -44,7 +44,7 @@ func (e *UnservedError) Error() string {
 	if e.Err != nil {
 		return fmt.Sprintf("%s cannot be read: the API server answered 404 for %s and its served versions could not be read (%v)", res, strings.Join(e.Readable, ", "), e.Err)
 	}
-	if len(e.Served) == 0 || slices.ContainsFunc(e.Readable, func(v string) bool { return slices.Contains(e.Served, v) }) {
+	if len(e.Served) == 0 || (sparkAPIGroup{Versions: e.Readable}).pickVersion(e.Served) != "" {
 		return fmt.Sprintf("%s cannot be read: the API server answered 404 for version %s, which discovery lists as served (%s)", res, strings.Join(e.Readable, ", "), strings.Join(e.Served, ", "))
 	}
 	return fmt.Sprintf("%s cannot be read: the API server serves version %s, the tool reads %s", res, strings.Join(e.Served, ", "), strings.Join(e.Readable, ", "))

@@ -74,6 +74,7 @@ func TestSparkApplicationsInAVersionTheToolDoesNotReadKeepTheirMaps(t *testing.T
 	}{
 		{"CRD serves only v1: kept, naming the served version", []string{"v1"}, 0, "serves version v1, the tool reads v1beta2"},
 		{"CRD serves v1 and v1alpha1", []string{"v1", "v1alpha1"}, 0, "serves version v1, v1alpha1"},
+		{"a 404 for a version discovery lists as served: kept", []string{"v1beta2"}, 0, "which discovery lists as served (v1beta2)"},
 		{"no CRD at all: no applications, judged as before", nil, 2, ""},
 	} {
 		for _, cmd := range []string{"cleanup --spark-app", "cleanup --driver-pod", "cleanup --app-id", "sweep"} {
