@@ -81,6 +81,9 @@ type cleaner struct {
 	c   Clients
 	log *slog.Logger
 	o   CleanupOptions
+	// unreadable is why SparkApplications could not be read though their
+	// CRD is installed; the maps they own are then kept.
+	unreadable error
 }
 
 // Cleanup deletes exactly one finished Spark application's ConfigMaps: the
@@ -266,6 +269,9 @@ func (cl *cleaner) resolve(ctx context.Context) (*appView, error) {
 	if err := cl.findLivePods(ctx, app); err != nil {
 		return nil, err
 	}
+	if cl.unreadable != nil {
+		app.AppsUnreadable = cl.unreadable.Error()
+	}
 	return app, nil
 }
 
@@ -407,13 +413,24 @@ func (cl *cleaner) getSparkApp(ctx context.Context, name string) (*sparkApp, err
 		u, err = cl.c.Dynamic.Resource(SparkApplicationGVR).Namespace(cl.o.Namespace).Get(ctx, name, metav1.GetOptions{})
 		return err
 	})
-	if isNotFound(err) {
+	if answered404(err) {
+		cl.noteUnreadable(sparkAppsMissing(cl.c, err, name))
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
 	return parseSparkApp(u), nil
+}
+
+// noteUnreadable keeps the first reason SparkApplications could not be
+// read, and logs it once.
+func (cl *cleaner) noteUnreadable(err error) {
+	if err == nil || cl.unreadable != nil {
+		return
+	}
+	cl.unreadable = err
+	cl.log.Warn("SparkApplications cannot be read; the maps they own are kept", "err", oneLineErr(err))
 }
 
 // findSparkAppByID looks for the SparkApplication whose status names the id.
@@ -425,7 +442,8 @@ func (cl *cleaner) findSparkAppByID(ctx context.Context, app *appView, id string
 		list, err = cl.c.Dynamic.Resource(SparkApplicationGVR).Namespace(cl.o.Namespace).List(ctx, metav1.ListOptions{})
 		return err
 	})
-	if isNotFound(err) {
+	if answered404(err) {
+		cl.noteUnreadable(sparkAppsMissing(cl.c, err, ""))
 		return nil
 	}
 	if err != nil {

@@ -1,10 +1,16 @@
 package hook
 
 import (
+	"log/slog"
 	"net/http"
 	"sync"
 	"time"
 )
+
+// SkewWarning is the clock offset, or spread between offsets, from which
+// the tool warns: ages are still measured safely, but a local clock or an
+// API server replica that far off is worth fixing.
+const SkewWarning = time.Minute
 
 // ServerClock tells the API server's time from the Date header of its
 // answers. Ages are measured against the clock that stamped
@@ -12,23 +18,29 @@ import (
 // local one: a CronJob node whose clock runs an hour fast must not make
 // every map an hour older.
 //
-// Every reading is a lower bound of the server's time (Date is truncated
-// to the second and arrives late), so ages are never overstated and an
+// Of all offsets seen, the smallest is used: with one server each reading
+// is a lower bound of its time (Date is truncated to the second and
+// arrives late), and with several (a proxy, replicas whose clocks
+// disagree) the stamps may come from the one furthest behind. The smallest
+// offset makes every age smallest, so an age is never overstated and an
 // owner snapshot never looks later than it was.
 type ServerClock struct {
-	mu     sync.Mutex
-	offset time.Duration // server time minus local time, at least
-	known  bool
+	mu       sync.Mutex
+	offset   time.Duration // the smallest server-minus-local time seen
+	largest  time.Duration // the largest, to tell the spread
+	known    bool
+	reported bool // the skew warning was logged
 }
 
 // observe records one answer: the server's Date and the local time it
-// arrived. Of all answers, the one that proves the largest offset is kept:
-// each is a true lower bound, so the largest is the tightest.
+// arrived.
 func (c *ServerClock) observe(date, arrived time.Time) {
 	off := date.Sub(arrived)
 	c.mu.Lock()
-	if !c.known || off > c.offset {
-		c.offset, c.known = off, true
+	if !c.known {
+		c.offset, c.largest, c.known = off, off, true
+	} else {
+		c.offset, c.largest = min(c.offset, off), max(c.largest, off)
 	}
 	c.mu.Unlock()
 }
@@ -58,6 +70,30 @@ func (c *ServerClock) Known() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.known
+}
+
+// warnSkew logs, once per clock, when the local clock is SkewWarning or
+// more off the API server's, or when answers disagree by that much (a
+// proxy in front of replicas whose clocks differ). Ages are measured on
+// the smallest offset either way; the warning says why they may look
+// short.
+func (c *ServerClock) warnSkew(log *slog.Logger) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	if !c.known || c.reported {
+		c.mu.Unlock()
+		return
+	}
+	off, spread := c.offset, c.largest-c.offset
+	large := off >= SkewWarning || off <= -SkewWarning || spread >= SkewWarning
+	c.reported = large
+	c.mu.Unlock()
+	if large {
+		log.Warn("the API server's clock and the local one disagree; ages are measured on the smallest offset seen, so they may be understated, never overstated",
+			"offset", off.Round(time.Second), "spread", spread.Round(time.Second))
+	}
 }
 
 // wrap observes the Date of every answer passing through rt.

@@ -15,7 +15,9 @@
 //     (volume, projected volume, env, envFrom; containers, init and ephemeral
 //     containers); never a user-supplied map, one annotated
 //     sparkcm-hook/keep: "true", one with any other owner, or one labelled for
-//     another application.
+//     another application; never a map of a SparkApplication while its CRD
+//     serves no version the tool reads (a 404 that names no object is not
+//     "gone").
 //   - Sweep: never a map younger than OlderThan, or of an application that
 //     ended less than OlderThan ago, on the API server's clock; never an
 //     ownerless map before it and its application's Pods were quiet for

@@ -54,6 +54,11 @@ type appView struct {
 	// nothing of its own says so: a new object under the same name that
 	// is not finished (an Airflow retry without a random suffix).
 	Blocker string
+	// AppsUnreadable, when set, is why no SparkApplication could be read
+	// (its CRD is installed but not served in a version the tool reads):
+	// a map of an application the operator runs is then kept, since its
+	// state cannot be known.
+	AppsUnreadable string
 }
 
 func newAppView(ns string) *appView { return &appView{Namespace: ns, IDs: map[string]bool{}} }
@@ -223,6 +228,9 @@ func (a *appView) judge(m *metav1.ObjectMeta) (MapKind, string) {
 	kind := KindOf(m.Name)
 	if v, ok := m.Annotations[AnnotationKeep]; ok && v == "true" {
 		return kind, AnnotationKeep + `: "true"`
+	}
+	if a.AppsUnreadable != "" && (a.AppName != "" || a.AppUID != "" || ownedBySparkApp(m.OwnerReferences)) {
+		return kind, "its SparkApplication's state cannot be known: " + a.AppsUnreadable
 	}
 	if a.App != nil {
 		if src, ok := a.App.UserMaps[m.Name]; ok {

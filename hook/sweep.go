@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -14,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
@@ -24,6 +26,12 @@ type SweepOptions struct {
 	// Namespace to sweep, or every namespace with AllNamespaces.
 	Namespace     string
 	AllNamespaces bool
+	// Namespaces, when given instead of Namespace, are swept one after
+	// the other.
+	Namespaces []string
+	// ExcludeNamespaces, with AllNamespaces: ConfigMaps there are never
+	// listed, judged or deleted.
+	ExcludeNamespaces []string
 	// OlderThan: only maps at least this old, of applications that ended
 	// at least this long ago (where the end is known).
 	OlderThan time.Duration
@@ -62,11 +70,27 @@ type SweepOptions struct {
 const DefaultOrphanOlderThan = 7 * 24 * time.Hour
 
 func (o *SweepOptions) validate() error {
-	if o.AllNamespaces && o.Namespace != "" {
+	if o.AllNamespaces && (o.Namespace != "" || len(o.Namespaces) > 0) {
 		return Usagef("give a namespace or all namespaces, not both")
 	}
-	if !o.AllNamespaces {
+	if o.Namespace != "" && len(o.Namespaces) > 0 {
+		return Usagef("give one namespace or several, not both")
+	}
+	if len(o.ExcludeNamespaces) > 0 && !o.AllNamespaces {
+		return Usagef("namespaces are excluded only from a sweep of all namespaces")
+	}
+	for _, ns := range o.ExcludeNamespaces {
+		if err := ValidateNamespace(ns); err != nil {
+			return err
+		}
+	}
+	if !o.AllNamespaces && len(o.Namespaces) == 0 {
 		if err := ValidateNamespace(o.Namespace); err != nil {
+			return err
+		}
+	}
+	for _, ns := range o.Namespaces {
+		if err := ValidateNamespace(ns); err != nil {
 			return err
 		}
 	}
@@ -85,6 +109,7 @@ func ValidateSweep(o SweepOptions) error { return o.validate() }
 // sweepIndex is what one sweep knows about the namespaces it sweeps.
 type sweepIndex struct {
 	appsRV      string // the resourceVersion the SparkApplications were read at
+	appsUnread  string // why SparkApplications could not be read, though their CRD is installed
 	appsByUID   map[types.UID]*sparkApp
 	appsByName  map[string]*sparkApp // ns/name
 	appsByID    map[string]*sparkApp // ns/app id
@@ -134,11 +159,21 @@ func Sweep(ctx context.Context, c Clients, log *slog.Logger, o SweepOptions) (*R
 	s.d = &deleter{maps: c.Metadata, log: s.log, retry: o.Retry, concurrency: o.Concurrency, dryRun: o.DryRun}
 
 	var err error
-	if o.AllNamespaces {
+	switch {
+	case o.AllNamespaces:
 		s.log = log.With("namespace", nsLabel(metav1.NamespaceAll))
 		s.d.log = s.log
 		err = s.sweepAll(ctx)
-	} else {
+	case len(o.Namespaces) > 0:
+		res.Namespace = strings.Join(o.Namespaces, ",")
+		for _, ns := range o.Namespaces {
+			s.log = log.With("namespace", ns)
+			s.d.log = s.log
+			if err = s.sweepScope(ctx, ns); err != nil {
+				break
+			}
+		}
+	default:
 		err = s.sweepScope(ctx, o.Namespace)
 	}
 	// The ids are kept whether or not the entries are: a set of
@@ -181,7 +216,9 @@ func (s *sweeper) sweepAll(ctx context.Context) error {
 			return s.c.Metadata.Resource(namespacesGVR).List(ctx, opts)
 		},
 		each: func(obj runtime.Object) error {
-			names = append(names, obj.(*metav1.PartialObjectMetadata).Name)
+			if name := obj.(*metav1.PartialObjectMetadata).Name; !s.excluded(name) {
+				names = append(names, name)
+			}
 			return nil
 		},
 		reset: func() { names = names[:0] },
@@ -229,6 +266,7 @@ func (s *sweeper) sweepScope(ctx context.Context, ns string) error {
 	}
 	o := s.o
 	rule := ageRule{Now: o.Now(), OlderThan: o.OlderThan, OrphanOlderThan: o.OrphanOlderThan}
+	s.c.Clock.warnSkew(s.log)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -246,6 +284,7 @@ func (s *sweeper) sweepScope(ctx context.Context, ns string) error {
 	listErr := listPaged(ctx, listSpec{
 		log: s.log, retry: o.Retry, ns: ns, what: "list configmaps", verb: "list", resrc: "configmaps", pageSize: o.PageSize,
 		list: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+			opts.FieldSelector = s.excludeSelector(ns)
 			return s.c.Metadata.Resource(configMapsGVR).Namespace(ns).List(ctx, opts)
 		},
 		// A list that starts over (its continue token expired) comes in
@@ -259,6 +298,9 @@ func (s *sweeper) sweepScope(ctx context.Context, ns string) error {
 				return nil
 			}
 			last = key
+			if s.excluded(m.Namespace) {
+				return nil // the server filters these out; a guard all the same
+			}
 			if !sparkSignal(&m.ObjectMeta) {
 				ignored++
 				return nil
@@ -400,7 +442,7 @@ func (s *sweeper) sortOut(batch []Entry, used refIndex, live map[string][]string
 	for _, e := range batch {
 		reason := busyNow(e, used, live)
 		if why := apps[nsKey(e.Namespace, e.appName)]; reason == "" && e.appName != "" && why != "" {
-			reason = "application still running: " + why
+			reason = why
 		}
 		if reason != "" {
 			e.Decision, e.Reason = Skipped, reason
@@ -413,8 +455,8 @@ func (s *sweeper) sortOut(batch []Entry, used refIndex, live map[string][]string
 }
 
 // appsLiveNow tells, for every SparkApplication whose finished state a
-// judgement in the batch rested on, why it is live now ("" when it is
-// not), by ns/name: from the watch that follows them, or, while it does
+// judgement in the batch rested on, why its maps must stay now ("" when
+// they need not), by ns/name: from the watch that follows them, or, while it does
 // not, by reading each again, at most Concurrency at a time.
 func (s *sweeper) appsLiveNow(ctx context.Context, aw *appWatch, batch []Entry) (map[string]string, error) {
 	type app struct {
@@ -429,7 +471,7 @@ func (s *sweeper) appsLiveNow(ctx context.Context, aw *appWatch, batch []Entry) 
 			continue
 		}
 		why, known := aw.liveNow(e.appUID)
-		out[key] = why
+		out[key] = stillRunning(why)
 		if !known {
 			todo = append(todo, app{e.Namespace, e.appName, e.appUID})
 		}
@@ -476,9 +518,20 @@ func busyNow(e Entry, used refIndex, live map[string][]string) string {
 	return ""
 }
 
+// stillRunning is the reason to keep the maps of an application that is
+// live now, for why ("" when it is not).
+func stillRunning(why string) string {
+	if why == "" {
+		return ""
+	}
+	return "application still running: " + why
+}
+
 // appLiveNow reads one SparkApplication again: the same object (by UID)
 // in a state that is not terminal any more is live. One gone, or replaced
-// by a new one of the same name, no longer speaks for the map.
+// by a new one of the same name, no longer speaks for the map. One that
+// cannot be read any more (its CRD stopped serving the version the tool
+// reads) keeps its maps. It returns why the maps must stay, or "".
 func (s *sweeper) appLiveNow(ctx context.Context, ns, name string, uid types.UID) (string, error) {
 	var u *unstructured.Unstructured
 	err := callAPI(ctx, s.log, s.o.Retry, ns, "get sparkapplication "+name, "get", SparkApplicationGVR.Group, SparkApplicationGVR.Resource, func(ctx context.Context) error {
@@ -486,7 +539,10 @@ func (s *sweeper) appLiveNow(ctx context.Context, ns, name string, uid types.UID
 		u, err = s.c.Dynamic.Resource(SparkApplicationGVR).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
 		return err
 	})
-	if isNotFound(err) {
+	if answered404(err) {
+		if uerr := sparkAppsMissing(s.c, err, name); uerr != nil {
+			return "its SparkApplication's state cannot be known: " + uerr.Error(), nil
+		}
 		return "", nil
 	}
 	if err != nil {
@@ -496,7 +552,7 @@ func (s *sweeper) appLiveNow(ctx context.Context, ns, name string, uid types.UID
 	if sa.UID != uid || sa.terminal() {
 		return "", nil
 	}
-	return nowLive(sa), nil
+	return stillRunning(nowLive(sa)), nil
 }
 
 // notAttempted records entries a stopped run never got to, with why.
@@ -555,6 +611,22 @@ type sweeper struct {
 	ids map[string]bool
 }
 
+// excluded says whether a namespace is one of ExcludeNamespaces.
+func (s *sweeper) excluded(ns string) bool { return slices.Contains(s.o.ExcludeNamespaces, ns) }
+
+// excludeSelector keeps ExcludeNamespaces out of a cluster-wide list, on
+// the server.
+func (s *sweeper) excludeSelector(ns string) string {
+	if ns != metav1.NamespaceAll || len(s.o.ExcludeNamespaces) == 0 {
+		return ""
+	}
+	parts := make([]string, 0, len(s.o.ExcludeNamespaces))
+	for _, ex := range s.o.ExcludeNamespaces {
+		parts = append(parts, fields.OneTermNotEqualSelector("metadata.namespace", ex).String())
+	}
+	return strings.Join(parts, ",")
+}
+
 func nsLabel(ns string) string {
 	if ns == "" {
 		return "(all)"
@@ -595,9 +667,16 @@ func (s *sweeper) index(ctx context.Context, ns string) (*sweepIndex, error) {
 				ix.appsByID[nsKey(u.GetNamespace(), a.AppID)] = a
 			}
 		}, func() { clear(ix.appsByUID); clear(ix.appsByName); clear(ix.appsByID) })
-	if isNotFound(err) {
-		// No Spark Operator CRD: plain spark-submit applications only.
-		s.log.Debug("no SparkApplication resource on this cluster")
+	if answered404(err) {
+		if uerr := sparkAppsMissing(s.c, err, ""); uerr != nil {
+			// Installed, but not in a version the tool reads: every map
+			// a SparkApplication owns stays, the rest are judged as ever.
+			s.log.Warn("SparkApplications cannot be read; the maps they own are kept", "err", oneLineErr(uerr))
+			ix.appsUnread = uerr.Error()
+		} else {
+			// No Spark Operator CRD: plain spark-submit applications only.
+			s.log.Debug("no SparkApplication resource on this cluster")
+		}
 		err = nil
 	}
 	if err != nil {
@@ -661,6 +740,7 @@ func sparkSignal(m *metav1.ObjectMeta) bool {
 // checks that with its snapshot mark) and is matched by its UID.
 func (ix *sweepIndex) viewFor(m *metav1.ObjectMeta) *appView {
 	a := newAppView(m.Namespace)
+	a.AppsUnreadable = ix.appsUnread
 	label := m.Labels[LabelAppSelector]
 	for _, ref := range m.OwnerReferences {
 		switch {

@@ -6,6 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -26,10 +28,14 @@ type globals struct {
 	// namespaceSet: -n or SPARKCM_NAMESPACE was given, perhaps empty. An
 	// empty one is refused, never read as "the context's namespace".
 	namespaceSet bool
-	qps          float64
-	burst        int
-	logFormat    string
-	verbosity    int
+	// namespaces are all the namespaces given (-n repeated, or a
+	// comma-separated list); only sweep takes more than one, and namespace
+	// is then the first.
+	namespaces []string
+	qps        float64
+	burst      int
+	logFormat  string
+	verbosity  int
 
 	log            *slog.Logger
 	stdout, stderr io.Writer
@@ -42,7 +48,7 @@ func globalFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "kubeconfig", Usage: "path to the kubeconfig file (default: $KUBECONFIG, ~/.kube/config, then in-cluster)", EnvVars: env("kubeconfig")},
 		&cli.StringFlag{Name: "context", Usage: "kubeconfig context to use", EnvVars: env("context")},
-		&cli.StringFlag{Name: "namespace", Aliases: []string{"n"}, Usage: "namespace (default: the context's namespace, or the Pod's own namespace in-cluster; an empty value is an error)", EnvVars: env("namespace")},
+		&cli.StringSliceFlag{Name: "namespace", Aliases: []string{"n"}, Usage: "namespace (default: the context's namespace, or the Pod's own namespace in-cluster; an empty value is an error); sweep takes several, repeated or comma-separated", EnvVars: env("namespace")},
 		&cli.Float64Flag{Name: "qps", Value: 2000, Usage: "client-side limit of API requests per second (the API server's own priority and fairness still applies)", EnvVars: env("qps")},
 		&cli.IntFlag{Name: "burst", Value: 2000, Usage: "client-side burst of API requests", EnvVars: env("burst")},
 		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log format on stderr: text or json", EnvVars: env("log-format")},
@@ -63,21 +69,73 @@ func (g *globals) load(c *cli.Context) {
 	}
 	g.kubeconfig = from("kubeconfig").String("kubeconfig")
 	g.context = from("context").String("context")
-	g.namespace = from("namespace").String("namespace")
-	g.namespaceSet = from("namespace").IsSet("namespace")
+	g.namespaces, g.namespaceSet = namespacesGiven(c)
+	g.namespace = ""
+	if len(g.namespaces) > 0 {
+		g.namespace = g.namespaces[0]
+	}
 	g.qps = from("qps").Float64("qps")
 	g.burst = from("burst").Int("burst")
 	g.logFormat = from("log-format").String("log-format")
 	g.verbosity = from("v").Int("v")
 }
 
+// namespacesGiven gathers -n from every copy of the flag (before and
+// after the command name), in order, without repeats. The environment
+// variable fills every copy that the command line leaves unset, so a copy
+// that holds exactly its value counts only when no copy holds another:
+// -n on the command line overrides SPARKCM_NAMESPACE, as every flag does
+// its variable.
+func namespacesGiven(c *cli.Context) ([]string, bool) {
+	var fromEnv []string
+	if v, ok := os.LookupEnv(env("namespace")[0]); ok {
+		fromEnv = []string{}
+		for _, s := range strings.Split(v, ",") {
+			fromEnv = append(fromEnv, strings.TrimSpace(s))
+		}
+	}
+	lineage := c.Lineage()
+	var given [][]string
+	set := false
+	for i := len(lineage) - 1; i >= 0; i-- { // the app's copy first
+		ctx := lineage[i]
+		if !ctx.IsSet("namespace") {
+			continue
+		}
+		set = true
+		if vals := ctx.StringSlice("namespace"); fromEnv == nil || !slices.Equal(vals, fromEnv) {
+			given = append(given, vals)
+		}
+	}
+	if !set {
+		return nil, false
+	}
+	if len(given) == 0 {
+		given = [][]string{fromEnv}
+	}
+	var out []string
+	for _, vals := range given {
+		for _, v := range vals {
+			if !slices.Contains(out, v) {
+				out = append(out, v)
+			}
+		}
+	}
+	return out, true
+}
+
 // Validate checks the shared flags without reading any configuration.
 func (g *globals) Validate() error {
-	if g.namespaceSet && g.namespace == "" {
+	for _, ns := range g.namespaces {
+		if ns == "" {
+			return hook.Usagef("-n/--namespace (or SPARKCM_NAMESPACE) is set but empty: name a namespace, or leave it unset for the context's")
+		}
+	}
+	if g.namespaceSet && len(g.namespaces) == 0 {
 		return hook.Usagef("-n/--namespace (or SPARKCM_NAMESPACE) is set but empty: name a namespace, or leave it unset for the context's")
 	}
-	if g.namespace != "" {
-		if err := hook.ValidateNamespace(g.namespace); err != nil {
+	for _, ns := range g.namespaces {
+		if err := hook.ValidateNamespace(ns); err != nil {
 			return err
 		}
 	}
@@ -98,6 +156,10 @@ func (g *globals) setup(c *cli.Context) error {
 	if err := g.Validate(); err != nil {
 		return err
 	}
+	if len(g.namespaces) > 1 && !takesNamespaces(c) {
+		// Acting on one namespace of the several given would be a guess.
+		return hook.Usagef("%s works in one namespace; -n was given %d: %s", c.Command.FullName(), len(g.namespaces), strings.Join(g.namespaces, ", "))
+	}
 	level := slog.LevelInfo
 	if g.verbosity > 0 {
 		level = slog.LevelDebug
@@ -116,6 +178,9 @@ func (g *globals) setup(c *cli.Context) error {
 	}
 	return nil
 }
+
+// takesNamespaces says whether the command sweeps several namespaces.
+func takesNamespaces(c *cli.Context) bool { return c.Command != nil && c.Command.Name == "sweep" }
 
 // exclusiveScope refuses -n (or SPARKCM_NAMESPACE) together with -A, for
 // every command that takes both.

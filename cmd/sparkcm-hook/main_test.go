@@ -117,6 +117,11 @@ func TestBadInputIsOneLineExitTwoAndChangesNothing(t *testing.T) {
 		"empty -n after the command":  {"cleanup", "-n", "", "--kubeconfig", kcWithNS, "--spark-app", done.Name},
 		"empty --namespace= form":     {"cleanup", "--namespace=", "--kubeconfig", kcWithNS, "--spark-app", done.Name},
 		"empty -n for sweep":          {"sweep", "-n", "", "--kubeconfig", kcWithNS, "--older-than", "0s"},
+		// A value that would be replaced, or a second namespace that
+		// would be dropped, is refused before anything is read.
+		"zero orphan bound":           {"sweep", "--kubeconfig", kcWithNS, "--older-than", "0s", "--orphan-older-than", "0s"},
+		"cleanup with two namespaces": {"cleanup", "--kubeconfig", kc, "-n", ns, "-n", finished, "--spark-app", done.Name},
+		"exclusion without -A":        {"sweep", "--kubeconfig", kcWithNS, "--exclude-namespaces", ns, "--older-than", "0s"},
 	}
 	check := func(t *testing.T, args ...string) {
 		r := runCLI(t, args...)
@@ -208,6 +213,27 @@ func TestGlobalFlagsWorkBeforeOrAfterTheCommand(t *testing.T) {
 		if r := runCLI(t, args...); r.code != 0 || !strings.Contains(r.stdout, app.DriverConfMap) {
 			t.Fatalf("%v: exit %d %s %s", args, r.code, r.stdout, r.stderr)
 		}
+	}
+}
+
+func TestSweepCLISweepsEveryNamespaceGivenAndTheFlagOverridesTheEnvironment(t *testing.T) {
+	a, b, fromEnv := cp.NewNamespace(t), cp.NewNamespace(t), cp.NewNamespace(t)
+	for _, ns := range []string{a, b, fromEnv} {
+		newApp(t, ns, sparkfixture.Spec{})
+	}
+	// SPARKCM_NAMESPACE names a namespace the command line does not: the
+	// flag overrides it, as every flag does its variable.
+	t.Setenv("SPARKCM_NAMESPACE", fromEnv)
+	kc := kubeconfig(t, cp.Get(t).AdminConfig(), "")
+	r := runCLI(t, "-n", a, "sweep", "-n", b, "--kubeconfig", kc, "--older-than", "0s", "-o", "json")
+	if r.code != exitOK {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	if mapCount(t, a) != 0 || mapCount(t, b) != 0 {
+		t.Fatalf("left %d maps in %s and %d in %s; want both swept", mapCount(t, a), a, mapCount(t, b), b)
+	}
+	if mapCount(t, fromEnv) == 0 {
+		t.Fatal("swept the namespace of SPARKCM_NAMESPACE although -n was given")
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -20,6 +21,8 @@ type sweepOptions struct {
 	olderThanSet   bool // --older-than has no default: it must be given
 	orphanSet      bool // --orphan-older-than was given; else the library's default
 	namespaceGiven bool // -n (or SPARKCM_NAMESPACE) was given, which -A excludes
+	namespaces     []string
+	exclude        cli.StringSlice
 }
 
 // Validate checks every flag of sweep without reading any configuration.
@@ -32,12 +35,28 @@ func (o *sweepOptions) Validate() error {
 		return hook.Usagef("--older-than is required (for example --older-than 24h; 0s means any age)")
 	case o.OlderThan < 0:
 		return hook.Usagef("--older-than must not be negative")
+	case o.orphanSet && o.OrphanOlderThan <= 0:
+		// The library reads zero as its default; and a zero bound would
+		// delete the ownerless executor maps of a client-mode session
+		// idling at zero executors.
+		return hook.Usagef("--orphan-older-than must be positive and at least --older-than (%s); leave it unset for %s", o.OlderThan, hook.DefaultOrphanOlderThan)
 	case o.orphanSet && o.OrphanOlderThan < o.OlderThan:
 		return hook.Usagef("--orphan-older-than (%s) must not be shorter than --older-than (%s)", o.OrphanOlderThan, o.OlderThan)
 	case o.BatchSize < 1:
 		return hook.Usagef("--batch-size must be at least 1")
 	}
-	return exclusiveScope(o.namespaceGiven, o.AllNamespaces)
+	if err := exclusiveScope(o.namespaceGiven, o.AllNamespaces); err != nil {
+		return err
+	}
+	if len(o.ExcludeNamespaces) > 0 && !o.AllNamespaces {
+		return hook.Usagef("--exclude-namespaces applies only with -A")
+	}
+	for _, ns := range o.ExcludeNamespaces {
+		if err := hook.ValidateNamespace(ns); err != nil {
+			return hook.Usagef("--exclude-namespaces: %v", err)
+		}
+	}
+	return nil
 }
 
 func (o *sweepOptions) complete(c *cli.Context, g *globals) {
@@ -48,10 +67,25 @@ func (o *sweepOptions) complete(c *cli.Context, g *globals) {
 		o.OrphanOlderThan = 0 // the library's default: 7 days, or --older-than when longer
 	}
 	o.namespaceGiven = g.namespaceSet
+	o.namespaces = g.namespaces
+	o.ExcludeNamespaces = nil
+	for _, ns := range o.exclude.Value() {
+		if !slices.Contains(o.ExcludeNamespaces, ns) {
+			o.ExcludeNamespaces = append(o.ExcludeNamespaces, ns)
+		}
+	}
 }
 
 func (o *sweepOptions) run(ctx context.Context, g *globals, clients hook.Clients, ns string) (*hook.Result, error) {
-	if !o.AllNamespaces {
+	switch {
+	case len(o.namespaces) > 1:
+		for _, n := range o.namespaces {
+			if err := g.checkNamespace(ctx, clients, n); err != nil {
+				return nil, err
+			}
+		}
+		o.Namespaces = o.namespaces
+	case !o.AllNamespaces:
 		if err := g.checkNamespace(ctx, clients, ns); err != nil {
 			return nil, err
 		}
@@ -75,8 +109,11 @@ func sweepCommand(g *globals) *cli.Command {
 	return &cli.Command{
 		Name:      "sweep",
 		Usage:     "the TTL fallback: delete every finished application's leftover Spark ConfigMaps",
-		UsageText: "sparkcm-hook sweep (-n NAMESPACE | -A) --older-than DURATION [--orphan-older-than 168h] [--dry-run] [-o " + formatNames("|") + "] [--concurrency N] [--timeout DURATION]",
-		Description: `Finds what cleanup never got to and deletes it: every ConfigMap Spark or the Spark Operator
+		UsageText: "sparkcm-hook sweep (-n NAMESPACE[,NAMESPACE...] | -A [--exclude-namespaces NS,...]) --older-than DURATION [--orphan-older-than 168h] [--dry-run] [-o " + formatNames("|") + "] [--concurrency N] [--timeout DURATION]",
+		Description: `Sweeps one namespace (-n), several (-n repeated, or a comma-separated list), or every namespace
+(-A), less those named by --exclude-namespaces: their ConfigMaps are never listed, judged or deleted.
+
+Finds what cleanup never got to and deletes it: every ConfigMap Spark or the Spark Operator
 generated (positive evidence only: owned by a Spark driver Pod or SparkApplication and named as Spark
 names it, or an ownerless spark-exec-<hex>-conf-map labelled spark-app-selector) whose application
 has finished or is gone: the map itself, and the time since its application ended where that is
@@ -103,6 +140,7 @@ is decided; json and yaml end with the summary. A progress line goes to stderr w
 		Flags: withGlobals(
 			[]cli.Flag{
 				allNamespacesFlag(&o.AllNamespaces, "sweep every namespace"),
+				&cli.StringSliceFlag{Name: "exclude-namespaces", Usage: "with -A, namespaces whose ConfigMaps are never listed, judged or deleted (repeated or comma-separated)", EnvVars: env("exclude-namespaces"), Destination: &o.exclude},
 				&cli.DurationFlag{Name: "older-than", Usage: "only maps at least this old, of applications that ended at least this long ago (required; 0s means any age)", EnvVars: env("older-than"), Destination: &o.OlderThan},
 				&cli.DurationFlag{Name: "orphan-older-than", Value: hook.DefaultOrphanOlderThan, Usage: "ownerless executor maps (client mode, Spark 3.1.0/3.1.1) only once the map and every Pod of its application have been quiet this long; never shorter than --older-than", EnvVars: env("orphan-older-than"), Destination: &o.OrphanOlderThan},
 				&cli.IntFlag{Name: "batch-size", Value: hook.DefaultSweepBatchSize, Usage: "deletes per batch; use by Pods is re-read before each", EnvVars: env("batch-size"), Destination: &o.BatchSize},

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -107,6 +108,24 @@ func TestBadInputIsOneLineExitTwoAndAsksNoAPIServer(t *testing.T) {
 		{"empty -n for rbac preflight", []string{"rbac", "preflight", "-n", "", "--kubeconfig", kc}, nil, "empty"},
 		{"empty SPARKCM_NAMESPACE", []string{"cleanup", "--kubeconfig", kc, "--spark-app", "etl"}, map[string]string{"SPARKCM_NAMESPACE": ""}, "SPARKCM_NAMESPACE"},
 		{"empty SPARKCM_NAMESPACE with -A", []string{"sweep", "--kubeconfig", kc, "-A", "--older-than", "1h"}, map[string]string{"SPARKCM_NAMESPACE": ""}, "empty"},
+		// A value the library would replace by its default is refused,
+		// never silently reinterpreted.
+		{"zero orphan bound", []string{"sweep", "--kubeconfig", kc, "--older-than", "0s", "--orphan-older-than", "0s"}, nil, "--orphan-older-than must be positive"},
+		{"zero orphan bound from the environment", []string{"sweep", "--kubeconfig", kc, "--older-than", "0s"}, map[string]string{"SPARKCM_ORPHAN_OLDER_THAN": "0s"}, "--orphan-older-than must be positive"},
+		{"zero grace", []string{"watch", "--kubeconfig", kc, "--pod", "etl-driver", "--grace", "0s"}, nil, "--grace must be positive"},
+		{"zero grace from the environment", []string{"watch", "--kubeconfig", kc, "--pod", "etl-driver"}, map[string]string{"SPARKCM_GRACE": "0s"}, "--grace must be positive"},
+		// A command that acts in one namespace refuses several rather than
+		// use one of them.
+		{"cleanup with -n twice", []string{"cleanup", "--kubeconfig", kc, "-n", "a", "-n", "b", "--spark-app", "etl"}, nil, "-n was given 2: a, b"},
+		{"cleanup with -n before and after the command", []string{"-n", "a", "cleanup", "--kubeconfig", kc, "-n", "b", "--spark-app", "etl"}, nil, "-n was given 2: a, b"},
+		{"cleanup with a list of namespaces", []string{"cleanup", "--kubeconfig", kc, "-n", "a,b", "--spark-app", "etl"}, nil, "-n was given 2"},
+		{"cleanup with a list in SPARKCM_NAMESPACE", []string{"cleanup", "--kubeconfig", kc, "--spark-app", "etl"}, map[string]string{"SPARKCM_NAMESPACE": "a,b"}, "-n was given 2"},
+		{"watch with -n twice", []string{"watch", "--kubeconfig", kc, "-n", "a", "-n", "b", "--pod", "etl-driver"}, nil, "-n was given 2"},
+		{"rbac preflight with -n twice", []string{"rbac", "preflight", "--kubeconfig", kc, "-n", "a", "-n", "b"}, nil, "-n was given 2"},
+		{"sweep with several -n and -A", []string{"sweep", "--kubeconfig", kc, "-n", "a", "-n", "b", "-A", "--older-than", "1h"}, nil, "-A"},
+		{"sweep with one bad namespace of several", []string{"sweep", "--kubeconfig", kc, "-n", "a,Bad_NS", "--older-than", "1h"}, nil, "Bad_NS"},
+		{"exclusion without -A", []string{"sweep", "--kubeconfig", kc, "-n", "a", "--exclude-namespaces", "b", "--older-than", "1h"}, nil, "--exclude-namespaces"},
+		{"invalid excluded namespace", []string{"sweep", "--kubeconfig", kc, "-A", "--exclude-namespaces", "Bad_NS", "--older-than", "1h"}, nil, "Bad_NS"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -264,5 +283,82 @@ func TestHelpNamesExitCodesAndTheEnvironmentVariableOfEveryFlag(t *testing.T) {
 				t.Errorf("%s --help does not name $%s", cmd, v)
 			}
 		}
+	}
+}
+
+// sweep takes several namespaces (repeated -n, a comma-separated list, or
+// SPARKCM_NAMESPACE) and sweeps each; with -A, --exclude-namespaces (or
+// SPARKCM_EXCLUDE_NAMESPACES) keeps namespaces out of the cluster-wide
+// list on the server.
+func TestSweepSweepsEveryNamespaceGivenAndNoneExcluded(t *testing.T) {
+	var (
+		mu       sync.Mutex
+		requests []string
+	)
+	srv := newAPIServer(t, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		requests = append(requests, r.URL.Path+"?"+r.URL.Query().Get("fieldSelector"))
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case r.Method != http.MethodGet || r.URL.Query().Get("watch") != "":
+		case strings.HasSuffix(r.URL.Path, "/configmaps"):
+			_, _ = fmt.Fprint(w, `{"kind":"PartialObjectMetadataList","apiVersion":"meta.k8s.io/v1","metadata":{},"items":[]}`)
+			return
+		case strings.HasSuffix(r.URL.Path, "/pods"):
+			_, _ = fmt.Fprint(w, `{"kind":"PodList","apiVersion":"v1","metadata":{},"items":[]}`)
+			return
+		case strings.HasSuffix(r.URL.Path, "/sparkapplications"):
+			_, _ = fmt.Fprint(w, `{"kind":"SparkApplicationList","apiVersion":"sparkoperator.k8s.io/v1beta2","metadata":{},"items":[]}`)
+			return
+		}
+		w.WriteHeader(http.StatusForbidden)
+		_, _ = fmt.Fprint(w, `{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"Forbidden","code":403}`)
+	})
+	kc := kubeconfig(t, &rest.Config{Host: srv.url}, "from-context")
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want []string // configmaps lists that must have been sent (path?fieldSelector)
+	}{
+		{"-n repeated", []string{"sweep", "-n", "a", "-n", "b"}, nil,
+			[]string{"/api/v1/namespaces/a/configmaps?", "/api/v1/namespaces/b/configmaps?"}},
+		{"-n before and after the command", []string{"-n", "a", "sweep", "-n", "b"}, nil,
+			[]string{"/api/v1/namespaces/a/configmaps?", "/api/v1/namespaces/b/configmaps?"}},
+		{"a comma-separated list", []string{"sweep", "-n", "a,b"}, nil,
+			[]string{"/api/v1/namespaces/a/configmaps?", "/api/v1/namespaces/b/configmaps?"}},
+		{"a list in SPARKCM_NAMESPACE", []string{"sweep"}, map[string]string{"SPARKCM_NAMESPACE": "a,b"},
+			[]string{"/api/v1/namespaces/a/configmaps?", "/api/v1/namespaces/b/configmaps?"}},
+		{"-A without exclusions", []string{"sweep", "-A"}, nil, []string{"/api/v1/configmaps?"}},
+		{"-A with exclusions", []string{"sweep", "-A", "--exclude-namespaces", "kube-system,prod", "--exclude-namespaces", "x"}, nil,
+			[]string{"/api/v1/configmaps?metadata.namespace!=kube-system,metadata.namespace!=prod,metadata.namespace!=x"}},
+		{"-A with exclusions from the environment", []string{"sweep", "-A"}, map[string]string{"SPARKCM_EXCLUDE_NAMESPACES": "kube-system"},
+			[]string{"/api/v1/configmaps?metadata.namespace!=kube-system"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			mu.Lock()
+			requests = nil
+			mu.Unlock()
+			r := runCLI(t, append(tc.args, "--kubeconfig", kc, "--older-than", "1h", "-o", "json")...)
+			if r.code != exitOK {
+				t.Fatalf("exit %d: %s", r.code, r.stderr)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, want := range tc.want {
+				if !slices.Contains(requests, want) {
+					t.Errorf("no request %s; sent %v", want, requests)
+				}
+			}
+			for _, p := range requests {
+				if strings.Contains(p, "/namespaces/from-context/") {
+					t.Errorf("request %s to the context's namespace", p)
+				}
+			}
+		})
 	}
 }

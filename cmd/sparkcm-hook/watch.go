@@ -20,8 +20,10 @@ func (o *watchOptions) Validate() error {
 	if err := o.validate("watch"); err != nil {
 		return err
 	}
-	if o.Grace < 0 {
-		return hook.Usagef("--grace must not be negative")
+	if o.Grace <= 0 {
+		// The library reads zero as its default: 0s would not be what was
+		// asked for.
+		return hook.Usagef("--grace must be positive (default %s)", hook.DefaultGrace)
 	}
 	if o.Pod == "" {
 		return hook.Usagef("no driver Pod: pass --pod or set POD_NAME from the downward API")

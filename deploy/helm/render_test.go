@@ -18,6 +18,7 @@ func TestChartPassesStrictLint(t *testing.T) {
 		"dry run":                  {"sweep.dryRun=true"},
 		"cluster-wide, namespaces": {"clusterWide.enabled=true", "clusterWide.namespaces={spark-a,spark-b}"},
 		"cluster-wide, all":        {"clusterWide.enabled=true"},
+		"cluster-wide, excluding":  {"clusterWide.enabled=true", "clusterWide.excludeNamespaces={kube-system,prod}"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			args := []string{"lint", "--strict", chartDir, "--namespace", "spark-jobs"}
@@ -33,10 +34,11 @@ func TestChartPassesStrictLint(t *testing.T) {
 
 func TestChartSchemaRejectsInvalidValues(t *testing.T) {
 	for name, set := range map[string]string{
-		"older-than not a Go duration": "sweep.olderThan=3days",
-		"namespace not a DNS label":    "clusterWide.namespaces={Spark_Jobs}",
-		"unknown pull policy":          "image.pullPolicy=Sometimes",
-		"zero concurrency":             "sweep.concurrency=0",
+		"older-than not a Go duration":       "sweep.olderThan=3days",
+		"namespace not a DNS label":          "clusterWide.namespaces={Spark_Jobs}",
+		"unknown pull policy":                "image.pullPolicy=Sometimes",
+		"zero concurrency":                   "sweep.concurrency=0",
+		"excluded namespace not a DNS label": "clusterWide.excludeNamespaces={Kube_System}",
 	} {
 		t.Run(name, func(t *testing.T) {
 			out, err := runHelm(t, "template", "r", chartDir, "--set", set)
@@ -302,6 +304,36 @@ func TestChartClusterWideWithoutNamespacesSweepsAll(t *testing.T) {
 	}
 	if _, ok := env["SPARKCM_NAMESPACE"]; ok {
 		t.Error("an all-namespaces sweep must not also name a namespace")
+	}
+}
+
+func TestChartClusterWideSweepExcludesTheNamespacesGiven(t *testing.T) {
+	objs := render(t, "sparkcm-hook", "ops", "clusterWide.enabled=true", "clusterWide.excludeNamespaces={kube-system,prod}")
+	cj := typed[batchv1.CronJob](t, one(t, objs, "CronJob"))
+	env := envMap(cj.Spec.JobTemplate.Spec.Template.Spec.Containers[0].Env)
+	if env["SPARKCM_ALL_NAMESPACES"] != "true" || env["SPARKCM_EXCLUDE_NAMESPACES"] != "kube-system,prod" {
+		t.Errorf("SPARKCM_ALL_NAMESPACES=%q SPARKCM_EXCLUDE_NAMESPACES=%q, want true and kube-system,prod", env["SPARKCM_ALL_NAMESPACES"], env["SPARKCM_EXCLUDE_NAMESPACES"])
+	}
+	plain := typed[batchv1.CronJob](t, one(t, render(t, "sparkcm-hook", "ops", "clusterWide.enabled=true"), "CronJob"))
+	if _, set := envMap(plain.Spec.JobTemplate.Spec.Template.Spec.Containers[0].Env)["SPARKCM_EXCLUDE_NAMESPACES"]; set {
+		t.Error("without excludeNamespaces the CronJob must not set SPARKCM_EXCLUDE_NAMESPACES")
+	}
+	// The CLI refuses an exclusion without -A (exit 2); the chart says so
+	// at install time instead of making a CronJob that always fails.
+	for name, set := range map[string][]string{
+		"not cluster-wide":          {"clusterWide.excludeNamespaces={prod}"},
+		"cluster-wide by namespace": {"clusterWide.enabled=true", "clusterWide.namespaces={spark-a}", "clusterWide.excludeNamespaces={prod}"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			args := []string{"template", "r", chartDir}
+			for _, s := range set {
+				args = append(args, "--set", s)
+			}
+			out, err := runHelm(t, args...)
+			if err == nil || !strings.Contains(err.Error(), "excludeNamespaces applies only") {
+				t.Fatalf("want the render refused, got %v:\n%s", err, out)
+			}
+		})
 	}
 }
 

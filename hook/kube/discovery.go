@@ -49,17 +49,11 @@ func (e *GroupDiscoveryFailedError) Error() string {
 // by the client's timeout.
 func (d *discoveryClient) ServerGroupsAndResources() ([]*metav1.APIGroup, []*metav1.APIResourceList, error) {
 	ctx := context.Background()
-	var core metav1.APIVersions
-	if err := d.rc.Get().AbsPath("/api").Do(ctx).Into(&core); err != nil {
+	list, err := d.ServerGroups()
+	if err != nil {
 		return nil, nil, err
 	}
-	groups := []*metav1.APIGroup{coreGroup(&core)}
-	var list metav1.APIGroupList
-	// An API server without groups (or one that hides them) answers 404 or
-	// 403 here; the core group still counts, as in client-go.
-	if err := d.rc.Get().AbsPath("/apis").Do(ctx).Into(&list); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsForbidden(err) {
-		return nil, nil, err
-	}
+	groups := make([]*metav1.APIGroup, 0, len(list.Groups))
 	for i := range list.Groups {
 		groups = append(groups, &list.Groups[i])
 	}
@@ -96,6 +90,26 @@ func (d *discoveryClient) ServerGroupsAndResources() ([]*metav1.APIGroup, []*met
 		return groups, lists, &GroupDiscoveryFailedError{Groups: failed}
 	}
 	return groups, lists, nil
+}
+
+// ServerGroups returns the core group first, then the groups in the order
+// /apis lists them, each with the versions it serves: two requests, which
+// is all that telling whether a group is installed, and in which versions,
+// takes.
+func (d *discoveryClient) ServerGroups() (*metav1.APIGroupList, error) {
+	ctx := context.Background()
+	var core metav1.APIVersions
+	if err := d.rc.Get().AbsPath("/api").Do(ctx).Into(&core); err != nil {
+		return nil, err
+	}
+	var list metav1.APIGroupList
+	// An API server without groups (or one that hides them) answers 404 or
+	// 403 here; the core group still counts, as in client-go.
+	if err := d.rc.Get().AbsPath("/apis").Do(ctx).Into(&list); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsForbidden(err) {
+		return nil, err
+	}
+	list.Groups = append([]metav1.APIGroup{*coreGroup(&core)}, list.Groups...)
+	return &list, nil
 }
 
 // resources reads one group version's resources.

@@ -124,6 +124,8 @@ type SelfSubjectReviewInterface interface {
 type DiscoveryInterface interface {
 	// RESTClient is nil for fake clients.
 	RESTClient() rest.Interface
+	// ServerGroups returns every group with the versions it serves.
+	ServerGroups() (*metav1.APIGroupList, error)
 	// ServerGroupsAndResources returns every group and the resources of
 	// each of its versions; with an error, what it could read.
 	ServerGroupsAndResources() ([]*metav1.APIGroup, []*metav1.APIResourceList, error)
