@@ -82,5 +82,5 @@ func (aw *appWatch) liveNow(uid types.UID) (string, bool) {
 // nowLive is why an application that was finished when it was judged
 // keeps its maps now.
 func nowLive(a *sparkApp) string {
-	return fmt.Sprintf("SparkApplication %s is now %s", shown(a.Name), shown(stateOf(a)))
+	return fmt.Sprintf("SparkApplication %s is now %s", shown(a.Name), stateOf(a)) // the state is shown() when parsed
 }

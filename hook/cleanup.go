@@ -397,7 +397,14 @@ func sparkAppOwner(pod *corev1.Pod) *metav1.OwnerReference {
 	return nil
 }
 
-func stateOf(sa *sparkApp) string { return firstNonEmpty(sa.State, "not yet submitted") }
+// stateOf is an application's state for a reason: with why the operator
+// runs it again where its state alone reads as final.
+func stateOf(sa *sparkApp) string {
+	if why := sa.operatorRetries(); why != "" {
+		return sa.State + " (" + why + ")"
+	}
+	return firstNonEmpty(sa.State, "not yet submitted")
+}
 
 // getSparkApp reads a SparkApplication; nil when it (or its CRD) is absent.
 func (cl *cleaner) getSparkApp(ctx context.Context, name string) (*sparkApp, error) {
