@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -558,18 +559,20 @@ func (cl *cleaner) discover(ctx context.Context, app *appView) ([]metav1.Partial
 // filtered out on the server. The application's own finished driver (sidecar
 // mode) does not count. The same read is the last look at the application's
 // own Pods: one that has not terminated makes it live after all. at is when
-// the read that answered began.
+// the read that answered was sent.
 func (cl *cleaner) inUse(ctx context.Context, app *appView) (refIndex, time.Time, error) {
 	var (
-		pods *corev1.PodList
-		at   time.Time
+		pods  *corev1.PodList
+		began time.Time
 	)
+	m := &sendMark{now: cl.o.Retry.Clock.Now}
 	err := cl.call(ctx, "list pods", "list", "", "pods", func(ctx context.Context) error {
-		at = cl.o.Retry.Clock.Now()
+		began = cl.o.Retry.Clock.Now()
 		var err error
-		pods, err = cl.c.Kube.CoreV1().Pods(cl.o.Namespace).List(ctx, metav1.ListOptions{FieldSelector: nonTerminatedPods})
+		pods, err = cl.c.Kube.CoreV1().Pods(cl.o.Namespace).List(withSendMark(ctx, m), metav1.ListOptions{FieldSelector: nonTerminatedPods})
 		return err
 	})
+	at := m.last(began)
 	if err != nil {
 		return nil, at, err
 	}
@@ -628,29 +631,35 @@ func (cl *cleaner) recheckOne(app *appView) recheckFunc {
 	)
 	return func(ctx context.Context, e Entry) (string, time.Time, error) {
 		notBefore := cl.o.Retry.Clock.Now().Add(-DefaultRecheckBound / 2)
+		// Both at once: the delete is bounded by the older of the two reads.
+		var (
+			wg     sync.WaitGroup
+			why    string
+			appAt  time.Time
+			appErr error
+		)
+		if app.stateMatters() {
+			wg.Go(func() {
+				why, appAt, appErr = appReads.get(ctx, "", notBefore, func(ctx context.Context) (string, time.Time, error) {
+					return readAppLive(ctx, cl.c, cl.log, cl.o.Retry, cl.o.Namespace, app.App.Name, app.App.UID)
+				})
+			})
+		}
 		index, at, err := podReads.get(ctx, "", notBefore, func(ctx context.Context) (refIndex, time.Time, error) {
 			return cl.inUse(ctx, app)
 		})
+		wg.Wait()
 		var still *StillRunningError
-		if errors.As(err, &still) {
+		switch {
+		case errors.As(err, &still):
 			return "application still running: " + still.State, at, nil
-		}
-		if err != nil {
+		case err != nil:
 			return "", at, err
-		}
-		if users := index.usedBy(e.Namespace, e.Name); len(users) > 0 {
-			return usedByReason(users), at, nil
-		}
-		if !app.stateMatters() {
-			return "", at, nil
-		}
-		why, appAt, err := appReads.get(ctx, "", notBefore, func(ctx context.Context) (string, time.Time, error) {
-			return readAppLive(ctx, cl.c, cl.log, cl.o.Retry, cl.o.Namespace, app.App.Name, app.App.UID)
-		})
-		if err != nil {
-			return "", at, err
-		}
-		if why != "" {
+		case len(index.usedBy(e.Namespace, e.Name)) > 0:
+			return usedByReason(index.usedBy(e.Namespace, e.Name)), at, nil
+		case appErr != nil:
+			return "", at, appErr
+		case why != "":
 			return "application still running: " + why, at, nil
 		}
 		return "", earliest(at, appAt), nil

@@ -50,9 +50,45 @@ func withSendGuard(ctx context.Context, g sendGuard) context.Context {
 	return context.WithValue(ctx, sendGuardKey{}, g)
 }
 
+// sendMarkKey carries a sendMark in a read's context down to the transport.
+type sendMarkKey struct{}
+
+// sendMark records when a read last went on the wire: the state it
+// answers with is at least that recent. The time spent waiting for a place
+// in the throttle, or by client-go for a Retry-After before it sends again,
+// does not make a re-read look older than it is.
+type sendMark struct {
+	now func() time.Time
+	mu  sync.Mutex
+	at  time.Time
+}
+
+func (m *sendMark) sent() {
+	t := m.now()
+	m.mu.Lock()
+	m.at = t
+	m.mu.Unlock()
+}
+
+// last is when the read last went on the wire, or fallback where it never
+// passed a transport that marks (fake clients).
+func (m *sendMark) last(fallback time.Time) time.Time {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.at.IsZero() {
+		return fallback
+	}
+	return m.at
+}
+
+func withSendMark(ctx context.Context, m *sendMark) context.Context {
+	return context.WithValue(ctx, sendMarkKey{}, m)
+}
+
 // guardSends is the transport layer that asks a request's guard, if it has
-// one, before sending it. NewClients installs it below the throttle, so
-// that a request is asked after it waited for its place.
+// one, before sending it, and marks when it is sent. NewClients installs it
+// below the throttle, so that a request is asked after it waited for its
+// place.
 func guardSends(rt http.RoundTripper) http.RoundTripper {
 	return guardTransport{rt}
 }
@@ -64,6 +100,9 @@ func (g guardTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		if err := guard(); err != nil {
 			return nil, err
 		}
+	}
+	if m, ok := r.Context().Value(sendMarkKey{}).(*sendMark); ok {
+		m.sent()
 	}
 	return g.rt.RoundTrip(r)
 }
@@ -133,15 +172,17 @@ func (f *freshReads[T]) get(ctx context.Context, key string, notBefore time.Time
 // judged by the old one.
 func readAppLive(ctx context.Context, c Clients, log *slog.Logger, p RetryPolicy, ns, name string, uid types.UID) (string, time.Time, error) {
 	var (
-		u  *unstructured.Unstructured
-		at time.Time
+		u     *unstructured.Unstructured
+		began time.Time
 	)
+	m := &sendMark{now: p.Clock.Now}
 	err := callAPI(ctx, log, p, ns, "get sparkapplication "+name, "get", SparkApplicationGVR.Group, SparkApplicationGVR.Resource, func(ctx context.Context) error {
-		at = p.Clock.Now()
+		began = p.Clock.Now()
 		var err error
-		u, err = c.Dynamic.Resource(SparkApplicationGVR).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+		u, err = c.Dynamic.Resource(SparkApplicationGVR).Namespace(ns).Get(withSendMark(ctx, m), name, metav1.GetOptions{})
 		return err
 	})
+	at := m.last(began)
 	if isNotFound(err) {
 		return "", at, nil
 	}

@@ -404,28 +404,34 @@ func (s *sweeper) recheck(ctx context.Context, ns string, aw *appWatch, batch []
 // within half the bound are shared: the deletes that woke from one
 // Retry-After together wait for one read.
 func (s *sweeper) recheckOne(ctx context.Context, e Entry) (string, time.Time, error) {
-	clock := s.o.Retry.Clock
-	notBefore := clock.Now().Add(-s.d.bound / 2)
+	notBefore := s.o.Retry.Clock.Now().Add(-s.d.bound / 2)
+	// Both at once: the delete is bounded by the older of the two reads.
+	var (
+		wg     sync.WaitGroup
+		app    string
+		appAt  time.Time
+		appErr error
+	)
+	if e.appName != "" {
+		wg.Go(func() {
+			app, appAt, appErr = s.appReads.get(ctx, nsKey(e.Namespace, e.appName)+"/"+string(e.appUID), notBefore, func(ctx context.Context) (string, time.Time, error) {
+				return readAppLive(ctx, s.c, s.log, s.o.Retry, e.Namespace, e.appName, e.appUID)
+			})
+		})
+	}
 	pods, at, err := s.podReads.get(ctx, e.Namespace, notBefore, func(ctx context.Context) (podsInUse, time.Time, error) {
 		used, live, at, err := s.inUse(ctx, e.Namespace)
 		return podsInUse{used, live}, at, err
 	})
-	if err != nil {
+	wg.Wait()
+	switch {
+	case err != nil:
 		return "", at, err
-	}
-	if why := busyNow(e, pods.used, pods.live); why != "" {
-		return why, at, nil
-	}
-	if e.appName == "" {
-		return "", at, nil
-	}
-	app, appAt, err := s.appReads.get(ctx, nsKey(e.Namespace, e.appName)+"/"+string(e.appUID), notBefore, func(ctx context.Context) (string, time.Time, error) {
-		return readAppLive(ctx, s.c, s.log, s.o.Retry, e.Namespace, e.appName, e.appUID)
-	})
-	if err != nil {
-		return "", at, err
-	}
-	if app != "" {
+	case busyNow(e, pods.used, pods.live) != "":
+		return busyNow(e, pods.used, pods.live), at, nil
+	case appErr != nil:
+		return "", at, appErr
+	case app != "":
 		return "application still running: " + app, at, nil
 	}
 	return "", earliest(at, appAt), nil
@@ -779,19 +785,24 @@ func ownedByUID(refs []metav1.OwnerReference, uid types.UID) bool {
 
 // inUse reads the non-terminated Pods (terminated ones are filtered on the
 // server) and indexes the maps they use, and which application ids they
-// belong to (ns/id -> Pod names). at is when the list that answered
-// began: every page is read at its first page's resourceVersion.
+// belong to (ns/id -> Pod names), and when the list that answered was
+// sent.
 func (s *sweeper) inUse(ctx context.Context, ns string) (refIndex, map[string][]string, time.Time, error) {
 	ix := refIndex{}
 	live := map[string][]string{}
-	var at time.Time
+	var (
+		began time.Time
+		first *sendMark
+	)
 	pods := s.c.Kube.CoreV1().Pods(ns)
 	err := s.paged(ctx, ns, "list running pods", "list", "", "pods",
 		func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
-			if opts.Continue == "" {
-				at = s.o.Retry.Clock.Now()
-			}
 			opts.FieldSelector = nonTerminatedPods
+			if opts.Continue == "" {
+				// Every page is read at the first page's resourceVersion.
+				began, first = s.o.Retry.Clock.Now(), &sendMark{now: s.o.Retry.Clock.Now}
+				return pods.List(withSendMark(ctx, first), opts)
+			}
 			return pods.List(ctx, opts)
 		},
 		func(obj runtime.Object) {
@@ -802,7 +813,10 @@ func (s *sweeper) inUse(ctx context.Context, ns string) (refIndex, map[string][]
 			}
 		},
 		func() { clear(ix); clear(live) })
-	return ix, live, at, err
+	if first == nil {
+		return ix, live, began, err
+	}
+	return ix, live, first.last(began), err
 }
 
 // recheckNamespaces is the most namespaces whose Pods a re-check reads
