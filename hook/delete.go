@@ -100,9 +100,11 @@ func (d *deleter) deleteOne(ctx context.Context, e Entry) (Entry, error) {
 		// One budget for all tries, re-checks between them included.
 		budget := p
 		if budget.Budget -= p.Clock.Now().Sub(start); budget.Budget <= 0 {
-			if err == nil {
-				err = fmt.Errorf("%s: gave up: its retry budget of %s was spent", what, p.Budget)
+			last := "no try was sent"
+			if err != nil {
+				last = oneLineErr(err) // a delete held back as stale: nothing else loops
 			}
+			err = fmt.Errorf("%s: gave up: its retry budget of %s was spent (last: %s)", what, p.Budget, last)
 			break
 		}
 		err = retry(ctx, d.log, budget, what, func(ctx context.Context) error {

@@ -5,8 +5,10 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -118,6 +120,34 @@ func TestCleanupReadsTheApplicationAgainJustBeforeDeleting(t *testing.T) {
 	for _, e := range res.Skipped {
 		if !strings.Contains(e.Reason, "is now PENDING_RERUN") {
 			t.Fatalf("%s kept for %q", e.Name, e.Reason)
+		}
+	}
+}
+
+func TestADeleteThrottledPastItsRecheckAgainAndAgainStaysInsideOneRetryBudget(t *testing.T) {
+	w := newFakeWorld(t, "COMPLETED", corev1.PodSucceeded)
+	var tries atomic.Int32
+	w.md.PrependReactor("delete", "configmaps", func(k8stesting.Action) (bool, runtime.Object, error) {
+		if tries.Add(1) > 50 {
+			// A delete that re-checks and tries again forever: stop it
+			// here, so that the test fails rather than hangs.
+			return true, nil, apierrors.NewBadRequest("too many tries")
+		}
+		// Each Retry-After outlasts the bound: every try is preceded by a
+		// re-check, which must not start the budget afresh.
+		return true, nil, tooManyRequests(int(2*DefaultRecheckBound.Seconds()) + 1)
+	})
+	res, err := w.cleanup(t, CleanupOptions{Concurrency: 1, Retry: RetryPolicy{Budget: 30 * time.Second, Initial: time.Second, Max: time.Second}})
+	if !isPlainFailure(err) || len(res.Failed) != 2 {
+		t.Fatalf("err %v, result %+v: want both maps failed", err, res)
+	}
+	// 30s of 7s Retry-Afters: five tries a map at most.
+	if n := tries.Load(); n > 10 {
+		t.Fatalf("%d deletes sent for 2 maps inside a 30s budget of 7s Retry-Afters", n)
+	}
+	for _, e := range res.Failed {
+		if !strings.Contains(e.Reason, "retry budget of 30s was spent") {
+			t.Fatalf("%s failed for %q", e.Name, e.Reason)
 		}
 	}
 }
