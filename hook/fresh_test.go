@@ -151,3 +151,41 @@ func TestADeleteThrottledPastItsRecheckAgainAndAgainStaysInsideOneRetryBudget(t 
 		}
 	}
 }
+
+func TestADeleteWhoseRecheckKeepsTakingLongerThanTheBoundIsNotSent(t *testing.T) {
+	w := newFakeWorld(t, "COMPLETED", corev1.PodSucceeded)
+	ft := newFakeTime()
+	var deletes, reads atomic.Int32
+	w.md.PrependReactor("delete", "configmaps", func(k8stesting.Action) (bool, runtime.Object, error) {
+		if deletes.Add(1) == 1 {
+			return true, nil, tooManyRequests(int(2*DefaultRecheckBound.Seconds()) + 1)
+		}
+		return false, nil, nil
+	})
+	w.kube.PrependReactor("list", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
+		if deletes.Load() == 0 {
+			return false, nil, nil
+		}
+		if reads.Add(1) > 50 {
+			return true, nil, apierrors.NewBadRequest("too many re-reads")
+		}
+		// Every re-read of the Pods after the first delete takes longer
+		// than the bound: by its answer, what it saw is already stale.
+		_ = ft.sleep(context.Background(), 2*DefaultRecheckBound)
+		return false, nil, nil
+	})
+	o := CleanupOptions{Namespace: fakeNS, SparkApp: "etl", NoEvent: true, Concurrency: 1,
+		Retry: ft.apply(RetryPolicy{Budget: 5 * time.Minute, Initial: 100 * time.Millisecond, Max: time.Second})}
+	res, err := Cleanup(context.Background(), w.clients, discardLog(), o)
+	if !isPlainFailure(err) || len(res.Failed) != 2 || len(res.Deleted) != 0 {
+		t.Fatalf("err %v, result %+v: want both maps failed, none deleted", err, res)
+	}
+	for _, e := range res.Failed {
+		if !strings.Contains(e.Reason, "took longer than 3s three times") {
+			t.Fatalf("%s failed for %q", e.Name, e.Reason)
+		}
+	}
+	if deletes.Load() != 1 {
+		t.Fatalf("%d deletes sent; only the first, before the re-checks, should be", deletes.Load())
+	}
+}
