@@ -13,10 +13,10 @@ import (
 
 // appWatch follows the SparkApplications a sweep read, from the
 // resourceVersion of that read, so that the re-check before each batch
-// knows which of them left their finished state (the operator reruns a
-// FAILED application with retries left) without reading each one again.
-// While it is not following (the watch could not start, is forbidden or
-// ended), the re-check reads the applications one by one.
+// knows at once which of them left their finished state (the operator
+// reruns an application whose spec was edited). It can only tell that one
+// is live: a watch may lag behind what the API server already stored, so
+// the re-check reads again every application it does not know live.
 type appWatch struct {
 	mu        sync.Mutex
 	live      map[types.UID]string // uid -> why it is live now
@@ -82,5 +82,5 @@ func (aw *appWatch) liveNow(uid types.UID) (string, bool) {
 // nowLive is why an application that was finished when it was judged
 // keeps its maps now.
 func nowLive(a *sparkApp) string {
-	return fmt.Sprintf("SparkApplication %s is now %s", shown(a.Name), shown(stateOf(a)))
+	return fmt.Sprintf("SparkApplication %s is now %s", shown(a.Name), stateOf(a)) // the state is shown() when parsed
 }

@@ -2,10 +2,12 @@ package hook
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -110,7 +112,7 @@ func Cleanup(ctx context.Context, c Clients, log *slog.Logger, o CleanupOptions)
 	defer cancel()
 	cl := &cleaner{c: c, log: log.With("namespace", o.Namespace, "target", o.target()), o: o}
 
-	app, candidates, index, err := cl.settle(ctx, res)
+	app, candidates, index, podsAt, err := cl.settle(ctx, res)
 	if err != nil {
 		return res, err
 	}
@@ -132,7 +134,13 @@ func Cleanup(ctx context.Context, c Clients, log *slog.Logger, o CleanupOptions)
 		}
 		toDelete = append(toDelete, e)
 	}
-	d := &deleter{maps: c.Metadata, log: cl.log, retry: o.Retry, concurrency: o.Concurrency, dryRun: o.DryRun}
+	toDelete, err = cl.appStillFinished(ctx, app, toDelete, podsAt, res)
+	if err != nil {
+		sortEntries(res)
+		return res, err
+	}
+	d := &deleter{maps: c.Metadata, log: cl.log, retry: o.Retry, concurrency: o.Concurrency, dryRun: o.DryRun,
+		recheck: cl.recheckOne(app), bound: DefaultRecheckBound}
 	d.deleteAll(ctx, toDelete, res.add)
 	err = d.forbidden()
 	sortEntries(res)
@@ -151,49 +159,49 @@ func Cleanup(ctx context.Context, c Clients, log *slog.Logger, o CleanupOptions)
 
 // settle resolves the application, waits for it (or returns
 // *StillRunningError) while it is live, and reads its candidate maps and
-// the Pods that use maps. Where an owner is matched by name because it is
+// the Pods that use maps, and when that read of the Pods began. Where an owner is matched by name because it is
 // gone, the owners are read once more after the maps: a new object under
 // that name created meanwhile would otherwise pass for the gone one.
-func (cl *cleaner) settle(ctx context.Context, res *Result) (*appView, []metav1.PartialObjectMetadata, refIndex, error) {
+func (cl *cleaner) settle(ctx context.Context, res *Result) (*appView, []metav1.PartialObjectMetadata, refIndex, time.Time, error) {
 	app, err := cl.resolve(ctx)
 	for attempt := 0; ; attempt++ {
 		if err != nil {
-			return nil, nil, nil, err
+			return nil, nil, nil, time.Time{}, err
 		}
 		res.AppIDs = app.ids()
 		if isLive, why := app.live(); isLive {
 			if cl.o.Wait <= 0 || app.endedAfterStop() {
-				return nil, nil, nil, &StillRunningError{Namespace: cl.o.Namespace, App: cl.o.target(), State: why}
+				return nil, nil, nil, time.Time{}, &StillRunningError{Namespace: cl.o.Namespace, App: cl.o.target(), State: why}
 			}
 			cl.log.Info("application still running, waiting for it to finish", "reason", why, "wait", cl.o.Wait)
 			if app, err = cl.waitFinished(ctx, cl.o.Wait); err != nil {
-				return nil, nil, nil, err
+				return nil, nil, nil, time.Time{}, err
 			}
 			res.AppIDs = app.ids()
 		}
 		candidates, err := cl.discover(ctx, app)
 		if err != nil {
-			return nil, nil, nil, err
+			return nil, nil, nil, time.Time{}, err
 		}
 		if app.matchesByName() {
 			again, err := cl.resolve(ctx)
 			if err != nil {
-				return nil, nil, nil, err
+				return nil, nil, nil, time.Time{}, err
 			}
 			if !sameIdentity(app, again) {
 				if attempt == 2 {
-					return nil, nil, nil, &StillRunningError{Namespace: cl.o.Namespace, App: cl.o.target(), State: "its driver Pod or SparkApplication keeps being replaced"}
+					return nil, nil, nil, time.Time{}, &StillRunningError{Namespace: cl.o.Namespace, App: cl.o.target(), State: "its driver Pod or SparkApplication keeps being replaced"}
 				}
 				cl.log.Info("an object of the same name appeared while the maps were read; resolving again")
 				app = again
 				continue
 			}
 		}
-		index, err := cl.inUse(ctx, app)
+		index, at, err := cl.inUse(ctx, app)
 		if err != nil {
-			return nil, nil, nil, err
+			return nil, nil, nil, time.Time{}, err
 		}
-		return app, candidates, index, nil
+		return app, candidates, index, at, nil
 	}
 }
 
@@ -403,7 +411,14 @@ func sparkAppOwner(pod *corev1.Pod) *metav1.OwnerReference {
 	return nil
 }
 
-func stateOf(sa *sparkApp) string { return firstNonEmpty(sa.State, "not yet submitted") }
+// stateOf is an application's state for a reason: with why the operator
+// runs it again where its state alone reads as final.
+func stateOf(sa *sparkApp) string {
+	if why := sa.operatorRetries(); why != "" {
+		return sa.State + " (" + why + ")"
+	}
+	return firstNonEmpty(sa.State, "not yet submitted")
+}
 
 // getSparkApp reads a SparkApplication; nil when it (or its CRD) is absent.
 func (cl *cleaner) getSparkApp(ctx context.Context, name string) (*sparkApp, error) {
@@ -561,16 +576,23 @@ func (cl *cleaner) discover(ctx context.Context, app *appView) ([]metav1.Partial
 // namespace, in one request whatever the namespace holds: terminated Pods are
 // filtered out on the server. The application's own finished driver (sidecar
 // mode) does not count. The same read is the last look at the application's
-// own Pods: one that has not terminated makes it live after all.
-func (cl *cleaner) inUse(ctx context.Context, app *appView) (refIndex, error) {
-	var pods *corev1.PodList
+// own Pods: one that has not terminated makes it live after all. at is when
+// the read that answered was sent.
+func (cl *cleaner) inUse(ctx context.Context, app *appView) (refIndex, time.Time, error) {
+	var (
+		pods  *corev1.PodList
+		began time.Time
+	)
+	m := &sendMark{now: cl.o.Retry.Clock.Now}
 	err := cl.call(ctx, "list pods", "list", "", "pods", func(ctx context.Context) error {
+		began = cl.o.Retry.Clock.Now()
 		var err error
-		pods, err = cl.c.Kube.CoreV1().Pods(cl.o.Namespace).List(ctx, metav1.ListOptions{FieldSelector: nonTerminatedPods})
+		pods, err = cl.c.Kube.CoreV1().Pods(cl.o.Namespace).List(withSendMark(ctx, m), metav1.ListOptions{FieldSelector: nonTerminatedPods})
 		return err
 	})
+	at := m.last(began)
 	if err != nil {
-		return nil, err
+		return nil, at, err
 	}
 	ix := refIndex{}
 	var live []string
@@ -584,10 +606,82 @@ func (cl *cleaner) inUse(ctx context.Context, app *appView) (refIndex, error) {
 	if len(live) > 0 {
 		// A Pod of the application started since it was judged finished
 		// (a client-mode driver asked for an executor): nothing goes.
-		return nil, &StillRunningError{Namespace: cl.o.Namespace, App: cl.o.target(),
+		return nil, at, &StillRunningError{Namespace: cl.o.Namespace, App: cl.o.target(),
 			State: fmt.Sprintf("Pod %s of %s=%s has not terminated", strings.Join(live, ", "), LabelAppSelector, strings.Join(app.ids(), ","))}
 	}
-	return ix, nil
+	return ix, at, nil
+}
+
+// appStillFinished reads the SparkApplication (by UID) once more just
+// before its maps are deleted: it was read when the target was resolved,
+// and the operator may have run it again since (a spec edit, a submission
+// retried). While it is live, every map to delete is kept, with why. The
+// rest are returned, each with when the reads it rests on began.
+func (cl *cleaner) appStillFinished(ctx context.Context, app *appView, toDelete []Entry, podsAt time.Time, res *Result) ([]Entry, error) {
+	at := podsAt
+	if len(toDelete) > 0 && app.stateMatters() {
+		why, appAt, err := readAppLive(ctx, cl.c, cl.log, cl.o.Retry, cl.o.Namespace, app.App.Name, app.App.UID)
+		if err != nil {
+			return nil, err
+		}
+		if why != "" {
+			for _, e := range toDelete {
+				e.Decision, e.Reason = Skipped, why
+				res.add(e)
+			}
+			return nil, nil
+		}
+		at = earliest(at, appAt)
+	}
+	for i := range toDelete {
+		toDelete[i].checkedAt = at
+	}
+	return toDelete, nil
+}
+
+// recheckOne reads again, for a delete that waited past the bound, the
+// namespace's Pods and the SparkApplication. Reads that began within half
+// the bound are shared among the deletes waiting at the same time.
+func (cl *cleaner) recheckOne(app *appView) recheckFunc {
+	var (
+		podReads freshReads[refIndex]
+		appReads freshReads[string]
+	)
+	return func(ctx context.Context, e Entry) (string, time.Time, error) {
+		notBefore := cl.o.Retry.Clock.Now().Add(-DefaultRecheckBound / 2)
+		// Both at once: the delete is bounded by the older of the two reads.
+		var (
+			wg     sync.WaitGroup
+			why    string
+			appAt  time.Time
+			appErr error
+		)
+		if app.stateMatters() {
+			wg.Go(func() {
+				why, appAt, appErr = appReads.get(ctx, "", notBefore, func(ctx context.Context) (string, time.Time, error) {
+					return readAppLive(ctx, cl.c, cl.log, cl.o.Retry, cl.o.Namespace, app.App.Name, app.App.UID)
+				})
+			})
+		}
+		index, at, err := podReads.get(ctx, "", notBefore, func(ctx context.Context) (refIndex, time.Time, error) {
+			return cl.inUse(ctx, app)
+		})
+		wg.Wait()
+		var still *StillRunningError
+		switch {
+		case errors.As(err, &still):
+			return "application still running: " + still.State, at, nil
+		case err != nil:
+			return "", at, err
+		case len(index.usedBy(e.Namespace, e.Name)) > 0:
+			return usedByReason(index.usedBy(e.Namespace, e.Name)), at, nil
+		case appErr != nil:
+			return "", at, appErr
+		case why != "":
+			return why, at, nil
+		}
+		return "", earliest(at, appAt), nil
+	}
 }
 
 // call runs one read with retry and turns a 403 into a *ForbiddenError.

@@ -51,6 +51,8 @@ func NewClients(cfg *rest.Config) (Clients, error) {
 	clock := &ServerClock{}
 	throttle := NewThrottle()
 	cfg = rest.CopyConfig(cfg)
+	// Innermost: a delete's guard is asked after it waited for its place.
+	cfg.Wrap(guardSends)
 	cfg.Wrap(clock.wrap)
 	// Outermost, below client-go's own retries: it sees every try.
 	cfg.Wrap(throttle.wrap)

@@ -2,9 +2,14 @@ package hook
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -23,6 +28,10 @@ type deleter struct {
 	retry       RetryPolicy
 	concurrency int
 	dryRun      bool
+	// recheck, when set, reads again what a delete rests on once its last
+	// re-check (Entry.checkedAt) is older than bound.
+	recheck recheckFunc
+	bound   time.Duration
 
 	mu      sync.Mutex
 	refused map[string]error // namespace -> the 403 its first refused delete met
@@ -32,6 +41,11 @@ type deleter struct {
 // deleteOne deletes one map and returns the entry's final decision. A 403 is
 // returned as error (every other delete in the namespace would fail the
 // same way); every other outcome is recorded on the entry.
+//
+// With recheck set, the delete is never sent more than bound after the
+// last re-check of what it rests on (e.checkedAt): when it has waited
+// longer, before a try or behind the throttle, what it rests on is read
+// again, and a map now in use, or of an application live again, is kept.
 func (d *deleter) deleteOne(ctx context.Context, e Entry) (Entry, error) {
 	if d.dryRun {
 		e.Decision = WouldDelete
@@ -46,17 +60,76 @@ func (d *deleter) deleteOne(ctx context.Context, e Entry) (Entry, error) {
 		rv := e.resourceVersion
 		opts.Preconditions.ResourceVersion = &rv
 	}
-	alreadyGone := false
-	err := retry(ctx, d.log, d.retry, "delete configmap "+e.Namespace+"/"+e.Name, func(ctx context.Context) error {
-		err := d.maps.Resource(configMapsGVR).Namespace(e.Namespace).Delete(ctx, e.Name, opts)
-		if isNotFound(err) {
-			// Deleted by someone else, or by an earlier try whose answer
-			// was lost: either way the map is gone, which is the goal.
-			alreadyGone = true
+	p := d.retry.withDefaults()
+	start := p.Clock.Now()
+	stale := func() error {
+		if d.recheck == nil {
 			return nil
 		}
-		return err
-	})
+		if age := p.Clock.Now().Sub(e.checkedAt); age > d.bound {
+			return &staleError{age: age, bound: d.bound}
+		}
+		return nil
+	}
+	what := "delete configmap " + e.Namespace + "/" + e.Name
+	alreadyGone := false
+	var err error
+	for slow := 0; ; {
+		if stale() != nil {
+			reason, at, rerr := d.recheck(ctx, e)
+			if rerr != nil {
+				e.Decision, e.Reason = Failed, "not deleted: the re-check before it failed: "+oneLineErr(rerr)
+				return e, nil
+			}
+			if reason != "" {
+				e.Decision, e.Reason = Skipped, reason
+				return e, nil
+			}
+			e.checkedAt = at
+			if stale() != nil {
+				// The re-read itself took longer than the bound: it proves
+				// nothing about the moment of the delete.
+				if slow++; slow == 3 {
+					e.Decision, e.Reason = Failed, fmt.Sprintf("not deleted: the re-check before it took longer than %s three times; a rerun judges it again", d.bound)
+					return e, nil
+				}
+				continue
+			}
+			slow = 0
+		}
+		// One budget for all tries, re-checks between them included.
+		budget := p
+		if budget.Budget -= p.Clock.Now().Sub(start); budget.Budget <= 0 {
+			last := "no try was sent"
+			if err != nil {
+				last = oneLineErr(err) // a delete held back as stale: nothing else loops
+			}
+			err = fmt.Errorf("%s: gave up: its retry budget of %s was spent (last: %s)", what, p.Budget, last)
+			break
+		}
+		err = retry(ctx, d.log, budget, what, func(ctx context.Context) error {
+			if err := stale(); err != nil {
+				return backoff.Permanent(err)
+			}
+			err := d.maps.Resource(configMapsGVR).Namespace(e.Namespace).Delete(withSendGuard(ctx, stale), e.Name, opts)
+			if isNotFound(err) {
+				// Deleted by someone else, or by an earlier try whose answer
+				// was lost: either way the map is gone, which is the goal.
+				alreadyGone = true
+				return nil
+			}
+			var se *staleError
+			if errors.As(err, &se) {
+				return backoff.Permanent(err)
+			}
+			return err
+		})
+		var se *staleError
+		if !errors.As(err, &se) {
+			break
+		}
+		d.log.Debug("delete waited past its re-check; reading again", "configmap", e.Name, "err", oneLineErr(err))
+	}
 	switch {
 	case err == nil:
 		e.Decision = Deleted

@@ -9,7 +9,8 @@
 //     (client mode, Spark 3.1.0/3.1.1), an executor map named
 //     spark-exec-<hex>-conf-map and labelled spark-app-selector=<its id>.
 //   - Never while the application is live (driver Pod not Succeeded/Failed,
-//     SparkApplication not COMPLETED/FAILED/SUBMISSION_FAILED, any Pod of its
+//     SparkApplication not COMPLETED/FAILED/SUBMISSION_FAILED (that last
+//     with no submission retry left), any Pod of its
 //     id not terminated, a new object of the same name not finished); never a
 //     map a Pod that is not Succeeded/Failed uses through any reference
 //     (volume, projected volume, env, envFrom; containers, init and ephemeral
@@ -25,6 +26,10 @@
 //   - Every delete carries UID and resourceVersion preconditions: what is
 //     deleted is exactly what was judged; a map replaced or changed since is
 //     reported as skipped, never deleted. NotFound counts as deleted.
+//   - No delete is sent more than DefaultRecheckBound after the last read of
+//     the Pods that use the map and of its SparkApplication (by UID): the
+//     preconditions cover only the map. A delete that waited longer (the
+//     throttle, a Retry-After, a backoff) reads them again first.
 //   - Only transient failures are retried (429 honouring Retry-After, 5xx,
 //     server timeouts, broken or refused connections, and a 403 or 401 from
 //     an API server that is not ready yet), each request inside its own

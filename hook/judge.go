@@ -109,8 +109,9 @@ func (a *appView) endedAfterStop() bool {
 
 // live says whether the application may still create or use maps, and why.
 // A driver Pod that is Pending, Running or Unknown is live; so is a
-// SparkApplication in any state but COMPLETED, FAILED or SUBMISSION_FAILED,
-// except in sidecar mode once the driver container has ended (the operator
+// SparkApplication in any state but COMPLETED, FAILED or SUBMISSION_FAILED
+// (that last only once the operator will not submit it again), except in
+// sidecar mode once the driver container has ended (the operator
 // cannot see the end until the sidecar lets the Pod finish); so is any
 // non-terminated Pod of the application (a client-mode driver runs outside
 // the cluster: its executors are all the cluster sees of it); so is a new
@@ -124,13 +125,8 @@ func (a *appView) live() (bool, string) {
 	if !a.driverFinished() {
 		return true, fmt.Sprintf("driver Pod %s is %s", a.Driver.Name, phaseOf(a.Driver))
 	}
-	sidecarDone := a.DriverContainer != "" && a.Driver != nil
-	if a.App != nil && !a.App.terminal() && !sidecarDone {
-		state := a.App.State
-		if state == "" {
-			state = "not yet submitted"
-		}
-		return true, fmt.Sprintf("SparkApplication %s is %s", a.App.Name, state)
+	if a.stateMatters() && !a.App.terminal() {
+		return true, fmt.Sprintf("SparkApplication %s is %s", a.App.Name, stateOf(a.App))
 	}
 	if len(a.LivePods) > 0 {
 		return true, fmt.Sprintf("Pod %s of %s=%s has not terminated", strings.Join(a.LivePods, ", "), LabelAppSelector, strings.Join(a.ids(), ","))
@@ -139,6 +135,13 @@ func (a *appView) live() (bool, string) {
 		return true, a.Blocker
 	}
 	return false, ""
+}
+
+// stateMatters: the SparkApplication's state is part of the verdict. Not
+// in sidecar mode once the driver is known: the operator sees the driver's
+// end only once the sidecar lets its Pod finish, so its state lags.
+func (a *appView) stateMatters() bool {
+	return a.App != nil && (a.DriverContainer == "" || a.Driver == nil)
 }
 
 func phaseOf(p *corev1.Pod) string {

@@ -42,6 +42,9 @@ type Entry struct {
 	appIDs          []string
 	appName         string
 	appUID          types.UID
+	// checkedAt is when the last re-check of the Pods (and the
+	// application) this entry rests on began, on the retry policy's clock.
+	checkedAt time.Time
 }
 
 // Result is what one cleanup or sweep did. On stdout (-o json, yaml) it is

@@ -3,12 +3,14 @@ package hook
 import (
 	"bytes"
 	"log/slog"
+	"maps"
 	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 )
 
@@ -167,6 +169,37 @@ func TestTheDeletionRule(t *testing.T) {
 		{clause: "the SparkApplication is RUNNING", m: ruleMap("etl-prom-conf", byApp), app: viewWithState("RUNNING"), want: "is RUNNING"},
 		{clause: "the SparkApplication is PENDING_RERUN", m: ruleMap("etl-prom-conf", byApp), app: viewWithState("PENDING_RERUN"), want: "is PENDING_RERUN"},
 		{clause: "the SparkApplication is SUSPENDED", m: ruleMap("etl-prom-conf", byApp), app: viewWithState("SUSPENDED"), want: "is SUSPENDED"},
+		// The operator's own retries: SUBMISSION_FAILED is final only once
+		// it will not be submitted again; FAILED is always final (a run
+		// with retries left goes from FAILING to PENDING_RERUN).
+		{clause: "the SparkApplication is SUBMISSION_FAILED with submission retries left (OnFailure)", m: ruleMap("etl-prom-conf", byApp),
+			app: viewWithRetries("SUBMISSION_FAILED", "OnFailure", ptr[int64](3), 1), want: "is SUBMISSION_FAILED (the operator submits it again: 1 submission attempt(s) of 1+3)"},
+		{clause: "the SparkApplication is SUBMISSION_FAILED with its last submission retry left", m: ruleMap(driverMap, byDriver),
+			app: viewWithRetries("SUBMISSION_FAILED", "OnFailure", ptr[int64](3), 3), want: "the operator submits it again"},
+		{clause: "the SparkApplication is SUBMISSION_FAILED under restartPolicy Always", m: ruleMap("etl-prom-conf", byApp),
+			app: viewWithRetries("SUBMISSION_FAILED", "Always", nil, 7), want: "restartPolicy Always: the operator submits it again"},
+		{clause: "the SparkApplication is SUBMISSION_FAILED under a restart policy the tool does not know", m: ruleMap("etl-prom-conf", byApp),
+			app: viewWithRetries("SUBMISSION_FAILED", "Sometimes", ptr[int64](0), 1), want: "restartPolicy Sometimes is not one this tool knows"},
+		{clause: "the SparkApplication is SUBMISSION_FAILED with retry counts that cannot be read", m: ruleMap("etl-prom-conf", byApp),
+			app: func() *appView {
+				a := viewWithRetries("SUBMISSION_FAILED", "OnFailure", ptr[int64](0), 1)()
+				a.App.RetryUnreadable = true
+				return a
+			}, want: "cannot be read"},
+		{clause: "SUBMISSION_FAILED with its submission retries spent is final", m: ruleMap("etl-prom-conf", byApp),
+			app: viewWithRetries("SUBMISSION_FAILED", "OnFailure", ptr[int64](3), 4), want: "delete"},
+		{clause: "SUBMISSION_FAILED under OnFailure without onSubmissionFailureRetries is final", m: ruleMap("etl-prom-conf", byApp),
+			app: viewWithRetries("SUBMISSION_FAILED", "OnFailure", nil, 1), want: "delete"},
+		{clause: "SUBMISSION_FAILED under restartPolicy Never is final", m: ruleMap("etl-prom-conf", byApp),
+			app: viewWithRetries("SUBMISSION_FAILED", "Never", ptr[int64](3), 1), want: "delete"},
+		{clause: "SUBMISSION_FAILED without a restart policy (the operator's default, Never) is final", m: ruleMap("etl-prom-conf", byApp),
+			app: viewWithRetries("SUBMISSION_FAILED", "", ptr[int64](3), 1), want: "delete"},
+		{clause: "FAILED is final though onFailureRetries were left: the operator reruns only from FAILING", m: ruleMap("etl-prom-conf", byApp),
+			app: func() *appView {
+				a := viewWithRetries("FAILED", "OnFailure", ptr[int64](3), 1)()
+				a.setDriver(ruleDriver(corev1.PodFailed))
+				return a
+			}, want: "delete"},
 		{clause: "any Pod labelled with the application id has not terminated (a client-mode executor)", m: execLabels(ruleMap(execMap)),
 			app: func() *appView { a := clientModeView(); a.LivePods = []string{"exec-1"}; return a }, want: "Pod exec-1 of spark-app-selector=" + ruleAppID + " has not terminated"},
 		{clause: "a new object of the same name has not finished", m: ruleMap(driverMap, byDriver),
@@ -249,6 +282,53 @@ func viewWithDriver(phase corev1.PodPhase) func() *appView {
 
 func viewWithState(state string) func() *appView {
 	return func() *appView { a := finishedView(); a.setApp(ruleApp(state)); return a }
+}
+
+// viewWithRetries is a finished application whose SparkApplication is in
+// state under a restart policy, after attempts submissions.
+func viewWithRetries(state, policy string, retries *int64, attempts int64) func() *appView {
+	return func() *appView {
+		a := finishedView()
+		sa := ruleApp(state)
+		sa.RestartPolicy, sa.SubmissionRetries, sa.SubmissionAttempts = policy, retries, attempts
+		a.setApp(sa)
+		return a
+	}
+}
+
+func TestParseSparkAppReadsTheOperatorsRetryFields(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		spec   map[string]any
+		status map[string]any
+		want   string // operatorRetries, "" for final
+	}{
+		{"OnFailure with retries left", map[string]any{"type": "OnFailure", "onSubmissionFailureRetries": int64(2)}, map[string]any{"submissionAttempts": int64(2)}, "2 submission attempt(s) of 1+2"},
+		{"OnFailure with retries spent", map[string]any{"type": "OnFailure", "onSubmissionFailureRetries": int64(2)}, map[string]any{"submissionAttempts": int64(3)}, ""},
+		{"counts as JSON numbers built by hand", map[string]any{"type": "OnFailure", "onSubmissionFailureRetries": float64(2)}, map[string]any{"submissionAttempts": float64(1)}, "1 submission attempt(s) of 1+2"},
+		{"no attempts recorded yet", map[string]any{"type": "OnFailure", "onSubmissionFailureRetries": int64(0)}, map[string]any{}, "0 submission attempt(s) of 1+0"},
+		{"a count that is not a number", map[string]any{"type": "OnFailure", "onSubmissionFailureRetries": "many"}, map[string]any{"submissionAttempts": int64(9)}, "cannot be read"},
+		{"a policy type that is not a string", map[string]any{"type": int64(1)}, map[string]any{}, "is not one this tool knows"},
+		{"Never", map[string]any{"type": "Never", "onSubmissionFailureRetries": int64(5)}, map[string]any{"submissionAttempts": int64(1)}, ""},
+		{"no restart policy", nil, map[string]any{"submissionAttempts": int64(1)}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			status := map[string]any{"applicationState": map[string]any{"state": "SUBMISSION_FAILED"}}
+			maps.Copy(status, tc.status)
+			spec := map[string]any{}
+			if tc.spec != nil {
+				spec["restartPolicy"] = tc.spec
+			}
+			a := parseSparkApp(&unstructured.Unstructured{Object: map[string]any{"metadata": map[string]any{"name": "etl"}, "spec": spec, "status": status}})
+			got := a.operatorRetries()
+			if tc.want == "" && got != "" || tc.want != "" && !strings.Contains(got, tc.want) {
+				t.Fatalf("operatorRetries = %q, want %q", got, tc.want)
+			}
+			if a.terminal() != (tc.want == "") {
+				t.Fatalf("terminal = %v with operatorRetries %q", a.terminal(), got)
+			}
+		})
+	}
 }
 
 func TestSidecarModeCountsTheDriverAsFinishedOnceItsContainerEnded(t *testing.T) {

@@ -1,6 +1,8 @@
 package hook
 
 import (
+	"fmt"
+	"math"
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -9,8 +11,16 @@ import (
 
 // Terminal SparkApplication states (status.applicationState.state). Every
 // other state, the empty one included, means the application may still
-// create or use its maps.
+// create or use its maps; SUBMISSION_FAILED is final only once the operator
+// will not submit it again (see operatorRetries).
 var terminalStates = map[string]bool{"COMPLETED": true, "FAILED": true, "SUBMISSION_FAILED": true}
+
+// The spec.restartPolicy.type values of the Kubeflow Spark Operator.
+const (
+	restartNever     = "Never"
+	restartOnFailure = "OnFailure"
+	restartAlways    = "Always"
+)
 
 // sparkApp is what the tool reads from a SparkApplication.
 type sparkApp struct {
@@ -23,9 +33,55 @@ type sparkApp struct {
 	UserMaps      map[string]string
 	SubmissionID  string
 	CreationStamp time.Time
+
+	// What decides whether the operator retries a failed submission:
+	// spec.restartPolicy.type ("" when unset, which the operator defaults
+	// to Never), spec.restartPolicy.onSubmissionFailureRetries (nil when
+	// unset) and status.submissionAttempts. RetryUnreadable: one of them is
+	// there but not what the operator writes.
+	RestartPolicy      string
+	SubmissionRetries  *int64
+	SubmissionAttempts int64
+	RetryUnreadable    bool
 }
 
-func (a *sparkApp) terminal() bool { return terminalStates[a.State] }
+// terminal: the application will not run again by itself. An edit of its
+// spec still makes the operator rerun a COMPLETED or FAILED application;
+// that is why every delete re-reads the application first.
+func (a *sparkApp) terminal() bool {
+	return terminalStates[a.State] && a.operatorRetries() == ""
+}
+
+// operatorRetries is the Kubeflow Spark Operator's own retry rule (its
+// ShouldRetry) for a state this tool would otherwise take as final: it says
+// why the operator will run the application again, or "" when it will not.
+//
+// A SUBMISSION_FAILED application is submitted again under restartPolicy
+// Always, and under OnFailure while status.submissionAttempts is at most
+// onSubmissionFailureRetries; only otherwise does the operator move it to
+// FAILED. FAILED and COMPLETED are never left by the operator's own
+// retries: a run that fails with onFailureRetries left goes from FAILING
+// to PENDING_RERUN without passing through FAILED. A restart policy this
+// tool does not know, or counts it cannot read, count as retried: when in
+// doubt, the maps stay.
+func (a *sparkApp) operatorRetries() string {
+	if a.State != "SUBMISSION_FAILED" {
+		return ""
+	}
+	switch {
+	case a.RestartPolicy == "" || a.RestartPolicy == restartNever:
+		return ""
+	case a.RestartPolicy == restartAlways:
+		return "restartPolicy Always: the operator submits it again"
+	case a.RestartPolicy != restartOnFailure:
+		return fmt.Sprintf("restartPolicy %s is not one this tool knows: it may be submitted again", shown(a.RestartPolicy))
+	case a.RetryUnreadable:
+		return "its submission retries cannot be read: it may be submitted again"
+	case a.SubmissionRetries != nil && a.SubmissionAttempts <= *a.SubmissionRetries:
+		return fmt.Sprintf("the operator submits it again: %d submission attempt(s) of 1+%d", a.SubmissionAttempts, *a.SubmissionRetries)
+	}
+	return ""
+}
 
 // parseSparkApp reads the fields that matter from an unstructured
 // SparkApplication. Missing fields stay empty: the operator fills status in
@@ -44,6 +100,7 @@ func parseSparkApp(u *unstructured.Unstructured) *sparkApp {
 	a.AppID, _, _ = unstructured.NestedString(u.Object, "status", "sparkApplicationId")
 	a.DriverPod, _, _ = unstructured.NestedString(u.Object, "status", "driverInfo", "podName")
 	a.SubmissionID, _, _ = unstructured.NestedString(u.Object, "status", "submissionID")
+	a.readRetries(u)
 	if ts, ok, _ := unstructured.NestedString(u.Object, "status", "terminationTime"); ok && ts != "" {
 		if t, err := time.Parse(time.RFC3339, ts); err == nil {
 			a.TerminatedAt = t
@@ -67,4 +124,48 @@ func parseSparkApp(u *unstructured.Unstructured) *sparkApp {
 		}
 	}
 	return a
+}
+
+// readRetries reads what operatorRetries needs. Fields the operator has
+// not written stay at their zero value, as the operator reads them.
+func (a *sparkApp) readRetries(u *unstructured.Unstructured) {
+	v, ok, err := unstructured.NestedFieldNoCopy(u.Object, "spec", "restartPolicy", "type")
+	if s, isString := v.(string); ok && isString {
+		a.RestartPolicy = s
+	} else if err != nil || (ok && v != nil) {
+		// Not what the operator's schema allows: the policy is unknown.
+		a.RestartPolicy = "(unreadable)"
+	}
+	if n, ok, good := nestedCount(u.Object, "spec", "restartPolicy", "onSubmissionFailureRetries"); ok {
+		a.SubmissionRetries, a.RetryUnreadable = &n, a.RetryUnreadable || !good
+	}
+	if n, ok, good := nestedCount(u.Object, "status", "submissionAttempts"); ok {
+		a.SubmissionAttempts, a.RetryUnreadable = n, a.RetryUnreadable || !good
+	}
+}
+
+// nestedCount reads a whole number from decoded JSON (an int64, or a
+// float64 where the object was built by hand): the number, whether the
+// field is there, and whether it is a whole number.
+func nestedCount(obj map[string]any, fields ...string) (n int64, present, whole bool) {
+	v, ok, err := unstructured.NestedFieldNoCopy(obj, fields...)
+	if err != nil {
+		return 0, true, false // a parent that is not an object
+	}
+	if !ok || v == nil {
+		return 0, false, true
+	}
+	switch n := v.(type) {
+	case int64:
+		return n, true, true
+	case int32:
+		return int64(n), true, true
+	case int:
+		return int64(n), true, true
+	case float64:
+		if n == math.Trunc(n) && math.Abs(n) < 1<<53 {
+			return int64(n), true, true
+		}
+	}
+	return 0, true, false
 }

@@ -156,7 +156,8 @@ func Sweep(ctx context.Context, c Clients, log *slog.Logger, o SweepOptions) (*R
 	o.Retry = o.Retry.withDefaults()
 	o.Retry.readiness = c.readiness
 	s := &sweeper{c: c, log: log.With("namespace", nsLabel(o.Namespace)), o: o, res: res}
-	s.d = &deleter{maps: c.Metadata, log: s.log, retry: o.Retry, concurrency: o.Concurrency, dryRun: o.DryRun}
+	s.d = &deleter{maps: c.Metadata, log: s.log, retry: o.Retry, concurrency: o.Concurrency, dryRun: o.DryRun,
+		recheck: s.recheckOne, bound: DefaultRecheckBound}
 
 	var err error
 	switch {
@@ -420,28 +421,87 @@ func (s *sweeper) keepEntries() bool { return s.o.Record == nil }
 // since the maps were judged: the Pods that use maps or belong to an
 // application now (a Pod created since the first pass keeps its map and
 // its application alive), and the SparkApplications whose finished state
-// the judgement rested on (the operator reruns a FAILED application with
-// retries left). Entries that must stay are recorded; the rest returned.
-// When the re-read fails, the whole batch is recorded as not attempted.
+// the judgement rested on (the operator reruns an application whose spec
+// was edited, and submits again one whose submission failed with retries
+// left). Entries that must stay are recorded; the rest returned, each with
+// when the reads it rests on began. When the re-read fails, the whole
+// batch is recorded as not attempted.
 func (s *sweeper) recheck(ctx context.Context, ns string, aw *appWatch, batch []Entry, record func(Entry)) ([]Entry, error) {
-	used, live, err := s.inUseFor(ctx, ns, batch)
+	used, live, podsAt, err := s.inUseFor(ctx, ns, batch)
 	if err == nil {
-		var apps map[string]string
+		var apps map[string]appRead
 		if apps, err = s.appsLiveNow(ctx, aw, batch); err == nil {
-			return s.sortOut(batch, used, live, apps, record), nil
+			ready := s.sortOut(batch, used, live, apps, record)
+			for i := range ready {
+				ready[i].checkedAt = earliest(podsAt, apps[nsKey(ready[i].Namespace, ready[i].appName)].at)
+			}
+			return ready, nil
 		}
 	}
 	notAttempted(batch, err, record)
 	return nil, err
 }
 
+// recheckOne reads again, for one delete that waited past the bound, the
+// Pods of its namespace and its application's state. Reads that began
+// within half the bound are shared: the deletes that woke from one
+// Retry-After together wait for one read.
+func (s *sweeper) recheckOne(ctx context.Context, e Entry) (string, time.Time, error) {
+	notBefore := s.o.Retry.Clock.Now().Add(-s.d.bound / 2)
+	// Both at once: the delete is bounded by the older of the two reads.
+	var (
+		wg     sync.WaitGroup
+		app    string
+		appAt  time.Time
+		appErr error
+	)
+	if e.appName != "" {
+		wg.Go(func() {
+			app, appAt, appErr = s.appReads.get(ctx, nsKey(e.Namespace, e.appName)+"/"+string(e.appUID), notBefore, func(ctx context.Context) (string, time.Time, error) {
+				return readAppLive(ctx, s.c, s.log, s.o.Retry, e.Namespace, e.appName, e.appUID)
+			})
+		})
+	}
+	pods, at, err := s.podReads.get(ctx, e.Namespace, notBefore, func(ctx context.Context) (podsInUse, time.Time, error) {
+		used, live, at, err := s.inUse(ctx, e.Namespace)
+		return podsInUse{used, live}, at, err
+	})
+	wg.Wait()
+	switch {
+	case err != nil:
+		return "", at, err
+	case busyNow(e, pods.used, pods.live) != "":
+		return busyNow(e, pods.used, pods.live), at, nil
+	case appErr != nil:
+		return "", at, appErr
+	case app != "":
+		return app, at, nil
+	}
+	return "", earliest(at, appAt), nil
+}
+
+// podsInUse is one read of a namespace's non-terminated Pods: the maps they
+// use and the application ids they run (see inUse).
+type podsInUse struct {
+	used refIndex
+	live map[string][]string
+}
+
+// appRead is one answer about an application: why it is live now ("" when
+// it is not), and when the read that answered began (zero when the watch
+// answered).
+type appRead struct {
+	why string
+	at  time.Time
+}
+
 // sortOut records the entries that must stay after the re-check and
 // returns the rest.
-func (s *sweeper) sortOut(batch []Entry, used refIndex, live map[string][]string, apps map[string]string, record func(Entry)) []Entry {
+func (s *sweeper) sortOut(batch []Entry, used refIndex, live map[string][]string, apps map[string]appRead, record func(Entry)) []Entry {
 	var ready []Entry
 	for _, e := range batch {
 		reason := busyNow(e, used, live)
-		if why := apps[nsKey(e.Namespace, e.appName)]; reason == "" && e.appName != "" && why != "" {
+		if why := apps[nsKey(e.Namespace, e.appName)].why; reason == "" && e.appName != "" && why != "" {
 			reason = why
 		}
 		if reason != "" {
@@ -455,24 +515,26 @@ func (s *sweeper) sortOut(batch []Entry, used refIndex, live map[string][]string
 }
 
 // appsLiveNow tells, for every SparkApplication whose finished state a
-// judgement in the batch rested on, why its maps must stay now ("" when
-// they need not), by ns/name: from the watch that follows them, or, while it does
-// not, by reading each again, at most Concurrency at a time.
-func (s *sweeper) appsLiveNow(ctx context.Context, aw *appWatch, batch []Entry) (map[string]string, error) {
+// judgement in the batch rested on, why it is live now ("" when it is
+// not), by ns/name. The watch that follows them can only tell that one is
+// live: it may not yet have delivered a change the API server already
+// stored, so every application it does not know live is read again, at
+// most Concurrency at a time.
+func (s *sweeper) appsLiveNow(ctx context.Context, aw *appWatch, batch []Entry) (map[string]appRead, error) {
 	type app struct {
 		ns, name string
 		uid      types.UID
 	}
 	var todo []app
-	out := map[string]string{}
+	out := map[string]appRead{}
 	for _, e := range batch {
 		key := nsKey(e.Namespace, e.appName)
 		if _, seen := out[key]; e.appName == "" || seen {
 			continue
 		}
-		why, known := aw.liveNow(e.appUID)
-		out[key] = stillRunning(why)
-		if !known {
+		why, _ := aw.liveNow(e.appUID)
+		out[key] = appRead{why: stillRunning(why)}
+		if why == "" {
 			todo = append(todo, app{e.Namespace, e.appName, e.appUID})
 		}
 	}
@@ -485,12 +547,12 @@ func (s *sweeper) appsLiveNow(ctx context.Context, aw *appWatch, batch []Entry) 
 	for range min(max(s.o.Concurrency, 1), len(todo)) {
 		wg.Go(func() {
 			for a := range next {
-				why, err := s.appLiveNow(ctx, a.ns, a.name, a.uid)
+				why, at, err := readAppLive(ctx, s.c, s.log, s.o.Retry, a.ns, a.name, a.uid)
 				mu.Lock()
 				if err != nil && firstErr == nil {
 					firstErr = err
 				}
-				out[nsKey(a.ns, a.name)] = why
+				out[nsKey(a.ns, a.name)] = appRead{why: why, at: at}
 				mu.Unlock()
 			}
 		})
@@ -525,34 +587,6 @@ func stillRunning(why string) string {
 		return ""
 	}
 	return "application still running: " + why
-}
-
-// appLiveNow reads one SparkApplication again: the same object (by UID)
-// in a state that is not terminal any more is live. One gone, or replaced
-// by a new one of the same name, no longer speaks for the map. One that
-// cannot be read any more (its CRD stopped serving the version the tool
-// reads) keeps its maps. It returns why the maps must stay, or "".
-func (s *sweeper) appLiveNow(ctx context.Context, ns, name string, uid types.UID) (string, error) {
-	var u *unstructured.Unstructured
-	err := callAPI(ctx, s.log, s.o.Retry, ns, "get sparkapplication "+name, "get", SparkApplicationGVR.Group, SparkApplicationGVR.Resource, func(ctx context.Context) error {
-		var err error
-		u, err = s.c.Dynamic.Resource(SparkApplicationGVR).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
-		return err
-	})
-	if answered404(err) {
-		if uerr := sparkAppsMissing(s.c, err, name); uerr != nil {
-			return "its SparkApplication's state cannot be known: " + uerr.Error(), nil
-		}
-		return "", nil
-	}
-	if err != nil {
-		return "", err
-	}
-	sa := parseSparkApp(u)
-	if sa.UID != uid || sa.terminal() {
-		return "", nil
-	}
-	return stillRunning(nowLive(sa)), nil
 }
 
 // notAttempted records entries a stopped run never got to, with why.
@@ -609,6 +643,10 @@ type sweeper struct {
 	mu  sync.Mutex // guards res and ids: the list and the deleter both record
 	res *Result
 	ids map[string]bool
+
+	// The re-reads of deletes that waited past the bound, shared.
+	podReads freshReads[podsInUse]
+	appReads freshReads[string]
 }
 
 // excluded says whether a namespace is one of ExcludeNamespaces.
@@ -823,14 +861,24 @@ func ownedByUID(refs []metav1.OwnerReference, uid types.UID) bool {
 
 // inUse reads the non-terminated Pods (terminated ones are filtered on the
 // server) and indexes the maps they use, and which application ids they
-// belong to (ns/id -> Pod names).
-func (s *sweeper) inUse(ctx context.Context, ns string) (refIndex, map[string][]string, error) {
+// belong to (ns/id -> Pod names), and when the list that answered was
+// sent.
+func (s *sweeper) inUse(ctx context.Context, ns string) (refIndex, map[string][]string, time.Time, error) {
 	ix := refIndex{}
 	live := map[string][]string{}
+	var (
+		began time.Time
+		first *sendMark
+	)
 	pods := s.c.Kube.CoreV1().Pods(ns)
 	err := s.paged(ctx, ns, "list running pods", "list", "", "pods",
 		func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
 			opts.FieldSelector = nonTerminatedPods
+			if opts.Continue == "" {
+				// Every page is read at the first page's resourceVersion.
+				began, first = s.o.Retry.Clock.Now(), &sendMark{now: s.o.Retry.Clock.Now}
+				return pods.List(withSendMark(ctx, first), opts)
+			}
 			return pods.List(ctx, opts)
 		},
 		func(obj runtime.Object) {
@@ -841,7 +889,10 @@ func (s *sweeper) inUse(ctx context.Context, ns string) (refIndex, map[string][]
 			}
 		},
 		func() { clear(ix); clear(live) })
-	return ix, live, err
+	if first == nil {
+		return ix, live, began, err
+	}
+	return ix, live, first.last(began), err
 }
 
 // recheckNamespaces is the most namespaces whose Pods a re-check reads
@@ -854,7 +905,7 @@ const recheckNamespaces = 16
 // keyed by namespace too. Reading every non-terminated Pod of the cluster
 // before each batch of 500 costs as much as the batch's deletes once the
 // cluster runs a few thousand Pods.
-func (s *sweeper) inUseFor(ctx context.Context, ns string, batch []Entry) (refIndex, map[string][]string, error) {
+func (s *sweeper) inUseFor(ctx context.Context, ns string, batch []Entry) (refIndex, map[string][]string, time.Time, error) {
 	if ns != "" {
 		return s.inUse(ctx, ns)
 	}
@@ -875,10 +926,11 @@ func (s *sweeper) inUseFor(ctx context.Context, ns string, batch []Entry) (refIn
 		firstErr error
 		used     = refIndex{}
 		live     = map[string][]string{}
+		began    time.Time
 	)
 	for _, n := range nss {
 		wg.Go(func() {
-			u, l, err := s.inUse(ctx, n)
+			u, l, at, err := s.inUse(ctx, n)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -887,10 +939,11 @@ func (s *sweeper) inUseFor(ctx context.Context, ns string, batch []Entry) (refIn
 			}
 			maps.Copy(used, u)
 			maps.Copy(live, l)
+			began = earliest(began, at)
 		})
 	}
 	wg.Wait()
-	return used, live, firstErr
+	return used, live, began, firstErr
 }
 
 // paged lists page by page, each page with its own retries; an expired

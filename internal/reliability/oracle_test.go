@@ -79,11 +79,24 @@ func appID(a *unstructured.Unstructured) string {
 	return s
 }
 
-// finished: COMPLETED, FAILED and SUBMISSION_FAILED only.
+// finished: COMPLETED, FAILED, and SUBMISSION_FAILED once the Kubeflow
+// operator will not submit it again (restartPolicy Never or unset, or
+// OnFailure with status.submissionAttempts past
+// onSubmissionFailureRetries).
 func finished(a *unstructured.Unstructured) bool {
 	switch state(a) {
-	case "COMPLETED", "FAILED", "SUBMISSION_FAILED":
+	case "COMPLETED", "FAILED":
 		return true
+	case "SUBMISSION_FAILED":
+		policy, _, _ := unstructured.NestedString(a.Object, "spec", "restartPolicy", "type")
+		switch policy {
+		case "", "Never":
+			return true
+		case "OnFailure":
+			retries, set, _ := unstructured.NestedInt64(a.Object, "spec", "restartPolicy", "onSubmissionFailureRetries")
+			attempts, _, _ := unstructured.NestedInt64(a.Object, "status", "submissionAttempts")
+			return !set || attempts > retries
+		}
 	}
 	return false
 }
