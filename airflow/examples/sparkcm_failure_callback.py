@@ -16,9 +16,14 @@ from __future__ import annotations
 
 import pendulum
 from airflow.providers.cncf.kubernetes.operators.spark_kubernetes import SparkKubernetesOperator
-from airflow.sdk import DAG, Param
 
 from sparkcm_airflow.callback import make_cleanup_callback
+
+try:  # Airflow 3: DAG authoring lives in the task SDK
+    from airflow.sdk import DAG, Param
+except ImportError:  # Airflow 2
+    from airflow import DAG
+    from airflow.models.param import Param
 
 cleanup = make_cleanup_callback(timeout=120)
 
