@@ -1,6 +1,6 @@
 """Spark job whose on_failure_callback deletes the failed application's ConfigMaps.
 
-Tested with apache-airflow 3.3.2 and apache-airflow-providers-cncf-kubernetes 10.25.0 (Python 3.11).
+Tested with apache-airflow 2.11.2 / 3.3.2 and apache-airflow-providers-cncf-kubernetes 10.25.0 (Python 3.11).
 
 Needs the ``sparkcm-airflow`` package (``pip install ./airflow`` from the sparkcm-hook repository)
 and the ``sparkcm-hook`` binary on the worker. The callback finds the application from the task's XCom

@@ -1,6 +1,6 @@
 """A plain Spark job with no cleanup task: the sparkcm-hook listener plugin cleans up after it.
 
-Tested with apache-airflow 3.3.2 and apache-airflow-providers-cncf-kubernetes 10.25.0 (Python 3.11).
+Tested with apache-airflow 2.11.2 / 3.3.2 and apache-airflow-providers-cncf-kubernetes 10.25.0 (Python 3.11).
 
 Nothing in this DAG mentions sparkcm-hook. With the ``sparkcm-airflow`` package installed in the
 Airflow environment (its ``airflow.plugins`` entry point registers the listener) and the

@@ -1,6 +1,6 @@
 """Spark job with a sparkcm-hook cleanup teardown that runs the sparkcm-hook image in its own Pod.
 
-Tested with apache-airflow 3.3.2 and apache-airflow-providers-cncf-kubernetes 10.25.0 (Python 3.11).
+Tested with apache-airflow 2.11.2 / 3.3.2 and apache-airflow-providers-cncf-kubernetes 10.25.0 (Python 3.11).
 
 Same pattern as ``sparkcm_teardown.py``, but SparkConfigMapCleanupOperator runs in Pod mode: it starts
 the image (entrypoint ``/sparkcm-hook``) through the Spark task's ``kubernetes_conn_id``, in the job

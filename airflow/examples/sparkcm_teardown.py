@@ -1,6 +1,6 @@
 """Spark job with a sparkcm-hook cleanup teardown task that runs the binary on the worker.
 
-Tested with apache-airflow 3.3.2 and apache-airflow-providers-cncf-kubernetes 10.25.0 (Python 3.11).
+Tested with apache-airflow 2.11.2 / 3.3.2 and apache-airflow-providers-cncf-kubernetes 10.25.0 (Python 3.11).
 
 The cleanup task is a teardown of the Spark task: it runs after the Spark task whether that task
 succeeded, failed or timed out. SparkConfigMapCleanupOperator reads the driver Pod the Spark task

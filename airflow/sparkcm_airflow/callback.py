@@ -15,7 +15,7 @@ logged and the callback returns, so Airflow's callback machinery is never distur
 passed explicitly come from the ``[sparkcm_hook]`` configuration section (see
 :mod:`sparkcm_airflow.config`); ``enabled`` there only governs the listener plugin, not this callback.
 
-Tested with apache-airflow 3.3.2 and apache-airflow-providers-cncf-kubernetes 10.25.0 (Python 3.11).
+Tested with apache-airflow 2.11.2 / 3.3.2 and apache-airflow-providers-cncf-kubernetes 10.25.0 (Python 3.11).
 """
 
 from __future__ import annotations

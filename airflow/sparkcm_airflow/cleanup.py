@@ -3,7 +3,7 @@
 This is the one place that starts the binary; the callback helper and the listener plugin only decide
 *which* application to clean up (see :mod:`sparkcm_airflow.identify`).
 
-Tested with apache-airflow 3.3.2 and apache-airflow-providers-cncf-kubernetes 10.25.0 (Python 3.11).
+Tested with apache-airflow 2.11.2 / 3.3.2 and apache-airflow-providers-cncf-kubernetes 10.25.0 (Python 3.11).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Every value comes from the ``[sparkcm_hook]`` section of the Airflow configurati
 fills from ``AIRFLOW__SPARKCM_HOOK__<KEY>`` environment variables. Outside Airflow (unit tests, plain
 scripts) the same environment variables are read directly.
 
-Tested with apache-airflow 3.3.2 and apache-airflow-providers-cncf-kubernetes 10.25.0 (Python 3.11).
+Tested with apache-airflow 2.11.2 / 3.3.2 and apache-airflow-providers-cncf-kubernetes 10.25.0 (Python 3.11).
 """
 
 from __future__ import annotations

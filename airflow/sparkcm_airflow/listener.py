@@ -21,7 +21,7 @@ pluggy leaves out for an implementation that does not name it.
 Opt out per task with ``params={"sparkcm_hook_cleanup": False}`` or per DAG with the tag
 ``sparkcm-hook:off``; turn it off everywhere with ``[sparkcm_hook] enabled = False``.
 
-Tested with apache-airflow 3.3.2 and apache-airflow-providers-cncf-kubernetes 10.25.0 (Python 3.11).
+Tested with apache-airflow 2.11.2 / 3.3.2 and apache-airflow-providers-cncf-kubernetes 10.25.0 (Python 3.11).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from conftest import EXAMPLES_DIR
 
-TESTED_WITH = "Tested with apache-airflow 3.3.2 and apache-airflow-providers-cncf-kubernetes 10.25.0"
+TESTED_WITH = "Tested with apache-airflow 2.11.2 / 3.3.2 and apache-airflow-providers-cncf-kubernetes 10.25.0"
 DAG_FILES = sorted(EXAMPLES_DIR.glob("*.py"))
 TEARDOWN_DAGS = ["sparkcm_teardown", "sparkcm_pod_teardown"]
 ALL_DAGS = [*TEARDOWN_DAGS, "sparkcm_failure_callback", "sparkcm_listener_only"]
