@@ -8,7 +8,7 @@ namespace, as the ServiceAccount ``sparkcm-hook`` that the Helm chart in deploy/
 creates with the Role it needs (get and list pods and sparkapplications.sparkoperator.k8s.io; get, list
 and delete configmaps). The chart's ServiceAccount does not automount its token; the operator asks for
 it on the Pod, since in-cluster configuration needs it. The cleanup Pod is deleted when it finishes;
-its exit code fails the task (and the DAG run) with its meaning when the cleanup did not succeed.
+its exit code fails the cleanup task with its meaning when the cleanup did not succeed.
 """
 
 from __future__ import annotations
@@ -60,5 +60,5 @@ with DAG(
     )
 
     # See sparkcm_teardown.py: the Spark task is the setup, and the cleanup must run even when it failed.
-    cleanup.as_teardown(setups=spark, on_failure_fail_dagrun=True)
+    cleanup.as_teardown(setups=spark)
     cleanup.trigger_rule = TriggerRule.ALL_DONE

@@ -344,9 +344,9 @@ def test_teardown_dag_cleans_up_after_success(cluster, namespace, airflow_env):
     _assert_only_the_apps_maps_are_gone(cluster, namespace, before, run)
 
 
-def test_teardown_that_cannot_clean_up_fails_its_task_and_the_dag_run(cluster, namespace, airflow_env, tmp_path):
+def test_teardown_that_cannot_clean_up_fails_its_task(cluster, namespace, airflow_env, tmp_path):
     """The cleanup's connection carries a token the API server rejects: sparkcm-hook exits 3, the
-    cleanup task fails with that meaning, the DAG run fails, and nothing is deleted."""
+    cleanup task fails with that meaning, and nothing is deleted. The DAG run follows the Spark task."""
     doc = yaml.safe_load(Path(cluster.kubeconfig).read_text())
     for user in doc["users"]:
         user["user"] = {"token": "not-a-valid-token"}
@@ -360,7 +360,7 @@ def test_teardown_that_cannot_clean_up_fails_its_task_and_the_dag_run(cluster, n
 
     before = _snapshot(cluster, namespace.name)
     run = _run(cluster, namespace, "sparkcm_teardown", _manifest("COMPLETED", 1), adjust=use_broken_connection)
-    _expect(run, "success", "failed", cleanup_configmaps="failed")
+    _expect(run, "success", "success", cleanup_configmaps="failed")
     after = _snapshot(cluster, namespace.name)
     for name in run.maps:
         assert ("ConfigMap", name) in after, f"{name} was deleted by a cleanup that was refused"

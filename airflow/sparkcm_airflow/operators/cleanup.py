@@ -5,7 +5,7 @@ task's teardown::
 
     spark = SparkKubernetesOperator(task_id="spark_pi", ...)
     cleanup = SparkConfigMapCleanupOperator(task_id="cleanup_configmaps", spark_task_id="spark_pi")
-    cleanup.as_teardown(setups=spark, on_failure_fail_dagrun=True)
+    cleanup.as_teardown(setups=spark)
     cleanup.trigger_rule = TriggerRule.ALL_DONE
 
 It reads the driver Pod (``pod_name`` / ``pod_namespace``) the Spark task pushed to XCom and runs
@@ -18,8 +18,9 @@ It reads the driver Pod (``pod_name`` / ``pod_namespace``) the Spark task pushed
   ServiceAccount turns automounting off, and in-cluster configuration needs the token).
 
 A cleanup that fails fails the task with the exit code and its meaning, or, with
-``fail_on_error=False``, only logs a warning. ``as_teardown(..., on_failure_fail_dagrun=True)`` makes
-a failed cleanup fail the DAG run too; without it Airflow ignores a teardown's failure for the run's state.
+``fail_on_error=False``, only logs a warning. The DAG run's state follows the Spark task, not this
+teardown: ``on_failure_fail_dagrun=True`` would make Airflow judge the run by the teardown *instead of*
+its setup, so a failed Spark job whose maps were cleaned would end in a successful run.
 """
 
 from __future__ import annotations
