@@ -101,8 +101,10 @@ verify:
 node:
 	@hack/node.sh >/dev/null || [ $$? -eq 3 ]
 
-test-airflow: build controlplane node
-	SPARKCM_NODE_BIN=$$(hack/node.sh 2>/dev/null) hack/airflow-test.sh
+# Every Airflow test on each supported Airflow line (2.x and 3.x, one venv each);
+# the node tests render the chart's ServiceAccount with helm.
+test-airflow: build controlplane helm node
+	SPARKCM_HELM=$$(hack/helm.sh) SPARKCM_NODE_BIN=$$(hack/node.sh 2>/dev/null) hack/airflow-test.sh
 
 # A lone clone (no sibling folders) must run `make demo`: this clones the
 # committed HEAD into an empty folder and runs it there.

@@ -1,6 +1,6 @@
 """Spark job whose on_failure_callback deletes the failed application's ConfigMaps.
 
-Tested with apache-airflow 3.3.2 and apache-airflow-providers-cncf-kubernetes 10.25.0 (Python 3.11).
+Tested with apache-airflow 2.11.2 / 3.3.2 and apache-airflow-providers-cncf-kubernetes 10.25.0 (Python 3.11).
 
 Needs the ``sparkcm-airflow`` package (``pip install ./airflow`` from the sparkcm-hook repository)
 and the ``sparkcm-hook`` binary on the worker. The callback finds the application from the task's XCom
@@ -16,9 +16,14 @@ from __future__ import annotations
 
 import pendulum
 from airflow.providers.cncf.kubernetes.operators.spark_kubernetes import SparkKubernetesOperator
-from airflow.sdk import DAG, Param
 
 from sparkcm_airflow.callback import make_cleanup_callback
+
+try:  # Airflow 3: DAG authoring lives in the task SDK
+    from airflow.sdk import DAG, Param
+except ImportError:  # Airflow 2
+    from airflow import DAG
+    from airflow.models.param import Param
 
 cleanup = make_cleanup_callback(timeout=120)
 

@@ -1,6 +1,6 @@
 """A plain Spark job with no cleanup task: the sparkcm-hook listener plugin cleans up after it.
 
-Tested with apache-airflow 3.3.2 and apache-airflow-providers-cncf-kubernetes 10.25.0 (Python 3.11).
+Tested with apache-airflow 2.11.2 / 3.3.2 and apache-airflow-providers-cncf-kubernetes 10.25.0 (Python 3.11).
 
 Nothing in this DAG mentions sparkcm-hook. With the ``sparkcm-airflow`` package installed in the
 Airflow environment (its ``airflow.plugins`` entry point registers the listener) and the
@@ -16,7 +16,12 @@ from __future__ import annotations
 
 import pendulum
 from airflow.providers.cncf.kubernetes.operators.spark_kubernetes import SparkKubernetesOperator
-from airflow.sdk import DAG, Param
+
+try:  # Airflow 3: DAG authoring lives in the task SDK
+    from airflow.sdk import DAG, Param
+except ImportError:  # Airflow 2
+    from airflow import DAG
+    from airflow.models.param import Param
 
 with DAG(
     dag_id="sparkcm_listener_only",

@@ -1,39 +1,36 @@
-"""Spark job with a sparkcm-hook cleanup teardown task (BashOperator running the binary).
+"""Spark job with a sparkcm-hook cleanup teardown task that runs the binary on the worker.
 
-Tested with apache-airflow 3.3.2 and apache-airflow-providers-cncf-kubernetes 10.25.0 (Python 3.11).
+Tested with apache-airflow 2.11.2 / 3.3.2 and apache-airflow-providers-cncf-kubernetes 10.25.0 (Python 3.11).
 
 The cleanup task is a teardown of the Spark task: it runs after the Spark task whether that task
-succeeded, failed or timed out, and its own failure does not fail the DAG run. It identifies the
-application by the driver Pod the Spark task recorded in XCom (``pod_name``, ``pod_namespace``);
-``sparkcm-hook cleanup --driver-pod`` works even after the Pod and the SparkApplication are gone.
+succeeded, failed or timed out. SparkConfigMapCleanupOperator reads the driver Pod the Spark task
+recorded in XCom (``pod_name``, ``pod_namespace``) and runs ``sparkcm-hook cleanup --driver-pod``, which
+works even after the Pod and the SparkApplication are gone, with the credentials of the Spark task's
+own ``kubernetes_conn_id``: the cleanup reaches the cluster the job ran on, never the worker's default.
 
-Needs on the worker: the ``sparkcm-hook`` binary on PATH, and Kubernetes credentials for it (in
-cluster: the worker's service account; else ``SPARKCM_KUBECONFIG`` / ``KUBECONFIG``) that may get and
-list pods and sparkapplications and get, list and delete configmaps in the job namespace.
+A failed cleanup fails the cleanup task with sparkcm-hook's exit code and its meaning: maps left
+behind are never silent. The DAG run's state still follows the Spark task (see the comment below).
+
+Needs the ``sparkcm-airflow`` provider and the ``sparkcm-hook`` binary on the worker (``[sparkcm_hook]
+binary``); the connection's identity may get and list pods and sparkapplications and get, list and
+delete configmaps in the job namespace.
 """
 
 from __future__ import annotations
 
 import pendulum
 from airflow.providers.cncf.kubernetes.operators.spark_kubernetes import SparkKubernetesOperator
-from airflow.providers.standard.operators.bash import BashOperator
-from airflow.sdk import DAG, Param, TriggerRule
+
+from sparkcm_airflow.operators.cleanup import SparkConfigMapCleanupOperator
+
+try:  # Airflow 3: DAG authoring lives in the task SDK
+    from airflow.sdk import DAG, Param, TriggerRule
+except ImportError:  # Airflow 2
+    from airflow import DAG
+    from airflow.models.param import Param
+    from airflow.utils.trigger_rule import TriggerRule
 
 SPARK_TASK = "spark_pi"
-
-# The XCom values reach the script as environment variables, never pasted into the shell text.
-CLEANUP_SCRIPT = """
-set -eu
-if [ -z "$DRIVER_POD" ]; then
-  echo "the Spark task recorded no driver pod (it never started one): nothing to clean up"
-  exit 0
-fi
-if [ -z "$DRIVER_NAMESPACE" ]; then
-  echo "no namespace for driver pod $DRIVER_POD (neither XCom pod_namespace nor params.namespace)" >&2
-  exit 1
-fi
-exec sparkcm-hook cleanup --namespace "$DRIVER_NAMESPACE" --driver-pod "$DRIVER_POD"
-"""
 
 with DAG(
     dag_id="sparkcm_teardown",
@@ -58,21 +55,13 @@ with DAG(
         kubernetes_conn_id="kubernetes_default",
     )
 
-    cleanup = BashOperator(
-        task_id="cleanup_configmaps",
-        bash_command=CLEANUP_SCRIPT,
-        env={
-            "DRIVER_POD": f"{{{{ ti.xcom_pull(task_ids='{SPARK_TASK}', key='pod_name') or '' }}}}",
-            "DRIVER_NAMESPACE": (
-                f"{{{{ ti.xcom_pull(task_ids='{SPARK_TASK}', key='pod_namespace') or params.namespace }}}}"
-            ),
-        },
-        append_env=True,  # keep PATH, KUBECONFIG, SPARKCM_* of the worker
-    )
+    cleanup = SparkConfigMapCleanupOperator(task_id="cleanup_configmaps", spark_task_id=SPARK_TASK)
 
     # as_teardown(setups=...) makes the Spark task a setup of the cleanup and gives the cleanup the
     # trigger rule all_done_setup_success, which skips a teardown whose setups all failed. The Spark
     # task *is* the setup here, and a failed Spark task is when cleanup matters most, so the rule is
     # widened to all_done after as_teardown (which would otherwise overwrite it).
+    # on_failure_fail_dagrun stays off: with it Airflow would judge the run by the cleanup instead of
+    # the Spark task, and a failed Spark job whose maps were cleaned would end in a successful run.
     cleanup.as_teardown(setups=spark)
     cleanup.trigger_rule = TriggerRule.ALL_DONE

@@ -8,13 +8,14 @@ Use the function itself, or a configured copy::
     SparkKubernetesOperator(..., on_failure_callback=make_cleanup_callback(timeout=30))
 
 The callback finds the application from the task's XCom ``pod_name`` / ``pod_namespace`` (or from the
-operator object, see :mod:`sparkcm_airflow.identify`), runs ``sparkcm-hook cleanup`` with a hard time
-limit and logs the outcome. It never raises: a missing binary, an unreachable cluster, a refused RBAC
-rule or a timeout are logged and the callback returns, so Airflow's callback machinery is never
-disturbed. Settings not passed explicitly come from the ``[sparkcm_hook]`` configuration section (see
+operator object, see :mod:`sparkcm_airflow.identify`), runs ``sparkcm-hook cleanup`` with the
+credentials of the Spark task's own ``kubernetes_conn_id`` and a hard time limit, and logs the outcome.
+It never raises: a missing binary, an unreachable cluster, a refused RBAC rule or a timeout are
+logged and the callback returns, so Airflow's callback machinery is never disturbed. Settings not
+passed explicitly come from the ``[sparkcm_hook]`` configuration section (see
 :mod:`sparkcm_airflow.config`); ``enabled`` there only governs the listener plugin, not this callback.
 
-Tested with apache-airflow 3.3.2 and apache-airflow-providers-cncf-kubernetes 10.25.0 (Python 3.11).
+Tested with apache-airflow 2.11.2 / 3.3.2 and apache-airflow-providers-cncf-kubernetes 10.25.0 (Python 3.11).
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from sparkcm_airflow.cleanup import CleanupResult, run_cleanup
+from sparkcm_airflow.cleanup import CleanupResult
 from sparkcm_airflow.config import Settings, load_settings
+from sparkcm_airflow.hooks.sparkcm import connection_namespace, run_cleanup_with_connection, task_conn_id
 from sparkcm_airflow.identify import find_target
 
 log = logging.getLogger("sparkcm_airflow")
@@ -44,7 +46,12 @@ def run_for_context(context: Mapping[str, Any], settings: Settings | None = None
             log.warning("sparkcm-hook: callback context has no task instance; nothing to clean up")
             return None
         task = context.get("task") or getattr(ti, "task", None)
-        target = find_target(ti, task, default_namespace=settings.namespace)
+        # The Spark task's own connection: the cleanup must reach the cluster the job ran on.
+        conn_id = task_conn_id(task) or settings.kubernetes_conn_id
+        default_ns = settings.namespace
+        if not settings.use_worker_credentials:
+            default_ns = connection_namespace(conn_id) or default_ns
+        target = find_target(ti, task, default_namespace=default_ns)
         if target is None:
             log.warning(
                 "sparkcm-hook: cannot tell which Spark application task %s ran "
@@ -52,7 +59,7 @@ def run_for_context(context: Mapping[str, Any], settings: Settings | None = None
                 getattr(ti, "task_id", "?"),
             )
             return None
-        return run_cleanup(target, settings, log)
+        return run_cleanup_with_connection(target, settings, conn_id, log)
     except Exception as exc:  # the callback must never fail
         log.warning("sparkcm-hook: cleanup callback failed: %s", exc)
         return None
@@ -63,13 +70,14 @@ def cleanup_on_failure(context: Mapping[str, Any]) -> None:
     run_for_context(context)
 
 
-def make_cleanup_callback(
+def make_cleanup_callback(  # noqa: PLR0913 - keyword-only settings, one per [sparkcm_hook] option
     *,
     binary: str | None = None,
     namespace: str | None = None,
     extra_args: str | Iterable[str] | None = None,
     timeout: float | None = None,
     dry_run: bool | None = None,
+    use_worker_credentials: bool | None = None,
 ) -> Callback:
     """Return a callback like :func:`cleanup_on_failure` with some settings fixed.
 
@@ -79,8 +87,17 @@ def make_cleanup_callback(
         extra_args: extra arguments, a list or a shell-quoted string (e.g. ``"--context prod"``).
         timeout: seconds after which the binary is killed.
         dry_run: only report what would be deleted.
+        use_worker_credentials: let the binary find its own configuration instead of using the
+            Spark task's Kubernetes connection (needed for ``--kubeconfig`` / ``--context`` in ``extra_args``).
     """
-    fixed = {"binary": binary, "namespace": namespace, "extra_args": extra_args, "timeout": timeout, "dry_run": dry_run}
+    fixed = {
+        "binary": binary,
+        "namespace": namespace,
+        "extra_args": extra_args,
+        "timeout": timeout,
+        "dry_run": dry_run,
+        "use_worker_credentials": use_worker_credentials,
+    }
 
     def callback(context: Mapping[str, Any]) -> None:
         try:

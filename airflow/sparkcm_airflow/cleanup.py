@@ -3,7 +3,7 @@
 This is the one place that starts the binary; the callback helper and the listener plugin only decide
 *which* application to clean up (see :mod:`sparkcm_airflow.identify`).
 
-Tested with apache-airflow 3.3.2 and apache-airflow-providers-cncf-kubernetes 10.25.0 (Python 3.11).
+Tested with apache-airflow 2.11.2 / 3.3.2 and apache-airflow-providers-cncf-kubernetes 10.25.0 (Python 3.11).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +24,8 @@ from sparkcm_airflow.config import Settings
 
 log = logging.getLogger("sparkcm_airflow")
 
-#: Exit codes of ``sparkcm-hook`` (see ``sparkcm-hook --help``).
+#: Exit codes of ``sparkcm-hook`` (cmd/sparkcm-hook/exit.go; tests/test_exit_codes.py checks this copy
+#: against it, so the two cannot drift).
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -32,14 +34,22 @@ EXIT_STILL_RUNNING = 4
 #: Only ``rbac who-can``: the API server disagrees with the roles and bindings.
 EXIT_DISAGREES = 5
 
-_EXIT_MEANING = {
-    EXIT_OK: "done",
-    EXIT_FAILED: "failed: cluster unreachable, or some ConfigMaps could not be deleted",
-    EXIT_USAGE: "invalid usage or input",
-    EXIT_FORBIDDEN: "forbidden: the service account lacks an RBAC rule",
-    EXIT_STILL_RUNNING: "the application is still running; nothing was deleted",
-    EXIT_DISAGREES: "rbac who-can: the API server disagrees with the roles and bindings",
+EXIT_MEANING = {
+    EXIT_OK: "done, also when there was nothing to delete",
+    EXIT_FAILED: "failed after retries, or some ConfigMaps could not be deleted",
+    EXIT_USAGE: "invalid usage or input (nothing was changed)",
+    EXIT_FORBIDDEN: "refused: the API server refused a verb (RBAC) or the credentials",
+    EXIT_STILL_RUNNING: "the application is still running (nothing was deleted)",
+    EXIT_DISAGREES: "who-can: the API server disagrees with the roles and bindings",
 }
+
+
+def exit_meaning(code: int | None) -> str:
+    """One line saying what ``sparkcm-hook``'s exit ``code`` means."""
+    if code is None:
+        return "did not run to an exit code"
+    return EXIT_MEANING.get(code, f"unknown exit code {code}")
+
 
 # How much earlier than the hard limit the binary is asked to stop by itself.
 _GRACE_SECONDS = 5.0
@@ -129,14 +139,18 @@ def resolve_binary(binary: str) -> str | None:
     return shutil.which(binary)
 
 
-def build_command(target: CleanupTarget, settings: Settings, executable: str) -> list[str]:
-    """The full command line for one cleanup."""
+def build_command(
+    target: CleanupTarget, settings: Settings, executable: str, kube_args: Sequence[str] = ()
+) -> list[str]:
+    """The full command line for one cleanup; ``kube_args`` say which cluster (see
+    :meth:`sparkcm_airflow.hooks.sparkcm.SparkcmHook.binary_args`)."""
     inner = max(1, math.floor(settings.timeout - _GRACE_SECONDS)) if settings.timeout > _GRACE_SECONDS else 0
     cmd = [executable, "cleanup", *target.args(), "-o", "json"]
     if inner:
         cmd += ["--timeout", f"{inner}s"]
     if settings.dry_run:
         cmd.append("--dry-run")
+    cmd += list(kube_args)
     cmd += list(settings.extra_args)
     return cmd
 
@@ -178,7 +192,12 @@ def _kill_group(proc: subprocess.Popen[str]) -> None:
         proc.kill()
 
 
-def run_cleanup(target: CleanupTarget, settings: Settings, logger: logging.Logger | None = None) -> CleanupResult:
+def run_cleanup(
+    target: CleanupTarget,
+    settings: Settings,
+    logger: logging.Logger | None = None,
+    kube_args: Sequence[str] = (),
+) -> CleanupResult:
     """Run the binary for ``target`` and return what happened. Never raises.
 
     The binary inherits this process's environment, so ``SPARKCM_*`` variables (for example
@@ -188,19 +207,21 @@ def run_cleanup(target: CleanupTarget, settings: Settings, logger: logging.Logge
     logger = logger or log
     start = time.monotonic()
     try:
-        return _run(target, settings, logger, start)
+        return _run(target, settings, logger, start, kube_args)
     except Exception as exc:  # never let a surprise escape into Airflow
         logger.warning("sparkcm-hook: cleanup of %s not run: %s", target.describe(), exc)
         return CleanupResult(False, None, f"internal error: {exc}", seconds=time.monotonic() - start)
 
 
-def _run(target: CleanupTarget, settings: Settings, logger: logging.Logger, start: float) -> CleanupResult:
+def _run(
+    target: CleanupTarget, settings: Settings, logger: logging.Logger, start: float, kube_args: Sequence[str]
+) -> CleanupResult:
     executable = resolve_binary(settings.binary)
     if executable is None:
         reason = f"binary {settings.binary!r} not found (set [sparkcm_hook] binary or PATH)"
         logger.warning("sparkcm-hook: cleanup of %s skipped: %s", target.describe(), reason)
-        return CleanupResult(False, None, reason, command=build_command(target, settings, settings.binary))
-    cmd = build_command(target, settings, executable)
+        return CleanupResult(False, None, reason, command=build_command(target, settings, settings.binary, kube_args))
+    cmd = build_command(target, settings, executable, kube_args)
     logger.info("sparkcm-hook: cleaning up %s (source: %s)", target.describe(), target.source or "caller")
     try:
         proc = subprocess.Popen(
@@ -240,7 +261,7 @@ def _run(target: CleanupTarget, settings: Settings, logger: logging.Logger, star
     result = CleanupResult(
         ok=code == EXIT_OK,
         exit_code=code,
-        reason=_EXIT_MEANING.get(code, f"exit code {code}"),
+        reason=exit_meaning(code),
         command=cmd,
         report=report,
         stderr=stderr,

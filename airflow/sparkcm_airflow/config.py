@@ -4,7 +4,7 @@ Every value comes from the ``[sparkcm_hook]`` section of the Airflow configurati
 fills from ``AIRFLOW__SPARKCM_HOOK__<KEY>`` environment variables. Outside Airflow (unit tests, plain
 scripts) the same environment variables are read directly.
 
-Tested with apache-airflow 3.3.2 and apache-airflow-providers-cncf-kubernetes 10.25.0 (Python 3.11).
+Tested with apache-airflow 2.11.2 / 3.3.2 and apache-airflow-providers-cncf-kubernetes 10.25.0 (Python 3.11).
 """
 
 from __future__ import annotations
@@ -23,6 +23,42 @@ DEFAULT_TIMEOUT = 60.0
 #: Operator class names whose task instances the listener cleans up after.
 DEFAULT_OPERATORS = ("SparkKubernetesOperator",)
 
+#: Connection used when the Spark task names none (the cncf-kubernetes provider's own default).
+DEFAULT_CONN_ID = "kubernetes_default"
+
+#: Every option of the ``[sparkcm_hook]`` section: (type, default as Airflow's configuration holds it,
+#: description). The provider metadata (:mod:`sparkcm_airflow.get_provider_info`) is built from this
+#: table and :class:`Settings` takes its defaults from the same values, so the two cannot drift.
+OPTIONS: dict[str, tuple[str, str, str]] = {
+    "enabled": ("boolean", "True", "Run the cleanup listener after every Spark task instance that finishes."),
+    "binary": ("string", "sparkcm-hook", "Name on PATH or path of the sparkcm-hook executable on the worker."),
+    "namespace": (
+        "string",
+        "",
+        "Namespace used when neither the task's XCom, the operator nor its Kubernetes connection names one.",
+    ),
+    "extra_args": ("string", "", "Arguments appended to every sparkcm-hook call, shell-quoted."),
+    "timeout": ("float", str(DEFAULT_TIMEOUT), "Seconds after which one run of sparkcm-hook is killed."),
+    "operators": (
+        "string",
+        ",".join(DEFAULT_OPERATORS),
+        "Comma-separated operator class names (the class or a base class) the listener treats as Spark tasks.",
+    ),
+    "dry_run": ("boolean", "False", "Only report what would be deleted; delete nothing."),
+    "kubernetes_conn_id": (
+        "string",
+        DEFAULT_CONN_ID,
+        "Kubernetes connection used when the Spark task names none; "
+        "by default the cleanup uses the Spark task's own kubernetes_conn_id.",
+    ),
+    "use_worker_credentials": (
+        "boolean",
+        "False",
+        "Ignore Airflow connections and let sparkcm-hook find its own configuration "
+        "(SPARKCM_KUBECONFIG, KUBECONFIG, ~/.kube/config, then in-cluster).",
+    ),
+}
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -37,6 +73,9 @@ class Settings:
             a little earlier (``--timeout``), so a slow cluster yields a clean error, not a kill.
         operators: class names (the class or any base class) that mark a task as a Spark task.
         dry_run: pass ``--dry-run``: report what would be deleted, delete nothing.
+        kubernetes_conn_id: connection used when the Spark task names none.
+        use_worker_credentials: run the binary with whatever configuration it finds by itself instead
+            of the credentials of the task's Kubernetes connection.
     """
 
     enabled: bool = True
@@ -46,6 +85,8 @@ class Settings:
     timeout: float = DEFAULT_TIMEOUT
     operators: tuple[str, ...] = field(default=DEFAULT_OPERATORS)
     dry_run: bool = False
+    kubernetes_conn_id: str = DEFAULT_CONN_ID
+    use_worker_credentials: bool = False
 
     def with_overrides(self, **overrides: Any) -> Settings:
         """Return a copy with every override that is not ``None`` applied."""
@@ -102,7 +143,7 @@ def load_settings() -> Settings:
     raw = _raw("enabled")
     if raw is not None:
         values["enabled"] = _as_bool(raw)
-    for key in ("binary", "namespace"):
+    for key in ("binary", "namespace", "kubernetes_conn_id"):
         raw = _raw(key)
         if raw is not None and raw.strip():
             values[key] = raw.strip()
@@ -121,7 +162,8 @@ def load_settings() -> Settings:
     raw = _raw("operators")
     if raw is not None and _as_names(raw):
         values["operators"] = _as_names(raw)
-    raw = _raw("dry_run")
-    if raw is not None:
-        values["dry_run"] = _as_bool(raw)
+    for key in ("dry_run", "use_worker_credentials"):
+        raw = _raw(key)
+        if raw is not None:
+            values[key] = _as_bool(raw)
     return replace(s, **values)

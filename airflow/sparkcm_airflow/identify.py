@@ -14,7 +14,7 @@ Nothing else is guessed: a configured ``name`` alone is not enough, because with
 ``random_name_suffix=True`` the real name is only known once the operator ran, and an application
 that merely has the same name is not ours.
 
-Tested with apache-airflow 3.3.2 and apache-airflow-providers-cncf-kubernetes 10.25.0 (Python 3.11).
+Tested with apache-airflow 2.11.2 / 3.3.2 and apache-airflow-providers-cncf-kubernetes 10.25.0 (Python 3.11).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The Airflow plugin that registers the cleanup listener (entry point ``airflow.plugins``).
 
-Tested with apache-airflow 3.3.2 and apache-airflow-providers-cncf-kubernetes 10.25.0 (Python 3.11).
+Tested with apache-airflow 2.11.2 / 3.3.2 and apache-airflow-providers-cncf-kubernetes 10.25.0 (Python 3.11).
 """
 
 from __future__ import annotations

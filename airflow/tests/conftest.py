@@ -34,6 +34,16 @@ os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ["AIRFLOW__SPARKCM_HOOK__ENABLED"] = "False"
 
 
+def _airflow_major() -> int:
+    from importlib.metadata import version
+
+    return int(version("apache-airflow").split(".", 1)[0])
+
+
+#: The Airflow line under test: hack/airflow-test.sh runs every test on each line it supports.
+AIRFLOW_3 = _airflow_major() >= 3
+
+
 def _ensure_db() -> None:
     db = os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "")
     if db.startswith("sqlite:///") and not Path(db[len("sqlite:///") :]).exists():
@@ -45,6 +55,14 @@ _ensure_db()
 STUB = r"""#!/usr/bin/env bash
 # Stand-in for sparkcm-hook: records its arguments, then behaves as STUB_* says.
 printf '%s\n' "$@" > "${STUB_ARGS_FILE:?}"
+# Its process group (run_cleanup starts it in a new session): what a timeout must kill.
+echo $$ > "${STUB_ARGS_FILE}.pgid"
+# The kubeconfig exists only while the binary runs: keep a copy for the test to read.
+prev=
+for a in "$@"; do
+  if [ "$prev" = "--kubeconfig" ]; then cp "$a" "${STUB_ARGS_FILE}.kubeconfig"; fi
+  prev=$a
+done
 if [ -n "${STUB_SLEEP:-}" ]; then sleep "$STUB_SLEEP"; fi
 if [ -n "${STUB_STDERR:-}" ]; then printf '%s\n' "$STUB_STDERR" >&2; fi
 if [ -n "${STUB_STDOUT:-}" ]; then printf '%s\n' "$STUB_STDOUT"; fi
@@ -77,6 +95,34 @@ class Stub:
     def args(self) -> list[str]:
         return self.args_file.read_text().splitlines() if self.called else []
 
+    @property
+    def kubeconfig(self) -> dict[str, Any] | None:
+        """The kubeconfig the binary was given, as it was while it ran."""
+        import yaml
+
+        path = Path(f"{self.args_file}.kubeconfig")
+        return yaml.safe_load(path.read_text()) if path.exists() else None
+
+
+def kubeconfig_file(path: Path, server: str, token: str) -> Path:
+    """A kubeconfig for a cluster that is never dialled: the stub binary only records it."""
+    import yaml
+
+    doc = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "c", "cluster": {"server": server, "insecure-skip-tls-verify": True}}],
+        "users": [{"name": "u", "user": {"token": token}}],
+        "contexts": [{"name": "ctx", "context": {"cluster": "c", "user": "u"}}],
+        "current-context": "ctx",
+    }
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def set_connection(monkeypatch: pytest.MonkeyPatch, conn_id: str, extra: dict[str, Any]) -> None:
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps({"conn_type": "kubernetes", "extra": extra}))
+
 
 @pytest.fixture
 def stub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Stub:
@@ -86,6 +132,9 @@ def stub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Stub:
     args_file = tmp_path / "stub-args.txt"
     monkeypatch.setenv("STUB_ARGS_FILE", str(args_file))
     monkeypatch.setenv("AIRFLOW__SPARKCM_HOOK__BINARY", str(path))
+    # The cleanup runs with the Spark task's Kubernetes connection: give the default one a cluster.
+    default_config = kubeconfig_file(tmp_path / "default-kubeconfig", "https://default.invalid:6443", "default-token")
+    set_connection(monkeypatch, "kubernetes_default", {"kube_config_path": str(default_config)})
     s = Stub(path, args_file, monkeypatch)
     report = {
         "entries": [{"name": "spark-drv-1-conf-map", "decision": "deleted"}],
@@ -139,3 +188,51 @@ def settings_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch
             monkeypatch.delenv(key)
     monkeypatch.setenv("AIRFLOW__SPARKCM_HOOK__ENABLED", "True")
     yield monkeypatch
+
+
+# Where Airflow 2 and 3 keep the same thing in different modules. Airflow 3 split the task SDK
+# (airflow.sdk: DAG authoring, the task process's listener manager) from the server
+# (airflow.dag_processing, airflow.models); Airflow 2 has one package for both.
+
+
+def dagbag_class() -> Any:
+    if AIRFLOW_3:
+        from airflow.dag_processing.dagbag import DagBag
+    else:
+        from airflow.models.dagbag import DagBag
+    return DagBag
+
+
+def xcom_model() -> Any:
+    if AIRFLOW_3:
+        from airflow.models.xcom import XComModel
+
+        return XComModel
+    from airflow.models.xcom import XCom
+
+    return XCom
+
+
+def task_listener_manager() -> Any:
+    """The listener manager the task process calls (where the cleanup normally runs)."""
+    if AIRFLOW_3:
+        from airflow.sdk.listener import get_listener_manager
+    else:
+        from airflow.listeners.listener import get_listener_manager
+    return get_listener_manager()
+
+
+def dag_class() -> Any:
+    if AIRFLOW_3:
+        from airflow.sdk import DAG
+    else:
+        from airflow import DAG
+    return DAG
+
+
+def bash_operator_class() -> Any:
+    try:
+        from airflow.providers.standard.operators.bash import BashOperator
+    except ImportError:  # Airflow 2 without the standard provider
+        from airflow.operators.bash import BashOperator
+    return BashOperator

@@ -72,7 +72,9 @@ def test_an_empty_namespace_never_reaches_the_binary(stub, spark_operator, monke
 
 def test_factory_settings_override_configuration(stub, spark_operator, monkeypatch, tmp_path):
     monkeypatch.setenv("AIRFLOW__SPARKCM_HOOK__BINARY", str(tmp_path / "missing"))
-    cb = make_cleanup_callback(binary=str(stub.path), extra_args="--context prod", timeout=30, dry_run=True)
+    cb = make_cleanup_callback(
+        binary=str(stub.path), extra_args="--context prod", timeout=30, dry_run=True, use_worker_credentials=True
+    )
     cb({"ti": FakeTI(task=spark_operator(), xcoms={"pod_name": "p-driver", "pod_namespace": "jobs"})})
     assert stub.args[-5:] == ["--timeout", "25s", "--dry-run", "--context", "prod"]
 

@@ -33,7 +33,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import EXAMPLES_DIR, REPO_ROOT
+from conftest import EXAMPLES_DIR, REPO_ROOT, dagbag_class, xcom_model
 
 GROUP, VERSION, PLURAL = "sparkoperator.k8s.io", "v1beta2", "sparkapplications"
 ANN_OUTCOME = "sparkcm-hook.test/outcome"
@@ -245,11 +245,13 @@ def _snapshot(cluster: Cluster, ns: str) -> dict[tuple[str, str], tuple[str, str
 
 @pytest.fixture
 def airflow_env(cluster: Cluster, monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    """What a worker next to the cluster would have: a Kubernetes connection, the binary on PATH,
-    its kubeconfig; the listener plugin off unless a test turns it on."""
+    """What a worker next to the cluster would have: a Kubernetes connection and the binary on PATH,
+    but no Kubernetes configuration of its own; the listener plugin off unless a test turns it on."""
     conn = {"conn_type": "kubernetes", "extra": {"kube_config_path": cluster.kubeconfig}}
     monkeypatch.setenv("AIRFLOW_CONN_KUBERNETES_DEFAULT", json.dumps(conn))
-    monkeypatch.setenv("SPARKCM_KUBECONFIG", cluster.kubeconfig)
+    # The worker's own configuration points nowhere: every cleanup must use the Kubernetes connection.
+    monkeypatch.setenv("SPARKCM_KUBECONFIG", "/nonexistent/worker-kubeconfig")
+    monkeypatch.delenv("KUBECONFIG", raising=False)
     monkeypatch.setenv("PATH", f"{Path(cluster.binary).parent}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("AIRFLOW__SPARKCM_HOOK__BINARY", cluster.binary)
     monkeypatch.setenv("AIRFLOW__SPARKCM_HOOK__TIMEOUT", "60")
@@ -267,16 +269,17 @@ class Run:
     pushed_pod_name: Any
 
 
-def _run(cluster: Cluster, ns: Namespace, dag_id: str, manifest: dict[str, Any]) -> Run:
-    from airflow.dag_processing.dagbag import DagBag
-    from airflow.models.xcom import XComModel
+def _run(cluster: Cluster, ns: Namespace, dag_id: str, manifest: dict[str, Any], adjust: Any = None) -> Run:
     from airflow.utils.session import create_session
 
-    dag = DagBag(dag_folder=str(EXAMPLES_DIR)).get_dag(dag_id)
+    XComModel = xcom_model()
+    dag = dagbag_class()(dag_folder=str(EXAMPLES_DIR)).get_dag(dag_id)
     spark = dag.get_task("spark_pi")
     spark.get_logs = False
     spark.delete_on_termination = False
     spark.application_file = yaml.safe_dump(manifest)
+    if adjust is not None:
+        adjust(dag)
 
     dr = dag.test(run_conf={"namespace": ns.name})
     with create_session() as session:
@@ -341,6 +344,30 @@ def test_teardown_dag_cleans_up_after_success(cluster, namespace, airflow_env):
     _assert_only_the_apps_maps_are_gone(cluster, namespace, before, run)
 
 
+def test_teardown_that_cannot_clean_up_fails_its_task(cluster, namespace, airflow_env, tmp_path):
+    """The cleanup's connection carries a token the API server rejects: sparkcm-hook exits 3, the
+    cleanup task fails with that meaning, and nothing is deleted. The DAG run follows the Spark task."""
+    doc = yaml.safe_load(Path(cluster.kubeconfig).read_text())
+    for user in doc["users"]:
+        user["user"] = {"token": "not-a-valid-token"}
+    broken = tmp_path / "broken-kubeconfig"
+    broken.write_text(yaml.safe_dump(doc))
+    conn = {"conn_type": "kubernetes", "extra": {"kube_config_path": str(broken)}}
+    airflow_env.setenv("AIRFLOW_CONN_BROKEN", json.dumps(conn))
+
+    def use_broken_connection(dag: Any) -> None:
+        dag.get_task("cleanup_configmaps").kubernetes_conn_id = "broken"
+
+    before = _snapshot(cluster, namespace.name)
+    run = _run(cluster, namespace, "sparkcm_teardown", _manifest("COMPLETED", 1), adjust=use_broken_connection)
+    _expect(run, "success", "success", cleanup_configmaps="failed")
+    after = _snapshot(cluster, namespace.name)
+    for name in run.maps:
+        assert ("ConfigMap", name) in after, f"{name} was deleted by a cleanup that was refused"
+    changed = {k: (v, after.get(k)) for k, v in before.items() if after.get(k) != v}
+    assert changed == {}, f"a refused cleanup changed objects: {changed}"
+
+
 def test_teardown_dag_cleans_up_after_failure(cluster, namespace, airflow_env):
     before = _snapshot(cluster, namespace.name)
     run = _run(cluster, namespace, "sparkcm_teardown", _manifest("FAILED", FAIL_AFTER_RUNNING_SECONDS))
@@ -379,9 +406,7 @@ def test_listener_cleans_up_when_the_app_failed_before_the_driver_was_recorded(c
 
 def test_listener_opt_out_leaves_the_maps(cluster, namespace, airflow_env):
     airflow_env.setenv("AIRFLOW__SPARKCM_HOOK__ENABLED", "True")
-    from airflow.dag_processing.dagbag import DagBag
-
-    dag = DagBag(dag_folder=str(EXAMPLES_DIR)).get_dag("sparkcm_listener_only")
+    dag = dagbag_class()(dag_folder=str(EXAMPLES_DIR)).get_dag("sparkcm_listener_only")
     spark = dag.get_task("spark_pi")
     spark.get_logs, spark.delete_on_termination = False, False
     spark.application_file = yaml.safe_dump(_manifest("COMPLETED", 1))

@@ -1,10 +1,11 @@
-"""End to end on a real node: the KubernetesPodOperator example's Pod runs the sparkcm-hook image.
+"""End to end on a real node: the Pod-mode cleanup example's Pod runs the sparkcm-hook image.
 
 The control plane comes from internal/cmd/devenv with ``--node`` (kube-scheduler, containerd, runc
 and a kubelet; root only), so Pods really run: the Spark Operator stand-in
 (internal/cmd/fakeoperator ``--node-image``) runs the driver and executor as podstub containers that
-the kubelet takes to Succeeded, and the example's cleanup task starts a Pod from the sparkcm-hook
-image that cleans up with its ServiceAccount token through in-cluster configuration.
+the kubelet takes to Succeeded, and the example's SparkConfigMapCleanupOperator (Pod mode) starts a Pod
+from the sparkcm-hook image, as the Helm chart's own ServiceAccount (rendered by helm; it does not
+automount its token, the operator asks for it), that cleans up through in-cluster configuration.
 
 Changes to the example DAG, made on the loaded objects only: the image the node holds
 (``sparkcm-hook:testbed``, ``image_pull_policy="Never"``: no registry is reachable), ``get_logs=False``
@@ -21,7 +22,7 @@ from collections.abc import Iterator
 
 import pytest
 import yaml
-from conftest import EXAMPLES_DIR, REPO_ROOT
+from conftest import EXAMPLES_DIR, REPO_ROOT, dagbag_class
 from test_e2e import ANN_MAPS, GROUP, PLURAL, USER_MAP, VERSION, _manifest, _missing, _required, _stop, _wait, _wait_for
 
 pytestmark = pytest.mark.e2e
@@ -70,74 +71,89 @@ def node_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             _stop(proc)
 
 
-def _namespace_with_cleanup_account(kubeconfig: str) -> tuple[str, object, object]:
-    """A namespace with the user's map and the ServiceAccount the example names, bound to the RBAC
-    the README documents."""
-    from kubernetes import client, config
+def _chart_objects(ns: str) -> list[dict]:
+    """The Helm chart's own ServiceAccount, Role and RoleBinding for release ``sparkcm-hook`` in ``ns``,
+    rendered by helm (SPARKCM_HELM), so the Pod runs as exactly what users install."""
+    import subprocess
 
-    api = config.new_client_from_config(config_file=kubeconfig)
-    core, custom, rbac = client.CoreV1Api(api), client.CustomObjectsApi(api), client.RbacAuthorizationV1Api(api)
-    ns = f"kpo-{uuid.uuid4().hex[:8]}"
-    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
+    helm = os.environ.get("SPARKCM_HELM", "")
+    if not os.access(helm, os.X_OK):
+        _missing(f"SPARKCM_HELM={helm!r} is not the built helm (make helm)")
+    out = subprocess.run(
+        [
+            helm, "template", "sparkcm-hook", str(REPO_ROOT / "deploy" / "helm" / "sparkcm-hook"), "--namespace", ns,
+            "--show-only", "templates/serviceaccount.yaml", "--show-only", "templates/rbac.yaml",
+        ],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    return [d for d in yaml.safe_load_all(out) if d]
+
+
+def _namespace_with_the_charts_account(kubeconfig: str, bind: bool = True) -> tuple[str, object, object]:
+    """A namespace with the user's map and the chart's ServiceAccount (automountServiceAccountToken:
+    false), with the chart's Role bound to it unless ``bind`` is false."""
+    from kubernetes import client, config, utils
     from kubernetes.client.rest import ApiException
 
-    for sa in ("default", "sparkcm-hook"):
-        try:
-            core.create_namespaced_service_account(ns, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name=sa)))
-        except ApiException as e:
-            if e.status != 409:  # the serviceaccount controller made "default" first
-                raise
+    api = config.new_client_from_config(config_file=kubeconfig)
+    core, custom = client.CoreV1Api(api), client.CustomObjectsApi(api)
+    ns = f"kpo-{uuid.uuid4().hex[:8]}"
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
+    try:
+        core.create_namespaced_service_account(
+            ns, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name="default"))
+        )
+    except ApiException as e:
+        if e.status != 409:  # the serviceaccount controller made it first
+            raise
     core.create_namespaced_config_map(
         ns,
         client.V1ConfigMap(
             metadata=client.V1ObjectMeta(name=USER_MAP), data={"spark-defaults.conf": "spark.ui.enabled false\n"}
         ),
     )
-    rules = [
-        client.V1PolicyRule(api_groups=[""], resources=["configmaps"], verbs=["get", "list", "delete"]),
-        client.V1PolicyRule(api_groups=[""], resources=["pods"], verbs=["get", "list", "watch"]),
-        client.V1PolicyRule(
-            api_groups=["sparkoperator.k8s.io"], resources=["sparkapplications"], verbs=["get", "list", "watch"]
-        ),
-        client.V1PolicyRule(api_groups=[""], resources=["events"], verbs=["create"]),
-    ]
-    rbac.create_namespaced_role(ns, client.V1Role(metadata=client.V1ObjectMeta(name="sparkcm-hook"), rules=rules))
-    rbac.create_namespaced_role_binding(
-        ns,
-        client.V1RoleBinding(
-            metadata=client.V1ObjectMeta(name="sparkcm-hook"),
-            role_ref=client.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="Role", name="sparkcm-hook"),
-            subjects=[client.RbacV1Subject(kind="ServiceAccount", name="sparkcm-hook", namespace=ns)],
-        ),
-    )
+    objects = _chart_objects(ns)
+    (sa,) = [o for o in objects if o["kind"] == "ServiceAccount"]
+    assert sa["metadata"]["name"] == "sparkcm-hook" and sa["automountServiceAccountToken"] is False, sa
+    if not bind:
+        objects = [o for o in objects if o["kind"] != "RoleBinding"]
+    utils.create_from_yaml(api, yaml_objects=objects, namespace=ns)
     return ns, core, custom
 
 
-def test_kpo_example_pod_runs_the_image_on_a_node_and_cleans_the_spark_tasks_maps(
-    node_cluster: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from airflow.dag_processing.dagbag import DagBag
-    from airflow.utils.session import create_session
-
-    ns, core, custom = _namespace_with_cleanup_account(node_cluster)
-    conn = {"conn_type": "kubernetes", "extra": {"kube_config_path": node_cluster}}
+def _load_pod_dag(kubeconfig: str, monkeypatch: pytest.MonkeyPatch, manifest: dict):
+    conn = {"conn_type": "kubernetes", "extra": {"kube_config_path": kubeconfig}}
     monkeypatch.setenv("AIRFLOW_CONN_KUBERNETES_DEFAULT", json.dumps(conn))
     monkeypatch.setenv("AIRFLOW__SPARKCM_HOOK__ENABLED", "False")
-
-    dag = DagBag(dag_folder=str(EXAMPLES_DIR)).get_dag("sparkcm_kpo_teardown")
+    dag = dagbag_class()(dag_folder=str(EXAMPLES_DIR)).get_dag("sparkcm_pod_teardown")
     spark = dag.get_task("spark_pi")
     spark.get_logs = False
     spark.delete_on_termination = False
-    spark.application_file = yaml.safe_dump(_manifest("COMPLETED", 3))
+    spark.application_file = yaml.safe_dump(manifest)
     cleanup = dag.get_task("cleanup_configmaps")
     cleanup.image = HOOK_IMAGE
     cleanup.image_pull_policy = "Never"
     cleanup.get_logs = False
+    return dag
+
+
+def _states(dr) -> dict[str, str]:
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        return {ti.task_id: str(ti.state) for ti in dr.get_task_instances(session=session)}
+
+
+def test_pod_mode_cleanup_runs_the_image_on_a_node_as_the_charts_account_and_cleans_the_spark_tasks_maps(
+    node_cluster: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ns, core, custom = _namespace_with_the_charts_account(node_cluster)
+    dag = _load_pod_dag(node_cluster, monkeypatch, _manifest("COMPLETED", 3))
 
     dr = dag.test(run_conf={"namespace": ns})
-    with create_session() as session:
-        states = {ti.task_id: str(ti.state) for ti in dr.get_task_instances(session=session)}
+    states = _states(dr)
     assert states == {"spark_pi": "success", "cleanup_configmaps": "success"}, states
+    assert str(dr.state) == "success"
 
     apps = custom.list_namespaced_custom_object(GROUP, VERSION, ns, PLURAL)["items"]
     assert len(apps) == 1, apps
@@ -154,7 +170,7 @@ def test_kpo_example_pod_runs_the_image_on_a_node_and_cleans_the_spark_tasks_map
     assert driver.spec.node_name, "the driver was never scheduled"
     status = {s.name: s for s in driver.status.container_statuses}
     assert status["spark-kubernetes-driver"].state.terminated.container_id.startswith("containerd://")
-    # The cleanup Pod's summary Event on the SparkApplication.
+    # The cleanup Pod's summary Event on the SparkApplication: the binary ran in the cluster.
     _wait(
         "the cleanup's summary Event",
         lambda: [
@@ -164,3 +180,20 @@ def test_kpo_example_pod_runs_the_image_on_a_node_and_cleans_the_spark_tasks_map
         ],
         30,
     )
+
+
+def test_pod_mode_cleanup_that_is_refused_fails_the_cleanup_task(
+    node_cluster: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The chart's ServiceAccount without its RoleBinding: the Pod's sparkcm-hook exits 3 (refused),
+    the cleanup task fails, and the maps are all still there. The DAG run follows the Spark task."""
+    ns, core, custom = _namespace_with_the_charts_account(node_cluster, bind=False)
+    dag = _load_pod_dag(node_cluster, monkeypatch, _manifest("COMPLETED", 3))
+
+    dr = dag.test(run_conf={"namespace": ns})
+    states = _states(dr)
+    assert states == {"spark_pi": "success", "cleanup_configmaps": "failed"}, states
+    (app,) = custom.list_namespaced_custom_object(GROUP, VERSION, ns, PLURAL)["items"]
+    left = {cm.metadata.name for cm in core.list_namespaced_config_map(ns).items}
+    for name in app["metadata"]["annotations"][ANN_MAPS].split(","):
+        assert name in left, f"{name} was deleted by a cleanup that was refused"

@@ -1,26 +1,35 @@
 """Spark job with a sparkcm-hook cleanup teardown that runs the sparkcm-hook image in its own Pod.
 
-Tested with apache-airflow 3.3.2 and apache-airflow-providers-cncf-kubernetes 10.25.0 (Python 3.11).
+Tested with apache-airflow 2.11.2 / 3.3.2 and apache-airflow-providers-cncf-kubernetes 10.25.0 (Python 3.11).
 
-Same pattern as ``sparkcm_teardown.py``, but the cleanup runs as a KubernetesPodOperator: the image's
-entrypoint is ``/sparkcm-hook``, and in the cluster it uses the Pod's service account and namespace.
-Give that service account (``sparkcm-hook`` below) a Role in the job namespace that may get and list
-pods and sparkapplications.sparkoperator.k8s.io, and get, list and delete configmaps; the Helm chart
-in deploy/helm/sparkcm-hook creates one. The cleanup Pod is deleted when it finishes.
+Same pattern as ``sparkcm_teardown.py``, but SparkConfigMapCleanupOperator runs in Pod mode: it starts
+the image (entrypoint ``/sparkcm-hook``) through the Spark task's ``kubernetes_conn_id``, in the job
+namespace, as the ServiceAccount ``sparkcm-hook`` that the Helm chart in deploy/helm/sparkcm-hook
+creates with the Role it needs (get and list pods and sparkapplications.sparkoperator.k8s.io; get, list
+and delete configmaps). The chart's ServiceAccount does not automount its token; the operator asks for
+it on the Pod, since in-cluster configuration needs it. The cleanup Pod is deleted when it finishes;
+its exit code fails the cleanup task with its meaning when the cleanup did not succeed.
 """
 
 from __future__ import annotations
 
 import pendulum
-from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 from airflow.providers.cncf.kubernetes.operators.spark_kubernetes import SparkKubernetesOperator
-from airflow.sdk import DAG, Param, TriggerRule
+
+from sparkcm_airflow.operators.cleanup import SparkConfigMapCleanupOperator
+
+try:  # Airflow 3: DAG authoring lives in the task SDK
+    from airflow.sdk import DAG, Param, TriggerRule
+except ImportError:  # Airflow 2
+    from airflow import DAG
+    from airflow.models.param import Param
+    from airflow.utils.trigger_rule import TriggerRule
 
 SPARK_TASK = "spark_pi"
 SPARKCM_HOOK_IMAGE = "sparkcm-hook:0.1.0"
 
 with DAG(
-    dag_id="sparkcm_kpo_teardown",
+    dag_id="sparkcm_pod_teardown",
     description="SparkApplication, then the sparkcm-hook image as its teardown Pod",
     schedule=None,
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
@@ -42,22 +51,12 @@ with DAG(
         kubernetes_conn_id="kubernetes_default",
     )
 
-    cleanup = KubernetesPodOperator(
+    cleanup = SparkConfigMapCleanupOperator(
         task_id="cleanup_configmaps",
-        name="sparkcm-hook-cleanup",
-        namespace=f"{{{{ ti.xcom_pull(task_ids='{SPARK_TASK}', key='pod_namespace') or params.namespace }}}}",
+        spark_task_id=SPARK_TASK,
+        mode="pod",
         image=SPARKCM_HOOK_IMAGE,
-        # The image's entrypoint is /sparkcm-hook; these are its arguments. If the Spark task never
-        # started a driver, pod_name is empty and sparkcm-hook exits 2 (invalid input, nothing done).
-        arguments=[
-            "cleanup",
-            "--driver-pod",
-            f"{{{{ ti.xcom_pull(task_ids='{SPARK_TASK}', key='pod_name') or '' }}}}",
-        ],
         service_account_name="sparkcm-hook",
-        on_finish_action="delete_pod",
-        get_logs=True,
-        kubernetes_conn_id="kubernetes_default",
     )
 
     # See sparkcm_teardown.py: the Spark task is the setup, and the cleanup must run even when it failed.
