@@ -1,28 +1,36 @@
 # sparkcm-hook: `make demo` shows the main job on a local control plane,
 # `make test` runs every test. Both build what they need first.
 
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# The VERSION file is the one version (hack/version.sh adds the commit to a
+# build that is not the tagged release and refuses a tag that disagrees).
+STAMPS := $(shell hack/version.sh || echo refused)
+ifneq ($(filter refused,$(STAMPS)),)
+$(error hack/version.sh refused to stamp this build (see above))
+endif
+VERSION := $(patsubst version=%,%,$(filter version=%,$(STAMPS)))
+COMMIT := $(patsubst commit=%,%,$(filter commit=%,$(STAMPS)))
+BUILD_DATE := $(patsubst date=%,%,$(filter date=%,$(STAMPS)))
 GO ?= go
 BIN := bin/sparkcm-hook
-LDFLAGS := -s -w -X main.version=$(VERSION)
+LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(BUILD_DATE)
 # Where the control plane, helm and the Airflow virtualenv are cached
 # (gitignored); CI points it outside the checkout so it survives clones.
 export SPARKCM_CACHE_DIR ?= $(CURDIR)/.cache
 GOTEST_FLAGS ?= -race -timeout 25m
 
-.PHONY: all build controlplane helm node spark toxiproxy test test-short test-go test-spark test-airflow test-clone demo bench bench-scale reliability lint verify fmt image image-docker clean
+.PHONY: all build check-size controlplane helm node spark toxiproxy test test-short test-go test-spark test-airflow test-clone demo bench bench-scale reliability lint verify fmt image image-docker clean
 
 all: build
 
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/sparkcm-hook
+	CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=false -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/sparkcm-hook
 
 # Builds etcd, kube-apiserver and kube-controller-manager from the Go module
 # proxy once per pinned version (about 5 minutes cold on 2 cores).
 controlplane:
 	@hack/controlplane.sh >/dev/null
 
-test: lint verify build controlplane helm toxiproxy test-short test-go test-airflow test-clone
+test: lint verify check-size build controlplane helm toxiproxy test-short test-go test-airflow test-clone
 
 # The short tier: every test that needs no control plane, in seconds, and
 # proof that it starts no process: it runs with nothing it could start (no
@@ -72,6 +80,11 @@ reliability: controlplane toxiproxy
 	@bash -o pipefail -c 'SPARKCM_CONTROLPLANE_BIN=$$(hack/controlplane.sh) SPARKCM_TOXIPROXY=$$(hack/toxiproxy.sh) SPARKCM_FAULT_MAPS=10000 \
 	  $(GO) test -count=1 -timeout 60m -v -run "PriorityAndFairness|RestartsUnderIt|StaysDown" ./hook \
 	    | grep -E "^(=== RUN|--- |FAIL|ok|panic)|throttling_controlplane|restart_controlplane"'
+
+# No tracked file over 1 MiB outside test data: a clone carries source, not
+# build artefacts.
+check-size:
+	hack/check-size.sh
 
 # The modules the build uses are the ones go.sum pins, unmodified.
 verify:
@@ -126,7 +139,7 @@ image: build
 
 # The same image with a Docker engine, from the Dockerfile.
 image-docker:
-	docker build --build-arg VERSION=$(VERSION) -t sparkcm-hook:$(VERSION) .
+	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) --build-arg DATE=$(BUILD_DATE) -t sparkcm-hook:$(VERSION) .
 
 clean:
 	rm -rf bin

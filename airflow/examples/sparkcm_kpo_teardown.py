@@ -17,7 +17,7 @@ from airflow.providers.cncf.kubernetes.operators.spark_kubernetes import SparkKu
 from airflow.sdk import DAG, Param, TriggerRule
 
 SPARK_TASK = "spark_pi"
-SPARKCM_HOOK_IMAGE = "sparkcm-hook:0.1.0"
+SPARKCM_HOOK_IMAGE = "sparkcm-hook:0.2.0"
 
 with DAG(
     dag_id="sparkcm_kpo_teardown",
