@@ -75,7 +75,7 @@ func sweepCommand(g *globals) *cli.Command {
 	return &cli.Command{
 		Name:      "sweep",
 		Usage:     "the TTL fallback: delete every finished application's leftover Spark ConfigMaps",
-		UsageText: "sparkcm-hook sweep (-n NAMESPACE | -A) --older-than DURATION [--orphan-older-than 168h] [--dry-run] [-o " + formatNames("|") + "] [--concurrency N] [--timeout DURATION]",
+		UsageText: g.prog + " sweep (-n NAMESPACE | -A) --older-than DURATION [--orphan-older-than 168h] [--dry-run] [-o " + formatNames("|") + "] [--concurrency N] [--timeout DURATION]",
 		Description: `Finds what cleanup never got to and deletes it: every ConfigMap Spark or the Spark Operator
 generated (positive evidence only: owned by a Spark driver Pod or SparkApplication and named as Spark
 names it, or an ownerless spark-exec-<hex>-conf-map labelled spark-app-selector) whose application
