@@ -18,7 +18,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.dat
 export SPARKCM_CACHE_DIR ?= $(CURDIR)/.cache
 GOTEST_FLAGS ?= -race -timeout 25m
 
-.PHONY: all build check-size controlplane helm node spark toxiproxy test test-short test-go test-spark test-airflow test-clone demo bench bench-scale reliability lint verify fmt image image-docker clean
+.PHONY: all build check-size dist test-dist controlplane helm node spark toxiproxy test test-short test-go test-spark test-airflow test-clone demo bench bench-scale reliability lint verify fmt image image-docker clean
 
 all: build
 
@@ -141,5 +141,16 @@ image: build
 image-docker:
 	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) --build-arg DATE=$(BUILD_DATE) -t sparkcm-hook:$(VERSION) .
 
+# Every release artefact into dist/ (hack/dist.sh lists them): binaries for
+# linux and darwin on amd64 and arm64 with their SBOMs and krew archives, the
+# krew manifest, the multi-architecture image, the chart, the Airflow wheel
+# and sdist, SHA256SUMS. make test proves it reproducible on linux/amd64
+# only (test-dist): four cross builds twice cost minutes on 2 cores.
+dist: helm
+	hack/dist.sh
+
+test-dist: helm
+	SPARKCM_HELM=$$(hack/helm.sh) $(GO) test -count=1 -timeout 30m -v -run 'TestDist' ./internal/release
+
 clean:
-	rm -rf bin
+	rm -rf bin dist
