@@ -90,6 +90,7 @@ check-size:
 verify:
 	$(GO) mod verify
 	cd tools/toxiproxy && $(GO) mod verify
+	cd tools/cyclonedx && $(GO) mod verify
 
 # The test node (root only): kubelet and kube-scheduler built once per
 # version, containerd and runc from Debian's packages.

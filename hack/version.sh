@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prints the version stamps of a build, one `name=value` a line:
 #   version=0.2.0            VERSION at a clean commit tagged v0.2.0
-#   version=0.2.0-dev.1a2b3c4d5e6f[.dirty]   anywhere else (a dev build)
+#   version=0.2.0-dev.g1a2b3c4d5e6f[.dirty]  anywhere else (a dev build)
 #   commit=<full commit hash, or unknown outside git>
 #   date=<the commit's date in UTC, RFC 3339>
 # VERSION is the one source of truth: the chart, the Airflow package and the
@@ -36,6 +36,8 @@ if [[ -n $(git status --porcelain --untracked-files=no 2>/dev/null) ]]; then
 fi
 version=$base
 if [[ $tagged != true || -n $dirty ]]; then
-  version="$base-dev.${commit:0:12}$dirty"
+  # "g" as in git describe: a hex string of digits alone with a leading
+  # zero would not be valid semver, which helm requires of a chart version.
+  version="$base-dev.g${commit:0:12}$dirty"
 fi
 printf 'version=%s\ncommit=%s\ndate=%s\n' "$version" "$commit" "$date"

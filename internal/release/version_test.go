@@ -80,6 +80,7 @@ func TestEveryVersionIsTheVersionFile(t *testing.T) {
 	// The image the examples and READMEs run, and the tag they set.
 	imageRef := regexp.MustCompile(`sparkcm-hook:(v?[0-9][0-9A-Za-z.+-]*)`)
 	tagSet := regexp.MustCompile(`image\.tag=(v?[0-9][0-9A-Za-z.+-]*)`)
+	distFile := regexp.MustCompile(`sparkcm-hook-(?:image-)?(v?[0-9]+\.[0-9]+\.[0-9]+[0-9A-Za-z.+-]*?)\.(?:tgz|oci\.tar)`)
 	docs := []string{"README.md", "airflow/README.md", "deploy/helm/sparkcm-hook/README.md"}
 	examples, err := filepath.Glob(filepath.Join(root, "airflow", "examples", "*"))
 	if err != nil {
@@ -92,7 +93,7 @@ func TestEveryVersionIsTheVersionFile(t *testing.T) {
 	}
 	for _, rel := range docs {
 		text := readFile(t, root, rel)
-		for _, re := range []*regexp.Regexp{imageRef, tagSet} {
+		for _, re := range []*regexp.Regexp{imageRef, tagSet, distFile} {
 			for i, m := range re.FindAllStringSubmatch(text, -1) {
 				got[rel+" "+strings.TrimSuffix(m[0], m[1])+" #"+string(rune('1'+i))] = strings.TrimSuffix(m[1], ".")
 				if strings.HasPrefix(rel, "airflow/examples/") {
@@ -141,7 +142,7 @@ func TestVersionStampsFollowTheTagAndRefuseOneThatDisagrees(t *testing.T) {
 		return stdout.String(), stderr.String(), err
 	}
 	out, _, err := stamp()
-	if err != nil || !regexp.MustCompile(`(?m)^version=`+regexp.QuoteMeta(want)+`-dev\.[0-9a-f]{12}$`).MatchString(out) {
+	if err != nil || !regexp.MustCompile(`(?m)^version=`+regexp.QuoteMeta(want)+`-dev\.g[0-9a-f]{12}$`).MatchString(out) {
 		t.Fatalf("untagged: want version=%s-dev.<commit>, got %q (%v)", want, out, err)
 	}
 	if !regexp.MustCompile(`(?m)^commit=[0-9a-f]{40}\ndate=[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z$`).MatchString(out) {
