@@ -1,21 +1,29 @@
 # sparkcm-hook: `make demo` shows the main job on a local control plane,
 # `make test` runs every test. Both build what they need first.
 
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# The VERSION file is the one version (hack/version.sh adds the commit to a
+# build that is not the tagged release and refuses a tag that disagrees).
+STAMPS := $(shell hack/version.sh || echo refused)
+ifneq ($(filter refused,$(STAMPS)),)
+$(error hack/version.sh refused to stamp this build (see above))
+endif
+VERSION := $(patsubst version=%,%,$(filter version=%,$(STAMPS)))
+COMMIT := $(patsubst commit=%,%,$(filter commit=%,$(STAMPS)))
+BUILD_DATE := $(patsubst date=%,%,$(filter date=%,$(STAMPS)))
 GO ?= go
 BIN := bin/sparkcm-hook
-LDFLAGS := -s -w -X main.version=$(VERSION)
+LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(BUILD_DATE)
 # Where the control plane, helm and the Airflow virtualenv are cached
 # (gitignored); CI points it outside the checkout so it survives clones.
 export SPARKCM_CACHE_DIR ?= $(CURDIR)/.cache
 GOTEST_FLAGS ?= -race -timeout 25m
 
-.PHONY: all build controlplane helm node spark toxiproxy test test-times test-short test-go test-spark test-airflow test-clone demo bench bench-scale reliability lint verify fmt image image-docker clean
+.PHONY: all build check-size dist test-dist controlplane helm node spark toxiproxy test test-times test-short test-go test-spark test-airflow test-clone demo bench bench-scale reliability lint verify fmt image image-docker clean
 
 all: build
 
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/sparkcm-hook
+	CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=false -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/sparkcm-hook
 
 # Builds etcd, kube-apiserver and kube-controller-manager from the Go module
 # proxy once per pinned version (about 5 minutes cold on 2 cores).
@@ -26,7 +34,7 @@ controlplane:
 # (go test prints ok for a package whose tests all skipped, so the skips are
 # counted apart). With CI set a tier that cannot run here (no Java 17, not
 # root) fails the run instead; hack/test-tiers.sh.
-TIERS := lint verify short go airflow clone
+TIERS := lint verify size short go airflow clone
 test:
 	@hack/test-tiers.sh $(TIERS)
 
@@ -91,10 +99,16 @@ reliability: controlplane toxiproxy
 	  $(GO) test -count=1 -timeout 60m -v -run "PriorityAndFairness|RestartsUnderIt|StaysDown" ./hook \
 	    | grep -E "^(=== RUN|--- |FAIL|ok|panic)|throttling_controlplane|restart_controlplane"'
 
+# No tracked file over 1 MiB outside test data: a clone carries source, not
+# build artefacts.
+check-size:
+	hack/check-size.sh
+
 # The modules the build uses are the ones go.sum pins, unmodified.
 verify:
 	$(GO) mod verify
 	cd tools/toxiproxy && $(GO) mod verify
+	cd tools/cyclonedx && $(GO) mod verify
 
 # The test node (root only): kubelet and kube-scheduler built once per
 # version, containerd and runc from Debian's packages.
@@ -146,7 +160,18 @@ image: build
 
 # The same image with a Docker engine, from the Dockerfile.
 image-docker:
-	docker build --build-arg VERSION=$(VERSION) -t sparkcm-hook:$(VERSION) .
+	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) --build-arg DATE=$(BUILD_DATE) -t sparkcm-hook:$(VERSION) .
+
+# Every release artefact into dist/ (hack/dist.sh lists them): binaries for
+# linux and darwin on amd64 and arm64 with their SBOMs and krew archives, the
+# krew manifest, the multi-architecture image, the chart, the Airflow wheel
+# and sdist, SHA256SUMS. make test proves it reproducible on linux/amd64
+# only (test-dist): four cross builds twice cost minutes on 2 cores.
+dist: helm
+	hack/dist.sh
+
+test-dist: helm
+	SPARKCM_HELM=$$(hack/helm.sh) $(GO) test -count=1 -timeout 30m -v -run 'TestDist' ./internal/release
 
 clean:
-	rm -rf bin
+	rm -rf bin dist

@@ -12,7 +12,7 @@
 # fail where they happen; should one be recorded all the same, the run fails
 # here.
 #
-#   hack/test-tiers.sh [--times] TIER...    TIER: lint verify short go spark airflow clone
+#   hack/test-tiers.sh [--times] TIER...    TIER: lint verify size short go spark airflow clone
 #
 # --times also prints a Markdown table of each tier's wall time, the CPU time
 # of everything it ran (user + system; on a machine shared with other work
@@ -38,13 +38,14 @@ short_flags=""
 declare -A cmd=(
   [lint]="$make lint"
   [verify]="$make verify"
+  [size]="$make check-size"
   [short]="$make test-short$short_flags"
   [go]="$make test-go"
   [spark]="$make test-spark"
   [airflow]="$make test-airflow"
   [clone]="$make test-clone"
 )
-all="lint verify short go spark airflow clone"
+all="lint verify size short go spark airflow clone"
 for t in "$@"; do
   if [[ -z "${cmd[$t]:-}" ]]; then
     echo "test-tiers: unknown tier $t (tiers: $all)" >&2

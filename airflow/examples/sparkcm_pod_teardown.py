@@ -26,7 +26,7 @@ except ImportError:  # Airflow 2
     from airflow.utils.trigger_rule import TriggerRule
 
 SPARK_TASK = "spark_pi"
-SPARKCM_HOOK_IMAGE = "sparkcm-hook:0.1.0"
+SPARKCM_HOOK_IMAGE = "sparkcm-hook:0.2.0"
 
 with DAG(
     dag_id="sparkcm_pod_teardown",

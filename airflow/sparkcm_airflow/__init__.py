@@ -15,4 +15,4 @@ from sparkcm_airflow.cleanup import CleanupResult, CleanupTarget, run_cleanup
 from sparkcm_airflow.config import Settings, load_settings
 
 __all__ = ["CleanupResult", "CleanupTarget", "Settings", "load_settings", "run_cleanup"]
-__version__ = "0.1.0"
+__version__ = "0.2.0"

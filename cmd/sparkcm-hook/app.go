@@ -13,13 +13,11 @@ import (
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
-
 func init() {
 	// -v is the log verbosity, as in kubectl; the version has its own flag
 	// and command.
 	cli.VersionFlag = &cli.BoolFlag{Name: "version", Usage: "print the version"}
+	cli.VersionPrinter = func(c *cli.Context) { _, _ = fmt.Fprintln(c.App.Writer, versionLine(c.App.Name)) }
 }
 
 // Run is the whole program; main only turns its result into the exit code.
@@ -32,9 +30,13 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 // RunContext is Run with a caller-owned context (cancelled on SIGTERM by Run).
 func RunContext(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	g := &globals{stdout: stdout, stderr: stderr}
+	prog := "sparkcm-hook"
+	if len(args) > 0 {
+		prog = programName(args[0])
+	}
+	g := &globals{prog: prog, stdout: stdout, stderr: stderr}
 	app := &cli.App{
-		Name:  "sparkcm-hook",
+		Name:  prog,
 		Usage: "delete the ConfigMaps Spark on Kubernetes leaves behind, and nothing else",
 		Description: `sparkcm-hook deletes only ConfigMaps that Spark (or the Spark Operator) generated for an
 application that has finished, that no non-terminated Pod uses, that nobody supplied or marked
@@ -46,7 +48,7 @@ Every flag can also be set through the environment variable shown beside it. In 
 --timeout bounds the whole run and --retry-budget how long each API call is retried.
 
 ` + exitCodesHelp,
-		Version:         version,
+		Version:         appVersion(), // shown in full by cli.VersionPrinter
 		Reader:          stdin,
 		Writer:          stdout,
 		ErrWriter:       stderr,
@@ -64,7 +66,7 @@ Every flag can also be set through the environment variable shown beside it. In 
 		// which means forbidden here).
 		Action: func(c *cli.Context) error {
 			if c.Args().Present() {
-				return hook.Usagef("unknown command %q (see --help)", c.Args().First())
+				return hook.Usagef("unknown command %q (see %s --help)", c.Args().First(), c.App.Name)
 			}
 			return cli.ShowAppHelp(c)
 		},
@@ -82,15 +84,4 @@ Every flag can also be set through the environment variable shown beside it. In 
 		fmt.Fprintln(stderr, "error: "+oneLine(err.Error()))
 	}
 	return exitCode(err)
-}
-
-func versionCommand() *cli.Command {
-	return &cli.Command{
-		Name:  "version",
-		Usage: "print the version",
-		Action: func(c *cli.Context) error {
-			_, err := fmt.Fprintln(c.App.Writer, version)
-			return err
-		},
-	}
 }

@@ -72,7 +72,7 @@ func cleanupCommand(g *globals) *cli.Command {
 	return &cli.Command{
 		Name:      "cleanup",
 		Usage:     "delete exactly one finished Spark application's ConfigMaps",
-		UsageText: "sparkcm-hook cleanup -n NAMESPACE (--spark-app NAME | --driver-pod NAME | --app-id SPARK_APP_ID) [--dry-run] [-o " + formatNames("|") + "] [--timeout DURATION] [--wait DURATION]",
+		UsageText: g.prog + " cleanup -n NAMESPACE (--spark-app NAME | --driver-pod NAME | --app-id SPARK_APP_ID) [--dry-run] [-o " + formatNames("|") + "] [--timeout DURATION] [--wait DURATION]",
 		Description: `Deletes the ConfigMaps Spark and the Spark Operator generated for one application, once it has
 finished: maps labelled spark-app-selector=<id>, and maps owned by its driver Pod or SparkApplication
 and named as Spark names them. Give any one target; the rest is resolved (SparkApplication ->

@@ -66,8 +66,14 @@ func exitCode(err error) int {
 // the environment) as plain errors through this function only, so typing
 // them here is what lets exitCode recognise them. The help text is not
 // printed: one line says what was wrong.
-func usageError(_ *cli.Context, err error, _ bool) error {
-	return hook.Usagef("%v (see --help)", err)
+func usageError(c *cli.Context, err error, _ bool) error {
+	name := "--help"
+	if c != nil && c.Command != nil && c.Command.HelpName != "" {
+		name = c.Command.HelpName + " --help"
+	} else if c != nil && c.App != nil {
+		name = c.App.Name + " --help"
+	}
+	return hook.Usagef("%v (see %s)", err, name)
 }
 
 // oneLine keeps error output to the single line the interface promises.

@@ -37,6 +37,9 @@ type globals struct {
 	logFormat  string
 	verbosity  int
 
+	// prog names the program in usage lines: "sparkcm-hook", or
+	// "kubectl sparkcm" when kubectl runs it as a plugin.
+	prog           string
 	log            *slog.Logger
 	stdout, stderr io.Writer
 }

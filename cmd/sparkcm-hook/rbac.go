@@ -46,13 +46,13 @@ func preflightCommand(g *globals) *cli.Command {
 	return &cli.Command{
 		Name:      "preflight",
 		Usage:     "may this identity run cleanup, sweep or watch here? prints the Role that would let it",
-		UsageText: "sparkcm-hook rbac preflight (-n NAMESPACE | -A) [--for cleanup|sweep|watch|all] [-o text|json|yaml]",
+		UsageText: g.prog + " rbac preflight (-n NAMESPACE | -A) [--for cleanup|sweep|watch|all] [-o text|json|yaml]",
 		Description: `Asks the API server, one SelfSubjectAccessReview per verb, whether the current identity has
 exactly the access the command needs (the README's RBAC table and the Helm chart's Role) and prints
 each as allowed or denied. When any required verb is denied it prints a Role and RoleBinding (with
 -A a ClusterRole and ClusterRoleBinding) for the identity the API server sees (SelfSubjectReview)
 that grant only the missing verbs, and exits 3. The text output is YAML: the report is in comments,
-so "sparkcm-hook rbac preflight ... | kubectl apply -f -" applies the grant (as someone allowed to).
+so "` + g.prog + ` rbac preflight ... | kubectl apply -f -" applies the grant (as someone allowed to).
 Creates nothing but access reviews.
 
 ` + rbacExitCodes,
@@ -193,7 +193,7 @@ func inventoryCommand(g *globals) *cli.Command {
 	return &cli.Command{
 		Name:      "inventory",
 		Usage:     "every ServiceAccount, each grant that reaches it, and the Pods that run as it",
-		UsageText: "sparkcm-hook rbac inventory (-n NAMESPACE | -A) [-o table|csv|json] [--pod-names 10]",
+		UsageText: g.prog + " rbac inventory (-n NAMESPACE | -A) [-o table|csv|json] [--pod-names 10]",
 		Description: `One row per ServiceAccount and grant: namespace, account, the binding path (including the groups
 every account is in: system:serviceaccounts, system:serviceaccounts:<ns>, system:authenticated),
 role, API groups, resources, resource names, verbs, the Pods that run as it and their owners
@@ -419,7 +419,7 @@ func whoCanCommand(g *globals) *cli.Command {
 	return &cli.Command{
 		Name:      "who-can",
 		Usage:     "every ServiceAccount, user and group that may VERB RESOURCE, each answer checked by the API server",
-		UsageText: "sparkcm-hook rbac who-can VERB RESOURCE[.GROUP][/SUBRESOURCE] (-n NAMESPACE | -A) [--name NAME] [-o table|json]",
+		UsageText: g.prog + " rbac who-can VERB RESOURCE[.GROUP][/SUBRESOURCE] (-n NAMESPACE | -A) [--name NAME] [-o table|json]",
 		Description: `Answers from the binding graph who may send the request: users, groups and ServiceAccounts
 (including through the groups every account is in, and system:masters, which bypasses RBAC), with
 three answers: yes (any name), only these names (resourceNames), or no. Wildcard verbs, groups

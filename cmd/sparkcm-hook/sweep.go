@@ -109,7 +109,7 @@ func sweepCommand(g *globals) *cli.Command {
 	return &cli.Command{
 		Name:      "sweep",
 		Usage:     "the TTL fallback: delete every finished application's leftover Spark ConfigMaps",
-		UsageText: "sparkcm-hook sweep (-n NAMESPACE[,NAMESPACE...] | -A [--exclude-namespaces NS,...]) --older-than DURATION [--orphan-older-than 168h] [--dry-run] [-o " + formatNames("|") + "] [--concurrency N] [--timeout DURATION]",
+		UsageText: g.prog + " sweep (-n NAMESPACE[,NAMESPACE...] | -A [--exclude-namespaces NS,...]) --older-than DURATION [--orphan-older-than 168h] [--dry-run] [-o " + formatNames("|") + "] [--concurrency N] [--timeout DURATION]",
 		Description: `Sweeps one namespace (-n), several (-n repeated, or a comma-separated list), or every namespace
 (-A), less those named by --exclude-namespaces: their ConfigMaps are never listed, judged or deleted.
 

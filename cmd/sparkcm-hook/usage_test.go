@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -264,9 +265,49 @@ func TestTimeoutBoundsTheWholeRunInEveryCommand(t *testing.T) {
 	}
 }
 
-func TestVersionPrintsTheVersion(t *testing.T) {
-	if r := runCLI(t, "version"); r.code != 0 || strings.TrimSpace(r.stdout) != version {
-		t.Fatalf("%+v", r)
+func TestVersionPrintsTheVersionCommitAndBuildDate(t *testing.T) {
+	defer func(v, c, d string) { version, commit, date = v, c, d }(version, commit, date)
+	version, commit, date = "0.2.0", "0123456789abcdef0123456789abcdef01234567", "2026-12-06T00:00:00Z"
+	want := "sparkcm-hook 0.2.0 (commit 0123456789abcdef0123456789abcdef01234567, built 2026-12-06T00:00:00Z)\n"
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		if r := runCLI(t, args...); r.code != 0 || r.stdout != want || r.stderr != "" {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want stdout %q", args, r.code, r.stdout, r.stderr, want)
+		}
+	}
+}
+
+// Installed as kubectl-sparkcm, the binary is the kubectl plugin `kubectl
+// sparkcm`: its help, usage lines, errors and version name it that way, so
+// that what it tells the user to type works.
+func TestAsKubectlPluginHelpAndErrorsSayKubectlSparkcm(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		args     []string
+		wantCode int
+		stream   func(r run) string
+		want     string
+	}{
+		{"help", []string{"--help"}, exitOK, func(r run) string { return r.stdout }, "kubectl sparkcm [global options] command"},
+		{"a command's usage line", []string{"sweep", "--help"}, exitOK, func(r run) string { return r.stdout }, "kubectl sparkcm sweep (-n NAMESPACE | -A)"},
+		{"a subcommand's usage line", []string{"rbac", "preflight", "--help"}, exitOK, func(r run) string { return r.stdout }, "kubectl sparkcm rbac preflight (-n"},
+		{"an unknown command", []string{"bogus"}, exitUsage, func(r run) string { return r.stderr }, "(see kubectl sparkcm --help)"},
+		{"an unknown flag", []string{"sweep", "--bogus"}, exitUsage, func(r run) string { return r.stderr }, "(see kubectl sparkcm sweep --help)"},
+		{"the version", []string{"version"}, exitOK, func(r run) string { return r.stdout }, "kubectl sparkcm " + version + " "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			code := RunContext(context.Background(), append([]string{"/home/u/.krew/bin/kubectl-sparkcm"}, tc.args...), strings.NewReader(""), &out, &errOut)
+			r := run{code, out.String(), errOut.String()}
+			if r.code != tc.wantCode || !strings.Contains(tc.stream(r), tc.want) {
+				t.Fatalf("exit %d (want %d); want %q in\n%s", r.code, tc.wantCode, tc.want, tc.stream(r))
+			}
+			// The program's own name in a command line would not run as typed.
+			for _, cmd := range []string{"sparkcm-hook cleanup", "sparkcm-hook sweep", "sparkcm-hook watch", "sparkcm-hook rbac", "sparkcm-hook [global", "see sparkcm-hook"} {
+				if strings.Contains(r.stdout+r.stderr, cmd) {
+					t.Errorf("says %q, want kubectl sparkcm:\n%s%s", cmd, r.stdout, r.stderr)
+				}
+			}
+		})
 	}
 }
 

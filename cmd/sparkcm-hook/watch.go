@@ -52,7 +52,7 @@ func watchCommand(g *globals) *cli.Command {
 	return &cli.Command{
 		Name:      "watch",
 		Usage:     "sidecar mode: wait for the driver container to end, then clean up its application",
-		UsageText: "sparkcm-hook watch [--pod NAME] [--container spark-kubernetes-driver] [-n NAMESPACE] [--dry-run] [-o " + formatNames("|") + "]",
+		UsageText: g.prog + " watch [--pod NAME] [--container spark-kubernetes-driver] [-n NAMESPACE] [--dry-run] [-o " + formatNames("|") + "]",
 		Description: `Runs beside the Spark driver in its Pod (spec.driver.sidecars of a SparkApplication, or a native
 sidecar init container). It watches its own Pod (POD_NAME / POD_NAMESPACE from the downward API by
 default), reconnecting when a watch ends, until the driver container (or the application) has

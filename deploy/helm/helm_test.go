@@ -81,10 +81,28 @@ func runHelm(t *testing.T, args ...string) (string, error) {
 }
 
 // render runs `helm template` for a release in namespace ns with the given --set values and
-// returns the objects in the order helm printed them.
+// returns the objects helm install creates (not the helm test Jobs) in the order helm printed them.
 func render(t *testing.T, release, ns string, set ...string) []*unstructured.Unstructured {
 	t.Helper()
-	args := []string{"template", release, chartDir, "--namespace", ns}
+	return renderArgs(t, release, ns, []string{"--skip-tests"}, set...)
+}
+
+// renderTests returns only what `helm test` runs.
+func renderTests(t *testing.T, release, ns string, set ...string) []*unstructured.Unstructured {
+	t.Helper()
+	all := renderArgs(t, release, ns, nil, set...)
+	var tests []*unstructured.Unstructured
+	for _, o := range all {
+		if o.GetAnnotations()["helm.sh/hook"] == "test" {
+			tests = append(tests, o)
+		}
+	}
+	return tests
+}
+
+func renderArgs(t *testing.T, release, ns string, extra []string, set ...string) []*unstructured.Unstructured {
+	t.Helper()
+	args := append([]string{"template", release, chartDir, "--namespace", ns}, extra...)
 	for _, s := range set {
 		args = append(args, "--set", s)
 	}

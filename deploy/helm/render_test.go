@@ -39,6 +39,10 @@ func TestChartSchemaRejectsInvalidValues(t *testing.T) {
 		"unknown pull policy":                "image.pullPolicy=Sometimes",
 		"zero concurrency":                   "sweep.concurrency=0",
 		"excluded namespace not a DNS label": "clusterWide.excludeNamespaces={Kube_System}",
+		"an unknown key":                     "imagee.tag=1.2.3",
+		"an unknown key in a section":        "sweep.olderThen=1h",
+		"an unknown image key":               "image.tags=1.2.3",
+		"a digest that is not sha256":        "image.digest=latest",
 	} {
 		t.Run(name, func(t *testing.T) {
 			out, err := runHelm(t, "template", "r", chartDir, "--set", set)
@@ -351,4 +355,68 @@ func envMap(env []corev1.EnvVar) map[string]string {
 		}
 	}
 	return m
+}
+
+// image.digest pins the image: the CronJob and the helm test run exactly
+// that image, whatever the tag says.
+func TestChartPinsTheImageByDigest(t *testing.T) {
+	const digest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	set := []string{"image.repository=registry.example/sparkcm-hook", "image.tag=1.2.3", "image.digest=" + digest}
+	cj := typed[batchv1.CronJob](t, one(t, render(t, "sparkcm-hook", "spark-jobs", set...), "CronJob"))
+	tests := renderTests(t, "sparkcm-hook", "spark-jobs", set...)
+	if len(tests) != 1 {
+		t.Fatalf("%d helm test objects, want 1", len(tests))
+	}
+	job := typed[batchv1.Job](t, tests[0])
+	for what, image := range map[string]string{
+		"CronJob":   cj.Spec.JobTemplate.Spec.Template.Spec.Containers[0].Image,
+		"helm test": job.Spec.Template.Spec.Containers[0].Image,
+	} {
+		if image != "registry.example/sparkcm-hook@"+digest {
+			t.Errorf("%s image %q, want registry.example/sparkcm-hook@%s", what, image, digest)
+		}
+	}
+}
+
+// helm test runs one Job per sweep: `rbac preflight --for sweep` as the
+// chart's ServiceAccount, over the same namespaces as its sweep.
+func TestChartHelmTestRunsPreflightForSweepAsTheServiceAccount(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		set     []string
+		wantEnv []map[string]string
+	}{
+		{"namespaced", nil, []map[string]string{{"SPARKCM_NAMESPACE": "fieldRef:metadata.namespace"}}},
+		{"cluster-wide, namespaces", []string{"clusterWide.enabled=true", "clusterWide.namespaces={spark-a,spark-b}"},
+			[]map[string]string{{"SPARKCM_NAMESPACE": "spark-a"}, {"SPARKCM_NAMESPACE": "spark-b"}}},
+		{"cluster-wide, all", []string{"clusterWide.enabled=true"}, []map[string]string{{"SPARKCM_ALL_NAMESPACES": "true"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sa := one(t, render(t, "sparkcm-hook", "spark-jobs", tc.set...), "ServiceAccount").GetName()
+			tests := renderTests(t, "sparkcm-hook", "spark-jobs", tc.set...)
+			if len(tests) != len(tc.wantEnv) {
+				t.Fatalf("%d helm test objects, want %d", len(tests), len(tc.wantEnv))
+			}
+			for i, o := range tests {
+				job := typed[batchv1.Job](t, o)
+				pod := job.Spec.Template.Spec
+				c := pod.Containers[0]
+				if pod.ServiceAccountName != sa || pod.AutomountServiceAccountToken == nil || !*pod.AutomountServiceAccountToken {
+					t.Errorf("test Job %s runs as %q (token mounted: %v), want the chart's %q with its token", job.Name, pod.ServiceAccountName, pod.AutomountServiceAccountToken, sa)
+				}
+				if !reflect.DeepEqual(c.Args, []string{"rbac", "preflight", "--for", "sweep"}) || len(c.Command) != 0 {
+					t.Errorf("test Job %s runs %q %q, want the image's entrypoint with rbac preflight --for sweep", job.Name, c.Command, c.Args)
+				}
+				env := envMap(c.Env)
+				for k, v := range tc.wantEnv[i] {
+					if env[k] != v {
+						t.Errorf("test Job %s: %s=%q, want %q", job.Name, k, env[k], v)
+					}
+				}
+				if job.Spec.BackoffLimit == nil || *job.Spec.BackoffLimit != 0 || pod.RestartPolicy != corev1.RestartPolicyNever {
+					t.Errorf("test Job %s retries: a denied verb must fail it at once", job.Name)
+				}
+			}
+		})
+	}
 }

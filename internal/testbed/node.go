@@ -586,6 +586,16 @@ func removeLogSymlinks(dir string) {
 	}
 }
 
+// ImportImage loads an image tarball (an OCI layout, such as the one make
+// dist writes) into the test node's containerd, where Pods with
+// imagePullPolicy Never find it by its name.
+func (c *ControlPlane) ImportImage(ctx context.Context, tarball string) error {
+	if c.node == nil {
+		return errors.New("import image: the control plane has no node")
+	}
+	return c.node.ctr(ctx, "images", "import", "--digests", "--snapshotter=overlayfs", tarball)
+}
+
 // NodeName is the test node's name; empty without Options.Node.
 func (c *ControlPlane) NodeName() string {
 	if c.node == nil {

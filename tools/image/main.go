@@ -24,6 +24,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"sort"
 	"strings"
 	"time"
 
@@ -35,15 +36,15 @@ import (
 )
 
 type options struct {
-	out, name, binary, entrypoint, user, caCerts string
-	args                                         []string
+	out, name, entrypoint, user, caCerts string
+	binaries, args                       []string
 }
 
 func main() {
 	var o options
 	flag.StringVar(&o.out, "o", "", "write the image tarball here (required)")
 	flag.StringVar(&o.name, "name", "", "image reference, e.g. sparkcm-hook:dev (required)")
-	flag.StringVar(&o.binary, "binary", "", "the static binary to put at -entrypoint (required)")
+	flag.Func("binary", "the static binary to put at -entrypoint (required); repeat it with one binary per architecture for a multi-architecture image (an OCI index)", func(s string) error { o.binaries = append(o.binaries, s); return nil })
 	flag.StringVar(&o.entrypoint, "entrypoint", "", "absolute path of the binary in the image and the image's ENTRYPOINT (required)")
 	flag.StringVar(&o.user, "user", "65532:65532", "the image's USER")
 	flag.StringVar(&o.caCerts, "ca-certs", "", "a PEM bundle to install as /etc/ssl/certs/ca-certificates.crt")
@@ -56,30 +57,66 @@ func main() {
 }
 
 func run(o options) error {
-	if o.out == "" || o.name == "" || o.binary == "" || !path.IsAbs(o.entrypoint) {
+	if o.out == "" || o.name == "" || len(o.binaries) == 0 || !path.IsAbs(o.entrypoint) {
 		return errors.New("-o, -name, -binary and an absolute -entrypoint are required")
 	}
 	ref, tag, err := normalize(o.name)
 	if err != nil {
 		return err
 	}
-	arch, err := staticBinaryArch(o.binary)
-	if err != nil {
-		return err
+	if len(o.binaries) == 1 {
+		img, err := image(o, o.binaries[0])
+		if err != nil {
+			return err
+		}
+		return writeArchive(o.out, img, ref, tag)
 	}
-	layer, err := rootfsLayer(o)
+	// One image per architecture under one index: the kubelet and docker
+	// pull the one for their node.
+	idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
+	seen := map[string]string{}
+	var imgs []v1.Image
+	for _, b := range o.binaries {
+		img, err := image(o, b)
+		if err != nil {
+			return err
+		}
+		cf, err := img.ConfigFile()
+		if err != nil {
+			return fmt.Errorf("config: %w", err)
+		}
+		if prev, dup := seen[cf.Architecture]; dup {
+			return fmt.Errorf("-binary %s and %s are both %s", prev, b, cf.Architecture)
+		}
+		seen[cf.Architecture] = b
+		imgs = append(imgs, img)
+		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{
+			Add:        img,
+			Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: cf.OS, Architecture: cf.Architecture}},
+		})
+	}
+	return writeIndexArchive(o.out, idx, imgs, ref)
+}
+
+// image is the image of one static binary.
+func image(o options, binary string) (v1.Image, error) {
+	arch, err := staticBinaryArch(binary)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	layer, err := rootfsLayer(o, binary)
+	if err != nil {
+		return nil, err
 	}
 	img, err := mutate.AppendLayers(empty.Image, layer)
 	if err != nil {
-		return fmt.Errorf("add layer: %w", err)
+		return nil, fmt.Errorf("add layer: %w", err)
 	}
 	img = mutate.MediaType(img, types.OCIManifestSchema1)
 	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
 	cf, err := img.ConfigFile()
 	if err != nil {
-		return fmt.Errorf("config: %w", err)
+		return nil, fmt.Errorf("config: %w", err)
 	}
 	cf = cf.DeepCopy()
 	cf.OS, cf.Architecture = "linux", arch
@@ -94,9 +131,9 @@ func run(o options) error {
 	}
 	cf.History = []v1.History{{Created: cf.Created, CreatedBy: "tools/image " + o.entrypoint}}
 	if img, err = mutate.ConfigFile(img, cf); err != nil {
-		return fmt.Errorf("set config: %w", err)
+		return nil, fmt.Errorf("set config: %w", err)
 	}
-	return writeArchive(o.out, img, ref, tag)
+	return img, nil
 }
 
 // normalize spells a reference the way containerd and the kubelet do:
@@ -154,8 +191,8 @@ const (
 	group  = "root:x:0:\nnobody:x:65534:\nnonroot:x:65532:\n"
 )
 
-func rootfsLayer(o options) (v1.Layer, error) {
-	bin, err := os.ReadFile(o.binary)
+func rootfsLayer(o options, binary string) (v1.Layer, error) {
+	bin, err := os.ReadFile(binary)
 	if err != nil {
 		return nil, fmt.Errorf("-binary: %w", err)
 	}
@@ -320,6 +357,125 @@ func writeArchive(out string, img v1.Image, ref, short string) (err error) {
 		if err := put(e.name, e.data); err != nil {
 			return err
 		}
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(out+".tmp", out)
+}
+
+// writeIndexArchive writes an OCI image layout whose index.json names one
+// image index (one manifest per architecture), the form `ctr images import`
+// and a registry push (crane push, skopeo copy oci-archive:) take for a
+// multi-architecture image. Docker's manifest.json cannot name one tag for
+// several architectures, so it is left out: docker load reads index.json.
+func writeIndexArchive(out string, idx v1.ImageIndex, imgs []v1.Image, ref string) (err error) {
+	rawIndex, err := idx.RawManifest()
+	if err != nil {
+		return fmt.Errorf("index: %w", err)
+	}
+	idxDigest, err := idx.Digest()
+	if err != nil {
+		return fmt.Errorf("index digest: %w", err)
+	}
+	blobs := map[v1.Hash][]byte{idxDigest: rawIndex}
+	for _, img := range imgs {
+		manifest, err := img.RawManifest()
+		if err != nil {
+			return fmt.Errorf("manifest: %w", err)
+		}
+		mdigest, err := img.Digest()
+		if err != nil {
+			return fmt.Errorf("manifest digest: %w", err)
+		}
+		config, err := img.RawConfigFile()
+		if err != nil {
+			return fmt.Errorf("config: %w", err)
+		}
+		cdigest, err := img.ConfigName()
+		if err != nil {
+			return fmt.Errorf("config digest: %w", err)
+		}
+		blobs[mdigest], blobs[cdigest] = manifest, config
+		layers, err := img.Layers()
+		if err != nil {
+			return fmt.Errorf("layers: %w", err)
+		}
+		for _, l := range layers {
+			h, err := l.Digest()
+			if err != nil {
+				return fmt.Errorf("layer digest: %w", err)
+			}
+			rc, err := l.Compressed()
+			if err != nil {
+				return fmt.Errorf("layer: %w", err)
+			}
+			data, err := io.ReadAll(rc)
+			_ = rc.Close()
+			if err != nil {
+				return fmt.Errorf("layer: %w", err)
+			}
+			blobs[h] = data
+		}
+	}
+	tag := ref[strings.LastIndexByte(ref, ':')+1:]
+	indexJSON, _ := json.Marshal(map[string]any{
+		"schemaVersion": 2,
+		"mediaType":     types.OCIImageIndex,
+		"manifests": []map[string]any{{
+			"mediaType": types.OCIImageIndex,
+			"digest":    idxDigest.String(),
+			"size":      len(rawIndex),
+			"annotations": map[string]string{
+				"io.containerd.image.name":          ref,
+				"org.opencontainers.image.ref.name": tag,
+			},
+		}},
+	})
+	names := make([]v1.Hash, 0, len(blobs))
+	for h := range blobs {
+		names = append(names, h)
+	}
+	// Map order is random; the archive must not be.
+	sort.Slice(names, func(i, j int) bool { return names[i].Hex < names[j].Hex })
+
+	f, err := os.Create(out + ".tmp")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			_ = f.Close()
+			_ = os.Remove(out + ".tmp")
+		}
+	}()
+	tw := tar.NewWriter(f)
+	epoch := time.Unix(0, 0)
+	for _, d := range []string{"blobs/", "blobs/sha256/"} {
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: d, Mode: 0o755, ModTime: epoch}); err != nil {
+			return err
+		}
+	}
+	put := func(name string, data []byte) error {
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: 0o644, Size: int64(len(data)), ModTime: epoch}); err != nil {
+			return err
+		}
+		_, err := tw.Write(data)
+		return err
+	}
+	for _, h := range names {
+		if err := put("blobs/"+h.Algorithm+"/"+h.Hex, blobs[h]); err != nil {
+			return err
+		}
+	}
+	if err := put("oci-layout", []byte(`{"imageLayoutVersion":"1.0.0"}`)); err != nil {
+		return err
+	}
+	if err := put("index.json", indexJSON); err != nil {
+		return err
 	}
 	if err := tw.Close(); err != nil {
 		return err

@@ -30,6 +30,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from sparkcm_airflow import __version__
 from sparkcm_airflow.cleanup import CleanupResult, CleanupTarget, exit_meaning
 from sparkcm_airflow.config import load_settings
 from sparkcm_airflow.hooks.sparkcm import connection_namespace, run_cleanup_with_connection, task_conn_id
@@ -46,8 +47,9 @@ except ImportError:  # Airflow 2
 log = logging.getLogger("sparkcm_airflow")
 
 MODES = ("binary", "pod")
-#: The image users run in Pod mode unless they name another; its entrypoint is /sparkcm-hook.
-DEFAULT_IMAGE = "sparkcm-hook:0.1.0"
+#: The image users run in Pod mode unless they name another; its entrypoint is /sparkcm-hook. Its tag is
+#: the package's own version: one release carries the binary, the image and this package.
+DEFAULT_IMAGE = f"sparkcm-hook:{__version__}"
 #: The ServiceAccount the Helm chart (deploy/helm/sparkcm-hook) creates in the job namespace.
 DEFAULT_SERVICE_ACCOUNT = "sparkcm-hook"
 

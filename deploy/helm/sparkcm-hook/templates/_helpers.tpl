@@ -82,3 +82,53 @@ Call with (list $ $namespace).
 {{- end }}
 {{- $name }}
 {{- end }}
+
+{{/*
+The image: pinned by digest when image.digest is set (the tag is then only for people), else by tag,
+which defaults to the chart's appVersion: the version make dist stamps on the binary and the image.
+*/}}
+{{- define "sparkcm-hook.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
+{{- end }}
+{{- end }}
+
+{{/*
+The sweeps, as JSON for fromJson: the release namespace by default; with clusterWide.enabled one over
+all namespaces or one per listed namespace. The CronJobs and the helm test each render one per sweep.
+*/}}
+{{- define "sparkcm-hook.sweeps" -}}
+{{- $sweeps := list }}
+{{- if not .Values.clusterWide.enabled }}
+{{- $sweeps = append $sweeps (dict "name" (include "sparkcm-hook.fullname" .) "namespace" "" "all" false) }}
+{{- else if .Values.clusterWide.namespaces }}
+{{- range $ns := .Values.clusterWide.namespaces }}
+{{- $sweeps = append $sweeps (dict "name" (include "sparkcm-hook.cronJobName" (list $ $ns)) "namespace" $ns "all" false) }}
+{{- end }}
+{{- else }}
+{{- $sweeps = append $sweeps (dict "name" (include "sparkcm-hook.fullname" .) "namespace" "" "all" true "exclude" (join "," (.Values.clusterWide.excludeNamespaces | default list))) }}
+{{- end }}
+{{- dict "sweeps" $sweeps | toJson }}
+{{- end }}
+
+{{/* Where a sweep (or its preflight) looks: the environment, as the CronJob's container gets it. */}}
+{{- define "sparkcm-hook.scopeEnv" -}}
+{{- if .all }}
+- name: SPARKCM_ALL_NAMESPACES
+  value: "true"
+{{- with .exclude }}
+- name: SPARKCM_EXCLUDE_NAMESPACES
+  value: {{ . | quote }}
+{{- end }}
+{{- else if .namespace }}
+- name: SPARKCM_NAMESPACE
+  value: {{ .namespace | quote }}
+{{- else }}
+- name: SPARKCM_NAMESPACE
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.namespace
+{{- end }}
+{{- end }}
