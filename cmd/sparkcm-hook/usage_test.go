@@ -288,7 +288,7 @@ func TestAsKubectlPluginHelpAndErrorsSayKubectlSparkcm(t *testing.T) {
 		want     string
 	}{
 		{"help", []string{"--help"}, exitOK, func(r run) string { return r.stdout }, "kubectl sparkcm [global options] command"},
-		{"a command's usage line", []string{"sweep", "--help"}, exitOK, func(r run) string { return r.stdout }, "kubectl sparkcm sweep (-n NAMESPACE | -A)"},
+		{"a command's usage line", []string{"sweep", "--help"}, exitOK, func(r run) string { return r.stdout }, "kubectl sparkcm sweep (-n NAMESPACE[,NAMESPACE...] | -A"},
 		{"a subcommand's usage line", []string{"rbac", "preflight", "--help"}, exitOK, func(r run) string { return r.stdout }, "kubectl sparkcm rbac preflight (-n"},
 		{"an unknown command", []string{"bogus"}, exitUsage, func(r run) string { return r.stderr }, "(see kubectl sparkcm --help)"},
 		{"an unknown flag", []string{"sweep", "--bogus"}, exitUsage, func(r run) string { return r.stderr }, "(see kubectl sparkcm sweep --help)"},
