@@ -81,7 +81,9 @@ func (in Install) StartDriver(ctx context.Context, t Target, namespace string, c
 		"spark.driver.host":                           "127.0.0.1",
 		"spark.driver.bindAddress":                    "127.0.0.1",
 		"spark.ui.enabled":                            "false",
-		"spark.scheduler.minRegisteredResourcesRatio": "0", // executors never register here: do not wait 30 s for them
+		"spark.scheduler.minRegisteredResourcesRatio": "0",                 // executors never register here: do not wait 30 s for them
+		"spark.kubernetes.driver.connectionTimeout":   clientTimeoutMillis, // as in Submit
+		"spark.kubernetes.driver.requestTimeout":      clientTimeoutMillis,
 	}
 	for k, v := range conf {
 		all[k] = v

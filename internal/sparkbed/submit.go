@@ -56,6 +56,10 @@ const (
 // exist (Client.scala, 3.x and 4.x alike).
 var deployed = regexp.MustCompile(`Deployed Spark application .* with application ID (\S+) and submission ID ([^:\s]+):(\S+) into Kubernetes`)
 
+// clientTimeoutMillis bounds each connection and request of Spark's
+// Kubernetes client (fabric8; 10 s by default) in the tests' submissions.
+const clientTimeoutMillis = "120000"
+
 // Submit runs the real spark-submit in cluster mode without waiting for the
 // application: it returns once the driver Pod and its ConfigMaps exist (the
 // driver stays Pending: there is no node).
@@ -77,6 +81,11 @@ func (in Install) Submit(ctx context.Context, t Target, s Submission) (*Submitte
 		"spark.kubernetes.trust.certificates":                 "true",
 		"spark.kubernetes.submission.waitAppCompletion":       "false",
 		"spark.kubernetes.container.image":                    "spark:" + in.Version,
+		// fabric8's default 10 s connection timeout fired in CI, where the
+		// JVM shares two cores with other test packages (vert.x logged
+		// "Thread blocked" first): a slow machine must not read as a failure.
+		"spark.kubernetes.submission.connectionTimeout": clientTimeoutMillis,
+		"spark.kubernetes.submission.requestTimeout":    clientTimeoutMillis,
 	}
 	for k, v := range s.Conf {
 		conf[k] = v
