@@ -1,0 +1,67 @@
+// Package store names every request the orchestration (cleanup, sweep,
+// watch, wait) makes of the API server, and nothing else, so that the
+// unit tier can answer them from memory (package memstore) with the same
+// semantics the rule relies on: UID and resourceVersion preconditions,
+// 404 and 409 Status errors, paged lists whose continue tokens expire
+// (410), and watches from a resourceVersion. Package storetest holds the
+// one contract suite both implementations pass.
+//
+// Errors are apimachinery's *StatusError (apierrors.IsNotFound,
+// IsConflict, IsResourceExpired, ...), exactly what client-go returns, so
+// code moved onto a Store keeps recognising them by type.
+package store
+
+import (
+	"context"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/watch"
+)
+
+// SparkApplicationGVR is the Kubeflow Spark Operator's resource, the
+// custom resource the contract is checked on. The app methods take the
+// resource so that the version discovery picked (or another operator's
+// kind) is read the same way.
+var SparkApplicationGVR = schema.GroupVersionResource{Group: "sparkoperator.k8s.io", Version: "v1beta2", Resource: "sparkapplications"}
+
+// ConfigMapsGVR and NamespacesGVR are read as metadata only.
+var (
+	ConfigMapsGVR = schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
+	NamespacesGVR = schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}
+)
+
+// Store is every API operation the orchestration makes.
+type Store interface {
+	// ListMaps reads one page of ConfigMaps' metadata: opts.Limit and
+	// opts.Continue page it, a continue token older than the compacted
+	// revision answers 410 Expired. ns "" lists every namespace.
+	ListMaps(ctx context.Context, ns string, opts metav1.ListOptions) (*metav1.PartialObjectMetadataList, error)
+	// GetMap reads one ConfigMap's metadata; 404 when it is not there.
+	GetMap(ctx context.Context, ns, name string) (*metav1.PartialObjectMetadata, error)
+	// DeleteMap deletes a ConfigMap only if its UID and (when set)
+	// resourceVersion still match pre: otherwise 409 Conflict; 404 when
+	// it is gone.
+	DeleteMap(ctx context.Context, ns, name string, pre metav1.Preconditions) error
+	// ListNamespaces reads one page of Namespaces' metadata (sweep).
+	ListNamespaces(ctx context.Context, opts metav1.ListOptions) (*metav1.PartialObjectMetadataList, error)
+
+	// ListPods, GetPod and WatchPods read Pods with label and field
+	// selectors (status.phase, metadata.name).
+	ListPods(ctx context.Context, ns string, opts metav1.ListOptions) (*corev1.PodList, error)
+	GetPod(ctx context.Context, ns, name string) (*corev1.Pod, error)
+	WatchPods(ctx context.Context, ns string, opts metav1.ListOptions) (watch.Interface, error)
+
+	// ListApps, GetApp and WatchApps read a custom resource (the
+	// SparkApplication) through the dynamic client.
+	ListApps(ctx context.Context, gvr schema.GroupVersionResource, ns string, opts metav1.ListOptions) (*unstructured.UnstructuredList, error)
+	GetApp(ctx context.Context, gvr schema.GroupVersionResource, ns, name string) (*unstructured.Unstructured, error)
+	WatchApps(ctx context.Context, gvr schema.GroupVersionResource, ns string, opts metav1.ListOptions) (watch.Interface, error)
+
+	// CreateEvent records what a run did on the object it acted for.
+	CreateEvent(ctx context.Context, ns string, ev *corev1.Event) (*corev1.Event, error)
+	// ServerGroups is discovery: every group with the versions it serves.
+	ServerGroups(ctx context.Context) (*metav1.APIGroupList, error)
+}
