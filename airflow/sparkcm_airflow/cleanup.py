@@ -33,6 +33,8 @@ EXIT_FORBIDDEN = 3
 EXIT_STILL_RUNNING = 4
 #: Only ``rbac who-can``: the API server disagrees with the roles and bindings.
 EXIT_DISAGREES = 5
+#: Only ``check``: the manifests have findings (the same code: ran and found something to look at).
+EXIT_FINDINGS = 5
 
 EXIT_MEANING = {
     EXIT_OK: "done, also when there was nothing to delete",
@@ -40,7 +42,7 @@ EXIT_MEANING = {
     EXIT_USAGE: "invalid usage or input (nothing was changed)",
     EXIT_FORBIDDEN: "refused: the API server refused a verb (RBAC) or the credentials",
     EXIT_STILL_RUNNING: "the application is still running (nothing was deleted)",
-    EXIT_DISAGREES: "who-can: the API server disagrees with the roles and bindings",
+    EXIT_DISAGREES: "who-can: the API server disagrees with the roles and bindings; check: findings in the manifests",
 }
 
 

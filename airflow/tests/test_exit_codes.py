@@ -24,6 +24,7 @@ NAMES = {
     "exitForbidden": "EXIT_FORBIDDEN",
     "exitRunning": "EXIT_STILL_RUNNING",
     "exitDisagrees": "EXIT_DISAGREES",
+    "exitFindings": "EXIT_FINDINGS",
 }
 
 
@@ -71,3 +72,11 @@ def test_every_documented_exit_code_has_a_meaning_that_starts_like_the_go_help()
         # The help line's first words (up to a colon or parenthesis) are the meaning's first words.
         head = re.split(r"[:(,]", line, maxsplit=1)[0].strip()
         assert cleanup.EXIT_MEANING[code].startswith(head), (code, cleanup.EXIT_MEANING[code], line)
+
+
+def test_checks_own_exit_codes_are_named_in_the_shared_meaning():
+    # check reuses 5 ("ran and found something to look at"); its meaning is
+    # in the same entry as who-can's, after "check: ".
+    check = _help_lines(EXIT_GO, "const checkExitCodes")
+    head = re.split(r"[:(,]", check[5], maxsplit=1)[0].strip()
+    assert "check: " + head in cleanup.EXIT_MEANING[5], (cleanup.EXIT_MEANING[5], check[5])

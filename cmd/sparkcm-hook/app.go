@@ -59,6 +59,8 @@ Every flag can also be set through the environment variable shown beside it. In 
 			sweepCommand(g),
 			watchCommand(g),
 			rbacCommand(g),
+			checkCommand(g),
+			policyCommand(g),
 			versionCommand(),
 		},
 		// Without a command: the help. With an unknown one: a usage error

@@ -7,11 +7,13 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
+	"github.com/sparkcm-hook/sparkcm-hook/hook/lint"
 	"github.com/sparkcm-hook/sparkcm-hook/hook/rbac"
 )
 
-// Exit codes are part of the interface: the README, --help (exitCodesHelp)
-// and the Airflow package (sparkcm_airflow.cleanup) name the same ones.
+// Exit codes are part of the interface: the README, --help (exitCodesHelp;
+// rbac's and check's own codes in rbacExitCodes and checkExitCodes) and the
+// Airflow package (sparkcm_airflow.cleanup) name the same ones.
 const (
 	exitOK        = 0 // done, also when there was nothing to delete
 	exitFailed    = 1 // failed after retries, or some maps could not be deleted
@@ -19,6 +21,7 @@ const (
 	exitForbidden = 3 // the API server refused a verb (RBAC) or the credentials (401)
 	exitRunning   = 4 // the application is still running; nothing was deleted
 	exitDisagrees = 5 // rbac who-can: the API server disagrees with the roles and bindings
+	exitFindings  = 5 // check: the manifests have findings; the same "ran and found something to look at"
 )
 
 const exitCodesHelp = `EXIT CODES:
@@ -28,6 +31,14 @@ const exitCodesHelp = `EXIT CODES:
    3  refused: the API server refused a verb (RBAC; the message names the rule to grant)
       or the credentials (expired, revoked or malformed; nothing was changed)
    4  the application is still running (nothing was deleted)`
+
+// checkExitCodes are check's: 5 there means findings, the same "ran and
+// found something to look at" as rbac who-can's.
+const checkExitCodes = `EXIT CODES:
+   0  clean: no findings (notes, such as a file that did not parse, do not count)
+   1  failed: a file could not be read
+   2  invalid usage or input: a path that does not exist, an unknown -o
+   5  findings: the output lists each with file:line, rule, message and remedy`
 
 // exitCode maps an error to its documented exit code by the error's type
 // alone, never by its message: a server answer that happens to say "invalid
@@ -40,6 +51,7 @@ func exitCode(err error) int {
 		refused   *hook.UnauthorizedError
 		running   *hook.StillRunningError
 		disagrees *rbac.DisagreementError
+		findings  *lint.FindingsError
 	)
 	switch {
 	case err == nil:
@@ -56,6 +68,8 @@ func exitCode(err error) int {
 		return exitRunning
 	case errors.As(err, &disagrees):
 		return exitDisagrees
+	case errors.As(err, &findings):
+		return exitFindings
 	default:
 		return exitFailed
 	}

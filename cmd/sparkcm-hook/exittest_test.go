@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
+	"github.com/sparkcm-hook/sparkcm-hook/hook/lint"
 	"github.com/sparkcm-hook/sparkcm-hook/hook/rbac"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/exittest"
 )
@@ -23,6 +24,7 @@ func TestExitTestAgreesWithTheCommandLinesExitCodes(t *testing.T) {
 		&hook.PartialFailureError{Failed: 1},
 		fmt.Errorf("wrapped: %w", &hook.StillRunningError{}),
 		&rbac.DisagreementError{Disagreements: 1},
+		&lint.FindingsError{Findings: 1, Files: 1},
 		context.DeadlineExceeded,
 		errors.New("plain failure"),
 	} {

@@ -182,8 +182,11 @@ func (g *globals) setup(c *cli.Context) error {
 	return nil
 }
 
-// takesNamespaces says whether the command sweeps several namespaces.
-func takesNamespaces(c *cli.Context) bool { return c.Command != nil && c.Command.Name == "sweep" }
+// takesNamespaces says whether the command acts on several namespaces:
+// sweep sweeps them, policy binds its policies in them.
+func takesNamespaces(c *cli.Context) bool {
+	return c.Command != nil && (c.Command.Name == "sweep" || c.Command.Name == "policy")
+}
 
 // exclusiveScope refuses -n (or SPARKCM_NAMESPACE) together with -A, for
 // every command that takes both.

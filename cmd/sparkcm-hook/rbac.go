@@ -579,14 +579,20 @@ func confirmed(row rbac.WhoCanRow) string {
 	}
 }
 
-// interspersed moves who-can's flags ahead of VERB and RESOURCE, so that
-// "rbac who-can delete configmaps -n data-jobs" works as in kubectl:
+// interspersed moves who-can's flags ahead of VERB and RESOURCE, and
+// check's ahead of its paths, so that "rbac who-can delete configmaps -n
+// data-jobs" works as in kubectl and "check dags/ -o json" as in linters:
 // urfave/cli stops reading flags at the first argument.
 func interspersed(args []string) []string {
 	at := -1
-	for i := 0; i+1 < len(args); i++ {
-		if args[i] == "rbac" && args[i+1] == "who-can" {
-			at = i + 2
+	var cmd *cli.Command
+	for i := 1; i < len(args); i++ {
+		if i+1 < len(args) && args[i] == "rbac" && args[i+1] == "who-can" {
+			at, cmd = i+2, whoCanCommand(&globals{})
+			break
+		}
+		if args[i] == "check" {
+			at, cmd = i+1, checkCommand(&globals{})
 			break
 		}
 	}
@@ -594,7 +600,7 @@ func interspersed(args []string) []string {
 		return args
 	}
 	boolFlag := map[string]bool{"help": true, "h": true}
-	for _, f := range whoCanCommand(&globals{}).Flags {
+	for _, f := range cmd.Flags {
 		if _, ok := f.(*cli.BoolFlag); ok {
 			for _, n := range f.Names() {
 				boolFlag[n] = true

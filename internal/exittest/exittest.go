@@ -6,6 +6,7 @@ import (
 	"errors"
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
+	"github.com/sparkcm-hook/sparkcm-hook/hook/lint"
 	"github.com/sparkcm-hook/sparkcm-hook/hook/rbac"
 )
 
@@ -20,6 +21,7 @@ func ExitOf(err error) int {
 		unauthorized *hook.UnauthorizedError
 		running      *hook.StillRunningError
 		disagrees    *rbac.DisagreementError
+		findings     *lint.FindingsError
 	)
 	switch {
 	case err == nil:
@@ -30,7 +32,7 @@ func ExitOf(err error) int {
 		return 3
 	case errors.As(err, &running):
 		return 4
-	case errors.As(err, &disagrees):
+	case errors.As(err, &disagrees), errors.As(err, &findings):
 		return 5
 	}
 	return 1

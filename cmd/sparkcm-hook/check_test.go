@@ -1,0 +1,108 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+const (
+	defects = "../../hook/lint/testdata/defects"
+	clean   = "../../hook/lint/testdata/clean"
+)
+
+func TestCheckExitCodes(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		code   int
+		stdout string // a substring; "" for empty output
+		stderr string
+	}{
+		{"findings exit 5 and are listed as file:line: rule", []string{"check", defects}, 5, "no-ttl.yaml:6: missing-ttl: ", "7 finding(s)"},
+		{"a clean repository exits 0", []string{"check", clean}, 0, "", ""},
+		{"flags after the paths, as in linters", []string{"check", clean, "-o", "json"}, 0, `"findings": []`, ""},
+		{"a path that does not exist is usage", []string{"check", "no/such/dir"}, 2, "", "no such file"},
+		{"no path is usage", []string{"check"}, 2, "", "check takes the files"},
+		{"an unknown format is refused", []string{"check", "-o", "yaml", clean}, 2, "", `-o "yaml"`},
+		{"a cluster flag is refused, not ignored", []string{"check", "-n", "jobs", clean}, 2, "", "--namespace does not apply"},
+		{"a cluster flag before the command too", []string{"--kubeconfig", "/x", "check", clean}, 2, "", "--kubeconfig does not apply"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := runCLI(t, tc.args...)
+			if r.code != tc.code {
+				t.Errorf("exit %d, want %d; stderr %s", r.code, tc.code, r.stderr)
+			}
+			if tc.stdout == "" && r.stdout != "" && tc.code != 0 || !strings.Contains(r.stdout, tc.stdout) {
+				t.Errorf("stdout %q, want it to contain %q", r.stdout, tc.stdout)
+			}
+			if !strings.Contains(r.stderr, tc.stderr) {
+				t.Errorf("stderr %q, want it to contain %q", r.stderr, tc.stderr)
+			}
+		})
+	}
+}
+
+func TestCheckJSONListsEveryFindingWithItsRemedy(t *testing.T) {
+	r := runCLI(t, "check", "-o", "json", defects)
+	if r.code != 5 {
+		t.Fatalf("exit %d, want 5; %s", r.code, r.stderr)
+	}
+	var doc struct {
+		Files    int `json:"files"`
+		Findings []struct {
+			File, Rule, Message, Remedy string
+			Line                        int
+			Note                        bool
+		} `json:"findings"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
+		t.Fatalf("stdout is not JSON: %v\n%s", err, r.stdout)
+	}
+	if doc.Files != 4 || len(doc.Findings) != 8 {
+		t.Errorf("files %d, findings %d; want 4 and 8", doc.Files, len(doc.Findings))
+	}
+	for _, f := range doc.Findings {
+		if f.File == "" || f.Line == 0 || f.Rule == "" || f.Message == "" || f.Remedy == "" {
+			t.Errorf("incomplete finding %+v", f)
+		}
+	}
+}
+
+func TestPolicyCommand(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		code   int
+		stdout []string
+		stderr string
+	}{
+		{"warn in the namespaces given", []string{"policy", "-n", "a,b"}, 0, []string{"kind: ValidatingAdmissionPolicy\n", "- Warn\n", "- a\n", "- b\n"}, ""},
+		{"deny everywhere", []string{"policy", "-A", "--action", "deny"}, 0, []string{"- Deny\n"}, ""},
+		{"a default TTL adds the mutating policy", []string{"policy", "-A", "--default-ttl", "24h"}, 0, []string{"kind: MutatingAdmissionPolicy\n", "timeToLiveSeconds: 86400"}, ""},
+		{"no scope is usage", []string{"policy"}, 2, nil, "-n NAMESPACE"},
+		{"-n and -A together are usage", []string{"policy", "-n", "a", "-A"}, 2, nil, ""},
+		{"an unknown action is refused", []string{"policy", "-A", "--action", "block"}, 2, nil, `action "block"`},
+		{"a TTL that is not whole seconds is refused", []string{"policy", "-A", "--default-ttl", "1500ms"}, 2, nil, "whole seconds"},
+		{"a zero TTL is refused", []string{"policy", "-A", "--default-ttl", "0s"}, 2, nil, "must be positive"},
+		{"a kubeconfig is refused, not ignored", []string{"policy", "-A", "--kubeconfig", "/x"}, 2, nil, "--kubeconfig does not apply"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := runCLI(t, tc.args...)
+			if r.code != tc.code {
+				t.Errorf("exit %d, want %d; stderr %s", r.code, tc.code, r.stderr)
+			}
+			for _, s := range tc.stdout {
+				if !strings.Contains(r.stdout, s) {
+					t.Errorf("stdout lacks %q:\n%s", s, r.stdout)
+				}
+			}
+			if tc.code != 0 && r.stdout != "" {
+				t.Errorf("a refused run printed %q", r.stdout)
+			}
+			if !strings.Contains(r.stderr, tc.stderr) {
+				t.Errorf("stderr %q, want it to contain %q", r.stderr, tc.stderr)
+			}
+		})
+	}
+}

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/sparkcm-hook/sparkcm-hook/hook"
+	"github.com/sparkcm-hook/sparkcm-hook/hook/policy"
+)
+
+const policyExitCodes = `EXIT CODES:
+   0  done: the manifests are on stdout
+   2  invalid usage or input (nothing was printed)`
+
+func policyCommand(g *globals) *cli.Command {
+	var (
+		action        string
+		defaultTTL    time.Duration
+		allNamespaces bool
+	)
+	return &cli.Command{
+		Name:      "policy",
+		Usage:     "print admission policies that warn about, audit or deny SparkApplications without a TTL",
+		UsageText: "sparkcm-hook policy (-n NAMESPACE[,NAMESPACE...] | -A) [--action warn|deny|audit] [--default-ttl DURATION] | kubectl apply -f -",
+		Description: `Prints a ValidatingAdmissionPolicy and its binding (admissionregistration.k8s.io/v1, CEL run by the
+API server: no webhook server) for kubectl apply. On CREATE it checks every SparkApplication in the
+namespaces given (-n; -A for every namespace):
+  sparkoperator.k8s.io   spec.timeToLiveSeconds is set
+  spark.apache.org       resourceRetainPolicy Always or OnFailure comes with resourceRetainDurationMillis
+                         or ttlAfterStopMillis >= 0 (the default policy, Never, passes)
+--action warn returns a warning to the client (kubectl prints it) and admits the object; deny
+rejects it (422 Invalid, the message says what to set); audit only annotates the audit log.
+Updates are not checked: the operator's own writes to an older application must not be refused.
+
+--default-ttl adds a MutatingAdmissionPolicy (admissionregistration.k8s.io/v1; the API server must
+serve it: kubectl api-resources | grep mutatingadmissionpolicies) that sets
+spec.timeToLiveSeconds on a Kubeflow SparkApplication created without one; it runs before the
+validating policy, so such an application then passes. It reads no cluster.
+
+` + policyExitCodes,
+		Before: g.setup,
+		Flags: withGlobals([]cli.Flag{
+			allNamespacesFlag(&allNamespaces, "apply the policy in every namespace"),
+			&cli.StringFlag{Name: "action", Value: "warn", Usage: "what the API server does with an application without a TTL: warn, deny or audit", EnvVars: env("policy-action"), Destination: &action},
+			&cli.DurationFlag{Name: "default-ttl", Usage: "also set spec.timeToLiveSeconds to this (whole seconds) where it is missing, with a MutatingAdmissionPolicy", EnvVars: env("default-ttl"), Destination: &defaultTTL},
+		}),
+		Action: func(c *cli.Context) error {
+			for _, name := range []string{"kubeconfig", "context", "qps", "burst"} {
+				for _, ctx := range c.Lineage() {
+					if ctx.IsSet(name) {
+						return hook.Usagef("policy prints manifests and reads no cluster; --%s does not apply (pipe the output to kubectl apply)", name)
+					}
+				}
+			}
+			if c.NArg() > 0 {
+				return hook.Usagef("policy takes no arguments, got %q", c.Args().First())
+			}
+			if err := exclusiveScope(g.namespaceSet, allNamespaces); err != nil {
+				return err
+			}
+			if !g.namespaceSet && !allNamespaces {
+				return hook.Usagef("policy needs the namespaces to enforce in: -n NAMESPACE[,NAMESPACE...], or -A for every namespace")
+			}
+			if c.IsSet("default-ttl") && defaultTTL <= 0 {
+				return hook.Usagef("--default-ttl must be positive, e.g. --default-ttl 24h")
+			}
+			opts := policy.Options{Action: action, Namespaces: g.namespaces, DefaultTTL: defaultTTL}
+			if err := opts.Validate(); err != nil {
+				return hook.Usagef("%v", err)
+			}
+			y, err := policy.YAML(opts)
+			if err != nil {
+				return err
+			}
+			_, err = c.App.Writer.Write(y)
+			return err
+		},
+	}
+}
