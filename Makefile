@@ -89,7 +89,7 @@ toxiproxy:
 	@hack/toxiproxy.sh >/dev/null
 
 # The large sample of the property test (make test runs 12 runs of it) and
-# the fault tests at 10,000 maps; prints the figures the README quotes.
+# the fault tests at 10,000 maps; prints the figures CONTRIBUTING.md quotes.
 RELIABILITY_RUNS ?= 500
 reliability: controlplane toxiproxy
 	@bash -o pipefail -c 'SPARKCM_CONTROLPLANE_BIN=$$(hack/controlplane.sh) SPARKCM_TOXIPROXY=$$(hack/toxiproxy.sh) \

@@ -437,7 +437,7 @@ func TestCleanupRecordsASummaryEventOnTheSparkApplication(t *testing.T) {
 	t.Fatalf("no summary event on SparkApplication %s among %d events", app.Name, len(evs.Items))
 }
 
-// cleanupRole is exactly the access the README lists for cleanup.
+// cleanupRole is exactly the access docs/security.md lists for cleanup.
 func cleanupRole(ns string) *rbacv1.Role {
 	return &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "sparkcm-hook", Namespace: ns}, Rules: []rbacv1.PolicyRule{
 		{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"get", "list", "delete"}},

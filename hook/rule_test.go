@@ -14,7 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 )
 
-// The deletion rule of the README ("What gets deleted"), one row per
+// The deletion rule of docs/deletion.md ("What gets deleted"), one row per
 // clause, read against the pure decisions cleanup and sweep share: judge,
 // liveness, the snapshot mark, the age rule and the re-check before each
 // batch. Control-plane tests prove the same clauses end to end.

@@ -34,6 +34,17 @@ func RunContext(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	if len(args) > 0 {
 		prog = programName(args[0])
 	}
+	app := newCLI(prog, stdin, stdout, stderr)
+	err := app.RunContext(ctx, interspersed(args))
+	if err != nil {
+		fmt.Fprintln(stderr, "error: "+oneLine(err.Error()))
+	}
+	return exitCode(err)
+}
+
+// newCLI is the whole command tree, built once per run; the documentation
+// test walks it to check every command line the docs show.
+func newCLI(prog string, stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 	g := &globals{prog: prog, stdout: stdout, stderr: stderr}
 	app := &cli.App{
 		Name:  prog,
@@ -81,9 +92,5 @@ Every flag can also be set through the environment variable shown beside it. In 
 			sub.OnUsageError = usageError
 		}
 	}
-	err := app.RunContext(ctx, interspersed(args))
-	if err != nil {
-		fmt.Fprintln(stderr, "error: "+oneLine(err.Error()))
-	}
-	return exitCode(err)
+	return app
 }

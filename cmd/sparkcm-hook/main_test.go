@@ -155,7 +155,7 @@ func TestCleanupCLIPrintsJSONResultAndExitsZero(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
-	// The document README.md describes: the entries, then the summary.
+	// The document docs/commands.md describes: the entries, then the summary.
 	var res struct {
 		Entries []struct {
 			Name, UID, Decision string

@@ -1,5 +1,5 @@
 // Package reliability holds the property test of the whole tool: seeded
 // random namespaces, seeded faults, every command, an oracle written from
-// the README's deletion rule. `make test` runs a small sample, `make
+// docs/deletion.md's deletion rule. `make test` runs a small sample, `make
 // reliability` a large one. It has no code of its own outside its tests.
 package reliability

@@ -14,7 +14,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 )
 
-// The oracle: which maps a run may delete, written from the README's "What
+// The oracle: which maps a run may delete, written from docs/deletion.md's "What
 // gets deleted" and nothing else. It never calls the hook package: where
 // the two disagree, one of them is wrong, and the test says so.
 
@@ -165,7 +165,7 @@ func (w *world) usedByLivePod(name string, sidecar types.UID) bool {
 	return false
 }
 
-// owner is the application a map is Spark's map of, by the README's
+// owner is the application a map is Spark's map of, by docs/deletion.md's
 // evidence, or nil.
 type owner struct {
 	ids        map[string]bool
@@ -287,7 +287,7 @@ func (w *world) sweepMay(orphansToo bool) map[string]bool {
 // cleanupMay is what cleanup (or watch) of one application may delete,
 // and whether it must refuse (exit 4, nothing deleted) because the
 // application is live. Which maps Spark made for the application is the
-// scenario's own record; whether each may go is the README's rule.
+// scenario's own record; whether each may go is docs/deletion.md's rule.
 // sidecar is the driver Pod whose driver container ended (watch), or "".
 func (w *world) cleanupMay(a *madeApp, sidecar types.UID) (map[string]bool, bool) {
 	o := &owner{ids: map[string]bool{a.id: true}, driver: w.podsByName[a.driverPod], app: w.appsByName[a.name]}
