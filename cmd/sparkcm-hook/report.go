@@ -202,12 +202,12 @@ func bytesText(n int64) string {
 	return fmt.Sprintf("%.1f %s", v, suffix[i])
 }
 
-// sized is ", 1.2 MiB" with sizes, else "".
+// sized is "; 1.2 MiB" with sizes, else "".
 func sized(r *hook.ReportResult, n int64) string {
 	if !r.Sizes {
 		return ""
 	}
-	return ", " + bytesText(n)
+	return "; " + bytesText(n)
 }
 
 // writeReportText is what a person reads in ten seconds: the totals, the
@@ -225,11 +225,13 @@ func writeReportText(w io.Writer, r *hook.ReportResult) error {
 		b.WriteString("why they are there:\n")
 		tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
 		for _, c := range r.Causes {
-			fix := c.Remedy
+			fix := "fix: " + c.Remedy
 			if c.Example != "" {
 				fix += ": " + c.Example
+			} else if strings.HasPrefix(c.Remedy, "nothing") {
+				fix = c.Remedy // nothing to fix reads as is
 			}
-			fmt.Fprintf(tw, "  %d\t%s\t(%d would go%s)\tfix: %s\n", c.Maps, c.Cause, c.WouldDelete, sized(r, c.Bytes), fix)
+			fmt.Fprintf(tw, "  %d\t%s\t(%d would go%s)\t%s\n", c.Maps, c.Cause, c.WouldDelete, sized(r, c.Bytes), fix)
 		}
 		_ = tw.Flush()
 	}

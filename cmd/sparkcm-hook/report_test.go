@@ -45,7 +45,7 @@ func TestReportRenderers(t *testing.T) {
 					t.Errorf("text is %d lines, want a few:\n%s", n, out)
 				}
 			}},
-		{name: "text with sizes shows what the backlog costs", format: "text", sizes: true, want: []string{"in jobs,etl, 3.0 MiB", "1.5 MiB"}},
+		{name: "text with sizes shows what the backlog costs", format: "text", sizes: true, want: []string{"in jobs,etl; 3.0 MiB", "(175 would go; 1.5 MiB)"}},
 		{name: "text without sizes shows no bytes", format: "text", check: func(t *testing.T, out string) {
 			if strings.Contains(out, "MiB") {
 				t.Errorf("bytes without --sizes:\n%s", out)
