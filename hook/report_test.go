@@ -1,6 +1,7 @@
 package hook
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -197,5 +198,35 @@ func TestConfigMapBytesCountsKeysAndValuesBinaryDecoded(t *testing.T) {
 	}
 	if !strings.Contains(InfoOf(CauseNoTTL).Example, "timeToLiveSeconds") {
 		t.Fatal("the no-TTL remedy names no field")
+	}
+}
+
+// report asks for no more than sweep reads with: every verb it needs is one
+// sweep needs, and none of them writes.
+func TestReportNeedsOnlySweepsReads(t *testing.T) {
+	sweepNeeds := map[[3]string]bool{}
+	for _, a := range PermissionsFor(CommandSweep) {
+		sweepNeeds[[3]string{a.Group, a.Resource, a.Verb}] = true
+	}
+	need := PermissionsFor(CommandReport)
+	if len(need) == 0 {
+		t.Fatal("report needs nothing: rbac preflight --for report would check nothing")
+	}
+	reads := 0
+	for _, a := range need {
+		if !sweepNeeds[[3]string{a.Group, a.Resource, a.Verb}] {
+			t.Errorf("report needs %s %s, which sweep does not", a.Verb, a.Resource)
+		}
+		switch a.Verb {
+		case "get", "list", "watch":
+			reads++
+		default:
+			t.Errorf("report needs %s %s: it must only read", a.Verb, a.Resource)
+		}
+	}
+	for k := range sweepNeeds {
+		if k[2] != "delete" && !slices.ContainsFunc(need, func(a Access) bool { return a.Group == k[0] && a.Resource == k[1] && a.Verb == k[2] }) {
+			t.Errorf("sweep reads with %s %s, report does not ask for it", k[2], k[1])
+		}
 	}
 }
