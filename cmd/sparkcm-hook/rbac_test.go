@@ -433,3 +433,28 @@ func TestPreflightForSweepAllNamespacesChecksListNamespaces(t *testing.T) {
 		t.Errorf("list namespaces check %+v, want it optional where every read is allowed cluster-wide", c)
 	}
 }
+
+// report runs with sweep's reads alone: an account granted exactly what
+// `rbac preflight --for report` checks (no delete) reads the backlog, while
+// sweep with the same account is refused its deletes.
+func TestReportRunsWithSweepsReadsAlone(t *testing.T) {
+	skipShort(t)
+	ns := cp.NewNamespace(t)
+	newApp(t, ns, sparkfixture.Spec{})
+	readRules := hook.RulesFor(func(a hook.Access) bool { return !a.Optional }, hook.PermissionsFor(hook.CommandReport))
+	kc := accountKubeconfig(t, ns, "reader", readRules...)
+	if r := runCLI(t, "rbac", "preflight", "--kubeconfig", kc, "--for", "report"); r.code != exitOK {
+		t.Fatalf("preflight --for report: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	r := runCLI(t, "report", "--kubeconfig", kc, "--preflight", "--sizes", "-o", "json")
+	if r.code != exitOK {
+		t.Fatalf("report with sweep's reads: exit %d\n%s", r.code, r.stderr)
+	}
+	var rep hook.ReportResult
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || rep.Total.WouldDelete == 0 {
+		t.Fatalf("report %+v (%v)", rep.Total, err)
+	}
+	if r := runCLI(t, "rbac", "preflight", "--kubeconfig", kc, "--for", "sweep"); r.code != exitForbidden {
+		t.Fatalf("preflight --for sweep with reads only: exit %d, want 3", r.code)
+	}
+}
