@@ -4,7 +4,9 @@ import (
 	"cmp"
 	"context"
 	"encoding/base64"
+	"errors"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -563,20 +565,16 @@ const sizesPageSize = 50
 
 // mapSizes lists the ConfigMaps of the report's scope in full, page by
 // page, and keeps only each one's size (ns/name -> bytes): one number per
-// map, never a map's data beyond its page.
+// map, never a map's data beyond its page. With AllNamespaces, where the
+// caller may not list cluster-wide, it goes namespace by namespace as
+// Sweep does, passing over those it may not read (Sweep reports them).
 func mapSizes(ctx context.Context, c Clients, log *slog.Logger, o SweepOptions) (map[string]int64, error) {
 	sizes := map[string]int64{}
-	scopes := o.Namespaces
-	switch {
-	case o.AllNamespaces:
-		scopes = []string{metav1.NamespaceAll}
-	case len(scopes) == 0:
-		scopes = []string{o.Namespace}
-	}
 	s := &sweeper{o: o}
 	retry := o.Retry.withDefaults()
 	retry.readiness = c.readiness
-	for _, ns := range scopes {
+	listIn := func(ns string) error {
+		got := map[string]int64{}
 		err := listPaged(ctx, listSpec{
 			log: log, retry: retry, ns: ns, what: "list configmaps (sizes)", verb: "list", resrc: "configmaps", pageSize: sizesPageSize,
 			list: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
@@ -585,12 +583,50 @@ func mapSizes(ctx context.Context, c Clients, log *slog.Logger, o SweepOptions) 
 			},
 			each: func(obj runtime.Object) error {
 				u := obj.(*unstructured.Unstructured)
-				sizes[nsKey(u.GetNamespace(), u.GetName())] = configMapBytes(u.Object)
+				got[nsKey(u.GetNamespace(), u.GetName())] = configMapBytes(u.Object)
 				return nil
 			},
-			reset: func() { clear(sizes) },
+			reset: func() { clear(got) },
 		})
-		if err != nil {
+		maps.Copy(sizes, got)
+		return err
+	}
+	if !o.AllNamespaces {
+		scopes := o.Namespaces
+		if len(scopes) == 0 {
+			scopes = []string{o.Namespace}
+		}
+		for _, ns := range scopes {
+			if err := listIn(ns); err != nil {
+				return nil, err
+			}
+		}
+		return sizes, nil
+	}
+	err := listIn(metav1.NamespaceAll)
+	var fe *ForbiddenError
+	if !errors.As(err, &fe) || fe.Verb != "list" {
+		return sizes, err
+	}
+	var names []string
+	err = listPaged(ctx, listSpec{
+		log: log, retry: retry, what: "list namespaces", verb: "list", resrc: "namespaces", pageSize: o.PageSize,
+		list: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+			return c.Metadata.Resource(namespacesGVR).List(ctx, opts)
+		},
+		each: func(obj runtime.Object) error {
+			if name := obj.(*metav1.PartialObjectMetadata).Name; !s.excluded(name) {
+				names = append(names, name)
+			}
+			return nil
+		},
+		reset: func() { names = names[:0] },
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, ns := range names {
+		if err := listIn(ns); err != nil && (!errors.As(err, &fe) || fe.Verb != "list") {
 			return nil, err
 		}
 	}
