@@ -23,6 +23,9 @@
 //     ended less than OlderThan ago, on the API server's clock; never an
 //     ownerless map before it and its application's Pods were quiet for
 //     OrphanOlderThan; never a map written after the owners were read.
+//   - Report deletes nothing: it runs Sweep in dry run with the same reads
+//     and counts what Sweep decided, so its "would delete" and "kept" are
+//     Sweep's own judgement, never a second one.
 //   - Every delete carries UID and resourceVersion preconditions: what is
 //     deleted is exactly what was judged; a map replaced or changed since is
 //     reported as skipped, never deleted. NotFound counts as deleted.

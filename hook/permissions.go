@@ -11,13 +11,15 @@ const (
 	CommandCleanup = "cleanup"
 	CommandSweep   = "sweep"
 	CommandWatch   = "watch"
+	// CommandReport reads what sweep reads, and deletes nothing.
+	CommandReport = "report"
 	// CommandAll stands for every command: the access the chart grants.
 	CommandAll = "all"
 )
 
 // Commands are the commands that act on a cluster, in the order the README
 // lists them.
-var Commands = []string{CommandCleanup, CommandSweep, CommandWatch}
+var Commands = []string{CommandCleanup, CommandSweep, CommandWatch, CommandReport}
 
 // Access is one verb on one resource that a command sends.
 type Access struct {
@@ -36,22 +38,26 @@ type Access struct {
 var allCommands = []string{CommandCleanup, CommandSweep, CommandWatch}
 var targeted = []string{CommandCleanup, CommandWatch}
 
+// reading are the commands that send sweep's reads: report reads exactly
+// what sweep reads, and deletes nothing.
+var reading = []string{CommandCleanup, CommandSweep, CommandWatch, CommandReport}
+
 // Permissions is the one list of the API access the commands need: the
 // README's RBAC table, the Helm chart's Role and `rbac preflight` are checked
 // against it (deploy/helm and hook/rbac tests). A change in what the library
 // calls starts here.
 var Permissions = []Access{
 	{Group: "", Resource: "configmaps", Verb: "get", Commands: targeted, Why: "read a map named in a driver Pod's volumes"},
-	{Group: "", Resource: "configmaps", Verb: "list", Commands: allCommands, Why: "list maps as metadata, by label and page by page"},
+	{Group: "", Resource: "configmaps", Verb: "list", Commands: reading, Why: "list maps as metadata, by label and page by page"},
 	{Group: "", Resource: "configmaps", Verb: "delete", Commands: allCommands, Why: "delete a leftover map with UID and resourceVersion preconditions"},
 	{Group: "", Resource: "pods", Verb: "get", Commands: targeted, Why: "read the driver Pod"},
-	{Group: "", Resource: "pods", Verb: "list", Commands: allCommands, Why: "find drivers and the Pods that use maps"},
+	{Group: "", Resource: "pods", Verb: "list", Commands: reading, Why: "find drivers and the Pods that use maps"},
 	{Group: "", Resource: "pods", Verb: "watch", Commands: targeted, Why: "wait for the driver to end (cleanup when told to wait, watch)"},
-	{Group: "sparkoperator.k8s.io", Resource: "sparkapplications", Verb: "get", Commands: allCommands, Why: "read the application's state and user-supplied maps; sweep reads it again just before deleting its maps"},
-	{Group: "sparkoperator.k8s.io", Resource: "sparkapplications", Verb: "list", Commands: allCommands, Why: "find applications by id; sweep reads them all"},
-	{Group: "sparkoperator.k8s.io", Resource: "sparkapplications", Verb: "watch", Commands: allCommands, Why: "wait for the application to end (cleanup when told to wait, watch); sweep follows the applications it judged until their maps are deleted (without it, it reads each again)"},
+	{Group: "sparkoperator.k8s.io", Resource: "sparkapplications", Verb: "get", Commands: reading, Why: "read the application's state and user-supplied maps; sweep reads it again just before deleting its maps"},
+	{Group: "sparkoperator.k8s.io", Resource: "sparkapplications", Verb: "list", Commands: reading, Why: "find applications by id; sweep reads them all"},
+	{Group: "sparkoperator.k8s.io", Resource: "sparkapplications", Verb: "watch", Commands: reading, Why: "wait for the application to end (cleanup when told to wait, watch); sweep follows the applications it judged until their maps are deleted (without it, it reads each again)"},
 	{Group: "", Resource: "events", Verb: "create", Commands: targeted, Why: "record the summary Event"},
-	{Group: "", Resource: "namespaces", Verb: "get", Commands: allCommands, Optional: true, Why: "say \"namespace not found\" clearly; a 403 is ignored"},
+	{Group: "", Resource: "namespaces", Verb: "get", Commands: reading, Optional: true, Why: "say \"namespace not found\" clearly; a 403 is ignored"},
 }
 
 // PermissionsFor returns the access one command (or CommandAll) needs, in

@@ -42,6 +42,9 @@ type Entry struct {
 	appIDs          []string
 	appName         string
 	appUID          types.UID
+	// origin is what the judgement saw of where the map came from: the
+	// report attributes each map to a cause from it.
+	origin origin
 	// checkedAt is when the last re-check of the Pods (and the
 	// application) this entry rests on began, on the retry policy's clock.
 	checkedAt time.Time

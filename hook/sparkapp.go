@@ -3,6 +3,7 @@ package hook
 import (
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -21,6 +22,10 @@ const (
 	restartOnFailure = "OnFailure"
 	restartAlways    = "Always"
 )
+
+// ConfExecutorDeleteOnTermination is the Spark setting that, when false,
+// keeps executor Pods and the executor map after the application stops.
+const ConfExecutorDeleteOnTermination = "spark.kubernetes.executor.deleteOnTermination"
 
 // sparkApp is what the tool reads from a SparkApplication.
 type sparkApp struct {
@@ -43,6 +48,14 @@ type sparkApp struct {
 	SubmissionRetries  *int64
 	SubmissionAttempts int64
 	RetryUnreadable    bool
+
+	// What the report needs to say why the maps stayed: whether
+	// spec.timeToLiveSeconds is set (the operator then deletes the
+	// application, and the garbage collector its driver Pod and maps), and
+	// whether spec.sparkConf turns executor deletion off (Spark then leaves
+	// the executor map behind even when the driver stops normally).
+	HasTTL              bool
+	ExecutorDeletionOff bool
 }
 
 // terminal: the application will not run again by itself. An edit of its
@@ -101,6 +114,12 @@ func parseSparkApp(u *unstructured.Unstructured) *sparkApp {
 	a.DriverPod, _, _ = unstructured.NestedString(u.Object, "status", "driverInfo", "podName")
 	a.SubmissionID, _, _ = unstructured.NestedString(u.Object, "status", "submissionID")
 	a.readRetries(u)
+	if v, ok, _ := unstructured.NestedFieldNoCopy(u.Object, "spec", "timeToLiveSeconds"); ok && v != nil {
+		a.HasTTL = true
+	}
+	if v, ok, _ := unstructured.NestedString(u.Object, "spec", "sparkConf", ConfExecutorDeleteOnTermination); ok && strings.EqualFold(strings.TrimSpace(v), "false") {
+		a.ExecutorDeletionOff = true
+	}
 	if ts, ok, _ := unstructured.NestedString(u.Object, "status", "terminationTime"); ok && ts != "" {
 		if t, err := time.Parse(time.RFC3339, ts); err == nil {
 			a.TerminatedAt = t

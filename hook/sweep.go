@@ -62,6 +62,11 @@ type SweepOptions struct {
 	// Now is the clock for ages (default: the API server's, learnt from
 	// its answers; the local one with fake clients).
 	Now func() time.Time
+
+	// userMapSeen, when set, is told of every map a SparkApplication names
+	// as user-supplied that sweep passes over without judging (it bears no
+	// sign of Spark): the report counts them, sweep never considers them.
+	userMapSeen func(ns, name, source string)
 }
 
 // DefaultOrphanOlderThan is how long an ownerless executor map, and every
@@ -117,6 +122,7 @@ type sweepIndex struct {
 	podsByName  map[string]*corev1.Pod  // ns/name
 	driversByID map[string]*corev1.Pod  // ns/app id
 	activity    map[string]*appActivity // ns/app id: what its Pods show
+	userMaps    map[string]string       // ns/map name: where a SparkApplication names it as user-supplied
 }
 
 // Sweep finds and deletes, across a namespace (or all of them), every map
@@ -303,11 +309,17 @@ func (s *sweeper) sweepScope(ctx context.Context, ns string) error {
 				return nil // the server filters these out; a guard all the same
 			}
 			if !sparkSignal(&m.ObjectMeta) {
+				if src := ix.userMaps[key]; src != "" && o.userMapSeen != nil {
+					o.userMapSeen(m.Namespace, m.Name, src)
+				}
 				ignored++
 				return nil
 			}
 			spark++
 			e := sweepVerdict(&m.ObjectMeta, ix.viewFor(&m.ObjectMeta), ix.activityFor(&m.ObjectMeta), rule, mark)
+			if e.origin.userSource == "" {
+				e.origin.userSource = ix.userMaps[key]
+			}
 			if e.Decision == Skipped {
 				s.record(e)
 				return nil
@@ -608,6 +620,8 @@ func sweepVerdict(m *metav1.ObjectMeta, app *appView, act *appActivity, rule age
 	e.Age = rule.Now.Sub(m.CreationTimestamp.Time)
 	var reason string
 	e.Kind, reason = app.judge(m)
+	e.origin = originOf(m, app)
+	e.origin.age = e.Age
 	if reason == "" {
 		if isLive, why := app.live(); isLive {
 			reason = "application still running: " + why
@@ -682,7 +696,7 @@ func (s *sweeper) index(ctx context.Context, ns string) (*sweepIndex, error) {
 	ix := &sweepIndex{
 		appsByUID: map[types.UID]*sparkApp{}, appsByName: map[string]*sparkApp{}, appsByID: map[string]*sparkApp{},
 		podsByUID: map[types.UID]*corev1.Pod{}, podsByName: map[string]*corev1.Pod{}, driversByID: map[string]*corev1.Pod{},
-		activity: map[string]*appActivity{},
+		activity: map[string]*appActivity{}, userMaps: map[string]string{},
 	}
 	apps := s.c.Dynamic.Resource(SparkApplicationGVR).Namespace(ns)
 	err := s.paged(ctx, ns, "list sparkapplications", "list", SparkApplicationGVR.Group, SparkApplicationGVR.Resource,
@@ -704,7 +718,10 @@ func (s *sweeper) index(ctx context.Context, ns string) (*sweepIndex, error) {
 			if a.AppID != "" {
 				ix.appsByID[nsKey(u.GetNamespace(), a.AppID)] = a
 			}
-		}, func() { clear(ix.appsByUID); clear(ix.appsByName); clear(ix.appsByID) })
+			for name, src := range a.UserMaps {
+				ix.userMaps[nsKey(u.GetNamespace(), name)] = src
+			}
+		}, func() { clear(ix.appsByUID); clear(ix.appsByName); clear(ix.appsByID); clear(ix.userMaps) })
 	if answered404(err) {
 		if uerr := sparkAppsMissing(s.c, err, ""); uerr != nil {
 			// Installed, but not in a version the tool reads: every map

@@ -68,6 +68,7 @@ Every flag can also be set through the environment variable shown beside it. In 
 		Commands: []*cli.Command{
 			cleanupCommand(g),
 			sweepCommand(g),
+			reportCommand(g),
 			watchCommand(g),
 			rbacCommand(g),
 			checkCommand(g),

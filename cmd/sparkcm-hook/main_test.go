@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/sparkcm-hook/sparkcm-hook/hook"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/sparkfixture"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/testbed"
 )
@@ -286,5 +287,43 @@ func TestSweepCLIWritesACSVLedger(t *testing.T) {
 		if !strings.Contains(l, ",deleted,") || !strings.Contains(l, app.AppID) {
 			t.Fatalf("ledger line %q", l)
 		}
+	}
+}
+
+// report -o json says what sweep --dry-run does with the same scope and
+// --older-than, in counts, and changes nothing; every format prints.
+func TestReportCLICountsWhatSweepDryRunDecidesAndDeletesNothing(t *testing.T) {
+	ns := cp.NewNamespace(t)
+	newApp(t, ns, sparkfixture.Spec{PodTemplate: true})
+	newApp(t, ns, sparkfixture.Spec{NoSparkApplication: true})
+	newApp(t, ns, sparkfixture.Spec{State: sparkfixture.StateRunning})
+	kc := kubeconfig(t, cp.Get(t).AdminConfig(), ns)
+	before := mapCount(t, ns)
+	dry := runCLI(t, "sweep", "--kubeconfig", kc, "--older-than", "0s", "--dry-run", "-o", "json")
+	if dry.code != exitOK {
+		t.Fatalf("sweep --dry-run: exit %d: %s", dry.code, dry.stderr)
+	}
+	var ledger hook.Result
+	if err := json.Unmarshal([]byte(dry.stdout), &ledger); err != nil {
+		t.Fatal(err)
+	}
+	r := runCLI(t, "report", "--kubeconfig", kc, "--sizes", "-o", "json")
+	if r.code != exitOK {
+		t.Fatalf("report: exit %d: %s", r.code, r.stderr)
+	}
+	var rep hook.ReportResult
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Total.WouldDelete != ledger.Counts.Deleted || rep.Total.Kept != ledger.Counts.Skipped || rep.Total.Failed != ledger.Counts.Failed || rep.Total.WouldDelete == 0 {
+		t.Fatalf("report %+v, sweep --dry-run %+v", rep.Total, ledger.Counts)
+	}
+	for _, format := range []string{"text", "yaml", "markdown"} {
+		if r := runCLI(t, "report", "--kubeconfig", kc, "-o", format); r.code != exitOK || !strings.Contains(r.stdout, "no-ttl") {
+			t.Errorf("-o %s: exit %d, no cause in\n%s%s", format, r.code, r.stdout, r.stderr)
+		}
+	}
+	if after := mapCount(t, ns); after != before {
+		t.Fatalf("report changed the maps: %d before, %d after", before, after)
 	}
 }

@@ -45,8 +45,8 @@ func preflightCommand(g *globals) *cli.Command {
 	var all bool
 	return &cli.Command{
 		Name:      "preflight",
-		Usage:     "may this identity run cleanup, sweep or watch here? prints the Role that would let it",
-		UsageText: g.prog + " rbac preflight (-n NAMESPACE | -A) [--for cleanup|sweep|watch|all] [-o text|json|yaml]",
+		Usage:     "may this identity run cleanup, sweep, watch or report here? prints the Role that would let it",
+		UsageText: g.prog + " rbac preflight (-n NAMESPACE | -A) [--for cleanup|sweep|watch|report|all] [-o text|json|yaml]",
 		Description: `Asks the API server, one SelfSubjectAccessReview per verb, whether the current identity has
 exactly the access the command needs (the README's RBAC table and the Helm chart's Role) and prints
 each as allowed or denied. When any required verb is denied it prints a Role and RoleBinding (with
@@ -59,8 +59,8 @@ Creates nothing but access reviews.
 		Before: g.setup,
 		Flags: withGlobals(
 			[]cli.Flag{
-				&cli.StringFlag{Name: "for", Value: hook.CommandAll, Usage: "the command to check: cleanup, sweep, watch, or all (what the chart grants)", EnvVars: env("for"), Destination: &forCmd},
-				allNamespacesFlag(&all, "check cluster-wide access (sweep -A)"),
+				&cli.StringFlag{Name: "for", Value: hook.CommandAll, Usage: "the command to check: cleanup, sweep, watch, report, or all (what the chart grants)", EnvVars: env("for"), Destination: &forCmd},
+				allNamespacesFlag(&all, "check cluster-wide access (sweep -A, report -A)"),
 				&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text (YAML with the report in comments), json or yaml", EnvVars: env("output"), Destination: &output},
 			},
 		),

@@ -433,3 +433,65 @@ func TestPreflightForSweepAllNamespacesChecksListNamespaces(t *testing.T) {
 		t.Errorf("list namespaces check %+v, want it optional where every read is allowed cluster-wide", c)
 	}
 }
+
+// report runs with sweep's reads alone: an account granted exactly what
+// `rbac preflight --for report` checks (no delete) reads the backlog, while
+// sweep with the same account is refused its deletes.
+func TestReportRunsWithSweepsReadsAlone(t *testing.T) {
+	skipShort(t)
+	ns := cp.NewNamespace(t)
+	newApp(t, ns, sparkfixture.Spec{})
+	readRules := hook.RulesFor(func(a hook.Access) bool { return !a.Optional }, hook.PermissionsFor(hook.CommandReport))
+	kc := accountKubeconfig(t, ns, "reader", readRules...)
+	if r := runCLI(t, "rbac", "preflight", "--kubeconfig", kc, "--for", "report"); r.code != exitOK {
+		t.Fatalf("preflight --for report: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	r := runCLI(t, "report", "--kubeconfig", kc, "--preflight", "--sizes", "-o", "json")
+	if r.code != exitOK {
+		t.Fatalf("report with sweep's reads: exit %d\n%s", r.code, r.stderr)
+	}
+	var rep hook.ReportResult
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || rep.Total.WouldDelete == 0 {
+		t.Fatalf("report %+v (%v)", rep.Total, err)
+	}
+	if r := runCLI(t, "rbac", "preflight", "--kubeconfig", kc, "--for", "sweep"); r.code != exitForbidden {
+		t.Fatalf("preflight --for sweep with reads only: exit %d, want 3", r.code)
+	}
+}
+
+// report -A --sizes with an account bound in one namespace only (and
+// allowed to list namespaces) reads it namespace by namespace, as sweep -A
+// does: it measures the namespace it may read and names the others as
+// unread, rather than failing on the cluster-wide list of full ConfigMaps.
+func TestReportAllNamespacesWithSizesGoesNamespaceByNamespaceWhereClusterWideIsRefused(t *testing.T) {
+	skipShort(t)
+	ns := cp.NewNamespace(t)
+	newApp(t, ns, sparkfixture.Spec{})
+	readRules := hook.RulesFor(func(a hook.Access) bool { return !a.Optional }, hook.PermissionsFor(hook.CommandReport))
+	kc := accountKubeconfig(t, ns, "ns-reader", readRules...)
+	kube, _ := clients(t)
+	ctx := context.Background()
+	name := ns + "-list-namespaces"
+	if _, err := kube.RbacV1().ClusterRoles().Create(ctx, &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: name},
+		Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"list"}}}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = kube.RbacV1().ClusterRoles().Delete(ctx, name, metav1.DeleteOptions{}) })
+	if _, err := kube.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: name},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: "ns-reader", Namespace: ns}}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = kube.RbacV1().ClusterRoleBindings().Delete(ctx, name, metav1.DeleteOptions{}) })
+	r := runCLI(t, "report", "--kubeconfig", kc, "-A", "--sizes", "-o", "json")
+	if r.code != exitOK {
+		t.Fatalf("report -A --sizes: exit %d\n%s", r.code, r.stderr)
+	}
+	var rep hook.ReportResult
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Total.WouldDelete == 0 || rep.Total.Bytes == 0 || len(rep.Unreadable) == 0 {
+		t.Fatalf("report -A --sizes: %+v, unread %v", rep.Total, rep.Unreadable)
+	}
+}

@@ -127,6 +127,16 @@ func TestBadInputIsOneLineExitTwoAndAsksNoAPIServer(t *testing.T) {
 		{"sweep with one bad namespace of several", []string{"sweep", "--kubeconfig", kc, "-n", "a,Bad_NS", "--older-than", "1h"}, nil, "Bad_NS"},
 		{"exclusion without -A", []string{"sweep", "--kubeconfig", kc, "-n", "a", "--exclude-namespaces", "b", "--older-than", "1h"}, nil, "--exclude-namespaces"},
 		{"invalid excluded namespace", []string{"sweep", "--kubeconfig", kc, "-A", "--exclude-namespaces", "Bad_NS", "--older-than", "1h"}, nil, "Bad_NS"},
+		// report reads what sweep reads: the same scope and bounds, checked the same way.
+		{"report with an output sweep has but report does not", []string{"report", "--kubeconfig", kc, "-o", "csv"}, nil, "csv"},
+		{"report with -n and -A", []string{"report", "--kubeconfig", kc, "-n", "jobs", "-A"}, nil, "-A"},
+		{"report with a negative older-than", []string{"report", "--kubeconfig", kc, "--older-than", "-1h"}, nil, "--older-than"},
+		{"report with a zero orphan bound", []string{"report", "--kubeconfig", kc, "--orphan-older-than", "0s"}, nil, "--orphan-older-than must be positive"},
+		{"report naming no application", []string{"report", "--kubeconfig", kc, "--top", "0"}, nil, "--top"},
+		{"report with an argument", []string{"report", "--kubeconfig", kc, "extra"}, nil, "extra"},
+		{"report exclusion without -A", []string{"report", "--kubeconfig", kc, "-n", "a", "--exclude-namespaces", "b"}, nil, "--exclude-namespaces"},
+		{"report with one bad namespace of several", []string{"report", "--kubeconfig", kc, "-n", "a,Bad_NS"}, nil, "Bad_NS"},
+		{"report input checked before the kubeconfig", []string{"report", "--kubeconfig", missing, "-o", "xml"}, nil, "xml"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -249,6 +259,7 @@ func TestTimeoutBoundsTheWholeRunInEveryCommand(t *testing.T) {
 		"cleanup": append([]string{"cleanup", "--spark-app", "etl"}, bound...),
 		"sweep":   append([]string{"sweep", "--older-than", "1h"}, bound...),
 		"watch":   append([]string{"watch", "--pod", "etl-driver", "--grace", "1s"}, bound...),
+		"report":  append([]string{"report"}, bound...),
 	} {
 		t.Run(name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -323,6 +334,16 @@ func TestHelpNamesExitCodesAndTheEnvironmentVariableOfEveryFlag(t *testing.T) {
 			if v := env(flag)[0]; !strings.Contains(r.stdout, "$"+v) {
 				t.Errorf("%s --help does not name $%s", cmd, v)
 			}
+		}
+	}
+	// report deletes nothing: no --dry-run, no --concurrency.
+	r := runCLI(t, "report", "--help")
+	if r.code != 0 || !strings.Contains(r.stdout, "EXIT CODES") || !strings.Contains(r.stdout, "deletes nothing") {
+		t.Fatalf("report --help: exit %d\n%s", r.code, r.stdout)
+	}
+	for _, flag := range []string{"timeout", "retry-budget", "output", "namespace", "all-namespaces", "older-than", "orphan-older-than", "sizes", "top", "exclude-namespaces", "preflight"} {
+		if v := env(flag)[0]; !strings.Contains(r.stdout, "$"+v) {
+			t.Errorf("report --help does not name $%s", v)
 		}
 	}
 }

@@ -99,7 +99,7 @@ func RunPreflight(ctx context.Context, kc kube.Interface, log *slog.Logger, o Pr
 		}
 		p.Checks = append(p.Checks, Check{Access: a, Review: rev})
 	}
-	if o.Namespace == "" && (o.Command == hook.CommandSweep || o.Command == hook.CommandAll) {
+	if o.Namespace == "" && (o.Command == hook.CommandSweep || o.Command == hook.CommandReport || o.Command == hook.CommandAll) {
 		c, err := listNamespacesCheck(ctx, kc, log, o.Retry, p.Checks)
 		if err != nil {
 			return nil, err
@@ -130,7 +130,7 @@ func RunPreflight(ctx context.Context, kc kube.Interface, log *slog.Logger, o Pr
 // listNamespaces is what sweep -A needs besides the table's verbs when it
 // may not read cluster-wide: it then sweeps namespace by namespace, and
 // lists the Namespaces to find them.
-var listNamespaces = hook.Access{Group: "", Resource: "namespaces", Verb: "list", Commands: []string{hook.CommandSweep},
+var listNamespaces = hook.Access{Group: "", Resource: "namespaces", Verb: "list", Commands: []string{hook.CommandSweep, hook.CommandReport},
 	Why: "sweep -A where a cluster-wide read is refused: find the namespaces to sweep one by one"}
 
 // listNamespacesCheck asks whether the caller may list Namespaces. It is

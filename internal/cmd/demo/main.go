@@ -4,7 +4,8 @@
 // user-supplied and unrelated maps), submits one more application with the
 // real spark-submit (Spark from hack/spark.sh), then runs the real
 // sparkcm-hook binary: one cleanup of that application as an Airflow task
-// would, sweep --dry-run, and sweep. It prints a before/after table and stops
+// would, sweep --dry-run, report (checked against the dry run's counts),
+// and sweep. It prints a before/after table and stops
 // everything it started.
 package main
 
@@ -123,6 +124,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	say("report: the backlog at a glance, read-only, from sweep's own dry-run judgement")
+	glance, err := runReport(ctx, bin, kc, stderr, dry)
+	if err != nil {
+		return err
+	}
 	say("sweep")
 	swept, err := runHook(ctx, bin, kc, stderr, "sweep", "--older-than", "0s", "-o", "json")
 	if err != nil {
@@ -137,6 +143,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	report(stdout, before, after, cleanup, dry, swept, lost, w)
+	fmt.Fprintf(stdout, "\nThe backlog before the sweep (sparkcm-hook report)\n%s", glance)
 	cp.Stop() // the last step starts a control plane of its own, with a node
 	if err := nodeStep(ctx, stdout, say); err != nil {
 		return err
@@ -248,6 +255,28 @@ func runHook(ctx context.Context, bin, kubeconfig string, stderr io.Writer, args
 		return nil, fmt.Errorf("sparkcm-hook %s exited %d", args[0], r.code)
 	}
 	return r, nil
+}
+
+// runReport runs `report` (json, then text) and checks that it counts what
+// sweep --dry-run decided: it returns the text to show.
+func runReport(ctx context.Context, bin, kubeconfig string, stderr io.Writer, dry *hookRun) (string, error) {
+	var out [2]bytes.Buffer
+	for i, format := range []string{"json", "text"} {
+		cmd := exec.CommandContext(ctx, bin, "--kubeconfig", kubeconfig, "report", "--sizes", "-o", format)
+		cmd.Stdout, cmd.Stderr = &out[i], stderr
+		if err := cmd.Run(); err != nil {
+			return "", fmt.Errorf("sparkcm-hook report -o %s: %w", format, err)
+		}
+	}
+	var r hook.ReportResult
+	if err := json.Unmarshal(out[0].Bytes(), &r); err != nil {
+		return "", fmt.Errorf("sparkcm-hook report: output is not JSON: %w", err)
+	}
+	if r.Total.WouldDelete != len(dry.res.Deleted) || r.Total.Kept != len(dry.res.Skipped) || r.Total.Failed != len(dry.res.Failed) {
+		return "", fmt.Errorf("report counts %d would delete, %d kept, %d failed; sweep --dry-run decided %d, %d, %d",
+			r.Total.WouldDelete, r.Total.Kept, r.Total.Failed, len(dry.res.Deleted), len(dry.res.Skipped), len(dry.res.Failed))
+	}
+	return out[1].String(), nil
 }
 
 func report(w io.Writer, before, after map[string]int, cleanup, dry, swept *hookRun, lost int, wd *world) {

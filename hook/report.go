@@ -1,0 +1,655 @@
+package hook
+
+import (
+	"cmp"
+	"context"
+	"encoding/base64"
+	"errors"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+)
+
+// Cause is why a ConfigMap is still there: the one setting (or its
+// absence) that left it behind. Each has a remedy (see CauseInfos).
+type Cause string
+
+// The causes, in the order the report lists them.
+const (
+	// CauseNoTTL: the SparkApplication has no spec.timeToLiveSeconds, so it
+	// stays, and with it its finished driver Pod and every map that Pod owns.
+	CauseNoTTL Cause = "no-ttl"
+	// CauseDriverPodKept: a finished driver Pod of plain spark-submit (no
+	// operator) is still there; Spark never deletes it, and its maps go only
+	// with it.
+	CauseDriverPodKept Cause = "driver-pod-kept"
+	// CauseNoOwner: the map has no owner at all (client mode, Spark
+	// 3.1.0/3.1.1, an operator that set none): the garbage collector never
+	// removes it.
+	CauseNoOwner Cause = "no-owner"
+	// CauseUserSupplied: a SparkApplication names the map as its own
+	// (spec.sparkConfigMap, hadoopConfigMap, configMaps); it has no owner,
+	// so the garbage collector never removes it, and sweep never deletes it.
+	CauseUserSupplied Cause = "user-supplied"
+	// CauseExecutorDeletionOff: spark.kubernetes.executor.deleteOnTermination
+	// is false: Spark leaves its executor map when the application stops.
+	CauseExecutorDeletionOff Cause = "executor-deletion-off"
+	// CauseTTLNotDue: the SparkApplication has a TTL that has not run out.
+	CauseTTLNotDue Cause = "ttl-not-due"
+	// CauseOwnerGone: the owner was deleted and the garbage collector has
+	// not removed the map (it lags, or the owner went with
+	// --cascade=orphan).
+	CauseOwnerGone Cause = "owner-gone"
+	// CauseRunning: the application still runs; not a leftover yet.
+	CauseRunning Cause = "running"
+	// CauseStateUnknown: the SparkApplications cannot be read in a version
+	// this tool knows.
+	CauseStateUnknown Cause = "state-unknown"
+	// CauseNotSparks: it looks like Spark's but no Spark owner of one
+	// application ties it to one (another owner, another application's
+	// label): never deleted.
+	CauseNotSparks Cause = "not-sparks"
+)
+
+// CauseInfo says what a cause means and how to remove it.
+type CauseInfo struct {
+	Cause   Cause  `json:"cause"`
+	Title   string `json:"title"`
+	Remedy  string `json:"remedy"`
+	Example string `json:"example,omitempty"`
+}
+
+// CauseInfos are the causes in report order, each with its remedy: the
+// field to set, with a one-line example.
+var CauseInfos = []CauseInfo{
+	{CauseNoTTL, "SparkApplication without spec.timeToLiveSeconds: it, its finished driver Pod and every map the Pod owns stay",
+		"set spec.timeToLiveSeconds on the SparkApplication", "spec: {timeToLiveSeconds: 3600}"},
+	{CauseDriverPodKept, "finished driver Pod kept (spark-submit without the operator): Spark never deletes it, and its maps go only with it",
+		"delete the driver Pod when the job ends (the job's teardown step)", "sparkcm-hook cleanup --app-id APP_ID"},
+	{CauseNoOwner, "map with no owner at all (client mode, Spark 3.1.0/3.1.1, an operator that set none): the garbage collector never removes it",
+		"run the driver in a Pod named in spark.kubernetes.driver.pod.name, on Spark 3.1.2 or later, so the driver owns the executor map", "--conf spark.kubernetes.driver.pod.name=$HOSTNAME"},
+	{CauseUserSupplied, "user-supplied map (spec.sparkConfigMap, hadoopConfigMap, configMaps, volumes) without an ownerReference: the garbage collector never removes it, sweep never deletes it",
+		"give it an ownerReference to its SparkApplication, or delete it with the application",
+		"metadata: {ownerReferences: [{apiVersion: sparkoperator.k8s.io/v1beta2, kind: SparkApplication, name: APP, uid: UID}]}"},
+	{CauseExecutorDeletionOff, "executor deletion turned off: Spark leaves the executor map when the application stops",
+		"leave " + ConfExecutorDeleteOnTermination + " at its default, true", `sparkConf: {"` + ConfExecutorDeleteOnTermination + `": "true"}`},
+	{CauseTTLNotDue, "SparkApplication whose TTL has not run out: the operator deletes it, and the garbage collector its maps, when it does",
+		"nothing to fix; a shorter TTL removes them sooner", "spec: {timeToLiveSeconds: 600}"},
+	{CauseOwnerGone, "owner deleted but the map not yet collected (the garbage collector lags, or the owner was deleted with --cascade=orphan)",
+		"delete owners with the default cascade; sweep removes these", "kubectl delete pod DRIVER_POD --cascade=background"},
+	{CauseRunning, "application still running: not a leftover yet", "nothing to fix", ""},
+	{CauseStateUnknown, "the SparkApplications cannot be read in a version this tool knows: their maps are kept",
+		"let this identity get and list sparkapplications, or use a sparkcm-hook that reads their version", ""},
+	{CauseNotSparks, "Spark-like name or label but no Spark owner of one application (another owner, another application's label): never deleted",
+		"nothing to fix; delete it by hand if nobody needs it", ""},
+}
+
+// InfoOf is the description and remedy of a cause.
+func InfoOf(c Cause) CauseInfo {
+	for _, i := range CauseInfos {
+		if i.Cause == c {
+			return i
+		}
+	}
+	return CauseInfo{Cause: c, Title: string(c)}
+}
+
+// origin is what sweep saw of where a map came from, kept on its entry
+// for the report.
+type origin struct {
+	age             time.Duration // since the map was created, on the server's clock
+	ownerless       bool
+	userSource      string // where a SparkApplication names it as user-supplied
+	app             bool   // its SparkApplication exists
+	ttl             bool   // ... with spec.timeToLiveSeconds
+	execDeletionOff bool   // ... with executor deletion turned off
+	driverKept      bool   // its driver Pod exists
+	ownerGone       bool   // an owner it names is gone
+	live            bool   // its application runs
+	appsUnreadable  bool
+	tied            bool // some owner or label ties it to one application
+}
+
+// originOf reads, from what judging a map saw, where the map came from.
+func originOf(m *metav1.ObjectMeta, app *appView) origin {
+	o := origin{ownerless: ownerless(m)}
+	if app == nil {
+		return o
+	}
+	if app.App != nil {
+		o.app, o.ttl, o.execDeletionOff = true, app.App.HasTTL, app.App.ExecutorDeletionOff
+		o.userSource = app.App.UserMaps[m.Name]
+	}
+	o.driverKept = app.Driver != nil
+	o.ownerGone = (app.DriverGone && app.Driver == nil) || app.AppGone
+	o.live, _ = app.live()
+	o.appsUnreadable = app.AppsUnreadable != ""
+	o.tied = len(app.IDs) > 0 || app.Driver != nil || app.App != nil || o.ownerGone
+	return o
+}
+
+// causeOf attributes a decided map to the one cause that left it there.
+// The more particular cause wins: a user's map is the user's whatever its
+// application does; an executor map left by executor deletion turned off
+// would be gone without that setting, TTL or not.
+func causeOf(e Entry) Cause {
+	o := e.origin
+	switch {
+	case o.userSource != "" || keepReasonOf(e.Reason) == KeepUserSupplied:
+		return CauseUserSupplied
+	case o.live || keepReasonOf(e.Reason) == KeepRunning:
+		return CauseRunning
+	case o.appsUnreadable:
+		return CauseStateUnknown
+	case o.ownerless:
+		return CauseNoOwner
+	case o.app && e.Kind == KindExecutorConf && o.execDeletionOff:
+		return CauseExecutorDeletionOff
+	case o.app && !o.ttl:
+		return CauseNoTTL
+	case o.app:
+		return CauseTTLNotDue
+	case o.driverKept:
+		return CauseDriverPodKept
+	case o.ownerGone:
+		return CauseOwnerGone
+	}
+	return CauseNotSparks
+}
+
+// KeepReason is the kind of reason sweep keeps a map for.
+type KeepReason string
+
+// The reasons sweep keeps a map, in report order.
+const (
+	KeepRunning        KeepReason = "running"
+	KeepInUse          KeepReason = "in-use"
+	KeepTooYoung       KeepReason = "too-young"
+	KeepOwnerlessQuiet KeepReason = "ownerless-not-quiet"
+	KeepChanged        KeepReason = "changed-after-read"
+	KeepAnnotation     KeepReason = "keep-annotation"
+	KeepUserSupplied   KeepReason = "user-supplied"
+	KeepOtherOwner     KeepReason = "another-owner"
+	KeepOtherApp       KeepReason = "another-application"
+	KeepNotSparks      KeepReason = "not-sparks"
+	KeepStateUnknown   KeepReason = "state-unknown"
+	KeepOther          KeepReason = "other"
+)
+
+// keepReasons tell a reason's kind by how sweep words it; the titles are
+// what the report prints. The unit tests hold every reason sweep gives to
+// one of them.
+var keepReasons = []struct {
+	reason   KeepReason
+	prefixes []string
+	title    string
+}{
+	{KeepRunning, []string{"application still running"}, "application still running"},
+	{KeepInUse, []string{"in use by Pod"}, "in use by a Pod that has not terminated"},
+	{KeepTooYoung, []string{"younger than the minimum age", "application ended "}, "younger than --older-than, or ended less than --older-than ago"},
+	{KeepOwnerlessQuiet, []string{"ownerless executor map"}, "ownerless, its application seen less than --orphan-older-than ago"},
+	{KeepChanged, []string{"created or changed after its owners were read", "changed since it was judged"}, "written after its owners were read: judged on the next run"},
+	{KeepAnnotation, []string{AnnotationKeep + ":"}, AnnotationKeep + ": \"true\""},
+	{KeepUserSupplied, []string{"user-supplied ("}, "user-supplied: never deleted"},
+	{KeepOtherOwner, []string{"has another owner"}, "has another owner"},
+	{KeepOtherApp, []string{"labelled for another application"}, "labelled for another application"},
+	{KeepNotSparks, []string{"not a name Spark generates", "no evidence that Spark generated it"}, "no evidence Spark generated it for one application"},
+	{KeepStateUnknown, []string{"its SparkApplication's state cannot be known"}, "its SparkApplication cannot be read"},
+}
+
+func keepReasonOf(reason string) KeepReason {
+	for _, k := range keepReasons {
+		for _, p := range k.prefixes {
+			if strings.HasPrefix(reason, p) {
+				return k.reason
+			}
+		}
+	}
+	return KeepOther
+}
+
+func keepTitle(r KeepReason) string {
+	for _, k := range keepReasons {
+		if k.reason == r {
+			return k.title
+		}
+	}
+	return "other"
+}
+
+// ReportOptions configures Report. The scope and the age bounds mean what
+// they mean to Sweep: the report says what that sweep would do.
+type ReportOptions struct {
+	Namespace         string
+	Namespaces        []string
+	AllNamespaces     bool
+	ExcludeNamespaces []string
+	OlderThan         time.Duration
+	OrphanOlderThan   time.Duration
+	PageSize          int64
+	Retry             RetryPolicy
+	// Sizes adds each map's bytes (data, binaryData and their keys): the
+	// ConfigMaps are listed once more in full, page by page, each page
+	// measured and dropped.
+	Sizes bool
+	// TopApps is how many applications the report names, those with the
+	// most maps first (default 10).
+	TopApps int
+	// Each, when set, is told every map sweep decided, with its cause, as
+	// it is decided (never concurrently).
+	Each func(Entry, Cause)
+	Now  func() time.Time
+}
+
+// DefaultTopApps is how many applications a report names by default.
+const DefaultTopApps = 10
+
+// Tally counts maps: all of them, those a sweep would delete now, those it
+// keeps and those it could not decide; with sizes, their bytes.
+type Tally struct {
+	Maps        int   `json:"maps"`
+	WouldDelete int   `json:"wouldDelete"`
+	Kept        int   `json:"kept"`
+	Failed      int   `json:"failed"`
+	Bytes       int64 `json:"bytes,omitempty"`
+}
+
+func (t *Tally) add(e Entry, size int64) {
+	t.Maps++
+	t.Bytes += size
+	switch e.Decision {
+	case WouldDelete, Deleted:
+		t.WouldDelete++
+	case Failed:
+		t.Failed++
+	default:
+		t.Kept++
+	}
+}
+
+// Row is one line of a breakdown.
+type Row struct {
+	Key string `json:"key"`
+	Tally
+}
+
+// CauseRow is one cause with its remedy and its maps.
+type CauseRow struct {
+	CauseInfo
+	Tally
+}
+
+// KeptRow is one reason sweep keeps maps for, and how many.
+type KeptRow struct {
+	Reason KeepReason `json:"reason"`
+	Title  string     `json:"title"`
+	Maps   int        `json:"maps"`
+	Bytes  int64      `json:"bytes,omitempty"`
+}
+
+// AppRow is one application's maps.
+type AppRow struct {
+	Namespace string `json:"namespace"`
+	AppID     string `json:"appId"`
+	Cause     Cause  `json:"cause"`
+	Tally
+}
+
+// ReportResult is the backlog at a glance: every map sweep considers,
+// counted per namespace, kind, age, cause and application, and what sweep
+// would do with it. It holds counts only.
+type ReportResult struct {
+	Scope           string     `json:"scope"`
+	OlderThan       string     `json:"olderThan"`
+	OrphanOlderThan string     `json:"orphanOlderThan"`
+	Sizes           bool       `json:"sizes"`
+	Total           Tally      `json:"total"`
+	Causes          []CauseRow `json:"causes"`
+	Kept            []KeptRow  `json:"kept"`
+	Namespaces      []Row      `json:"namespaces"`
+	Kinds           []Row      `json:"kinds"`
+	Ages            []Row      `json:"ages"`
+	TopApps         []AppRow   `json:"topApps"`
+	// Applications is how many applications the maps belong to.
+	Applications int `json:"applications"`
+	// UserMaps are the user-supplied maps sweep never considers (nothing
+	// about them looks like Spark's): counted here, never deleted.
+	UserMaps   Tally           `json:"userMapsNotConsidered"`
+	Unreadable []NamespaceNote `json:"unreadableNamespaces,omitempty"`
+	Seconds    float64         `json:"seconds"`
+}
+
+// ageBuckets are the report's ages, each up to (not including) its bound.
+var ageBuckets = []struct {
+	key   string
+	below time.Duration
+}{
+	{"<1h", time.Hour}, {"1h-1d", 24 * time.Hour}, {"1d-7d", 7 * 24 * time.Hour}, {"7d-30d", 30 * 24 * time.Hour}, {">=30d", 1<<63 - 1},
+}
+
+func ageBucket(d time.Duration) string {
+	for _, b := range ageBuckets {
+		if d < b.below {
+			return b.key
+		}
+	}
+	return ageBuckets[len(ageBuckets)-1].key
+}
+
+// kindKey is the report's kind of a map: what Spark made it for, or
+// "user" for a map a SparkApplication names as user-supplied.
+func kindKey(e Entry) string {
+	if e.origin.userSource != "" {
+		return "user"
+	}
+	return string(e.Kind)
+}
+
+// appTally is one application's counts, and the cause most of its maps
+// have.
+type appTally struct {
+	Tally
+	causes map[Cause]int
+}
+
+// aggregator keeps the report's counts as sweep decides maps. Memory grows
+// with namespaces and applications, never with maps (but for the sizes).
+type aggregator struct {
+	mu         sync.Mutex
+	sizes      map[string]int64 // ns/name -> bytes, with Sizes
+	each       func(Entry, Cause)
+	total      Tally
+	namespaces map[string]*Tally
+	kinds      map[string]*Tally
+	ages       map[string]*Tally
+	causes     map[Cause]*Tally
+	kept       map[KeepReason]*KeptRow
+	apps       map[[2]string]*appTally
+	userMaps   Tally
+}
+
+func newAggregator() *aggregator {
+	return &aggregator{namespaces: map[string]*Tally{}, kinds: map[string]*Tally{}, ages: map[string]*Tally{},
+		causes: map[Cause]*Tally{}, kept: map[KeepReason]*KeptRow{}, apps: map[[2]string]*appTally{}}
+}
+
+func bump[K comparable](m map[K]*Tally, k K, e Entry, size int64) {
+	t := m[k]
+	if t == nil {
+		t = &Tally{}
+		m[k] = t
+	}
+	t.add(e, size)
+}
+
+// record counts one decided map.
+func (a *aggregator) record(e Entry) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	size := a.sizes[nsKey(e.Namespace, e.Name)]
+	c := causeOf(e)
+	a.total.add(e, size)
+	bump(a.namespaces, e.Namespace, e, size)
+	bump(a.kinds, kindKey(e), e, size)
+	bump(a.ages, ageBucket(e.origin.age), e, size)
+	bump(a.causes, c, e, size)
+	if e.Decision == Skipped {
+		r := keepReasonOf(e.Reason)
+		k := a.kept[r]
+		if k == nil {
+			k = &KeptRow{Reason: r, Title: keepTitle(r)}
+			a.kept[r] = k
+		}
+		k.Maps++
+		k.Bytes += size
+	}
+	if e.AppID != "" {
+		key := [2]string{e.Namespace, e.AppID}
+		t := a.apps[key]
+		if t == nil {
+			t = &appTally{causes: map[Cause]int{}}
+			a.apps[key] = t
+		}
+		t.add(e, size)
+		t.causes[c]++
+	}
+	if a.each != nil {
+		a.each(e, c)
+	}
+}
+
+// userMap counts a user-supplied map sweep passed over.
+func (a *aggregator) userMap(ns, name, _ string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.userMaps.Maps++
+	a.userMaps.Kept++
+	a.userMaps.Bytes += a.sizes[nsKey(ns, name)]
+}
+
+func rows[K ~string](m map[K]*Tally) []Row {
+	out := make([]Row, 0, len(m))
+	for k, t := range m {
+		out = append(out, Row{Key: string(k), Tally: *t})
+	}
+	slices.SortFunc(out, func(a, b Row) int { return cmp.Or(cmp.Compare(b.Maps, a.Maps), cmp.Compare(a.Key, b.Key)) })
+	return out
+}
+
+func (a *aggregator) result(topN int) *ReportResult {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	r := &ReportResult{Total: a.total, UserMaps: a.userMaps, Namespaces: rows(a.namespaces), Kinds: rows(a.kinds), Applications: len(a.apps)}
+	for _, b := range ageBuckets {
+		if t := a.ages[b.key]; t != nil {
+			r.Ages = append(r.Ages, Row{Key: b.key, Tally: *t})
+		}
+	}
+	for _, info := range CauseInfos {
+		if t := a.causes[info.Cause]; t != nil {
+			r.Causes = append(r.Causes, CauseRow{CauseInfo: info, Tally: *t})
+		}
+	}
+	if a.userMaps.Maps > 0 {
+		// Sweep passes them over; they are still the user-supplied cause.
+		i := slices.IndexFunc(r.Causes, func(c CauseRow) bool { return c.Cause == CauseUserSupplied })
+		if i < 0 {
+			r.Causes = append(r.Causes, CauseRow{CauseInfo: InfoOf(CauseUserSupplied)})
+			slices.SortStableFunc(r.Causes, func(x, y CauseRow) int { return causeOrder(x.Cause) - causeOrder(y.Cause) })
+			i = slices.IndexFunc(r.Causes, func(c CauseRow) bool { return c.Cause == CauseUserSupplied })
+		}
+		r.Causes[i].Maps += a.userMaps.Maps
+		r.Causes[i].Kept += a.userMaps.Kept
+		r.Causes[i].Bytes += a.userMaps.Bytes
+	}
+	for _, k := range keepReasons {
+		if row := a.kept[k.reason]; row != nil {
+			r.Kept = append(r.Kept, *row)
+		}
+	}
+	if row := a.kept[KeepOther]; row != nil {
+		r.Kept = append(r.Kept, *row)
+	}
+	for key, t := range a.apps {
+		r.TopApps = append(r.TopApps, AppRow{Namespace: key[0], AppID: key[1], Cause: mainCause(t.causes), Tally: t.Tally})
+	}
+	slices.SortFunc(r.TopApps, func(x, y AppRow) int {
+		return cmp.Or(cmp.Compare(y.Maps, x.Maps), cmp.Compare(x.Namespace, y.Namespace), cmp.Compare(x.AppID, y.AppID))
+	})
+	if len(r.TopApps) > topN {
+		r.TopApps = r.TopApps[:topN]
+	}
+	for _, l := range []*[]Row{&r.Namespaces, &r.Kinds, &r.Ages} {
+		if *l == nil {
+			*l = []Row{}
+		}
+	}
+	if r.Causes == nil {
+		r.Causes = []CauseRow{}
+	}
+	if r.Kept == nil {
+		r.Kept = []KeptRow{}
+	}
+	if r.TopApps == nil {
+		r.TopApps = []AppRow{}
+	}
+	return r
+}
+
+func causeOrder(c Cause) int {
+	return slices.IndexFunc(CauseInfos, func(i CauseInfo) bool { return i.Cause == c })
+}
+
+// mainCause is the cause most of an application's maps have (the first in
+// report order on a tie).
+func mainCause(m map[Cause]int) Cause {
+	var best Cause
+	for _, info := range CauseInfos {
+		if n := m[info.Cause]; n > m[best] {
+			best = info.Cause
+		}
+	}
+	return best
+}
+
+// Report reads what a sweep with the same scope and age bounds reads, with
+// the same rights, and says what it would do: it runs Sweep itself in dry
+// run, so that its "would delete" and "keeps" are sweep's own judgement
+// map for map, and attributes every map to the cause that left it there.
+// It deletes nothing and holds counts only.
+func Report(ctx context.Context, c Clients, log *slog.Logger, o ReportOptions) (*ReportResult, error) {
+	start := time.Now()
+	if o.TopApps <= 0 {
+		o.TopApps = DefaultTopApps
+	}
+	so := SweepOptions{Namespace: o.Namespace, Namespaces: o.Namespaces, AllNamespaces: o.AllNamespaces, ExcludeNamespaces: o.ExcludeNamespaces,
+		OlderThan: o.OlderThan, OrphanOlderThan: o.OrphanOlderThan, DryRun: true, PageSize: o.PageSize, Retry: o.Retry, Now: o.Now}
+	if err := so.validate(); err != nil {
+		return nil, err
+	}
+	agg := newAggregator()
+	agg.each = o.Each
+	if o.Sizes {
+		sizes, err := mapSizes(ctx, c, log, so)
+		if err != nil {
+			return nil, err
+		}
+		agg.sizes = sizes
+	}
+	so.Record, so.userMapSeen = agg.record, agg.userMap
+	res, err := Sweep(ctx, c, log, so)
+	r := agg.result(o.TopApps)
+	r.Scope = nsLabel(res.Namespace)
+	if o.AllNamespaces {
+		r.Scope = nsLabel(metav1.NamespaceAll)
+	}
+	orphan := o.OrphanOlderThan
+	if orphan == 0 {
+		orphan = max(DefaultOrphanOlderThan, o.OlderThan)
+	}
+	r.OlderThan, r.OrphanOlderThan, r.Sizes = o.OlderThan.String(), orphan.String(), o.Sizes
+	r.Unreadable = res.Unreadable
+	r.Seconds = time.Since(start).Seconds()
+	return r, err
+}
+
+// sizesPageSize bounds a page of full ConfigMaps: each may hold up to 1 MiB.
+const sizesPageSize = 50
+
+// mapSizes lists the ConfigMaps of the report's scope in full, page by
+// page, and keeps only each one's size (ns/name -> bytes): one number per
+// map, never a map's data beyond its page. With AllNamespaces, where the
+// caller may not list cluster-wide, it goes namespace by namespace as
+// Sweep does, passing over those it may not read (Sweep reports them).
+func mapSizes(ctx context.Context, c Clients, log *slog.Logger, o SweepOptions) (map[string]int64, error) {
+	sizes := map[string]int64{}
+	s := &sweeper{o: o}
+	retry := o.Retry.withDefaults()
+	retry.readiness = c.readiness
+	listIn := func(ns string) error {
+		got := map[string]int64{}
+		err := listPaged(ctx, listSpec{
+			log: log, retry: retry, ns: ns, what: "list configmaps (sizes)", verb: "list", resrc: "configmaps", pageSize: sizesPageSize,
+			list: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+				opts.FieldSelector = s.excludeSelector(ns)
+				return c.Dynamic.Resource(configMapsGVR).Namespace(ns).List(ctx, opts)
+			},
+			each: func(obj runtime.Object) error {
+				u := obj.(*unstructured.Unstructured)
+				got[nsKey(u.GetNamespace(), u.GetName())] = configMapBytes(u.Object)
+				return nil
+			},
+			reset: func() { clear(got) },
+		})
+		maps.Copy(sizes, got)
+		return err
+	}
+	if !o.AllNamespaces {
+		scopes := o.Namespaces
+		if len(scopes) == 0 {
+			scopes = []string{o.Namespace}
+		}
+		for _, ns := range scopes {
+			if err := listIn(ns); err != nil {
+				return nil, err
+			}
+		}
+		return sizes, nil
+	}
+	err := listIn(metav1.NamespaceAll)
+	var fe *ForbiddenError
+	if !errors.As(err, &fe) || fe.Verb != "list" {
+		return sizes, err
+	}
+	var names []string
+	err = listPaged(ctx, listSpec{
+		log: log, retry: retry, what: "list namespaces", verb: "list", resrc: "namespaces", pageSize: o.PageSize,
+		list: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+			return c.Metadata.Resource(namespacesGVR).List(ctx, opts)
+		},
+		each: func(obj runtime.Object) error {
+			if name := obj.(*metav1.PartialObjectMetadata).Name; !s.excluded(name) {
+				names = append(names, name)
+			}
+			return nil
+		},
+		reset: func() { names = names[:0] },
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, ns := range names {
+		if err := listIn(ns); err != nil && (!errors.As(err, &fe) || fe.Verb != "list") {
+			return nil, err
+		}
+	}
+	return sizes, nil
+}
+
+// configMapBytes is what a map's content costs: its keys and values, text
+// and binary (binaryData counted decoded, as etcd stores it).
+func configMapBytes(obj map[string]any) int64 {
+	var n int64
+	data, _, _ := unstructured.NestedMap(obj, "data")
+	for k, v := range data {
+		s, _ := v.(string)
+		n += int64(len(k) + len(s))
+	}
+	bin, _, _ := unstructured.NestedMap(obj, "binaryData")
+	for k, v := range bin {
+		s, _ := v.(string)
+		if b, err := base64.StdEncoding.DecodeString(s); err == nil {
+			n += int64(len(k) + len(b))
+		} else {
+			n += int64(len(k) + len(s))
+		}
+	}
+	return n
+}

@@ -1,0 +1,232 @@
+package hook
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+)
+
+// The report attributes each map to the one cause that left it there, from
+// what sweep's judgement saw: the same views the deletion rule is read
+// against (rule_test.go).
+func TestReportAttributesEachMapToTheCauseThatLeftIt(t *testing.T) {
+	rule := ageRule{Now: ruleNow, OlderThan: 0, OrphanOlderThan: 168 * time.Hour}
+	mark := snapshotMark{RV: "1000"}
+	withApp := func(mutate func(*sparkApp)) func() *appView {
+		return func() *appView {
+			a := finishedView()
+			sa := ruleApp("COMPLETED")
+			mutate(sa)
+			a.setApp(sa)
+			return a
+		}
+	}
+	plainSubmit := func() *appView {
+		a := newAppView(ruleNS)
+		a.setDriver(ruleDriver(corev1.PodSucceeded))
+		return a
+	}
+	driverGone := func() *appView {
+		a := newAppView(ruleNS)
+		a.DriverName, a.DriverUID, a.DriverGone = "etl-driver", "uid-driver", true
+		a.addID(ruleAppID)
+		return a
+	}
+	for _, tc := range []struct {
+		name     string
+		m        *metav1.ObjectMeta
+		app      func() *appView
+		userSrc  string // what the namespace's SparkApplications name as user-supplied
+		want     Cause
+		wantKind string
+	}{
+		{name: "a finished SparkApplication without a TTL leaves its driver map", m: ruleMap(driverMap, byDriver), want: CauseNoTTL, wantKind: "driver-conf"},
+		{name: "the operator's prom map of an application without a TTL", m: ruleMap("etl-prom-conf", byApp), want: CauseNoTTL, wantKind: "operator-prom-conf"},
+		{name: "an application with a TTL not yet run out", m: ruleMap(driverMap, byDriver), app: withApp(func(a *sparkApp) { a.HasTTL = true }), want: CauseTTLNotDue},
+		{name: "executor deletion turned off leaves the executor map", m: execLabels(ruleMap(execMap, byDriver)), app: withApp(func(a *sparkApp) { a.ExecutorDeletionOff = true }), want: CauseExecutorDeletionOff, wantKind: "executor-conf"},
+		{name: "executor deletion turned off says nothing of the driver map", m: ruleMap(driverMap, byDriver), app: withApp(func(a *sparkApp) { a.ExecutorDeletionOff = true }), want: CauseNoTTL},
+		{name: "plain spark-submit keeps its finished driver Pod and so its maps", m: ruleMap(driverMap, byDriver), app: plainSubmit, want: CauseDriverPodKept},
+		{name: "a client-mode executor map has no owner", m: execLabels(ruleMap(execMap)), app: clientModeView, want: CauseNoOwner},
+		{name: "a Spark-named map with no owner and no label has no owner", m: ruleMap(execMap), app: func() *appView { return newAppView(ruleNS) }, want: CauseNoOwner},
+		{name: "a map the SparkApplication supplies is the user's", m: ruleMap("team-spark-conf"), want: CauseUserSupplied, wantKind: "user"},
+		{name: "a map another application names as user-supplied is the user's", m: ruleMap("shared-hadoop-config"), app: func() *appView { return newAppView(ruleNS) }, userSrc: "spec.hadoopConfigMap", want: CauseUserSupplied, wantKind: "user"},
+		{name: "a running application's maps are not leftovers", m: ruleMap(driverMap, byDriver), app: viewWithDriver(corev1.PodRunning), want: CauseRunning},
+		{name: "a map whose driver Pod is gone waits for the garbage collector", m: ruleMap(driverMap, metav1.OwnerReference{APIVersion: "v1", Kind: "Pod", Name: "etl-driver", UID: "uid-driver"}), app: driverGone, want: CauseOwnerGone},
+		{name: "a map with another owner only is not Spark's leftover", m: ruleMap(driverMap, metav1.OwnerReference{APIVersion: "apps/v1", Kind: "StatefulSet", Name: "keeper", UID: "uid-sts"}), app: func() *appView { return newAppView(ruleNS) }, want: CauseNotSparks},
+		{name: "unreadable SparkApplications leave the state unknown", m: ruleMap(driverMap, byApp), app: func() *appView {
+			a := newAppView(ruleNS)
+			a.AppName, a.AppUID, a.AppGone, a.AppsUnreadable = "etl", "uid-app", true, "v1beta2 is not served"
+			return a
+		}, want: CauseStateUnknown},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			app := finishedView()
+			if tc.app != nil {
+				app = tc.app()
+			}
+			e := sweepVerdict(tc.m, app, nil, rule, mark)
+			if e.origin.userSource == "" {
+				e.origin.userSource = tc.userSrc // as sweepScope adds from the namespace's index
+			}
+			if got := causeOf(e); got != tc.want {
+				t.Fatalf("cause %q, want %q (decision %s, reason %q)", got, tc.want, e.Decision, e.Reason)
+			}
+			if tc.wantKind != "" && kindKey(e) != tc.wantKind {
+				t.Fatalf("kind %q, want %q", kindKey(e), tc.wantKind)
+			}
+			if InfoOf(tc.want).Remedy == "" {
+				t.Fatalf("cause %q has no remedy", tc.want)
+			}
+		})
+	}
+}
+
+func TestParseSparkAppReadsTheTTLAndExecutorDeletion(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		spec         map[string]any
+		ttl, execOff bool
+	}{
+		{name: "neither", spec: map[string]any{}},
+		{name: "a TTL of zero is a TTL", spec: map[string]any{"timeToLiveSeconds": int64(0)}, ttl: true},
+		{name: "executor deletion off", spec: map[string]any{"sparkConf": map[string]any{ConfExecutorDeleteOnTermination: "False"}}, execOff: true},
+		{name: "executor deletion on", spec: map[string]any{"sparkConf": map[string]any{ConfExecutorDeleteOnTermination: "true"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := parseSparkApp(&unstructured.Unstructured{Object: map[string]any{"metadata": map[string]any{"name": "etl"}, "spec": tc.spec}})
+			if a.HasTTL != tc.ttl || a.ExecutorDeletionOff != tc.execOff {
+				t.Fatalf("HasTTL %v ExecutorDeletionOff %v, want %v %v", a.HasTTL, a.ExecutorDeletionOff, tc.ttl, tc.execOff)
+			}
+		})
+	}
+}
+
+// Every reason sweep keeps a map for falls in one of the report's kinds:
+// a new reason that does not is counted as "other" and fails here.
+func TestReportTellsTheKindOfEveryReasonSweepKeepsMapsFor(t *testing.T) {
+	rule := ageRule{Now: ruleNow, OlderThan: 5 * time.Hour, OrphanOlderThan: 168 * time.Hour}
+	app := finishedView()
+	keep := ruleMap(driverMap, byDriver)
+	keep.Annotations = map[string]string{AnnotationKeep: "true"}
+	young := ruleMap(driverMap, byDriver)
+	young.CreationTimestamp = ago(time.Minute)
+	changed := ruleMap(driverMap, byDriver)
+	changed.ResourceVersion = "2000"
+	unreadable := newAppView(ruleNS)
+	unreadable.AppName, unreadable.AppsUnreadable = "etl", "not served"
+	reason := func(m *metav1.ObjectMeta, a *appView, r ageRule) string {
+		return sweepVerdict(m, a, nil, r, snapshotMark{RV: "1000"}).Reason
+	}
+	for want, r := range map[KeepReason]string{
+		KeepRunning:        reason(ruleMap(driverMap, byDriver), viewWithDriver(corev1.PodRunning)(), rule),
+		KeepInUse:          usedByReason([]podRef{{Name: "nb", Phase: corev1.PodRunning}}),
+		KeepTooYoung:       reason(young, app, rule),
+		KeepOwnerlessQuiet: reason(execLabels(ruleMap(execMap)), clientModeView(), ageRule{Now: ruleNow, OrphanOlderThan: 168 * time.Hour}),
+		KeepChanged:        reason(changed, app, rule),
+		KeepAnnotation:     reason(keep, app, rule),
+		KeepUserSupplied:   reason(ruleMap("team-spark-conf"), app, rule),
+		KeepOtherOwner:     reason(ruleMap(driverMap, metav1.OwnerReference{Kind: "StatefulSet", Name: "x"}), app, rule),
+		KeepOtherApp:       reason(withLabels(ruleMap(execMap, byDriver), LabelAppSelector, "spark-other"), app, rule),
+		KeepNotSparks:      reason(ruleMap("settings", byDriver), app, rule),
+		KeepStateUnknown:   reason(ruleMap(driverMap, byApp), unreadable, rule),
+	} {
+		if r == "" {
+			t.Fatalf("%s: sweep kept nothing", want)
+		}
+		if got := keepReasonOf(r); got != want {
+			t.Errorf("reason %q is %q, want %q", r, got, want)
+		}
+	}
+	// The re-check's reasons too.
+	if got := keepReasonOf(stillRunning("driver Pod etl-driver is Running")); got != KeepRunning {
+		t.Errorf("the re-check's running reason is %q", got)
+	}
+	if got := keepReasonOf("application ended 5m0s ago, less than the minimum age 1h0m0s"); got != KeepTooYoung {
+		t.Errorf("ended too recently is %q", got)
+	}
+}
+
+func TestReportCountsAreSweepsDecisionsByNamespaceKindAgeCauseAndApplication(t *testing.T) {
+	a := newAggregator()
+	e := func(ns, name string, kind MapKind, id string, d Decision, reason string, o origin) Entry {
+		return Entry{Namespace: ns, Name: name, Kind: kind, AppID: id, Decision: d, Reason: reason, origin: o}
+	}
+	noTTL := origin{app: true, age: 3 * 24 * time.Hour}
+	a.sizes = map[string]int64{"a/m1": 100, "a/m2": 50}
+	a.record(e("a", "m1", KindDriverConf, "app-1", WouldDelete, "", noTTL))
+	a.record(e("a", "m2", KindExecutorConf, "app-1", WouldDelete, "", noTTL))
+	a.record(e("a", "m3", KindDriverConf, "app-2", Skipped, "in use by Pod nb (Running)", noTTL))
+	a.record(e("b", "m4", KindExecutorConf, "app-3", Skipped, "ownerless executor map (client mode...)", origin{ownerless: true, age: 30 * time.Minute}))
+	a.userMap("a", "team-defaults", "spec.sparkConfigMap")
+	r := a.result(1)
+	if r.Total != (Tally{Maps: 4, WouldDelete: 2, Kept: 2, Bytes: 150}) {
+		t.Fatalf("total %+v", r.Total)
+	}
+	if len(r.Namespaces) != 2 || r.Namespaces[0].Key != "a" || r.Namespaces[0].Maps != 3 {
+		t.Fatalf("namespaces %+v", r.Namespaces)
+	}
+	if len(r.Ages) != 2 || r.Ages[0].Key != "<1h" || r.Ages[1].Key != "1d-7d" || r.Ages[1].Maps != 3 {
+		t.Fatalf("ages %+v", r.Ages)
+	}
+	causes := map[Cause]Tally{}
+	for _, c := range r.Causes {
+		causes[c.Cause] = c.Tally
+	}
+	if causes[CauseNoTTL].Maps != 3 || causes[CauseNoTTL].WouldDelete != 2 || causes[CauseNoOwner].Maps != 1 || causes[CauseUserSupplied].Maps != 1 {
+		t.Fatalf("causes %+v", causes)
+	}
+	if len(r.Kept) != 2 || r.Kept[0].Reason != KeepInUse || r.Kept[1].Reason != KeepOwnerlessQuiet {
+		t.Fatalf("kept %+v", r.Kept)
+	}
+	if len(r.TopApps) != 1 || r.TopApps[0].AppID != "app-1" || r.TopApps[0].Maps != 2 || r.TopApps[0].Cause != CauseNoTTL || r.Applications != 3 {
+		t.Fatalf("top apps %+v of %d", r.TopApps, r.Applications)
+	}
+	if r.UserMaps.Maps != 1 || r.UserMaps.Kept != 1 {
+		t.Fatalf("user maps sweep passed over %+v", r.UserMaps)
+	}
+}
+
+func TestConfigMapBytesCountsKeysAndValuesBinaryDecoded(t *testing.T) {
+	got := configMapBytes(map[string]any{"data": map[string]any{"a": "12345"}, "binaryData": map[string]any{"b": "AAEC"}})
+	if got != 1+5+1+3 {
+		t.Fatalf("bytes %d, want 10", got)
+	}
+	if !strings.Contains(InfoOf(CauseNoTTL).Example, "timeToLiveSeconds") {
+		t.Fatal("the no-TTL remedy names no field")
+	}
+}
+
+// report asks for no more than sweep reads with: every verb it needs is one
+// sweep needs, and none of them writes.
+func TestReportNeedsOnlySweepsReads(t *testing.T) {
+	sweepNeeds := map[[3]string]bool{}
+	for _, a := range PermissionsFor(CommandSweep) {
+		sweepNeeds[[3]string{a.Group, a.Resource, a.Verb}] = true
+	}
+	need := PermissionsFor(CommandReport)
+	if len(need) == 0 {
+		t.Fatal("report needs nothing: rbac preflight --for report would check nothing")
+	}
+	reads := 0
+	for _, a := range need {
+		if !sweepNeeds[[3]string{a.Group, a.Resource, a.Verb}] {
+			t.Errorf("report needs %s %s, which sweep does not", a.Verb, a.Resource)
+		}
+		switch a.Verb {
+		case "get", "list", "watch":
+			reads++
+		default:
+			t.Errorf("report needs %s %s: it must only read", a.Verb, a.Resource)
+		}
+	}
+	for k := range sweepNeeds {
+		if k[2] != "delete" && !slices.ContainsFunc(need, func(a Access) bool { return a.Group == k[0] && a.Resource == k[1] && a.Verb == k[2] }) {
+			t.Errorf("sweep reads with %s %s, report does not ask for it", k[2], k[1])
+		}
+	}
+}
