@@ -58,6 +58,7 @@ Every flag can also be set through the environment variable shown beside it. In 
 			cleanupCommand(g),
 			sweepCommand(g),
 			watchCommand(g),
+			adoptCommand(g),
 			rbacCommand(g),
 			checkCommand(g),
 			policyCommand(g),
