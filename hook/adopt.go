@@ -100,7 +100,7 @@ type adoptIndex struct {
 // UID and resourceVersion, so the map changed is exactly the map judged.
 //
 // An application created after the run is not an owner: run adopt again
-// (as the CronJob does) before the last of the old owners goes.
+// (on a schedule, say) before the last of the old owners goes.
 func Adopt(ctx context.Context, c Clients, log *slog.Logger, o AdoptOptions) (*AdoptResult, error) {
 	o.Retry = o.Retry.withDefaults()
 	ns := o.Namespace

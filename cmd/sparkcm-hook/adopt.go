@@ -38,7 +38,7 @@ SparkApplication, one a tool manages (app.kubernetes.io/managed-by), one used by
 to no application referencing it, one that does not exist.
 
 An application created after a run is not an owner of a map adopted before it: run adopt again
-(the chart's CronJob can) before the last of the old owners is deleted.
+(on a schedule, say) before the last of the old owners is deleted.
 
 Prints one line per map (adopted, would adopt, already adopted, skipped: why, failed: why) and a
 summary on stdout.
