@@ -3,6 +3,8 @@ package hook
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -42,5 +44,53 @@ func (cl *cleaner) recordEvent(ctx context.Context, app *appView, res *Result) {
 	defer cancel()
 	if _, err := cl.c.Kube.CoreV1().Events(cl.o.Namespace).Create(ctx, ev, metav1.CreateOptions{}); err != nil {
 		cl.log.Warn("could not record the summary event (the cleanup itself is unaffected)", "err", err)
+	}
+}
+
+// recordEvents leaves one summary Event in each namespace the sweep named
+// (-n) or decided a map in, so `kubectl get events -n NS` shows what the
+// sweep did there. A sweep of every namespace that decided nothing in one
+// leaves nothing there. The Event is about the Namespace, recorded in it:
+// sweep's Role may create Events only in the namespaces it sweeps. Failing
+// to record one never fails the sweep.
+func (s *sweeper) recordEvents(ctx context.Context) {
+	s.mu.Lock()
+	perNS := map[string]Counts{}
+	for ns, c := range s.perNS {
+		perNS[ns] = *c
+	}
+	s.mu.Unlock()
+	for _, ns := range append([]string{s.o.Namespace}, s.o.Namespaces...) {
+		if _, ok := perNS[ns]; !ok && ns != "" {
+			perNS[ns] = Counts{}
+		}
+	}
+	for _, ns := range slices.Sorted(maps.Keys(perNS)) {
+		if ns == "" {
+			continue
+		}
+		c := perNS[ns]
+		typ, reason := corev1.EventTypeNormal, "SparkConfigMapsSwept"
+		if c.Failed > 0 {
+			typ, reason = corev1.EventTypeWarning, "SparkConfigMapsSweepFailed"
+		}
+		now := metav1.NewTime(time.Now())
+		ev := &corev1.Event{
+			ObjectMeta:     metav1.ObjectMeta{GenerateName: "sparkcm-hook-sweep.", Namespace: ns},
+			InvolvedObject: corev1.ObjectReference{APIVersion: "v1", Kind: "Namespace", Name: ns, Namespace: ns},
+			Reason:         reason,
+			Message:        fmt.Sprintf("sparkcm-hook sweep deleted %d, skipped %d, failed %d ConfigMap(s)", c.Deleted, c.Skipped, c.Failed),
+			Type:           typ,
+			Source:         corev1.EventSource{Component: "sparkcm-hook"},
+			FirstTimestamp: now,
+			LastTimestamp:  now,
+			Count:          1,
+		}
+		ectx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err := s.c.Kube.CoreV1().Events(ns).Create(ectx, ev, metav1.CreateOptions{})
+		cancel()
+		if err != nil {
+			s.log.Warn("could not record the summary event (the sweep itself is unaffected)", "eventNamespace", ns, "err", err)
+		}
 	}
 }

@@ -56,7 +56,7 @@ var Permissions = []Access{
 	{Group: "sparkoperator.k8s.io", Resource: "sparkapplications", Verb: "get", Commands: reading, Why: "read the application's state and user-supplied maps; sweep reads it again just before deleting its maps"},
 	{Group: "sparkoperator.k8s.io", Resource: "sparkapplications", Verb: "list", Commands: reading, Why: "find applications by id; sweep reads them all"},
 	{Group: "sparkoperator.k8s.io", Resource: "sparkapplications", Verb: "watch", Commands: reading, Why: "wait for the application to end (cleanup when told to wait, watch); sweep follows the applications it judged until their maps are deleted (without it, it reads each again)"},
-	{Group: "", Resource: "events", Verb: "create", Commands: targeted, Why: "record the summary Event"},
+	{Group: "", Resource: "events", Verb: "create", Commands: allCommands, Why: "record the summary Event"},
 	{Group: "", Resource: "namespaces", Verb: "get", Commands: reading, Optional: true, Why: "say \"namespace not found\" clearly; a 403 is ignored"},
 }
 

@@ -100,14 +100,17 @@ type NamespaceNote struct {
 }
 
 // count adds an entry to the counts only.
-func (r *Result) count(e Entry) {
+func (r *Result) count(e Entry) { r.Counts.add(e) }
+
+// add counts one entry under its decision.
+func (c *Counts) add(e Entry) {
 	switch e.Decision {
 	case Deleted, WouldDelete:
-		r.Counts.Deleted++
+		c.Deleted++
 	case Failed:
-		r.Counts.Failed++
+		c.Failed++
 	default:
-		r.Counts.Skipped++
+		c.Skipped++
 	}
 }
 

@@ -142,6 +142,22 @@ func parseSparkApp(u *unstructured.Unstructured) *sparkApp {
 			}
 		}
 	}
+	// The application's own volumes, which its driver and executors mount
+	// (directly or projected): maps the user made for it.
+	vols, _, _ := unstructured.NestedSlice(u.Object, "spec", "volumes")
+	for _, item := range vols {
+		v, _ := item.(map[string]any)
+		if name, ok, _ := unstructured.NestedString(v, "configMap", "name"); ok && name != "" {
+			a.UserMaps[name] = "spec.volumes"
+		}
+		sources, _, _ := unstructured.NestedSlice(v, "projected", "sources")
+		for _, src := range sources {
+			s, _ := src.(map[string]any)
+			if name, ok, _ := unstructured.NestedString(s, "configMap", "name"); ok && name != "" {
+				a.UserMaps[name] = "spec.volumes"
+			}
+		}
+	}
 	return a
 }
 

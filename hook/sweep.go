@@ -67,6 +67,8 @@ type SweepOptions struct {
 	// as user-supplied that sweep passes over without judging (it bears no
 	// sign of Spark): the report counts them, sweep never considers them.
 	userMapSeen func(ns, name, source string)
+	// NoEvent turns off the summary Events (one per namespace swept).
+	NoEvent bool
 }
 
 // DefaultOrphanOlderThan is how long an ownerless executor map, and every
@@ -192,6 +194,9 @@ func Sweep(ctx context.Context, c Clients, log *slog.Logger, o SweepOptions) (*R
 	}
 	if err != nil && res.Counts.total() == 0 {
 		return res, err // nothing was considered: the error is the whole story
+	}
+	if !o.NoEvent && !o.DryRun {
+		s.recordEvents(ctx)
 	}
 	s.log.Info("sweep finished", "applications", len(res.AppIDs), "deleted", res.Counts.Deleted, "skipped", res.Counts.Skipped, "failed", res.Counts.Failed,
 		"unreadableNamespaces", len(res.Unreadable), "dryRun", o.DryRun)
@@ -405,6 +410,13 @@ func (s *sweeper) deleteBatches(ctx context.Context, ns string, aw *appWatch, ba
 func (s *sweeper) record(e Entry) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.perNS == nil {
+		s.perNS = map[string]*Counts{}
+	}
+	if s.perNS[e.Namespace] == nil {
+		s.perNS[e.Namespace] = &Counts{}
+	}
+	s.perNS[e.Namespace].add(e)
 	if e.Decision == Deleted || e.Decision == WouldDelete {
 		if s.ids == nil {
 			s.ids = map[string]bool{}
@@ -654,9 +666,11 @@ type sweeper struct {
 	o   SweepOptions
 	d   *deleter
 
-	mu  sync.Mutex // guards res and ids: the list and the deleter both record
+	mu  sync.Mutex // guards res, ids and perNS: the list and the deleter both record
 	res *Result
 	ids map[string]bool
+	// perNS counts the decisions in each namespace, for its summary Event.
+	perNS map[string]*Counts
 
 	// The re-reads of deletes that waited past the bound, shared.
 	podReads freshReads[podsInUse]

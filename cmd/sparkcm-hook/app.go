@@ -70,6 +70,7 @@ Every flag can also be set through the environment variable shown beside it. In 
 			sweepCommand(g),
 			reportCommand(g),
 			watchCommand(g),
+			adoptCommand(g),
 			rbacCommand(g),
 			checkCommand(g),
 			policyCommand(g),

@@ -81,7 +81,7 @@ app id -> its driver Pod). --driver-pod works after the Pod and SparkApplication
 
 Never deleted: maps used by a Pod that is not Succeeded/Failed (volumes, projected volumes, env,
 envFrom, in any container), user-supplied maps (spec.sparkConfigMap, spec.hadoopConfigMap,
-spec.*.configMaps), maps annotated sparkcm-hook/keep: "true", maps with another owner, and
+spec.*.configMaps, spec.volumes), maps annotated sparkcm-hook/keep: "true", maps with another owner, and
 anything while the application still runs (exit 4, unless --wait): its driver Pod or
 SparkApplication has not finished, any Pod labelled with its application id has not terminated
 (client mode), or a new driver Pod or SparkApplication of the same name has not finished. Each

@@ -23,6 +23,7 @@ type sweepOptions struct {
 	namespaceGiven bool // -n (or SPARKCM_NAMESPACE) was given, which -A excludes
 	namespaces     []string
 	exclude        cli.StringSlice
+	notifyWebhook  string
 }
 
 // Validate checks every flag of sweep without reading any configuration.
@@ -47,6 +48,11 @@ func (o *sweepOptions) Validate() error {
 	}
 	if err := exclusiveScope(o.namespaceGiven, o.AllNamespaces); err != nil {
 		return err
+	}
+	if o.notifyWebhook != "" {
+		if err := hook.ValidateWebhookURL(o.notifyWebhook); err != nil {
+			return hook.Usagef("--notify-webhook: %v", err)
+		}
 	}
 	if len(o.ExcludeNamespaces) > 0 && !o.AllNamespaces {
 		return hook.Usagef("--exclude-namespaces applies only with -A")
@@ -101,6 +107,19 @@ func (o *sweepOptions) run(ctx context.Context, g *globals, clients hook.Clients
 	o.Record, o.streamed = o.out.record, true
 	res, err := hook.Sweep(ctx, clients, g.log, o.SweepOptions)
 	p.finish()
+	if o.notifyWebhook != "" && res != nil {
+		// After the deletes, bounded by its own policy, and never the
+		// run's result: a webhook that is down is logged, nothing more.
+		// The run's --timeout may have ended ctx; the notification still
+		// gets its own short budget.
+		nctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		if nerr := hook.Notify(nctx, g.log, hook.DefaultNotifyPolicy, o.notifyWebhook, res.Summary()); nerr != nil {
+			g.log.Warn("could not notify the webhook (the sweep itself is unaffected)", "err", nerr)
+		} else {
+			g.log.Info("notified the webhook")
+		}
+	}
 	return res, err
 }
 
@@ -135,6 +154,11 @@ read waits for the next run. Each delete carries UID and resourceVersion precond
 reason), also when the run stops early (the rest as failed, "not attempted: <why>"), printed as it
 is decided; json and yaml end with the summary. A progress line goes to stderr when it is a terminal; a summary is always logged.
 
+Unless --dry-run or --no-event, a summary Event (reason SparkConfigMapsSwept, or SparkConfigMapsSweepFailed)
+is recorded in each namespace named with -n and each namespace where a map was decided (kubectl get events
+-n NS). --notify-webhook URL POSTs the JSON summary there once the deletes are done: a failed POST is
+retried for up to 30 s (10 s per try), then logged; it never changes the exit code.
+
 ` + exitCodesHelp,
 		Before: g.setup,
 		Flags: withGlobals(
@@ -143,6 +167,8 @@ is decided; json and yaml end with the summary. A progress line goes to stderr w
 				&cli.StringSliceFlag{Name: "exclude-namespaces", Usage: "with -A, namespaces whose ConfigMaps are never listed, judged or deleted (repeated or comma-separated)", EnvVars: env("exclude-namespaces"), Destination: &o.exclude},
 				&cli.DurationFlag{Name: "older-than", Usage: "only maps at least this old, of applications that ended at least this long ago (required; 0s means any age)", EnvVars: env("older-than"), Destination: &o.OlderThan},
 				&cli.DurationFlag{Name: "orphan-older-than", Value: hook.DefaultOrphanOlderThan, Usage: "ownerless executor maps (client mode, Spark 3.1.0/3.1.1) only once the map and every Pod of its application have been quiet this long; never shorter than --older-than", EnvVars: env("orphan-older-than"), Destination: &o.OrphanOlderThan},
+				&cli.StringFlag{Name: "notify-webhook", Usage: "after the sweep, POST its JSON summary to this http(s) URL (retried briefly; a failure is logged and never fails the sweep)", EnvVars: env("notify-webhook"), Destination: &o.notifyWebhook},
+				noEventFlag(&o.NoEvent),
 				&cli.IntFlag{Name: "batch-size", Value: hook.DefaultSweepBatchSize, Usage: "deletes per batch; use by Pods is re-read before each", EnvVars: env("batch-size"), Destination: &o.BatchSize},
 			},
 			o.flags(hook.DefaultSweepConcurrency),
