@@ -61,7 +61,10 @@ func fences(t *testing.T, path string) []fence {
 		if cur == nil {
 			if strings.HasPrefix(trimmed, "```") {
 				indent = line[:len(line)-len(trimmed)]
-				cur = &fence{file: strings.TrimPrefix(path, "../../"), lang: strings.TrimSpace(strings.TrimPrefix(trimmed, "```")), first: i + 2}
+				// The info string's first word is the language; words after
+				// it mark a block for a test (the README's quickstart).
+				lang, _, _ := strings.Cut(strings.TrimSpace(strings.TrimPrefix(trimmed, "```")), " ")
+				cur = &fence{file: strings.TrimPrefix(path, "../../"), lang: lang, first: i + 2}
 			}
 			continue
 		}
