@@ -254,11 +254,11 @@ func TestCLIExitsOneWhenTheAPIServerStaysUnreachable(t *testing.T) {
 func TestTimeoutBoundsTheWholeRunInEveryCommand(t *testing.T) {
 	srv := newAPIServer(t, func(_ http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
 	kc := kubeconfig(t, &rest.Config{Host: srv.url}, "jobs")
-	bound := []string{"--kubeconfig", kc, "--timeout", "1s", "--retry-budget", "1h"}
+	bound := []string{"--kubeconfig", kc, "--timeout", "500ms", "--retry-budget", "1h"}
 	for name, args := range map[string][]string{
 		"cleanup": append([]string{"cleanup", "--spark-app", "etl"}, bound...),
 		"sweep":   append([]string{"sweep", "--older-than", "1h"}, bound...),
-		"watch":   append([]string{"watch", "--pod", "etl-driver", "--grace", "1s"}, bound...),
+		"watch":   append([]string{"watch", "--pod", "etl-driver", "--grace", "200ms"}, bound...),
 		"report":  append([]string{"report"}, bound...),
 	} {
 		t.Run(name, func(t *testing.T) {
