@@ -4,7 +4,7 @@
 // user-supplied and unrelated maps), submits one more application with the
 // real spark-submit (Spark from hack/spark.sh), then runs the real
 // sparkcm-hook binary: one cleanup of that application as an Airflow task
-// would, sweep --dry-run, report (checked against the dry run's counts),
+// would, sweep --dry-run, report (checked against the dry run's counts; again after the sweep),
 // and sweep. It prints a before/after table and stops
 // everything it started.
 package main
@@ -138,12 +138,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	say("report again: what the sweep left, and why")
+	glanceAfter, err := runReport(ctx, bin, kc, stderr, nil)
+	if err != nil {
+		return err
+	}
 	lost, err := w.lostInUse(ctx, kube, ns)
 	if err != nil {
 		return err
 	}
 	report(stdout, before, after, cleanup, dry, swept, lost, w)
 	fmt.Fprintf(stdout, "\nThe backlog before the sweep (sparkcm-hook report)\n%s", glance)
+	fmt.Fprintf(stdout, "\nAnd after it\n%s", glanceAfter)
 	cp.Stop() // the last step starts a control plane of its own, with a node
 	if err := nodeStep(ctx, stdout, say); err != nil {
 		return err
@@ -258,7 +264,8 @@ func runHook(ctx context.Context, bin, kubeconfig string, stderr io.Writer, args
 }
 
 // runReport runs `report` (json, then text) and checks that it counts what
-// sweep --dry-run decided: it returns the text to show.
+// sweep --dry-run decided, or, with dry nil (after the sweep), that nothing
+// is left for a sweep to delete: it returns the text to show.
 func runReport(ctx context.Context, bin, kubeconfig string, stderr io.Writer, dry *hookRun) (string, error) {
 	var out [2]bytes.Buffer
 	for i, format := range []string{"json", "text"} {
@@ -271,6 +278,12 @@ func runReport(ctx context.Context, bin, kubeconfig string, stderr io.Writer, dr
 	var r hook.ReportResult
 	if err := json.Unmarshal(out[0].Bytes(), &r); err != nil {
 		return "", fmt.Errorf("sparkcm-hook report: output is not JSON: %w", err)
+	}
+	if dry == nil {
+		if r.Total.WouldDelete != 0 || r.Total.Failed != 0 {
+			return "", fmt.Errorf("report after the sweep: %d maps a sweep would still delete, %d failed", r.Total.WouldDelete, r.Total.Failed)
+		}
+		return out[1].String(), nil
 	}
 	if r.Total.WouldDelete != len(dry.res.Deleted) || r.Total.Kept != len(dry.res.Skipped) || r.Total.Failed != len(dry.res.Failed) {
 		return "", fmt.Errorf("report counts %d would delete, %d kept, %d failed; sweep --dry-run decided %d, %d, %d",
