@@ -66,3 +66,47 @@ func TestSweepRefusesAWebhookThatIsNoHTTPURL(t *testing.T) {
 		t.Errorf("want exit 2 and %q, got %d %q", want, r.code, r.stderr)
 	}
 }
+
+// report --notify-webhook POSTs the report it printed, once complete.
+func TestReportNotifiesTheWebhookWithWhatItPrinted(t *testing.T) {
+	ns := cp.NewNamespace(t)
+	app := newApp(t, ns, sparkfixture.Spec{})
+	kc := kubeconfig(t, cp.Get(t).AdminConfig(), ns)
+	var mu sync.Mutex
+	var posted []byte
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		posted = b
+		mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer s.Close()
+	r := runCLI(t, "report", "--kubeconfig", kc, "-o", "json", "--notify-webhook", s.URL+"/hook")
+	if r.code != 0 || !strings.Contains(r.stderr, "notified the webhook") {
+		t.Fatalf("exit %d, want 0 and \"notified the webhook\" in the log:\n%s", r.code, r.stderr)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	var got, printed hook.ReportResult
+	if err := json.Unmarshal(posted, &got); err != nil {
+		t.Fatalf("posted %q: %v", posted, err)
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &printed); err != nil {
+		t.Fatalf("printed %q: %v", r.stdout, err)
+	}
+	if got.Total.WouldDelete != len(app.MapNames()) || got.Total != printed.Total {
+		t.Errorf("posted totals %+v, printed %+v; want %d maps a sweep would delete", got.Total, printed.Total, len(app.MapNames()))
+	}
+	if n := mapCount(t, ns); n != len(app.MapNames()) {
+		t.Errorf("%d maps left after a report, want all %d", n, len(app.MapNames()))
+	}
+}
+
+func TestReportRefusesAWebhookThatIsNoHTTPURL(t *testing.T) {
+	r := runCLI(t, "report", "-n", "a", "--notify-webhook", "hooks.example.com/x", "--kubeconfig", "/nonexistent")
+	want := `error: --notify-webhook: webhook URL "hooks.example.com/x": want an absolute http:// or https:// URL`
+	if r.code != 2 || strings.TrimSpace(r.stderr) != want {
+		t.Errorf("want exit 2 and %q, got %d %q", want, r.code, r.stderr)
+	}
+}

@@ -26,6 +26,7 @@ type reportOptions struct {
 	orphanSet      bool
 	namespaceGiven bool
 	preflight      bool
+	notifyWebhook  string
 }
 
 func reportCommand(g *globals) *cli.Command {
@@ -51,6 +52,8 @@ to the one cause that left it there, each with its remedy:
   ttl-not-due, owner-gone, running, state-unknown, not-sparks: going, or not leftovers
 Kept maps are counted by why sweep keeps them. Memory holds counts, never lists of maps.
 
+--notify-webhook URL POSTs the report as JSON (what -o json prints) once it is complete.
+
 --sizes adds bytes (what the backlog costs in etcd): the ConfigMaps are listed once more in full,
 page by page, keeping one number per map. -o text is a few lines; markdown is for a ticket; json
 and yaml hold every count.
@@ -67,6 +70,7 @@ and yaml hold every count.
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: reportFormats[0], Usage: "report format on stdout: " + strings.Join(reportFormats, ", "), EnvVars: env("output"), Destination: &o.output},
 			&cli.DurationFlag{Name: "timeout", Usage: "give up after this long in total, waiting and retries included (0: no limit)", EnvVars: env("timeout"), Destination: &c.timeout},
 			&cli.DurationFlag{Name: "retry-budget", Value: hook.DefaultRetryPolicy.Budget, Usage: "how long each API call may be retried on transient failures", EnvVars: env("retry-budget"), Destination: &c.retryBudget},
+			&cli.StringFlag{Name: "notify-webhook", Usage: "POST the report as JSON to this http(s) URL (retried briefly; a failure is logged and never fails the report)", EnvVars: env("notify-webhook"), Destination: &o.notifyWebhook},
 			preflightFlag(&o.preflight),
 		}),
 		Action: func(ctx *cli.Context) error {
@@ -114,6 +118,9 @@ func (o *reportOptions) validate(c *cli.Context, g *globals, cm *common) error {
 	if err := exclusiveScope(o.namespaceGiven, o.AllNamespaces); err != nil {
 		return err
 	}
+	if err := validateWebhook(o.notifyWebhook); err != nil {
+		return err
+	}
 	if len(o.ExcludeNamespaces) > 0 && !o.AllNamespaces {
 		return hook.Usagef("--exclude-namespaces applies only with -A")
 	}
@@ -159,6 +166,9 @@ func (o *reportOptions) run(c *cli.Context, g *globals, cm *common) error {
 	if r != nil {
 		if werr := writeReport(c.App.Writer, o.output, r); werr != nil && err == nil {
 			err = werr
+		}
+		if o.notifyWebhook != "" && err == nil {
+			notifyWebhook(ctx, g, o.notifyWebhook, r, "report")
 		}
 	}
 	return err

@@ -49,10 +49,8 @@ func (o *sweepOptions) Validate() error {
 	if err := exclusiveScope(o.namespaceGiven, o.AllNamespaces); err != nil {
 		return err
 	}
-	if o.notifyWebhook != "" {
-		if err := hook.ValidateWebhookURL(o.notifyWebhook); err != nil {
-			return hook.Usagef("--notify-webhook: %v", err)
-		}
+	if err := validateWebhook(o.notifyWebhook); err != nil {
+		return err
 	}
 	if len(o.ExcludeNamespaces) > 0 && !o.AllNamespaces {
 		return hook.Usagef("--exclude-namespaces applies only with -A")
@@ -108,17 +106,7 @@ func (o *sweepOptions) run(ctx context.Context, g *globals, clients hook.Clients
 	res, err := hook.Sweep(ctx, clients, g.log, o.SweepOptions)
 	p.finish()
 	if o.notifyWebhook != "" && res != nil {
-		// After the deletes, bounded by its own policy, and never the
-		// run's result: a webhook that is down is logged, nothing more.
-		// The run's --timeout may have ended ctx; the notification still
-		// gets its own short budget.
-		nctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-		defer cancel()
-		if nerr := hook.Notify(nctx, g.log, hook.DefaultNotifyPolicy, o.notifyWebhook, res.Summary()); nerr != nil {
-			g.log.Warn("could not notify the webhook (the sweep itself is unaffected)", "err", nerr)
-		} else {
-			g.log.Info("notified the webhook")
-		}
+		notifyWebhook(ctx, g, o.notifyWebhook, res.Summary(), "sweep")
 	}
 	return res, err
 }
@@ -215,4 +203,29 @@ func (p *progress) finish() {
 	if p.drew {
 		fmt.Fprintln(p.w)
 	}
+}
+
+// validateWebhook checks --notify-webhook, when given.
+func validateWebhook(url string) error {
+	if url == "" {
+		return nil
+	}
+	if err := hook.ValidateWebhookURL(url); err != nil {
+		return hook.Usagef("--notify-webhook: %v", err)
+	}
+	return nil
+}
+
+// notifyWebhook POSTs body to url once the run's work is done, bounded by
+// its own policy, and never the run's result: a webhook that is down is
+// logged, nothing more. The run's --timeout may have ended ctx; the
+// notification still gets its own short budget.
+func notifyWebhook(ctx context.Context, g *globals, url string, body any, what string) {
+	nctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	if err := hook.Notify(nctx, g.log, hook.DefaultNotifyPolicy, url, body); err != nil {
+		g.log.Warn("could not notify the webhook (the "+what+" itself is unaffected)", "err", err)
+		return
+	}
+	g.log.Info("notified the webhook")
 }
