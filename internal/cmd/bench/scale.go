@@ -28,6 +28,7 @@ type scaleOptions struct {
 type scaleReport struct {
 	rows                   []row
 	small, one, floor, all measurement
+	report                 measurement // report --sizes over the 120,000-map namespace, before its sweep
 	smallMaps, oneMaps     int
 	allMaps, namespaces    int
 	lostSmall, lostOne     int
@@ -137,6 +138,20 @@ func (b *bench) scale(ctx context.Context, stdout io.Writer) error {
 		return err
 	}
 	rep.rows[len(rep.rows)-1].lost = fmt.Sprint(rep.lostSmall)
+
+	// report reads what sweep reads and, with --sizes, lists the maps once
+	// more in full: it must stay within the memory the sweep of the same
+	// namespace needs. It runs first, while the backlog is whole.
+	b.logf("scale: sparkcm-hook report -n %s --sizes", one.ns)
+	rp, rreqs, err := b.measured(ctx, b.env(), b.o.bin, "report", "--kubeconfig", b.kubeconfig, "-n", one.ns, "--sizes", "-o", "json")
+	if err != nil {
+		return err
+	}
+	b.logf("  exit %d, %s, peak RSS %s; requests %s", rp.exitCode, rp.wall.Round(time.Millisecond), mib(rp.maxRSS), rreqs)
+	rep.report = measurement{wall: rp.wall, perMap: rp.wall / time.Duration(one.maps), rss: rp.maxRSS, ok: rp.exitCode == 0}
+	rep.rows = append(rep.rows, row{issue: "19", run: "`sparkcm-hook report -n NS --sizes -o json`", scope: backlogScope(one), wall: dur(rp.wall),
+		perMap: perMap(rp.wall, one.maps), rss: mib(rp.maxRSS), requests: fmt.Sprint(rreqs.total), deleted: "0",
+		notes: fmt.Sprintf("read-only; exit code %d", rp.exitCode)})
 
 	if rep.one, p, err = sweepRow("`sparkcm-hook sweep -n NS --older-than 0s -o json`", backlogScope(one), one.maps, "-n", one.ns); err != nil {
 		return err
@@ -252,6 +267,9 @@ func (r *scaleReport) print(w io.Writer) {
 		fmt.Fprintf(w, "- %s %s\n", verdict, fmt.Sprintf(format, args...))
 	}
 	check(r.one.ok && r.one.rss <= 64*1024, "issue 14: sweep peak RSS at %s maps %s <= 64 MiB", num(r.oneMaps), mib(r.one.rss))
+	if r.report.rss > 0 {
+		check(r.report.ok && r.report.rss <= max(r.one.rss, 64*1024), "issue 19: report --sizes peak RSS at %s maps %s <= what the sweep of the same namespace needs (%s, or 64 MiB)", num(r.oneMaps), mib(r.report.rss), mib(r.one.rss))
+	}
 	if r.small.rss > 0 {
 		ratio := float64(r.one.rss) / float64(r.small.rss)
 		check(ratio <= 1.10, "issue 14: peak RSS at %s maps within 10%% of %s maps: %s vs %s (%.2fx)", num(r.oneMaps), num(r.smallMaps), mib(r.one.rss), mib(r.small.rss), ratio)
