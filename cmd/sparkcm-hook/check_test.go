@@ -144,4 +144,8 @@ func TestCheckLiveLintsTheApplicationsOfANamespace(t *testing.T) {
 	if lines := strings.Split(strings.TrimSpace(r.stdout), "\n"); len(lines) != 1 || !strings.HasPrefix(lines[0], want) {
 		t.Errorf("stdout %q, want exactly one finding starting %q", r.stdout, want)
 	}
+	// The test bed serves no Apache operator: its group is skipped, aloud.
+	if !strings.Contains(r.stderr, "does not serve it") || !strings.Contains(r.stderr, "spark.apache.org") {
+		t.Errorf("stderr %q, want a warning that spark.apache.org is not served", r.stderr)
+	}
 }
