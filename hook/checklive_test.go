@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"slices"
@@ -123,5 +124,18 @@ func TestLiveChecksTheApacheGroupWhenServedAndReadable(t *testing.T) {
 				t.Errorf("log %q, want a warning %q", logged.String(), tc.warning)
 			}
 		})
+	}
+}
+
+// rbac preflight --for check asks for what check --live sends: the list of
+// the Kubeflow applications, and the optional namespace read, nothing more.
+func TestCheckNeedsOnlyTheListOfApplications(t *testing.T) {
+	var got []string
+	for _, a := range PermissionsFor(CommandCheck) {
+		got = append(got, fmt.Sprintf("%s %s.%s optional=%v", a.Verb, a.Resource, a.Group, a.Optional))
+	}
+	want := []string{"list sparkapplications.sparkoperator.k8s.io optional=false", "get namespaces. optional=true"}
+	if !slices.Equal(got, want) {
+		t.Errorf("check needs %q, want %q", got, want)
 	}
 }

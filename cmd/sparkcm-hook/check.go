@@ -52,9 +52,10 @@ Jinja expressions ({{ }}) count as set values whose content is unknown: a templa
 -o text prints "file:line: rule: message (remedy)" per finding; -o json one document with all of them.
 
 --live runs the same rules on the SparkApplications in a cluster instead of files: it lists them
-(read-only: list sparkapplications, page by page) in the namespaces of -n, every namespace with -A,
-or the context's, in sparkoperator.k8s.io and, when served, spark.apache.org; a group the API
-server does not serve is skipped, with a warning on stderr. A finding then names the object,
+(read-only: list sparkapplications, page by page; rbac preflight --for check) in the namespaces
+of -n, every namespace with -A, or the context's, in sparkoperator.k8s.io and, when served,
+spark.apache.org. A group the API server does not serve, or an Apache group the identity may not
+list, is skipped with a warning on stderr. A finding names the object instead of file:line,
 "sparkapplication/NS/NAME: rule: message (remedy)". user-map-without-owner is left to the
 offline mode: the live check reads no ConfigMaps.
 
