@@ -121,20 +121,8 @@ func TestPolicyCommand(t *testing.T) {
 // one finding, named after the object.
 func TestCheckLiveLintsTheApplicationsOfANamespace(t *testing.T) {
 	ns := cp.NewNamespace(t)
-	_, dyn := clients(t)
-	for name, ttl := range map[string]any{"no-ttl": nil, "with-ttl": int64(3600)} {
-		spec := map[string]any{"type": "Scala", "mode": "cluster", "sparkVersion": "3.5.7", "mainApplicationFile": "local:///x.jar",
-			"driver": map[string]any{}, "executor": map[string]any{}}
-		if ttl != nil {
-			spec["timeToLiveSeconds"] = ttl
-		}
-		u := &unstructured.Unstructured{Object: map[string]any{
-			"apiVersion": "sparkoperator.k8s.io/v1beta2", "kind": "SparkApplication",
-			"metadata": map[string]any{"name": name, "namespace": ns}, "spec": spec}}
-		if _, err := dyn.Resource(hook.SparkApplicationGVR).Namespace(ns).Create(context.Background(), u, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	createLintApp(t, ns, "no-ttl", nil)
+	createLintApp(t, ns, "with-ttl", int64(3600))
 	kc := kubeconfig(t, cp.Get(t).AdminConfig(), "default")
 	r := runCLI(t, "check", "--kubeconfig", kc, "--live", "-n", ns)
 	if r.code != 5 {
@@ -147,5 +135,42 @@ func TestCheckLiveLintsTheApplicationsOfANamespace(t *testing.T) {
 	// The test bed serves no Apache operator: its group is skipped, aloud.
 	if !strings.Contains(r.stderr, "does not serve it") || !strings.Contains(r.stderr, "spark.apache.org") {
 		t.Errorf("stderr %q, want a warning that spark.apache.org is not served", r.stderr)
+	}
+}
+
+// createLintApp creates a SparkApplication the carried CRD accepts, with
+// spec.timeToLiveSeconds when ttl is not nil.
+func createLintApp(t *testing.T, ns, name string, ttl any) {
+	t.Helper()
+	_, dyn := clients(t)
+	spec := map[string]any{"type": "Scala", "mode": "cluster", "sparkVersion": "3.5.7", "mainApplicationFile": "local:///x.jar",
+		"driver": map[string]any{}, "executor": map[string]any{}}
+	if ttl != nil {
+		spec["timeToLiveSeconds"] = ttl
+	}
+	u := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "sparkoperator.k8s.io/v1beta2", "kind": "SparkApplication",
+		"metadata": map[string]any{"name": name, "namespace": ns}, "spec": spec}}
+	if _, err := dyn.Resource(hook.SparkApplicationGVR).Namespace(ns).Create(context.Background(), u, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// check --live needs only what rbac preflight --for check asks for: an
+// account granted exactly that passes the preflight and gets its findings.
+func TestCheckLiveRunsWithItsPreflightRoleAlone(t *testing.T) {
+	skipShort(t)
+	ns := cp.NewNamespace(t)
+	createLintApp(t, ns, "no-ttl", nil)
+	rules := hook.RulesFor(func(a hook.Access) bool { return !a.Optional }, hook.PermissionsFor(hook.CommandCheck))
+	kc := accountKubeconfig(t, ns, "linter", rules...)
+	if r := runCLI(t, "rbac", "preflight", "--kubeconfig", kc, "--for", "check"); r.code != exitOK {
+		t.Fatalf("preflight --for check: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if r := runCLI(t, "check", "--kubeconfig", kc, "--live"); r.code != exitFindings || !strings.Contains(r.stdout, "sparkapplication/"+ns+"/no-ttl: missing-ttl") {
+		t.Fatalf("check --live with its Role alone: exit %d, want 5\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if r := runCLI(t, "rbac", "preflight", "--kubeconfig", kc, "--for", "report"); r.code != exitForbidden {
+		t.Fatalf("preflight --for report with check's list only: exit %d, want 3", r.code)
 	}
 }
