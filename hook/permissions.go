@@ -13,13 +13,15 @@ const (
 	CommandWatch   = "watch"
 	// CommandReport reads what sweep reads, and deletes nothing.
 	CommandReport = "report"
+	// CommandCheck is check --live: it lists SparkApplications, nothing else.
+	CommandCheck = "check"
 	// CommandAll stands for every command: the access the chart grants.
 	CommandAll = "all"
 )
 
 // Commands are the commands that act on a cluster, in the order the README
 // lists them.
-var Commands = []string{CommandCleanup, CommandSweep, CommandWatch, CommandReport}
+var Commands = []string{CommandCleanup, CommandSweep, CommandWatch, CommandReport, CommandCheck}
 
 // Access is one verb on one resource that a command sends.
 type Access struct {
@@ -42,6 +44,10 @@ var targeted = []string{CommandCleanup, CommandWatch}
 // what sweep reads, and deletes nothing.
 var reading = []string{CommandCleanup, CommandSweep, CommandWatch, CommandReport}
 
+// listingApps are the commands that list SparkApplications: the readers,
+// and check --live, which lists them to lint them.
+var listingApps = []string{CommandCleanup, CommandSweep, CommandWatch, CommandReport, CommandCheck}
+
 // Permissions is the one list of the API access the commands need: the
 // README's RBAC table, the Helm chart's Role and `rbac preflight` are checked
 // against it (deploy/helm and hook/rbac tests). A change in what the library
@@ -54,10 +60,10 @@ var Permissions = []Access{
 	{Group: "", Resource: "pods", Verb: "list", Commands: reading, Why: "find drivers and the Pods that use maps"},
 	{Group: "", Resource: "pods", Verb: "watch", Commands: targeted, Why: "wait for the driver to end (cleanup when told to wait, watch)"},
 	{Group: "sparkoperator.k8s.io", Resource: "sparkapplications", Verb: "get", Commands: reading, Why: "read the application's state and user-supplied maps; sweep reads it again just before deleting its maps"},
-	{Group: "sparkoperator.k8s.io", Resource: "sparkapplications", Verb: "list", Commands: reading, Why: "find applications by id; sweep reads them all"},
+	{Group: "sparkoperator.k8s.io", Resource: "sparkapplications", Verb: "list", Commands: listingApps, Why: "find applications by id; sweep reads them all; check --live lints them"},
 	{Group: "sparkoperator.k8s.io", Resource: "sparkapplications", Verb: "watch", Commands: reading, Why: "wait for the application to end (cleanup when told to wait, watch); sweep follows the applications it judged until their maps are deleted (without it, it reads each again)"},
 	{Group: "", Resource: "events", Verb: "create", Commands: allCommands, Why: "record the summary Event"},
-	{Group: "", Resource: "namespaces", Verb: "get", Commands: reading, Optional: true, Why: "say \"namespace not found\" clearly; a 403 is ignored"},
+	{Group: "", Resource: "namespaces", Verb: "get", Commands: listingApps, Optional: true, Why: "say \"namespace not found\" clearly; a 403 is ignored"},
 }
 
 // PermissionsFor returns the access one command (or CommandAll) needs, in

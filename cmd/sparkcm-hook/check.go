@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -17,11 +19,16 @@ import (
 var checkFormats = []string{"text", "json"}
 
 func checkCommand(g *globals) *cli.Command {
-	var output string
+	var (
+		output        string
+		live          bool
+		allNamespaces bool
+		timeout       time.Duration
+	)
 	return &cli.Command{
 		Name:      "check",
-		Usage:     "lint SparkApplication manifests (offline) for settings that leave ConfigMaps behind",
-		UsageText: "sparkcm-hook check [-o text|json] FILE|DIR...",
+		Usage:     "lint SparkApplication manifests (offline, or live in a cluster) for settings that leave ConfigMaps behind",
+		UsageText: "sparkcm-hook check [-o text|json] FILE|DIR...\n   sparkcm-hook check --live (-n NAMESPACE[,NAMESPACE...] | -A) [--timeout D] [-o text|json]",
 		Description: `Reads the SparkApplication manifests a DAG repository submits (Airflow application_file
 templates, Kubeflow sparkoperator.k8s.io and Apache spark.apache.org SparkApplications, and the
 ConfigMaps beside them) and reports what makes Spark's ConfigMaps outlive the application. It reads
@@ -44,26 +51,40 @@ Rules:
 Jinja expressions ({{ }}) count as set values whose content is unknown: a templated TTL is a TTL.
 -o text prints "file:line: rule: message (remedy)" per finding; -o json one document with all of them.
 
+--live runs the same rules on the SparkApplications in a cluster instead of files: it lists them
+(read-only: list sparkapplications, page by page; rbac preflight --for check) in the namespaces
+of -n, every namespace with -A, or the context's, in sparkoperator.k8s.io and, when served,
+spark.apache.org. A group the API server does not serve, or an Apache group the identity may not
+list, is skipped with a warning on stderr. A finding names the object instead of file:line,
+"sparkapplication/NS/NAME: rule: message (remedy)". user-map-without-owner is left to the
+offline mode: the live check reads no ConfigMaps.
+
 ` + checkExitCodes,
 		Before: g.setup,
 		Flags: withGlobals([]cli.Flag{
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: checkFormats[0], Usage: "findings format on stdout: text or json", EnvVars: env("check-output"), Destination: &output},
+			&cli.BoolFlag{Name: "live", Usage: "check the SparkApplications in the cluster instead of files", EnvVars: env("live"), Destination: &live},
+			allNamespacesFlag(&allNamespaces, "with --live, check every namespace"),
+			&cli.DurationFlag{Name: "timeout", Usage: "with --live, give up after this long in total, retries included (0: no limit)", EnvVars: env("timeout"), Destination: &timeout},
 		}),
 		Action: func(c *cli.Context) error {
 			if output != "text" && output != "json" {
 				return hook.Usagef("-o %q: check prints text or json", output)
 			}
-			// check reads no cluster: a cluster flag given to it would
-			// be silently ignored, so it is refused.
-			for _, name := range []string{"kubeconfig", "context", "namespace", "qps", "burst"} {
+			if live {
+				return checkLive(c, g, output, allNamespaces, timeout)
+			}
+			// Offline, check reads no cluster: a cluster flag given to it
+			// would be silently ignored, so it is refused.
+			for _, name := range []string{"kubeconfig", "context", "namespace", "qps", "burst", "all-namespaces", "timeout"} {
 				for _, ctx := range c.Lineage() {
 					if ctx.IsSet(name) {
-						return hook.Usagef("check reads files only; --%s does not apply", name)
+						return hook.Usagef("check reads files only without --live; --%s does not apply", name)
 					}
 				}
 			}
 			if c.NArg() == 0 {
-				return hook.Usagef("check takes the files or directories to read, e.g. check dags/")
+				return hook.Usagef("check takes the files or directories to read, e.g. check dags/, or --live")
 			}
 			sources, err := lint.Load(c.Args().Slice())
 			if err != nil {
@@ -82,6 +103,56 @@ Jinja expressions ({{ }}) count as set values whose content is unknown: a templa
 	}
 }
 
+// checkLive runs the rules on the SparkApplications of the cluster.
+func checkLive(c *cli.Context, g *globals, output string, allNamespaces bool, timeout time.Duration) error {
+	switch {
+	case c.NArg() > 0:
+		return hook.Usagef("check --live reads the cluster, not files; give files or --live, not both (got %q)", c.Args().First())
+	case timeout < 0:
+		return hook.Usagef("--timeout must not be negative")
+	}
+	if err := exclusiveScope(g.namespaceSet, allNamespaces); err != nil {
+		return err
+	}
+	ctx := c.Context
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	clients, ns, err := g.clients()
+	if err != nil {
+		return err
+	}
+	var namespaces []string // none: every namespace
+	switch {
+	case len(g.namespaces) > 1:
+		namespaces = g.namespaces
+	case !allNamespaces:
+		namespaces = []string{ns}
+	}
+	for _, n := range namespaces {
+		if err := g.checkNamespace(ctx, clients, n); err != nil {
+			return err
+		}
+	}
+	sources, err := hook.LiveSources(ctx, clients, g.log, hook.RetryPolicy{}, namespaces)
+	if err != nil {
+		return err
+	}
+	findings := lint.Check(sources)
+	for i := range findings {
+		// A line of the YAML the tool made from the object points nowhere
+		// a person can open; the object's name is the location.
+		findings[i].Line = 0
+	}
+	if err := printFindings(c, output, findings, len(sources)); err != nil {
+		return err
+	}
+	g.log.Info("check done", "applications", len(sources), "findings", len(findings))
+	return lint.Result(findings)
+}
+
 func printFindings(c *cli.Context, output string, findings []lint.Finding, files int) error {
 	w := c.App.Writer
 	if output == "json" {
@@ -96,7 +167,11 @@ func printFindings(c *cli.Context, output string, findings []lint.Finding, files
 		}{files, findings})
 	}
 	for _, f := range findings {
-		if _, err := fmt.Fprintf(w, "%s:%d: %s: %s (%s)\n", f.File, f.Line, f.Rule, f.Message, f.Remedy); err != nil {
+		loc := f.File
+		if f.Line > 0 {
+			loc = fmt.Sprintf("%s:%d", f.File, f.Line)
+		}
+		if _, err := fmt.Fprintf(w, "%s: %s: %s (%s)\n", loc, f.Rule, f.Message, f.Remedy); err != nil {
 			return err
 		}
 	}

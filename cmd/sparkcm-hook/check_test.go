@@ -1,9 +1,15 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/sparkcm-hook/sparkcm-hook/hook"
 )
 
 const (
@@ -27,6 +33,9 @@ func TestCheckExitCodes(t *testing.T) {
 		{"an unknown format is refused", []string{"check", "-o", "yaml", clean}, 2, "", `-o "yaml"`},
 		{"a cluster flag is refused, not ignored", []string{"check", "-n", "jobs", clean}, 2, "", "--namespace does not apply"},
 		{"a cluster flag before the command too", []string{"--kubeconfig", "/x", "check", clean}, 2, "", "--kubeconfig does not apply"},
+		{"-A without --live is refused", []string{"check", "-A", clean}, 2, "", "--all-namespaces does not apply"},
+		{"files and --live are exclusive", []string{"check", "--live", clean}, 2, "", "give files or --live, not both"},
+		{"--live with -n and -A is refused", []string{"check", "--live", "-n", "jobs", "-A"}, 2, "", "give -n NAMESPACE or -A, not both"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := runCLI(t, tc.args...)
@@ -104,5 +113,64 @@ func TestPolicyCommand(t *testing.T) {
 				t.Errorf("stderr %q, want it to contain %q", r.stderr, tc.stderr)
 			}
 		})
+	}
+}
+
+// TestCheckLiveLintsTheApplicationsOfANamespace runs check --live against
+// real SparkApplications on the control plane: the one without a TTL is the
+// one finding, named after the object.
+func TestCheckLiveLintsTheApplicationsOfANamespace(t *testing.T) {
+	ns := cp.NewNamespace(t)
+	createLintApp(t, ns, "no-ttl", nil)
+	createLintApp(t, ns, "with-ttl", int64(3600))
+	kc := kubeconfig(t, cp.Get(t).AdminConfig(), "default")
+	r := runCLI(t, "check", "--kubeconfig", kc, "--live", "-n", ns)
+	if r.code != 5 {
+		t.Fatalf("exit %d, want 5; stdout %q stderr %s", r.code, r.stdout, r.stderr)
+	}
+	want := "sparkapplication/" + ns + "/no-ttl: missing-ttl: "
+	if lines := strings.Split(strings.TrimSpace(r.stdout), "\n"); len(lines) != 1 || !strings.HasPrefix(lines[0], want) {
+		t.Errorf("stdout %q, want exactly one finding starting %q", r.stdout, want)
+	}
+	// The test bed serves no Apache operator: its group is skipped, aloud.
+	if !strings.Contains(r.stderr, "does not serve it") || !strings.Contains(r.stderr, "spark.apache.org") {
+		t.Errorf("stderr %q, want a warning that spark.apache.org is not served", r.stderr)
+	}
+}
+
+// createLintApp creates a SparkApplication the carried CRD accepts, with
+// spec.timeToLiveSeconds when ttl is not nil.
+func createLintApp(t *testing.T, ns, name string, ttl any) {
+	t.Helper()
+	_, dyn := clients(t)
+	spec := map[string]any{"type": "Scala", "mode": "cluster", "sparkVersion": "3.5.7", "mainApplicationFile": "local:///x.jar",
+		"driver": map[string]any{}, "executor": map[string]any{}}
+	if ttl != nil {
+		spec["timeToLiveSeconds"] = ttl
+	}
+	u := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "sparkoperator.k8s.io/v1beta2", "kind": "SparkApplication",
+		"metadata": map[string]any{"name": name, "namespace": ns}, "spec": spec}}
+	if _, err := dyn.Resource(hook.SparkApplicationGVR).Namespace(ns).Create(context.Background(), u, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// check --live needs only what rbac preflight --for check asks for: an
+// account granted exactly that passes the preflight and gets its findings.
+func TestCheckLiveRunsWithItsPreflightRoleAlone(t *testing.T) {
+	skipShort(t)
+	ns := cp.NewNamespace(t)
+	createLintApp(t, ns, "no-ttl", nil)
+	rules := hook.RulesFor(func(a hook.Access) bool { return !a.Optional }, hook.PermissionsFor(hook.CommandCheck))
+	kc := accountKubeconfig(t, ns, "linter", rules...)
+	if r := runCLI(t, "rbac", "preflight", "--kubeconfig", kc, "--for", "check"); r.code != exitOK {
+		t.Fatalf("preflight --for check: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if r := runCLI(t, "check", "--kubeconfig", kc, "--live"); r.code != exitFindings || !strings.Contains(r.stdout, "sparkapplication/"+ns+"/no-ttl: missing-ttl") {
+		t.Fatalf("check --live with its Role alone: exit %d, want 5\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if r := runCLI(t, "rbac", "preflight", "--kubeconfig", kc, "--for", "report"); r.code != exitForbidden {
+		t.Fatalf("preflight --for report with check's list only: exit %d, want 3", r.code)
 	}
 }
