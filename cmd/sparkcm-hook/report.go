@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -92,44 +91,23 @@ func (o *reportOptions) validate(c *cli.Context, g *globals, cm *common) error {
 	}
 	o.orphanSet = c.IsSet("orphan-older-than")
 	o.namespaceGiven = g.namespaceSet
-	o.ExcludeNamespaces = nil
-	for _, ns := range o.exclude.Value() {
-		if !slices.Contains(o.ExcludeNamespaces, ns) {
-			o.ExcludeNamespaces = append(o.ExcludeNamespaces, ns)
-		}
-	}
+	o.ExcludeNamespaces = distinct(o.exclude.Value())
 	switch {
 	case cm.timeout < 0:
 		return hook.Usagef("--timeout must not be negative")
 	case cm.retryBudget <= 0:
 		return hook.Usagef("--retry-budget must be positive")
-	case o.OlderThan < 0:
-		return hook.Usagef("--older-than must not be negative")
-	case o.orphanSet && o.OrphanOlderThan <= 0:
-		return hook.Usagef("--orphan-older-than must be positive and at least --older-than (%s); leave it unset for %s", o.OlderThan, hook.DefaultOrphanOlderThan)
-	case o.orphanSet && o.OrphanOlderThan < o.OlderThan:
-		return hook.Usagef("--orphan-older-than (%s) must not be shorter than --older-than (%s)", o.OrphanOlderThan, o.OlderThan)
-	case o.TopApps < 1:
+	}
+	if err := validateAges(o.OlderThan, o.OrphanOlderThan, o.orphanSet); err != nil {
+		return err
+	}
+	if o.TopApps < 1 {
 		return hook.Usagef("--top must be at least 1")
 	}
 	if !o.orphanSet {
 		o.OrphanOlderThan = 0 // the library's default, as sweep's
 	}
-	if err := exclusiveScope(o.namespaceGiven, o.AllNamespaces); err != nil {
-		return err
-	}
-	if err := validateWebhook(o.notifyWebhook); err != nil {
-		return err
-	}
-	if len(o.ExcludeNamespaces) > 0 && !o.AllNamespaces {
-		return hook.Usagef("--exclude-namespaces applies only with -A")
-	}
-	for _, ns := range o.ExcludeNamespaces {
-		if err := hook.ValidateNamespace(ns); err != nil {
-			return hook.Usagef("--exclude-namespaces: %v", err)
-		}
-	}
-	return nil
+	return validateScope(o.namespaceGiven, o.AllNamespaces, o.ExcludeNamespaces, o.notifyWebhook)
 }
 
 func (o *reportOptions) run(c *cli.Context, g *globals, cm *common) error {

@@ -31,31 +31,49 @@ func (o *sweepOptions) Validate() error {
 	if err := o.validate("sweep"); err != nil {
 		return err
 	}
-	switch {
-	case !o.olderThanSet:
+	if !o.olderThanSet {
 		return hook.Usagef("--older-than is required (for example --older-than 24h; 0s means any age)")
-	case o.OlderThan < 0:
+	}
+	if err := validateAges(o.OlderThan, o.OrphanOlderThan, o.orphanSet); err != nil {
+		return err
+	}
+	if o.BatchSize < 1 {
+		return hook.Usagef("--batch-size must be at least 1")
+	}
+	return validateScope(o.namespaceGiven, o.AllNamespaces, o.ExcludeNamespaces, o.notifyWebhook)
+}
+
+// validateAges checks --older-than and --orphan-older-than, as sweep and
+// report (which says what sweep would do) take them.
+func validateAges(olderThan, orphan time.Duration, orphanSet bool) error {
+	switch {
+	case olderThan < 0:
 		return hook.Usagef("--older-than must not be negative")
-	case o.orphanSet && o.OrphanOlderThan <= 0:
+	case orphanSet && orphan <= 0:
 		// The library reads zero as its default; and a zero bound would
 		// delete the ownerless executor maps of a client-mode session
 		// idling at zero executors.
-		return hook.Usagef("--orphan-older-than must be positive and at least --older-than (%s); leave it unset for %s", o.OlderThan, hook.DefaultOrphanOlderThan)
-	case o.orphanSet && o.OrphanOlderThan < o.OlderThan:
-		return hook.Usagef("--orphan-older-than (%s) must not be shorter than --older-than (%s)", o.OrphanOlderThan, o.OlderThan)
-	case o.BatchSize < 1:
-		return hook.Usagef("--batch-size must be at least 1")
+		return hook.Usagef("--orphan-older-than must be positive and at least --older-than (%s); leave it unset for %s", olderThan, hook.DefaultOrphanOlderThan)
+	case orphanSet && orphan < olderThan:
+		return hook.Usagef("--orphan-older-than (%s) must not be shorter than --older-than (%s)", orphan, olderThan)
 	}
-	if err := exclusiveScope(o.namespaceGiven, o.AllNamespaces); err != nil {
+	return nil
+}
+
+// validateScope checks the scope flags sweep and report share: -n against
+// -A, --exclude-namespaces (only with -A, each a namespace name) and
+// --notify-webhook.
+func validateScope(namespaceGiven, all bool, exclude []string, webhook string) error {
+	if err := exclusiveScope(namespaceGiven, all); err != nil {
 		return err
 	}
-	if err := validateWebhook(o.notifyWebhook); err != nil {
+	if err := validateWebhook(webhook); err != nil {
 		return err
 	}
-	if len(o.ExcludeNamespaces) > 0 && !o.AllNamespaces {
+	if len(exclude) > 0 && !all {
 		return hook.Usagef("--exclude-namespaces applies only with -A")
 	}
-	for _, ns := range o.ExcludeNamespaces {
+	for _, ns := range exclude {
 		if err := hook.ValidateNamespace(ns); err != nil {
 			return hook.Usagef("--exclude-namespaces: %v", err)
 		}
@@ -72,12 +90,7 @@ func (o *sweepOptions) complete(c *cli.Context, g *globals) {
 	}
 	o.namespaceGiven = g.namespaceSet
 	o.namespaces = g.namespaces
-	o.ExcludeNamespaces = nil
-	for _, ns := range o.exclude.Value() {
-		if !slices.Contains(o.ExcludeNamespaces, ns) {
-			o.ExcludeNamespaces = append(o.ExcludeNamespaces, ns)
-		}
-	}
+	o.ExcludeNamespaces = distinct(o.exclude.Value())
 }
 
 func (o *sweepOptions) run(ctx context.Context, g *globals, clients hook.Clients, ns string) (*hook.Result, error) {
@@ -228,4 +241,16 @@ func notifyWebhook(ctx context.Context, g *globals, url string, body any, what s
 		return
 	}
 	g.log.Info("notified the webhook")
+}
+
+// distinct is names in their first order, each once (--exclude-namespaces
+// may repeat one through -flag and a comma list).
+func distinct(names []string) []string {
+	var out []string
+	for _, n := range names {
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out
 }
