@@ -13,6 +13,27 @@ import (
 	"github.com/sparkcm-hook/sparkcm-hook/internal/sparkfixture"
 )
 
+// webhook serves a webhook that answers code; posted returns the body of
+// the last POST it received.
+func webhook(t *testing.T, code int) (url string, posted func() []byte) {
+	t.Helper()
+	var mu sync.Mutex
+	var last []byte
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		last = b
+		mu.Unlock()
+		w.WriteHeader(code)
+	}))
+	t.Cleanup(s.Close)
+	return s.URL + "/hook", func() []byte {
+		mu.Lock()
+		defer mu.Unlock()
+		return last
+	}
+}
+
 // sweep --notify-webhook POSTs the summary once the deletes are done; a
 // webhook that refuses it is logged and changes neither what was deleted
 // nor the exit code.
@@ -29,25 +50,14 @@ func TestSweepNotifiesTheWebhookAndNeverFailsBecauseOfIt(t *testing.T) {
 			ns := cp.NewNamespace(t)
 			app := newApp(t, ns, sparkfixture.Spec{})
 			kc := kubeconfig(t, cp.Get(t).AdminConfig(), ns)
-			var mu sync.Mutex
-			var posted []byte
-			s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				b, _ := io.ReadAll(r.Body)
-				mu.Lock()
-				posted = b
-				mu.Unlock()
-				w.WriteHeader(c.code)
-			}))
-			defer s.Close()
-			r := runCLI(t, "sweep", "--kubeconfig", kc, "--older-than", "0s", "--notify-webhook", s.URL+"/hook")
+			url, posted := webhook(t, c.code)
+			r := runCLI(t, "sweep", "--kubeconfig", kc, "--older-than", "0s", "--notify-webhook", url)
 			if r.code != 0 || !strings.Contains(r.stderr, c.log) {
 				t.Fatalf("exit %d, want 0 and %q in the log:\n%s", r.code, c.log, r.stderr)
 			}
-			mu.Lock()
-			defer mu.Unlock()
 			var got hook.Summary
-			if err := json.Unmarshal(posted, &got); err != nil {
-				t.Fatalf("posted %q: %v", posted, err)
+			if err := json.Unmarshal(posted(), &got); err != nil {
+				t.Fatalf("posted %q: %v", posted(), err)
 			}
 			if got.Namespace != ns || got.Counts.Deleted != len(app.MapNames()) || len(got.AppIDs) != 1 || got.AppIDs[0] != app.AppID {
 				t.Errorf("posted %+v, want namespace %s, %d deleted, app id %s", got, ns, len(app.MapNames()), app.AppID)
@@ -72,25 +82,14 @@ func TestReportNotifiesTheWebhookWithWhatItPrinted(t *testing.T) {
 	ns := cp.NewNamespace(t)
 	app := newApp(t, ns, sparkfixture.Spec{})
 	kc := kubeconfig(t, cp.Get(t).AdminConfig(), ns)
-	var mu sync.Mutex
-	var posted []byte
-	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		mu.Lock()
-		posted = b
-		mu.Unlock()
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	defer s.Close()
-	r := runCLI(t, "report", "--kubeconfig", kc, "-o", "json", "--notify-webhook", s.URL+"/hook")
+	url, posted := webhook(t, http.StatusNoContent)
+	r := runCLI(t, "report", "--kubeconfig", kc, "-o", "json", "--notify-webhook", url)
 	if r.code != 0 || !strings.Contains(r.stderr, "notified the webhook") {
 		t.Fatalf("exit %d, want 0 and \"notified the webhook\" in the log:\n%s", r.code, r.stderr)
 	}
-	mu.Lock()
-	defer mu.Unlock()
 	var got, printed hook.ReportResult
-	if err := json.Unmarshal(posted, &got); err != nil {
-		t.Fatalf("posted %q: %v", posted, err)
+	if err := json.Unmarshal(posted(), &got); err != nil {
+		t.Fatalf("posted %q: %v", posted(), err)
 	}
 	if err := json.Unmarshal([]byte(r.stdout), &printed); err != nil {
 		t.Fatalf("printed %q: %v", r.stdout, err)
