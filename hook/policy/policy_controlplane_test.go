@@ -75,6 +75,26 @@ func apply(t *testing.T, dyn dynamic.Interface, manifest []byte) {
 	}
 }
 
+// install applies what `sparkcm-hook policy` prints for o.
+func install(t *testing.T, dyn dynamic.Interface, o policy.Options) {
+	t.Helper()
+	y, err := policy.YAML(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	apply(t, dyn, y)
+}
+
+// create creates the application ns/name (with a TTL unless ttl is nil),
+// as a dry run when dryRun is set.
+func create(ctx context.Context, dyn dynamic.Interface, ns, name string, ttl *int64, dryRun bool) (*unstructured.Unstructured, error) {
+	opts := metav1.CreateOptions{}
+	if dryRun {
+		opts.DryRun = []string{metav1.DryRunAll}
+	}
+	return dyn.Resource(sparkApps).Namespace(ns).Create(ctx, app(ns, name, ttl), opts)
+}
+
 func app(ns, name string, ttl *int64) *unstructured.Unstructured {
 	// driver and executor are required by the carried CRD's schema.
 	spec := map[string]any{
@@ -125,27 +145,23 @@ var ttl = int64(600)
 func TestPolicyWarnsAboutAnApplicationWithoutTTLAndAdmitsIt(t *testing.T) {
 	ns := cp.NewNamespace(t)
 	dyn, w := clients(t)
-	y, err := policy.YAML(policy.Options{Action: "warn", Namespaces: []string{ns}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	apply(t, dyn, y)
+	install(t, dyn, policy.Options{Action: "warn", Namespaces: []string{ns}})
 	ctx := context.Background()
 	settle(t, func() bool {
-		_, err := dyn.Resource(sparkApps).Namespace(ns).Create(ctx, app(ns, "probe", nil), metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		_, err := create(ctx, dyn, ns, "probe", nil, true)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return len(w.take()) > 0
 	})
-	if _, err := dyn.Resource(sparkApps).Namespace(ns).Create(ctx, app(ns, "no-ttl", nil), metav1.CreateOptions{}); err != nil {
+	if _, err := create(ctx, dyn, ns, "no-ttl", nil, false); err != nil {
 		t.Fatalf("warn denied the application: %v", err)
 	}
 	got := w.take()
 	if len(got) != 1 || !strings.Contains(got[0], "spec.timeToLiveSeconds") {
 		t.Errorf("warnings for an application without TTL: %q, want one naming spec.timeToLiveSeconds", got)
 	}
-	if _, err := dyn.Resource(sparkApps).Namespace(ns).Create(ctx, app(ns, "with-ttl", &ttl), metav1.CreateOptions{}); err != nil {
+	if _, err := create(ctx, dyn, ns, "with-ttl", &ttl, false); err != nil {
 		t.Fatal(err)
 	}
 	if got := w.take(); len(got) != 0 {
@@ -157,24 +173,20 @@ func TestPolicyDeniesAnApplicationWithoutTTLOnlyInItsNamespaces(t *testing.T) {
 	ns := cp.NewNamespace(t)
 	other := cp.NewNamespace(t)
 	dyn, _ := clients(t)
-	y, err := policy.YAML(policy.Options{Action: "deny", Namespaces: []string{ns}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	apply(t, dyn, y)
+	install(t, dyn, policy.Options{Action: "deny", Namespaces: []string{ns}})
 	ctx := context.Background()
 	settle(t, func() bool {
-		_, err := dyn.Resource(sparkApps).Namespace(ns).Create(ctx, app(ns, "probe", nil), metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		_, err := create(ctx, dyn, ns, "probe", nil, true)
 		return err != nil && strings.Contains(err.Error(), "spec.timeToLiveSeconds")
 	})
-	_, err = dyn.Resource(sparkApps).Namespace(ns).Create(ctx, app(ns, "no-ttl", nil), metav1.CreateOptions{})
+	_, err := create(ctx, dyn, ns, "no-ttl", nil, false)
 	if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "spec.timeToLiveSeconds") {
 		t.Fatalf("create without TTL: %v, want 422 Invalid naming spec.timeToLiveSeconds", err)
 	}
-	if _, err := dyn.Resource(sparkApps).Namespace(ns).Create(ctx, app(ns, "with-ttl", &ttl), metav1.CreateOptions{}); err != nil {
+	if _, err := create(ctx, dyn, ns, "with-ttl", &ttl, false); err != nil {
 		t.Fatalf("create with TTL: %v", err)
 	}
-	if _, err := dyn.Resource(sparkApps).Namespace(other).Create(ctx, app(other, "no-ttl", nil), metav1.CreateOptions{}); err != nil {
+	if _, err := create(ctx, dyn, other, "no-ttl", nil, false); err != nil {
 		t.Fatalf("create without TTL in a namespace the policy does not name: %v", err)
 	}
 }
@@ -182,30 +194,26 @@ func TestPolicyDeniesAnApplicationWithoutTTLOnlyInItsNamespaces(t *testing.T) {
 func TestPolicyDefaultTTLIsSetWhereMissingAndThenPasses(t *testing.T) {
 	ns := cp.NewNamespace(t)
 	dyn, _ := clients(t)
-	y, err := policy.YAML(policy.Options{Action: "deny", Namespaces: []string{ns}, DefaultTTL: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	apply(t, dyn, y)
+	install(t, dyn, policy.Options{Action: "deny", Namespaces: []string{ns}, DefaultTTL: time.Hour})
 	ctx := context.Background()
 	// Mutation and validation load independently: wait until a dry run both
 	// passes and comes back with the default.
 	settle(t, func() bool {
-		got, err := dyn.Resource(sparkApps).Namespace(ns).Create(ctx, app(ns, "probe", nil), metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		got, err := create(ctx, dyn, ns, "probe", nil, true)
 		if err != nil {
 			return false
 		}
 		v, _, _ := unstructured.NestedInt64(got.Object, "spec", "timeToLiveSeconds")
 		return v == 3600
 	})
-	got, err := dyn.Resource(sparkApps).Namespace(ns).Create(ctx, app(ns, "no-ttl", nil), metav1.CreateOptions{})
+	got, err := create(ctx, dyn, ns, "no-ttl", nil, false)
 	if err != nil {
 		t.Fatalf("create without TTL under a default: %v", err)
 	}
 	if v, _, _ := unstructured.NestedInt64(got.Object, "spec", "timeToLiveSeconds"); v != 3600 {
 		t.Errorf("timeToLiveSeconds = %d, want the default 3600", v)
 	}
-	got, err = dyn.Resource(sparkApps).Namespace(ns).Create(ctx, app(ns, "own-ttl", &ttl), metav1.CreateOptions{})
+	got, err = create(ctx, dyn, ns, "own-ttl", &ttl, false)
 	if err != nil {
 		t.Fatal(err)
 	}
