@@ -570,7 +570,7 @@ const sizesPageSize = 50
 // Sweep does, passing over those it may not read (Sweep reports them).
 func mapSizes(ctx context.Context, c Clients, log *slog.Logger, o SweepOptions) (map[string]int64, error) {
 	sizes := map[string]int64{}
-	s := &sweeper{o: o}
+	s := &sweeper{c: c, log: log, o: o}
 	retry := o.Retry.withDefaults()
 	retry.readiness = c.readiness
 	listIn := func(ns string) error {
@@ -608,20 +608,7 @@ func mapSizes(ctx context.Context, c Clients, log *slog.Logger, o SweepOptions) 
 	if !errors.As(err, &fe) || fe.Verb != "list" {
 		return sizes, err
 	}
-	var names []string
-	err = listPaged(ctx, listSpec{
-		log: log, retry: retry, what: "list namespaces", verb: "list", resrc: "namespaces", pageSize: o.PageSize,
-		list: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
-			return c.Metadata.Resource(namespacesGVR).List(ctx, opts)
-		},
-		each: func(obj runtime.Object) error {
-			if name := obj.(*metav1.PartialObjectMetadata).Name; !s.excluded(name) {
-				names = append(names, name)
-			}
-			return nil
-		},
-		reset: func() { names = names[:0] },
-	})
+	names, err := s.namespaceNames(ctx, retry)
 	if err != nil {
 		return nil, err
 	}

@@ -221,20 +221,7 @@ func (s *sweeper) sweepAll(ctx context.Context) error {
 		return err
 	}
 	s.log.Info("may not list cluster-wide; sweeping namespace by namespace", "err", oneLineErr(err))
-	var names []string
-	err = listPaged(ctx, listSpec{
-		log: s.log, retry: s.o.Retry, what: "list namespaces", verb: "list", resrc: "namespaces", pageSize: s.o.PageSize,
-		list: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
-			return s.c.Metadata.Resource(namespacesGVR).List(ctx, opts)
-		},
-		each: func(obj runtime.Object) error {
-			if name := obj.(*metav1.PartialObjectMetadata).Name; !s.excluded(name) {
-				names = append(names, name)
-			}
-			return nil
-		},
-		reset: func() { names = names[:0] },
-	})
+	names, err := s.namespaceNames(ctx, s.o.Retry)
 	if err != nil {
 		return err
 	}
@@ -678,6 +665,27 @@ type sweeper struct {
 }
 
 // excluded says whether a namespace is one of ExcludeNamespaces.
+// namespaceNames lists the names of the namespaces not excluded, for a
+// sweep (or a report) that may not list cluster-wide and goes namespace
+// by namespace.
+func (s *sweeper) namespaceNames(ctx context.Context, retry RetryPolicy) ([]string, error) {
+	var names []string
+	err := listPaged(ctx, listSpec{
+		log: s.log, retry: retry, what: "list namespaces", verb: "list", resrc: "namespaces", pageSize: s.o.PageSize,
+		list: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+			return s.c.Metadata.Resource(namespacesGVR).List(ctx, opts)
+		},
+		each: func(obj runtime.Object) error {
+			if name := obj.(*metav1.PartialObjectMetadata).Name; !s.excluded(name) {
+				names = append(names, name)
+			}
+			return nil
+		},
+		reset: func() { names = names[:0] },
+	})
+	return names, err
+}
+
 func (s *sweeper) excluded(ns string) bool { return slices.Contains(s.o.ExcludeNamespaces, ns) }
 
 // excludeSelector keeps ExcludeNamespaces out of a cluster-wide list, on
