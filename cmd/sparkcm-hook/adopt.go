@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -69,12 +68,8 @@ EXIT CODES:
 				return hook.Usagef("--retry-budget must be positive")
 			}
 			o.Retry = hook.RetryPolicy{Budget: retryBudget}
-			ctx := c.Context
-			if timeout > 0 {
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, timeout)
-				defer cancel()
-			}
+			ctx, cancel := withTimeout(c.Context, timeout)
+			defer cancel()
 			clients, ns, err := g.clients()
 			if err != nil {
 				return err

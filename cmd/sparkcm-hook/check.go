@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -114,12 +113,8 @@ func checkLive(c *cli.Context, g *globals, output string, allNamespaces bool, ti
 	if err := exclusiveScope(g.namespaceSet, allNamespaces); err != nil {
 		return err
 	}
-	ctx := c.Context
-	if timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, timeout)
-		defer cancel()
-	}
+	ctx, cancel := withTimeout(c.Context, timeout)
+	defer cancel()
 	clients, ns, err := g.clients()
 	if err != nil {
 		return err

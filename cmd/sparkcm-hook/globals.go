@@ -285,12 +285,8 @@ func (g *globals) action(o options) cli.ActionFunc {
 			return err
 		}
 		common := o.shared()
-		ctx := c.Context
-		if common.timeout > 0 {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(ctx, common.timeout)
-			defer cancel()
-		}
+		ctx, cancel := withTimeout(c.Context, common.timeout)
+		defer cancel()
 		clients, ns, err := g.clients()
 		if err != nil {
 			return err
@@ -307,4 +303,12 @@ func (g *globals) action(o options) cli.ActionFunc {
 		}
 		return err
 	}
+}
+
+// withTimeout bounds ctx by --timeout; 0 means no limit.
+func withTimeout(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	if timeout > 0 {
+		return context.WithTimeout(ctx, timeout)
+	}
+	return context.WithCancel(ctx)
 }

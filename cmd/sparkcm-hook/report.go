@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -111,12 +110,8 @@ func (o *reportOptions) validate(c *cli.Context, g *globals, cm *common) error {
 }
 
 func (o *reportOptions) run(c *cli.Context, g *globals, cm *common) error {
-	ctx := c.Context
-	if cm.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, cm.timeout)
-		defer cancel()
-	}
+	ctx, cancel := withTimeout(c.Context, cm.timeout)
+	defer cancel()
 	clients, ns, err := g.clients()
 	if err != nil {
 		return err
