@@ -117,11 +117,8 @@ func (c *Counts) add(e Entry) {
 // add files an entry under the list its decision names, and counts it. A
 // dry run's would-delete entries are listed under Deleted, flagged by
 // DryRun.
-func (r *Result) add(e Entry) {
-	r.count(e)
-	if e.Age > 0 {
-		e.AgeText = e.Age.Round(time.Second).String()
-	}
+// file puts an entry in the list its decision belongs to.
+func (r *Result) file(e Entry) {
 	switch e.Decision {
 	case Deleted, WouldDelete:
 		r.Deleted = append(r.Deleted, e)
@@ -130,6 +127,14 @@ func (r *Result) add(e Entry) {
 	default:
 		r.Skipped = append(r.Skipped, e)
 	}
+}
+
+func (r *Result) add(e Entry) {
+	r.count(e)
+	if e.Age > 0 {
+		e.AgeText = e.Age.Round(time.Second).String()
+	}
+	r.file(e)
 }
 
 // normalize makes empty lists render as [] rather than null.
@@ -210,14 +215,7 @@ func (r *Result) UnmarshalJSON(b []byte) error {
 		Throttled: d.Throttled, Counts: d.Counts, Unreadable: d.Unreadable,
 		Deleted: d.Deleted, Skipped: d.Skipped, Failed: d.Failed}
 	for _, e := range d.Entries {
-		switch e.Decision {
-		case Deleted, WouldDelete:
-			r.Deleted = append(r.Deleted, e)
-		case Failed:
-			r.Failed = append(r.Failed, e)
-		default:
-			r.Skipped = append(r.Skipped, e)
-		}
+		r.file(e)
 	}
 	r.Elapsed = time.Duration(r.Seconds * float64(time.Second))
 	r.normalize()
