@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -72,15 +74,15 @@ func (r *AdoptResult) Count(d AdoptDecision) int {
 
 // adoptRef is one SparkApplication that references a map, and how.
 type adoptRef struct {
-	app   *sparkApp
+	app   *rule.SparkApp
 	field string
 }
 
 // adoptIndex is what adopt reads of one scope: the SparkApplications and
 // the maps they reference, and the Pods that use those maps.
 type adoptIndex struct {
-	appsByName map[string]*sparkApp // namespace/name
-	appsByUID  map[types.UID]*sparkApp
+	appsByName map[string]*rule.SparkApp // namespace/name
+	appsByUID  map[types.UID]*rule.SparkApp
 	podsByUID  map[types.UID]*corev1.Pod
 	refs       map[string][]adoptRef // namespace/map name
 	// outsiders are the Pods that use a referenced map without belonging
@@ -137,7 +139,7 @@ func Adopt(ctx context.Context, c Clients, log *slog.Logger, o AdoptOptions) (*A
 // of the scope ("" is every namespace).
 func readAdoptIndex(ctx context.Context, c Clients, log *slog.Logger, p RetryPolicy, ns string) (*adoptIndex, error) {
 	ix := &adoptIndex{
-		appsByName: map[string]*sparkApp{}, appsByUID: map[types.UID]*sparkApp{},
+		appsByName: map[string]*rule.SparkApp{}, appsByUID: map[types.UID]*rule.SparkApp{},
 		podsByUID: map[types.UID]*corev1.Pod{}, refs: map[string][]adoptRef{}, outsiders: map[string][]string{},
 	}
 	apps := c.Dynamic.Resource(SparkApplicationGVR).Namespace(ns)
@@ -149,11 +151,11 @@ func readAdoptIndex(ctx context.Context, c Clients, log *slog.Logger, p RetryPol
 		},
 		each: func(obj runtime.Object) error {
 			u := obj.(*unstructured.Unstructured)
-			a := parseSparkApp(u)
-			ix.appsByName[nsKey(u.GetNamespace(), a.Name)] = a
+			a := rule.ParseSparkApp(u)
+			ix.appsByName[rule.NsKey(u.GetNamespace(), a.Name)] = a
 			ix.appsByUID[a.UID] = a
 			for name, field := range a.UserMaps {
-				k := nsKey(u.GetNamespace(), name)
+				k := rule.NsKey(u.GetNamespace(), name)
 				ix.refs[k] = append(ix.refs[k], adoptRef{app: a, field: field})
 			}
 			return nil
@@ -181,7 +183,7 @@ func readAdoptIndex(ctx context.Context, c Clients, log *slog.Logger, p RetryPol
 		},
 		each: func(obj runtime.Object) error {
 			pod := obj.(*corev1.Pod)
-			if refs := PodConfigMapRefs(pod); len(refs) > 0 || pod.Labels[LabelRole] == RoleDriver {
+			if refs := rule.PodConfigMapRefs(pod); len(refs) > 0 || pod.Labels[rule.LabelRole] == rule.RoleDriver {
 				kept := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: pod.Name, Namespace: pod.Namespace, UID: pod.UID,
 					Labels: pod.Labels, OwnerReferences: pod.OwnerReferences}, Spec: corev1.PodSpec{Volumes: pod.Spec.Volumes,
 					Containers: pod.Spec.Containers, InitContainers: pod.Spec.InitContainers, EphemeralContainers: pod.Spec.EphemeralContainers}}
@@ -197,8 +199,8 @@ func readAdoptIndex(ctx context.Context, c Clients, log *slog.Logger, p RetryPol
 	}
 	for _, pod := range pods {
 		app := ix.podApp(pod, 0)
-		for _, name := range PodConfigMapRefs(pod) {
-			k := nsKey(pod.Namespace, name)
+		for _, name := range rule.PodConfigMapRefs(pod) {
+			k := rule.NsKey(pod.Namespace, name)
 			refs, referenced := ix.refs[k]
 			if !referenced {
 				continue
@@ -218,7 +220,7 @@ func readAdoptIndex(ctx context.Context, c Clients, log *slog.Logger, p RetryPol
 
 // podApp is the SparkApplication a Pod belongs to: its owner, its driver's
 // owner (an executor), or the one its operator label names; nil if none.
-func (ix *adoptIndex) podApp(pod *corev1.Pod, depth int) *sparkApp {
+func (ix *adoptIndex) podApp(pod *corev1.Pod, depth int) *rule.SparkApp {
 	for _, ref := range pod.OwnerReferences {
 		if ref.Kind == "SparkApplication" {
 			return ix.appsByUID[ref.UID]
@@ -233,15 +235,15 @@ func (ix *adoptIndex) podApp(pod *corev1.Pod, depth int) *sparkApp {
 			}
 		}
 	}
-	if name := pod.Labels[LabelOperatorApp]; name != "" {
-		return ix.appsByName[nsKey(pod.Namespace, name)]
+	if name := pod.Labels[rule.LabelOperatorApp]; name != "" {
+		return ix.appsByName[rule.NsKey(pod.Namespace, name)]
 	}
 	return nil
 }
 
 // adoptOne judges one referenced map and, with Apply, writes its owners.
 func adoptOne(ctx context.Context, c Clients, log *slog.Logger, o AdoptOptions, ix *adoptIndex, ns, name string) Adoption {
-	refs := ix.refs[nsKey(ns, name)]
+	refs := ix.refs[rule.NsKey(ns, name)]
 	sort.Slice(refs, func(i, j int) bool { return refs[i].app.Name < refs[j].app.Name })
 	out := Adoption{Namespace: ns, Name: name}
 	for _, r := range refs {
@@ -265,7 +267,7 @@ func adoptOne(ctx context.Context, c Clients, log *slog.Logger, o AdoptOptions, 
 		out.Decision, out.Reason = AdoptFailed, oneLineErr(err)
 		return out
 	}
-	if reason := adoptBlocked(&m.ObjectMeta, ix.outsiders[nsKey(ns, name)]); reason != "" {
+	if reason := adoptBlocked(&m.ObjectMeta, ix.outsiders[rule.NsKey(ns, name)]); reason != "" {
 		return skip(reason)
 	}
 	owners := slices.Clone(m.OwnerReferences)
@@ -310,18 +312,18 @@ func adoptOne(ctx context.Context, c Clients, log *slog.Logger, o AdoptOptions, 
 // adoptBlocked says why a map must not be handed to the garbage
 // collector, or "" when SparkApplications alone hold it.
 func adoptBlocked(m *metav1.ObjectMeta, outsiders []string) string {
-	if v, ok := m.Annotations[AnnotationKeep]; ok && v == "true" {
-		return AnnotationKeep + `: "true"`
+	if v, ok := m.Annotations[rule.AnnotationKeep]; ok && v == "true" {
+		return rule.AnnotationKeep + `: "true"`
 	}
 	if m.DeletionTimestamp != nil {
 		return "being deleted"
 	}
 	if by := m.Labels["app.kubernetes.io/managed-by"]; by != "" {
-		return fmt.Sprintf("managed by %s (app.kubernetes.io/managed-by): its manager, not the garbage collector, decides when it goes", shown(by))
+		return fmt.Sprintf("managed by %s (app.kubernetes.io/managed-by): its manager, not the garbage collector, decides when it goes", rule.Shown(by))
 	}
 	for _, ref := range m.OwnerReferences {
-		if ref.Kind != "SparkApplication" || !strings.HasPrefix(ref.APIVersion, SparkApplicationGVR.Group+"/") {
-			return fmt.Sprintf("has another owner (%s %s)", shown(ref.Kind), shown(ref.Name))
+		if !rule.IsSparkAppRef(ref) {
+			return fmt.Sprintf("has another owner (%s %s)", rule.Shown(ref.Kind), rule.Shown(ref.Name))
 		}
 	}
 	if len(outsiders) > 0 {
@@ -334,7 +336,7 @@ func adoptBlocked(m *metav1.ObjectMeta, outsiders []string) string {
 // adoptOwnerRef is the reference the garbage collector follows: not the
 // controller (the application does not manage the map), and not blocking
 // the application's foreground deletion on the map.
-func adoptOwnerRef(a *sparkApp) metav1.OwnerReference {
+func adoptOwnerRef(a *rule.SparkApp) metav1.OwnerReference {
 	f := false
 	return metav1.OwnerReference{
 		APIVersion: SparkApplicationGVR.GroupVersion().String(), Kind: "SparkApplication",

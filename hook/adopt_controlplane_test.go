@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
+
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -154,7 +156,7 @@ func TestAdoptSkipsMapsSomethingElseHolds(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	setMeta("kept", func(m *metav1.ObjectMeta) { m.Annotations = map[string]string{hook.AnnotationKeep: "true"} })
+	setMeta("kept", func(m *metav1.ObjectMeta) { m.Annotations = map[string]string{rule.AnnotationKeep: "true"} })
 	setMeta("helm-owned", func(m *metav1.ObjectMeta) { m.Labels = map[string]string{"app.kubernetes.io/managed-by": "Helm"} })
 	other := createMap(t, ns, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "some-owner"}})
 	setMeta("owned-elsewhere", func(m *metav1.ObjectMeta) {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
@@ -53,9 +55,9 @@ func (aw *appWatch) follow(w watch.Interface) {
 			if !ok {
 				return
 			}
-			a := parseSparkApp(u)
+			a := rule.ParseSparkApp(u)
 			aw.mu.Lock()
-			if ev.Type == watch.Deleted || a.terminal() {
+			if ev.Type == watch.Deleted || a.Terminal() {
 				delete(aw.live, a.UID)
 			} else {
 				aw.live[a.UID] = nowLive(a)
@@ -81,6 +83,6 @@ func (aw *appWatch) liveNow(uid types.UID) (string, bool) {
 
 // nowLive is why an application that was finished when it was judged
 // keeps its maps now.
-func nowLive(a *sparkApp) string {
-	return fmt.Sprintf("SparkApplication %s is now %s", shown(a.Name), stateOf(a)) // the state is shown() when parsed
+func nowLive(a *rule.SparkApp) string {
+	return fmt.Sprintf("SparkApplication %s is now %s", rule.Shown(a.Name), rule.StateOf(a)) // the state is shown() when parsed
 }

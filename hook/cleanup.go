@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -40,7 +42,7 @@ type CleanupOptions struct {
 	// NoEvent turns off the summary Event.
 	NoEvent bool
 
-	// stoppedAt is when the sidecar was told to stop (see appView.StoppedAt).
+	// stoppedAt is when the sidecar was told to stop (see rule.View.StoppedAt).
 	stoppedAt time.Time
 }
 
@@ -119,12 +121,12 @@ func Cleanup(ctx context.Context, c Clients, log *slog.Logger, o CleanupOptions)
 	var toDelete []Entry
 	for _, m := range candidates {
 		e := Entry{Namespace: m.Namespace, Name: m.Name, UID: string(m.UID), resourceVersion: m.ResourceVersion,
-			AppID: firstNonEmpty(m.Labels[LabelAppSelector], strings.Join(res.AppIDs, ","))}
-		kind, reason := app.judge(&m.ObjectMeta)
+			AppID: firstNonEmpty(m.Labels[rule.LabelAppSelector], strings.Join(res.AppIDs, ","))}
+		kind, reason := app.Judge(&m.ObjectMeta)
 		e.Kind = kind
 		if reason == "" {
-			if users := index.usedBy(m.Namespace, m.Name); len(users) > 0 {
-				reason = usedByReason(users)
+			if users := index.UsedBy(m.Namespace, m.Name); len(users) > 0 {
+				reason = rule.UsedByReason(users)
 			}
 		}
 		if reason != "" {
@@ -162,28 +164,28 @@ func Cleanup(ctx context.Context, c Clients, log *slog.Logger, o CleanupOptions)
 // the Pods that use maps, and when that read of the Pods began. Where an owner is matched by name because it is
 // gone, the owners are read once more after the maps: a new object under
 // that name created meanwhile would otherwise pass for the gone one.
-func (cl *cleaner) settle(ctx context.Context, res *Result) (*appView, []metav1.PartialObjectMetadata, refIndex, time.Time, error) {
+func (cl *cleaner) settle(ctx context.Context, res *Result) (*rule.View, []metav1.PartialObjectMetadata, rule.RefIndex, time.Time, error) {
 	app, err := cl.resolve(ctx)
 	for attempt := 0; ; attempt++ {
 		if err != nil {
 			return nil, nil, nil, time.Time{}, err
 		}
-		res.AppIDs = app.ids()
-		if isLive, why := app.live(); isLive {
-			if cl.o.Wait <= 0 || app.endedAfterStop() {
+		res.AppIDs = app.SortedIDs()
+		if isLive, why := app.Live(); isLive {
+			if cl.o.Wait <= 0 || app.EndedAfterStop() {
 				return nil, nil, nil, time.Time{}, &StillRunningError{Namespace: cl.o.Namespace, App: cl.o.target(), State: why}
 			}
 			cl.log.Info("application still running, waiting for it to finish", "reason", why, "wait", cl.o.Wait)
 			if app, err = cl.waitFinished(ctx, cl.o.Wait); err != nil {
 				return nil, nil, nil, time.Time{}, err
 			}
-			res.AppIDs = app.ids()
+			res.AppIDs = app.SortedIDs()
 		}
 		candidates, err := cl.discover(ctx, app)
 		if err != nil {
 			return nil, nil, nil, time.Time{}, err
 		}
-		if app.matchesByName() {
+		if app.MatchesByName() {
 			again, err := cl.resolve(ctx)
 			if err != nil {
 				return nil, nil, nil, time.Time{}, err
@@ -207,7 +209,7 @@ func (cl *cleaner) settle(ctx context.Context, res *Result) (*appView, []metav1.
 
 // sameIdentity says whether two reads of an application found the same
 // objects (by UID), and the same ones gone.
-func sameIdentity(a, b *appView) bool {
+func sameIdentity(a, b *rule.View) bool {
 	return a.DriverUID == b.DriverUID && a.DriverGone == b.DriverGone && a.AppUID == b.AppUID && a.AppGone == b.AppGone &&
 		(a.App == nil) == (b.App == nil) && (a.Driver == nil) == (b.Driver == nil)
 }
@@ -215,9 +217,9 @@ func sameIdentity(a, b *appView) bool {
 // resolve turns the one target the caller gave into everything known about
 // the application: ids, driver Pod (or that it is gone), SparkApplication,
 // and its Pods that have not terminated.
-func (cl *cleaner) resolve(ctx context.Context) (*appView, error) {
+func (cl *cleaner) resolve(ctx context.Context) (*rule.View, error) {
 	o := cl.o
-	app := newAppView(o.Namespace)
+	app := rule.NewView(o.Namespace)
 	app.DriverContainer, app.StoppedAt = o.DriverContainer, o.stoppedAt
 	switch {
 	case o.SparkApp != "":
@@ -227,7 +229,7 @@ func (cl *cleaner) resolve(ctx context.Context) (*appView, error) {
 		}
 		driver := o.SparkApp + "-driver" // the Spark Operator's default driver name
 		if sa != nil {
-			app.setApp(sa)
+			app.SetApp(sa)
 			if sa.DriverPod != "" {
 				driver = sa.DriverPod
 			}
@@ -242,7 +244,7 @@ func (cl *cleaner) resolve(ctx context.Context) (*appView, error) {
 			return nil, err
 		}
 	default:
-		app.addID(o.AppID)
+		app.AddID(o.AppID)
 		sel, err := driverSelector(o.AppID)
 		if err != nil {
 			return nil, err
@@ -286,8 +288,8 @@ func (cl *cleaner) resolve(ctx context.Context) (*appView, error) {
 // findLivePods lists the application's Pods that have not terminated, by
 // its ids, filtered on the server. For a client-mode application they are
 // all the cluster ever shows of it.
-func (cl *cleaner) findLivePods(ctx context.Context, app *appView) error {
-	ids := app.ids()
+func (cl *cleaner) findLivePods(ctx context.Context, app *rule.View) error {
+	ids := app.SortedIDs()
 	if len(ids) == 0 {
 		return nil
 	}
@@ -306,23 +308,17 @@ func (cl *cleaner) findLivePods(ctx context.Context, app *appView) error {
 	}
 	app.LivePods = app.LivePods[:0]
 	for i := range pods.Items {
-		if p := &pods.Items[i]; !podTerminated(p) && !app.exempt(p) {
+		if p := &pods.Items[i]; !rule.PodTerminated(p) && !app.Exempt(p) {
 			app.LivePods = append(app.LivePods, p.Name)
 		}
 	}
 	return nil
 }
 
-// exempt: the application's own driver Pod once its driver container ended
-// (sidecar mode), which the sidecar keeps running.
-func (a *appView) exempt(p *corev1.Pod) bool {
-	return a.Driver != nil && p.UID == a.Driver.UID && a.driverFinished()
-}
-
 // resolveDriver reads the driver Pod by name. When it is gone, maps owned by
 // a Pod of that name are matched by name; with fromUser the SparkApplication
 // is looked for under the operator's naming (<app>-driver).
-func (cl *cleaner) resolveDriver(ctx context.Context, app *appView, name string, fromUser bool) error {
+func (cl *cleaner) resolveDriver(ctx context.Context, app *rule.View, name string, fromUser bool) error {
 	var pod *corev1.Pod
 	err := cl.call(ctx, "get pod "+name, "get", "", "pods", func(ctx context.Context) error {
 		var err error
@@ -340,11 +336,11 @@ func (cl *cleaner) resolveDriver(ctx context.Context, app *appView, name string,
 				switch {
 				case sa == nil:
 				case sa.DriverPod == name:
-					app.setApp(sa)
-				case sa.DriverPod == "" && !sa.terminal():
+					app.SetApp(sa)
+				case sa.DriverPod == "" && !sa.Terminal():
 					// An application of that name that has not started
 					// its driver yet will name it exactly so.
-					app.Blocker = fmt.Sprintf("SparkApplication %s, whose driver will be %s, is %s", sa.Name, name, stateOf(sa))
+					app.Blocker = fmt.Sprintf("SparkApplication %s, whose driver will be %s, is %s", sa.Name, name, rule.StateOf(sa))
 				}
 			}
 		}
@@ -359,28 +355,28 @@ func (cl *cleaner) resolveDriver(ctx context.Context, app *appView, name string,
 // adoptDriver checks that a Pod is a Spark driver and records it, with the
 // SparkApplication that owns it. A Pod that another application left under
 // the expected name is not adopted, and keeps everything while it runs.
-func (cl *cleaner) adoptDriver(ctx context.Context, app *appView, pod *corev1.Pod) error {
-	if pod.Labels[LabelRole] != RoleDriver {
-		return Usagef("pod %s/%s is not a Spark driver (it has no label %s=%s)", pod.Namespace, pod.Name, LabelRole, RoleDriver)
+func (cl *cleaner) adoptDriver(ctx context.Context, app *rule.View, pod *corev1.Pod) error {
+	if pod.Labels[rule.LabelRole] != rule.RoleDriver {
+		return Usagef("pod %s/%s is not a Spark driver (it has no label %s=%s)", pod.Namespace, pod.Name, rule.LabelRole, rule.RoleDriver)
 	}
 	ref := sparkAppOwner(pod)
 	if app.App != nil || app.AppGone {
 		// The SparkApplication was named by the caller: the Pod must be
 		// its driver, by UID where the application is known.
 		if ref == nil || ref.Name != app.AppName || (app.AppUID != "" && ref.UID != app.AppUID) {
-			if !podTerminated(pod) {
-				app.Blocker = fmt.Sprintf("Pod %s of the same name, another application's driver, is %s", pod.Name, phaseOf(pod))
+			if !rule.PodTerminated(pod) {
+				app.Blocker = fmt.Sprintf("Pod %s of the same name, another application's driver, is %s", pod.Name, rule.PhaseOf(pod))
 			}
 			app.DriverName, app.DriverGone = "", false
 			return nil
 		}
-		app.setDriver(pod)
+		app.SetDriver(pod)
 		if app.AppUID == "" {
 			app.AppUID = ref.UID // gone, but now known by its UID
 		}
 		return nil
 	}
-	app.setDriver(pod)
+	app.SetDriver(pod)
 	if ref == nil {
 		return nil
 	}
@@ -389,14 +385,14 @@ func (cl *cleaner) adoptDriver(ctx context.Context, app *appView, pod *corev1.Po
 		return err
 	}
 	if sa != nil && sa.UID == ref.UID {
-		app.setApp(sa)
+		app.SetApp(sa)
 		return nil
 	}
 	// The driver's SparkApplication is gone: its maps are matched by its
 	// UID, never by its name, which a new application may have taken.
 	app.AppName, app.AppUID, app.AppGone = ref.Name, ref.UID, true
-	if sa != nil && !sa.terminal() {
-		app.Blocker = fmt.Sprintf("a new SparkApplication %s of the same name is %s", sa.Name, stateOf(sa))
+	if sa != nil && !sa.Terminal() {
+		app.Blocker = fmt.Sprintf("a new SparkApplication %s of the same name is %s", sa.Name, rule.StateOf(sa))
 	}
 	return nil
 }
@@ -404,24 +400,15 @@ func (cl *cleaner) adoptDriver(ctx context.Context, app *appView, pod *corev1.Po
 // sparkAppOwner is a Pod's ownerReference to a SparkApplication, if any.
 func sparkAppOwner(pod *corev1.Pod) *metav1.OwnerReference {
 	for i, ref := range pod.OwnerReferences {
-		if ref.Kind == "SparkApplication" && strings.HasPrefix(ref.APIVersion, SparkApplicationGVR.Group+"/") {
+		if rule.IsSparkAppRef(ref) {
 			return &pod.OwnerReferences[i]
 		}
 	}
 	return nil
 }
 
-// stateOf is an application's state for a reason: with why the operator
-// runs it again where its state alone reads as final.
-func stateOf(sa *sparkApp) string {
-	if why := sa.operatorRetries(); why != "" {
-		return sa.State + " (" + why + ")"
-	}
-	return firstNonEmpty(sa.State, "not yet submitted")
-}
-
 // getSparkApp reads a SparkApplication; nil when it (or its CRD) is absent.
-func (cl *cleaner) getSparkApp(ctx context.Context, name string) (*sparkApp, error) {
+func (cl *cleaner) getSparkApp(ctx context.Context, name string) (*rule.SparkApp, error) {
 	var u *unstructured.Unstructured
 	err := cl.call(ctx, "get sparkapplication "+name, "get", SparkApplicationGVR.Group, SparkApplicationGVR.Resource, func(ctx context.Context) error {
 		var err error
@@ -435,7 +422,7 @@ func (cl *cleaner) getSparkApp(ctx context.Context, name string) (*sparkApp, err
 	if err != nil {
 		return nil, err
 	}
-	return parseSparkApp(u), nil
+	return rule.ParseSparkApp(u), nil
 }
 
 // noteUnreadable keeps the first reason SparkApplications could not be
@@ -450,7 +437,7 @@ func (cl *cleaner) noteUnreadable(err error) {
 
 // findSparkAppByID looks for the SparkApplication whose status names the id.
 // Without the CRD there is none to find.
-func (cl *cleaner) findSparkAppByID(ctx context.Context, app *appView, id string) error {
+func (cl *cleaner) findSparkAppByID(ctx context.Context, app *rule.View, id string) error {
 	var list *unstructured.UnstructuredList
 	err := cl.call(ctx, "list sparkapplications", "list", SparkApplicationGVR.Group, SparkApplicationGVR.Resource, func(ctx context.Context) error {
 		var err error
@@ -465,8 +452,8 @@ func (cl *cleaner) findSparkAppByID(ctx context.Context, app *appView, id string
 		return err
 	}
 	for i := range list.Items {
-		if sa := parseSparkApp(&list.Items[i]); sa.AppID == id {
-			app.setApp(sa)
+		if sa := rule.ParseSparkApp(&list.Items[i]); sa.AppID == id {
+			app.SetApp(sa)
 			return nil
 		}
 	}
@@ -477,7 +464,7 @@ func (cl *cleaner) findSparkAppByID(ctx context.Context, app *appView, id string
 // those labelled with its id, those its driver Pod mounts, the operator's
 // <app>-prom-conf, and, when the driver Pod or SparkApplication is gone,
 // those whose ownerReferences name it. ConfigMap data never crosses the wire.
-func (cl *cleaner) discover(ctx context.Context, app *appView) ([]metav1.PartialObjectMetadata, error) {
+func (cl *cleaner) discover(ctx context.Context, app *rule.View) ([]metav1.PartialObjectMetadata, error) {
 	ns := cl.o.Namespace
 	found := map[string]metav1.PartialObjectMetadata{}
 	keep := func(m metav1.PartialObjectMetadata) { found[string(m.UID)] = m }
@@ -501,7 +488,7 @@ func (cl *cleaner) discover(ctx context.Context, app *appView) ([]metav1.Partial
 	}
 
 	if app.Driver != nil {
-		for _, name := range PodConfigMapRefs(app.Driver) {
+		for _, name := range rule.PodConfigMapRefs(app.Driver) {
 			if err := getMap(name); err != nil {
 				return nil, err
 			}
@@ -528,11 +515,11 @@ func (cl *cleaner) discover(ctx context.Context, app *appView) ([]metav1.Partial
 					if (app.DriverGone && ref.Kind == "Pod" && ref.Name == app.DriverName) ||
 						(app.AppGone && ref.Kind == "SparkApplication" && ref.Name == app.AppName) {
 						byOwner[string(m.UID)] = *m
-						if id := m.Labels[LabelAppSelector]; id != "" && ref.Kind == "Pod" && app.isDriverRef(ref) {
+						if id := m.Labels[rule.LabelAppSelector]; id != "" && ref.Kind == "Pod" && app.IsDriverRef(ref) {
 							// An executor map owned by the gone driver names
 							// the application id, which finds the
 							// application's ownerless maps too.
-							app.addID(id)
+							app.AddID(id)
 						}
 					}
 				}
@@ -546,7 +533,7 @@ func (cl *cleaner) discover(ctx context.Context, app *appView) ([]metav1.Partial
 			keep(m)
 		}
 	}
-	for _, id := range app.ids() {
+	for _, id := range app.SortedIDs() {
 		sel, err := appSelector(id)
 		if err != nil {
 			return nil, err
@@ -578,7 +565,7 @@ func (cl *cleaner) discover(ctx context.Context, app *appView) ([]metav1.Partial
 // mode) does not count. The same read is the last look at the application's
 // own Pods: one that has not terminated makes it live after all. at is when
 // the read that answered was sent.
-func (cl *cleaner) inUse(ctx context.Context, app *appView) (refIndex, time.Time, error) {
+func (cl *cleaner) inUse(ctx context.Context, app *rule.View) (rule.RefIndex, time.Time, error) {
 	var (
 		pods  *corev1.PodList
 		began time.Time
@@ -594,12 +581,12 @@ func (cl *cleaner) inUse(ctx context.Context, app *appView) (refIndex, time.Time
 	if err != nil {
 		return nil, at, err
 	}
-	ix := refIndex{}
+	ix := rule.RefIndex{}
 	var live []string
 	for i := range pods.Items {
 		p := &pods.Items[i]
-		ix.add(p, app.exempt)
-		if id := p.Labels[LabelAppSelector]; id != "" && app.IDs[id] && !podTerminated(p) && !app.exempt(p) {
+		ix.Add(p, app.Exempt)
+		if id := p.Labels[rule.LabelAppSelector]; id != "" && app.IDs[id] && !rule.PodTerminated(p) && !app.Exempt(p) {
 			live = append(live, p.Name)
 		}
 	}
@@ -607,7 +594,7 @@ func (cl *cleaner) inUse(ctx context.Context, app *appView) (refIndex, time.Time
 		// A Pod of the application started since it was judged finished
 		// (a client-mode driver asked for an executor): nothing goes.
 		return nil, at, &StillRunningError{Namespace: cl.o.Namespace, App: cl.o.target(),
-			State: fmt.Sprintf("Pod %s of %s=%s has not terminated", strings.Join(live, ", "), LabelAppSelector, strings.Join(app.ids(), ","))}
+			State: fmt.Sprintf("Pod %s of %s=%s has not terminated", strings.Join(live, ", "), rule.LabelAppSelector, strings.Join(app.SortedIDs(), ","))}
 	}
 	return ix, at, nil
 }
@@ -617,9 +604,9 @@ func (cl *cleaner) inUse(ctx context.Context, app *appView) (refIndex, time.Time
 // and the operator may have run it again since (a spec edit, a submission
 // retried). While it is live, every map to delete is kept, with why. The
 // rest are returned, each with when the reads it rests on began.
-func (cl *cleaner) appStillFinished(ctx context.Context, app *appView, toDelete []Entry, podsAt time.Time, res *Result) ([]Entry, error) {
+func (cl *cleaner) appStillFinished(ctx context.Context, app *rule.View, toDelete []Entry, podsAt time.Time, res *Result) ([]Entry, error) {
 	at := podsAt
-	if len(toDelete) > 0 && app.stateMatters() {
+	if len(toDelete) > 0 && app.StateMatters() {
 		why, appAt, err := readAppLive(ctx, cl.c, cl.log, cl.o.Retry, cl.o.Namespace, app.App.Name, app.App.UID)
 		if err != nil {
 			return nil, err
@@ -642,9 +629,9 @@ func (cl *cleaner) appStillFinished(ctx context.Context, app *appView, toDelete 
 // recheckOne reads again, for a delete that waited past the bound, the
 // namespace's Pods and the SparkApplication. Reads that began within half
 // the bound are shared among the deletes waiting at the same time.
-func (cl *cleaner) recheckOne(app *appView) recheckFunc {
+func (cl *cleaner) recheckOne(app *rule.View) recheckFunc {
 	var (
-		podReads freshReads[refIndex]
+		podReads freshReads[rule.RefIndex]
 		appReads freshReads[string]
 	)
 	return func(ctx context.Context, e Entry) (string, time.Time, error) {
@@ -656,14 +643,14 @@ func (cl *cleaner) recheckOne(app *appView) recheckFunc {
 			appAt  time.Time
 			appErr error
 		)
-		if app.stateMatters() {
+		if app.StateMatters() {
 			wg.Go(func() {
 				why, appAt, appErr = appReads.get(ctx, "", notBefore, func(ctx context.Context) (string, time.Time, error) {
 					return readAppLive(ctx, cl.c, cl.log, cl.o.Retry, cl.o.Namespace, app.App.Name, app.App.UID)
 				})
 			})
 		}
-		index, at, err := podReads.get(ctx, "", notBefore, func(ctx context.Context) (refIndex, time.Time, error) {
+		index, at, err := podReads.get(ctx, "", notBefore, func(ctx context.Context) (rule.RefIndex, time.Time, error) {
 			return cl.inUse(ctx, app)
 		})
 		wg.Wait()
@@ -673,8 +660,8 @@ func (cl *cleaner) recheckOne(app *appView) recheckFunc {
 			return "application still running: " + still.State, at, nil
 		case err != nil:
 			return "", at, err
-		case len(index.usedBy(e.Namespace, e.Name)) > 0:
-			return usedByReason(index.usedBy(e.Namespace, e.Name)), at, nil
+		case len(index.UsedBy(e.Namespace, e.Name)) > 0:
+			return rule.UsedByReason(index.UsedBy(e.Namespace, e.Name)), at, nil
 		case appErr != nil:
 			return "", at, appErr
 		case why != "":
@@ -687,14 +674,6 @@ func (cl *cleaner) recheckOne(app *appView) recheckFunc {
 // call runs one read with retry and turns a 403 into a *ForbiddenError.
 func (cl *cleaner) call(ctx context.Context, what, verb, group, resource string, op func(context.Context) error) error {
 	return callAPI(ctx, cl.log, cl.o.Retry, cl.o.Namespace, what, verb, group, resource, op)
-}
-
-func usedByReason(users []podRef) string {
-	parts := make([]string, 0, len(users))
-	for _, u := range users {
-		parts = append(parts, fmt.Sprintf("%s (%s)", u.Name, u.Phase))
-	}
-	return "in use by Pod " + strings.Join(parts, ", ")
 }
 
 func firstNonEmpty(s ...string) string {

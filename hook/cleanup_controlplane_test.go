@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
+
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -184,7 +186,7 @@ func TestCleanupNeverDeletesKeptCoOwnedUnnamedOrForeignLabelledMaps(t *testing.T
 	driverRef := metav1.OwnerReference{APIVersion: "v1", Kind: "Pod", Name: app.DriverPod, UID: app.DriverUID}
 	// A map Spark made, that someone marked to keep.
 	kept := createMap(t, ns, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: app.ResourcePrefix + "-krb5-file",
-		Annotations: map[string]string{hook.AnnotationKeep: "true"}, OwnerReferences: []metav1.OwnerReference{driverRef}}})
+		Annotations: map[string]string{rule.AnnotationKeep: "true"}, OwnerReferences: []metav1.OwnerReference{driverRef}}})
 	// A Spark-named map that also has another owner.
 	coOwned := createMap(t, ns, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "spark-drv-00000000000000aa-conf-map",
 		OwnerReferences: []metav1.OwnerReference{driverRef, {APIVersion: "apps/v1", Kind: "Deployment", Name: "keeper", UID: types.UID("11111111-2222-3333-4444-555555555555")}}}})
@@ -192,7 +194,7 @@ func TestCleanupNeverDeletesKeptCoOwnedUnnamedOrForeignLabelledMaps(t *testing.T
 	unnamed := createMap(t, ns, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "notebook-settings", OwnerReferences: []metav1.OwnerReference{driverRef}}})
 	// A map labelled with the application id that Spark could not have made.
 	labelled := createMap(t, ns, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "dashboard",
-		Labels: map[string]string{hook.LabelAppSelector: app.AppID, hook.LabelRole: hook.RoleExecutor}}})
+		Labels: map[string]string{rule.LabelAppSelector: app.AppID, rule.LabelRole: rule.RoleExecutor}}})
 	// With the driver Pod gone every map that names it as owner is a
 	// candidate, so each of these reaches the judge.
 	deletePod(t, ns, app.DriverPod)

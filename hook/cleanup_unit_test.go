@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
+
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -54,7 +56,7 @@ func newFakeWorld(t *testing.T, state string, driverPhase corev1.PodPhase) *fake
 	}}
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "etl-driver", Namespace: fakeNS, UID: podUID,
-			Labels:          map[string]string{LabelAppSelector: fakeAppID, LabelRole: RoleDriver},
+			Labels:          map[string]string{rule.LabelAppSelector: fakeAppID, rule.LabelRole: rule.RoleDriver},
 			OwnerReferences: []metav1.OwnerReference{{APIVersion: "sparkoperator.k8s.io/v1beta2", Kind: "SparkApplication", Name: "etl", UID: saUID}}},
 		Spec:   corev1.PodSpec{Volumes: []corev1.Volume{{Name: "spark-conf-volume-driver", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "spark-drv-0123456789abcdef-conf-map"}}}}}},
 		Status: corev1.PodStatus{Phase: driverPhase},
@@ -63,7 +65,7 @@ func newFakeWorld(t *testing.T, state string, driverPhase corev1.PodPhase) *fake
 	maps := []*corev1.ConfigMap{
 		{ObjectMeta: metav1.ObjectMeta{Name: "spark-drv-0123456789abcdef-conf-map", Namespace: fakeNS, UID: "cm-drv", OwnerReferences: owner}},
 		{ObjectMeta: metav1.ObjectMeta{Name: "spark-exec-0123456789abcdef-conf-map", Namespace: fakeNS, UID: "cm-exec", OwnerReferences: owner,
-			Labels: map[string]string{LabelAppSelector: fakeAppID, LabelRole: RoleExecutor}}},
+			Labels: map[string]string{rule.LabelAppSelector: fakeAppID, rule.LabelRole: rule.RoleExecutor}}},
 	}
 	objs := []runtime.Object{pod}
 	var metas []runtime.Object

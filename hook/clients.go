@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"reflect"
 
+	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
+
 	authorizationv1 "k8s.io/api/authorization/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -20,7 +22,7 @@ import (
 // through the dynamic client so the tool does not depend on the operator's
 // Go module and still works where the CRD is not installed.
 var SparkApplicationGVR = schema.GroupVersionResource{
-	Group:    "sparkoperator.k8s.io",
+	Group:    rule.KubeflowGroup,
 	Version:  "v1beta2",
 	Resource: "sparkapplications",
 }

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -14,7 +16,7 @@ import (
 // recordEvent leaves a summary Event on the SparkApplication, or else on the
 // driver Pod, so `kubectl describe` shows what was cleaned. Failing to record
 // it never fails the cleanup.
-func (cl *cleaner) recordEvent(ctx context.Context, app *appView, res *Result) {
+func (cl *cleaner) recordEvent(ctx context.Context, app *rule.View, res *Result) {
 	var ref corev1.ObjectReference
 	switch {
 	case app.App != nil:

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -104,7 +106,7 @@ func TestWatchStartsOverWhenEtcdCompactedTheRevisionItWatchesFrom(t *testing.T) 
 		p, err := kube.CoreV1().Pods(ns).Get(context.Background(), app.DriverPod, metav1.GetOptions{})
 		if err == nil {
 			now := metav1.Now()
-			p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: hook.DefaultDriverContainer, State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{FinishedAt: now}}}}
+			p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: rule.DefaultDriverContainer, State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{FinishedAt: now}}}}
 			_, err = kube.CoreV1().Pods(ns).UpdateStatus(context.Background(), p, metav1.UpdateOptions{})
 		}
 		if err != nil {

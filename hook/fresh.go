@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
@@ -196,8 +198,8 @@ func readAppLive(ctx context.Context, c Clients, log *slog.Logger, p RetryPolicy
 	if err != nil {
 		return "", at, err
 	}
-	sa := parseSparkApp(u)
-	if sa.UID != uid || sa.terminal() {
+	sa := rule.ParseSparkApp(u)
+	if sa.UID != uid || sa.Terminal() {
 		return "", at, nil
 	}
 	return stillRunning(nowLive(sa)), at, nil

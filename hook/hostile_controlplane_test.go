@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -29,14 +31,14 @@ func TestHostileObjectsAreJudgedWithoutPanicsAndKept(t *testing.T) {
 	owners[5000] = metav1.OwnerReference{APIVersion: "v1", Kind: "Pod", Name: app.DriverPod, UID: driverUID}
 	hostile := []*corev1.ConfigMap{
 		{ObjectMeta: metav1.ObjectMeta{Name: "spark-drv-" + hex + "-conf-map", OwnerReferences: owners}},
-		{ObjectMeta: metav1.ObjectMeta{Name: "spark-exec-" + hex + "-conf-map", Labels: map[string]string{hook.LabelAppSelector: strings.Repeat("s", 63), hook.LabelRole: hook.RoleExecutor},
-			Annotations: map[string]string{"huge": strings.Repeat("\u00e9\u2603", 40000), hook.AnnotationKeep: "true"}}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "spark-exec-" + hex + "-conf-map", Labels: map[string]string{rule.LabelAppSelector: strings.Repeat("s", 63), rule.LabelRole: rule.RoleExecutor},
+			Annotations: map[string]string{"huge": strings.Repeat("\u00e9\u2603", 40000), rule.AnnotationKeep: "true"}}},
 		{ObjectMeta: metav1.ObjectMeta{Name: strings.Repeat("x", 253-len("-driver-podspec-conf-map")) + "-driver-podspec-conf-map",
 			OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "Pod\nerror: injected", Name: strings.Repeat("n", 253), UID: "11111111-2222-3333-4444-555555555555"}}},
 			BinaryData: map[string][]byte{"blob": {0xff, 0xfe, 0x00, 0xc3, 0x28}}, Data: map[string]string{"text": "ok"}},
 		{ObjectMeta: metav1.ObjectMeta{Name: "spark-exec-" + strings.Repeat("f", 253-len("spark-exec--conf-map")) + "-conf-map",
 			OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "Pod", Name: app.DriverPod, UID: driverUID}},
-			Labels:          map[string]string{hook.LabelAppSelector: "spark-" + strings.Repeat("9", 57), hook.LabelRole: hook.RoleExecutor}}},
+			Labels:          map[string]string{rule.LabelAppSelector: "spark-" + strings.Repeat("9", 57), rule.LabelRole: rule.RoleExecutor}}},
 	}
 	var keep []string
 	for _, m := range hostile {

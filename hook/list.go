@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"log/slog"
 
+	corev1 "k8s.io/api/core/v1"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/pager"
 )
@@ -71,3 +74,11 @@ func listPaged(ctx context.Context, s listSpec) error {
 		return fmt.Errorf("%s in namespace %s: %w", s.what, nsLabel(s.ns), err)
 	}
 }
+
+// nonTerminatedPods is the field selector for Pods that may still use maps:
+// the server filters out Succeeded and Failed ones, so a namespace full of
+// finished Pods costs nothing to read.
+var nonTerminatedPods = fields.AndSelectors(
+	fields.OneTermNotEqualSelector("status.phase", string(corev1.PodSucceeded)),
+	fields.OneTermNotEqualSelector("status.phase", string(corev1.PodFailed)),
+).String()

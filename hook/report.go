@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -79,7 +81,7 @@ var CauseInfos = []CauseInfo{
 		"give it an ownerReference to every SparkApplication that uses it (sparkcm-hook adopt does, and says why where it will not)",
 		"sparkcm-hook adopt -n NAMESPACE --apply"},
 	{CauseExecutorDeletionOff, "executor deletion turned off: Spark leaves the executor map when the application stops",
-		"leave " + ConfExecutorDeleteOnTermination + " at its default, true", `sparkConf: {"` + ConfExecutorDeleteOnTermination + `": "true"}`},
+		"leave " + rule.ConfExecutorDeleteOnTermination + " at its default, true", `sparkConf: {"` + rule.ConfExecutorDeleteOnTermination + `": "true"}`},
 	{CauseTTLNotDue, "SparkApplication whose TTL has not run out: the operator deletes it, and the garbage collector its maps, when it does",
 		"nothing to fix; a shorter TTL removes them sooner", "spec: {timeToLiveSeconds: 600}"},
 	{CauseOwnerGone, "owner deleted but the map not yet collected (the garbage collector lags, or the owner was deleted with --cascade=orphan)",
@@ -118,8 +120,8 @@ type origin struct {
 }
 
 // originOf reads, from what judging a map saw, where the map came from.
-func originOf(m *metav1.ObjectMeta, app *appView) origin {
-	o := origin{ownerless: ownerless(m)}
+func originOf(m *metav1.ObjectMeta, app *rule.View) origin {
+	o := origin{ownerless: rule.Ownerless(m)}
 	if app == nil {
 		return o
 	}
@@ -129,7 +131,7 @@ func originOf(m *metav1.ObjectMeta, app *appView) origin {
 	}
 	o.driverKept = app.Driver != nil
 	o.ownerGone = (app.DriverGone && app.Driver == nil) || app.AppGone
-	o.live, _ = app.live()
+	o.live, _ = app.Live()
 	o.appsUnreadable = app.AppsUnreadable != ""
 	o.tied = len(app.IDs) > 0 || app.Driver != nil || app.App != nil || o.ownerGone
 	return o
@@ -150,7 +152,7 @@ func causeOf(e Entry) Cause {
 		return CauseStateUnknown
 	case o.ownerless:
 		return CauseNoOwner
-	case o.app && e.Kind == KindExecutorConf && o.execDeletionOff:
+	case o.app && e.Kind == rule.KindExecutorConf && o.execDeletionOff:
 		return CauseExecutorDeletionOff
 	case o.app && !o.ttl:
 		return CauseNoTTL
@@ -196,7 +198,7 @@ var keepReasons = []struct {
 	{KeepTooYoung, []string{"younger than the minimum age", "application ended "}, "younger than --older-than, or ended less than --older-than ago"},
 	{KeepOwnerlessQuiet, []string{"ownerless executor map"}, "ownerless, its application seen less than --orphan-older-than ago"},
 	{KeepChanged, []string{"created or changed after its owners were read", "changed since it was judged"}, "written after its owners were read: judged on the next run"},
-	{KeepAnnotation, []string{AnnotationKeep + ":"}, AnnotationKeep + ": \"true\""},
+	{KeepAnnotation, []string{rule.AnnotationKeep + ":"}, rule.AnnotationKeep + ": \"true\""},
 	{KeepUserSupplied, []string{"user-supplied ("}, "user-supplied: never deleted"},
 	{KeepOtherOwner, []string{"has another owner"}, "has another owner"},
 	{KeepOtherApp, []string{"labelled for another application"}, "labelled for another application"},
@@ -393,7 +395,7 @@ func bump[K comparable](m map[K]*Tally, k K, e Entry, size int64) {
 func (a *aggregator) record(e Entry) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	size := a.sizes[nsKey(e.Namespace, e.Name)]
+	size := a.sizes[rule.NsKey(e.Namespace, e.Name)]
 	c := causeOf(e)
 	a.total.add(e, size)
 	bump(a.namespaces, e.Namespace, e, size)
@@ -431,7 +433,7 @@ func (a *aggregator) userMap(ns, name, _ string) {
 	defer a.mu.Unlock()
 	a.userMaps.Maps++
 	a.userMaps.Kept++
-	a.userMaps.Bytes += a.sizes[nsKey(ns, name)]
+	a.userMaps.Bytes += a.sizes[rule.NsKey(ns, name)]
 }
 
 func rows[K ~string](m map[K]*Tally) []Row {
@@ -583,7 +585,7 @@ func mapSizes(ctx context.Context, c Clients, log *slog.Logger, o SweepOptions) 
 			},
 			each: func(obj runtime.Object) error {
 				u := obj.(*unstructured.Unstructured)
-				got[nsKey(u.GetNamespace(), u.GetName())] = configMapBytes(u.Object)
+				got[rule.NsKey(u.GetNamespace(), u.GetName())] = configMapBytes(u.Object)
 				return nil
 			},
 			reset: func() { clear(got) },

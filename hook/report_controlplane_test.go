@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -22,13 +24,13 @@ func TestReportMatchesSweepDryRunMapForMapAndGivesEachACause(t *testing.T) {
 	// turned off: its executor map is that setting's, its driver map the
 	// TTL's to remove.
 	ttl := newApp(t, w.ns, sparkfixture.Spec{})
-	patch := `{"spec":{"timeToLiveSeconds":86400,"sparkConf":{"` + hook.ConfExecutorDeleteOnTermination + `":"false"}}}`
+	patch := `{"spec":{"timeToLiveSeconds":86400,"sparkConf":{"` + rule.ConfExecutorDeleteOnTermination + `":"false"}}}`
 	if _, err := c.Dynamic.Resource(hook.SparkApplicationGVR).Namespace(w.ns).Patch(ctxFor(t), ttl.Name, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	// A client-mode application's executor map: no owner at all.
 	createMap(t, w.ns, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "spark-exec-00000000000000aa-conf-map",
-		Labels: map[string]string{hook.LabelAppSelector: "spark-client-mode", hook.LabelRole: hook.RoleExecutor}}})
+		Labels: map[string]string{rule.LabelAppSelector: "spark-client-mode", rule.LabelRole: rule.RoleExecutor}}})
 
 	ledger := map[string]hook.Decision{}
 	res, err := sweep(t, c, hook.SweepOptions{Namespace: w.ns, DryRun: true, Record: func(e hook.Entry) { ledger[e.Name] = e.Decision }})

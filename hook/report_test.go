@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
+	"github.com/sparkcm-hook/sparkcm-hook/hook/rule/ruletest"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -13,63 +16,63 @@ import (
 
 // The report attributes each map to the one cause that left it there, from
 // what sweep's judgement saw: the same views the deletion rule is read
-// against (rule_test.go).
+// against (hook/rule/rule_test.go).
 func TestReportAttributesEachMapToTheCauseThatLeftIt(t *testing.T) {
-	rule := ageRule{Now: ruleNow, OlderThan: 0, OrphanOlderThan: 168 * time.Hour}
-	mark := snapshotMark{RV: "1000"}
-	withApp := func(mutate func(*sparkApp)) func() *appView {
-		return func() *appView {
-			a := finishedView()
-			sa := ruleApp("COMPLETED")
+	ages := rule.AgeRule{Now: ruletest.Now, OlderThan: 0, OrphanOlderThan: 168 * time.Hour}
+	mark := rule.Mark{RV: "1000"}
+	withApp := func(mutate func(*rule.SparkApp)) func() *rule.View {
+		return func() *rule.View {
+			a := ruletest.FinishedView()
+			sa := ruletest.App("COMPLETED")
 			mutate(sa)
-			a.setApp(sa)
+			a.SetApp(sa)
 			return a
 		}
 	}
-	plainSubmit := func() *appView {
-		a := newAppView(ruleNS)
-		a.setDriver(ruleDriver(corev1.PodSucceeded))
+	plainSubmit := func() *rule.View {
+		a := rule.NewView(ruletest.NS)
+		a.SetDriver(ruletest.Driver(corev1.PodSucceeded))
 		return a
 	}
-	driverGone := func() *appView {
-		a := newAppView(ruleNS)
+	driverGone := func() *rule.View {
+		a := rule.NewView(ruletest.NS)
 		a.DriverName, a.DriverUID, a.DriverGone = "etl-driver", "uid-driver", true
-		a.addID(ruleAppID)
+		a.AddID(ruletest.AppID)
 		return a
 	}
 	for _, tc := range []struct {
 		name     string
 		m        *metav1.ObjectMeta
-		app      func() *appView
+		app      func() *rule.View
 		userSrc  string // what the namespace's SparkApplications name as user-supplied
 		want     Cause
 		wantKind string
 	}{
-		{name: "a finished SparkApplication without a TTL leaves its driver map", m: ruleMap(driverMap, byDriver), want: CauseNoTTL, wantKind: "driver-conf"},
-		{name: "the operator's prom map of an application without a TTL", m: ruleMap("etl-prom-conf", byApp), want: CauseNoTTL, wantKind: "operator-prom-conf"},
-		{name: "an application with a TTL not yet run out", m: ruleMap(driverMap, byDriver), app: withApp(func(a *sparkApp) { a.HasTTL = true }), want: CauseTTLNotDue},
-		{name: "executor deletion turned off leaves the executor map", m: execLabels(ruleMap(execMap, byDriver)), app: withApp(func(a *sparkApp) { a.ExecutorDeletionOff = true }), want: CauseExecutorDeletionOff, wantKind: "executor-conf"},
-		{name: "executor deletion turned off says nothing of the driver map", m: ruleMap(driverMap, byDriver), app: withApp(func(a *sparkApp) { a.ExecutorDeletionOff = true }), want: CauseNoTTL},
-		{name: "plain spark-submit keeps its finished driver Pod and so its maps", m: ruleMap(driverMap, byDriver), app: plainSubmit, want: CauseDriverPodKept},
-		{name: "a client-mode executor map has no owner", m: execLabels(ruleMap(execMap)), app: clientModeView, want: CauseNoOwner},
-		{name: "a Spark-named map with no owner and no label has no owner", m: ruleMap(execMap), app: func() *appView { return newAppView(ruleNS) }, want: CauseNoOwner},
-		{name: "a map the SparkApplication supplies is the user's", m: ruleMap("team-spark-conf"), want: CauseUserSupplied, wantKind: "user"},
-		{name: "a map another application names as user-supplied is the user's", m: ruleMap("shared-hadoop-config"), app: func() *appView { return newAppView(ruleNS) }, userSrc: "spec.hadoopConfigMap", want: CauseUserSupplied, wantKind: "user"},
-		{name: "a running application's maps are not leftovers", m: ruleMap(driverMap, byDriver), app: viewWithDriver(corev1.PodRunning), want: CauseRunning},
-		{name: "a map whose driver Pod is gone waits for the garbage collector", m: ruleMap(driverMap, metav1.OwnerReference{APIVersion: "v1", Kind: "Pod", Name: "etl-driver", UID: "uid-driver"}), app: driverGone, want: CauseOwnerGone},
-		{name: "a map with another owner only is not Spark's leftover", m: ruleMap(driverMap, metav1.OwnerReference{APIVersion: "apps/v1", Kind: "StatefulSet", Name: "keeper", UID: "uid-sts"}), app: func() *appView { return newAppView(ruleNS) }, want: CauseNotSparks},
-		{name: "unreadable SparkApplications leave the state unknown", m: ruleMap(driverMap, byApp), app: func() *appView {
-			a := newAppView(ruleNS)
+		{name: "a finished SparkApplication without a TTL leaves its driver map", m: ruletest.Map(ruletest.DriverMap, ruletest.ByDriver), want: CauseNoTTL, wantKind: "driver-conf"},
+		{name: "the operator's prom map of an application without a TTL", m: ruletest.Map("etl-prom-conf", ruletest.ByApp), want: CauseNoTTL, wantKind: "operator-prom-conf"},
+		{name: "an application with a TTL not yet run out", m: ruletest.Map(ruletest.DriverMap, ruletest.ByDriver), app: withApp(func(a *rule.SparkApp) { a.HasTTL = true }), want: CauseTTLNotDue},
+		{name: "executor deletion turned off leaves the executor map", m: ruletest.ExecLabels(ruletest.Map(ruletest.ExecMap, ruletest.ByDriver)), app: withApp(func(a *rule.SparkApp) { a.ExecutorDeletionOff = true }), want: CauseExecutorDeletionOff, wantKind: "executor-conf"},
+		{name: "executor deletion turned off says nothing of the driver map", m: ruletest.Map(ruletest.DriverMap, ruletest.ByDriver), app: withApp(func(a *rule.SparkApp) { a.ExecutorDeletionOff = true }), want: CauseNoTTL},
+		{name: "plain spark-submit keeps its finished driver Pod and so its maps", m: ruletest.Map(ruletest.DriverMap, ruletest.ByDriver), app: plainSubmit, want: CauseDriverPodKept},
+		{name: "a client-mode executor map has no owner", m: ruletest.ExecLabels(ruletest.Map(ruletest.ExecMap)), app: ruletest.ClientModeView, want: CauseNoOwner},
+		{name: "a Spark-named map with no owner and no label has no owner", m: ruletest.Map(ruletest.ExecMap), app: func() *rule.View { return rule.NewView(ruletest.NS) }, want: CauseNoOwner},
+		{name: "a map the SparkApplication supplies is the user's", m: ruletest.Map("team-spark-conf"), want: CauseUserSupplied, wantKind: "user"},
+		{name: "a map another application names as user-supplied is the user's", m: ruletest.Map("shared-hadoop-config"), app: func() *rule.View { return rule.NewView(ruletest.NS) }, userSrc: "spec.hadoopConfigMap", want: CauseUserSupplied, wantKind: "user"},
+		{name: "a running application's maps are not leftovers", m: ruletest.Map(ruletest.DriverMap, ruletest.ByDriver), app: ruletest.ViewWithDriver(corev1.PodRunning), want: CauseRunning},
+		{name: "a map whose driver Pod is gone waits for the garbage collector", m: ruletest.Map(ruletest.DriverMap, metav1.OwnerReference{APIVersion: "v1", Kind: "Pod", Name: "etl-driver", UID: "uid-driver"}), app: driverGone, want: CauseOwnerGone},
+		{name: "a map with another owner only is not Spark's leftover", m: ruletest.Map(ruletest.DriverMap, metav1.OwnerReference{APIVersion: "apps/v1", Kind: "StatefulSet", Name: "keeper", UID: "uid-sts"}), app: func() *rule.View { return rule.NewView(ruletest.NS) }, want: CauseNotSparks},
+		{name: "unreadable SparkApplications leave the state unknown", m: ruletest.Map(ruletest.DriverMap, ruletest.ByApp), app: func() *rule.View {
+			a := rule.NewView(ruletest.NS)
 			a.AppName, a.AppUID, a.AppGone, a.AppsUnreadable = "etl", "uid-app", true, "v1beta2 is not served"
 			return a
 		}, want: CauseStateUnknown},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			app := finishedView()
+			app := ruletest.FinishedView()
 			if tc.app != nil {
 				app = tc.app()
 			}
-			e := sweepVerdict(tc.m, app, nil, rule, mark)
+			e := sweepVerdict(tc.m, app, nil, ages, mark)
 			if e.origin.userSource == "" {
 				e.origin.userSource = tc.userSrc // as sweepScope adds from the namespace's index
 			}
@@ -94,11 +97,11 @@ func TestParseSparkAppReadsTheTTLAndExecutorDeletion(t *testing.T) {
 	}{
 		{name: "neither", spec: map[string]any{}},
 		{name: "a TTL of zero is a TTL", spec: map[string]any{"timeToLiveSeconds": int64(0)}, ttl: true},
-		{name: "executor deletion off", spec: map[string]any{"sparkConf": map[string]any{ConfExecutorDeleteOnTermination: "False"}}, execOff: true},
-		{name: "executor deletion on", spec: map[string]any{"sparkConf": map[string]any{ConfExecutorDeleteOnTermination: "true"}}},
+		{name: "executor deletion off", spec: map[string]any{"sparkConf": map[string]any{rule.ConfExecutorDeleteOnTermination: "False"}}, execOff: true},
+		{name: "executor deletion on", spec: map[string]any{"sparkConf": map[string]any{rule.ConfExecutorDeleteOnTermination: "true"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			a := parseSparkApp(&unstructured.Unstructured{Object: map[string]any{"metadata": map[string]any{"name": "etl"}, "spec": tc.spec}})
+			a := rule.ParseSparkApp(&unstructured.Unstructured{Object: map[string]any{"metadata": map[string]any{"name": "etl"}, "spec": tc.spec}})
 			if a.HasTTL != tc.ttl || a.ExecutorDeletionOff != tc.execOff {
 				t.Fatalf("HasTTL %v ExecutorDeletionOff %v, want %v %v", a.HasTTL, a.ExecutorDeletionOff, tc.ttl, tc.execOff)
 			}
@@ -109,31 +112,31 @@ func TestParseSparkAppReadsTheTTLAndExecutorDeletion(t *testing.T) {
 // Every reason sweep keeps a map for falls in one of the report's kinds:
 // a new reason that does not is counted as "other" and fails here.
 func TestReportTellsTheKindOfEveryReasonSweepKeepsMapsFor(t *testing.T) {
-	rule := ageRule{Now: ruleNow, OlderThan: 5 * time.Hour, OrphanOlderThan: 168 * time.Hour}
-	app := finishedView()
-	keep := ruleMap(driverMap, byDriver)
-	keep.Annotations = map[string]string{AnnotationKeep: "true"}
-	young := ruleMap(driverMap, byDriver)
-	young.CreationTimestamp = ago(time.Minute)
-	changed := ruleMap(driverMap, byDriver)
+	ages := rule.AgeRule{Now: ruletest.Now, OlderThan: 5 * time.Hour, OrphanOlderThan: 168 * time.Hour}
+	app := ruletest.FinishedView()
+	keep := ruletest.Map(ruletest.DriverMap, ruletest.ByDriver)
+	keep.Annotations = map[string]string{rule.AnnotationKeep: "true"}
+	young := ruletest.Map(ruletest.DriverMap, ruletest.ByDriver)
+	young.CreationTimestamp = ruletest.Ago(time.Minute)
+	changed := ruletest.Map(ruletest.DriverMap, ruletest.ByDriver)
 	changed.ResourceVersion = "2000"
-	unreadable := newAppView(ruleNS)
+	unreadable := rule.NewView(ruletest.NS)
 	unreadable.AppName, unreadable.AppsUnreadable = "etl", "not served"
-	reason := func(m *metav1.ObjectMeta, a *appView, r ageRule) string {
-		return sweepVerdict(m, a, nil, r, snapshotMark{RV: "1000"}).Reason
+	reason := func(m *metav1.ObjectMeta, a *rule.View, r rule.AgeRule) string {
+		return sweepVerdict(m, a, nil, r, rule.Mark{RV: "1000"}).Reason
 	}
 	for want, r := range map[KeepReason]string{
-		KeepRunning:        reason(ruleMap(driverMap, byDriver), viewWithDriver(corev1.PodRunning)(), rule),
-		KeepInUse:          usedByReason([]podRef{{Name: "nb", Phase: corev1.PodRunning}}),
-		KeepTooYoung:       reason(young, app, rule),
-		KeepOwnerlessQuiet: reason(execLabels(ruleMap(execMap)), clientModeView(), ageRule{Now: ruleNow, OrphanOlderThan: 168 * time.Hour}),
-		KeepChanged:        reason(changed, app, rule),
-		KeepAnnotation:     reason(keep, app, rule),
-		KeepUserSupplied:   reason(ruleMap("team-spark-conf"), app, rule),
-		KeepOtherOwner:     reason(ruleMap(driverMap, metav1.OwnerReference{Kind: "StatefulSet", Name: "x"}), app, rule),
-		KeepOtherApp:       reason(withLabels(ruleMap(execMap, byDriver), LabelAppSelector, "spark-other"), app, rule),
-		KeepNotSparks:      reason(ruleMap("settings", byDriver), app, rule),
-		KeepStateUnknown:   reason(ruleMap(driverMap, byApp), unreadable, rule),
+		KeepRunning:        reason(ruletest.Map(ruletest.DriverMap, ruletest.ByDriver), ruletest.ViewWithDriver(corev1.PodRunning)(), ages),
+		KeepInUse:          rule.UsedByReason([]rule.PodRef{{Name: "nb", Phase: corev1.PodRunning}}),
+		KeepTooYoung:       reason(young, app, ages),
+		KeepOwnerlessQuiet: reason(ruletest.ExecLabels(ruletest.Map(ruletest.ExecMap)), ruletest.ClientModeView(), rule.AgeRule{Now: ruletest.Now, OrphanOlderThan: 168 * time.Hour}),
+		KeepChanged:        reason(changed, app, ages),
+		KeepAnnotation:     reason(keep, app, ages),
+		KeepUserSupplied:   reason(ruletest.Map("team-spark-conf"), app, ages),
+		KeepOtherOwner:     reason(ruletest.Map(ruletest.DriverMap, metav1.OwnerReference{Kind: "StatefulSet", Name: "x"}), app, ages),
+		KeepOtherApp:       reason(ruletest.WithLabels(ruletest.Map(ruletest.ExecMap, ruletest.ByDriver), rule.LabelAppSelector, "spark-other"), app, ages),
+		KeepNotSparks:      reason(ruletest.Map("settings", ruletest.ByDriver), app, ages),
+		KeepStateUnknown:   reason(ruletest.Map(ruletest.DriverMap, ruletest.ByApp), unreadable, ages),
 	} {
 		if r == "" {
 			t.Fatalf("%s: sweep kept nothing", want)
@@ -146,22 +149,22 @@ func TestReportTellsTheKindOfEveryReasonSweepKeepsMapsFor(t *testing.T) {
 	if got := keepReasonOf(stillRunning("driver Pod etl-driver is Running")); got != KeepRunning {
 		t.Errorf("the re-check's running reason is %q", got)
 	}
-	if got := keepReasonOf("application ended 5m0s ago, less than the minimum age 1h0m0s"); got != KeepTooYoung {
+	if got := keepReasonOf("application ended 5m0s ruletest.Ago, less than the minimum age 1h0m0s"); got != KeepTooYoung {
 		t.Errorf("ended too recently is %q", got)
 	}
 }
 
 func TestReportCountsAreSweepsDecisionsByNamespaceKindAgeCauseAndApplication(t *testing.T) {
 	a := newAggregator()
-	e := func(ns, name string, kind MapKind, id string, d Decision, reason string, o origin) Entry {
+	e := func(ns, name string, kind rule.MapKind, id string, d Decision, reason string, o origin) Entry {
 		return Entry{Namespace: ns, Name: name, Kind: kind, AppID: id, Decision: d, Reason: reason, origin: o}
 	}
 	noTTL := origin{app: true, age: 3 * 24 * time.Hour}
 	a.sizes = map[string]int64{"a/m1": 100, "a/m2": 50}
-	a.record(e("a", "m1", KindDriverConf, "app-1", WouldDelete, "", noTTL))
-	a.record(e("a", "m2", KindExecutorConf, "app-1", WouldDelete, "", noTTL))
-	a.record(e("a", "m3", KindDriverConf, "app-2", Skipped, "in use by Pod nb (Running)", noTTL))
-	a.record(e("b", "m4", KindExecutorConf, "app-3", Skipped, "ownerless executor map (client mode...)", origin{ownerless: true, age: 30 * time.Minute}))
+	a.record(e("a", "m1", rule.KindDriverConf, "app-1", WouldDelete, "", noTTL))
+	a.record(e("a", "m2", rule.KindExecutorConf, "app-1", WouldDelete, "", noTTL))
+	a.record(e("a", "m3", rule.KindDriverConf, "app-2", Skipped, "in use by Pod nb (Running)", noTTL))
+	a.record(e("b", "m4", rule.KindExecutorConf, "app-3", Skipped, "ownerless executor map (client mode...)", origin{ownerless: true, age: 30 * time.Minute}))
 	a.userMap("a", "team-defaults", "spec.sparkConfigMap")
 	r := a.result(1)
 	if r.Total != (Tally{Maps: 4, WouldDelete: 2, Kept: 2, Bytes: 150}) {

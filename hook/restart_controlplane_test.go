@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
+
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -163,7 +165,7 @@ func TestWatchCleansUpAfterTheAPIServerRestartedWhileItWaited(t *testing.T) {
 	if gerr != nil {
 		t.Fatal(gerr)
 	}
-	p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: hook.DefaultDriverContainer, State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{FinishedAt: metav1.Now()}}}}
+	p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: rule.DefaultDriverContainer, State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{FinishedAt: metav1.Now()}}}}
 	if _, err := kube.CoreV1().Pods(ns).UpdateStatus(ctxFor(t), p, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}

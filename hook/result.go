@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
+
 	"k8s.io/apimachinery/pkg/types"
 )
 
@@ -27,7 +29,7 @@ type Entry struct {
 	UID       string `json:"uid"`
 	// Kind is what Spark made the map for (driver-conf, executor-conf,
 	// pod-template, hadoop-conf, krb5, operator-prom-conf) or "unknown".
-	Kind     MapKind       `json:"kind,omitempty"`
+	Kind     rule.MapKind  `json:"kind,omitempty"`
 	AppID    string        `json:"appId,omitempty"`
 	Age      time.Duration `json:"-"`
 	AgeText  string        `json:"age,omitempty"`

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -46,7 +48,7 @@ func newClientModeApp(t *testing.T, ns string) *clientModeApp {
 	t.Helper()
 	a := &clientModeApp{ns: ns, id: "spark-" + hex16(t) + hex16(t), execMap: "spark-exec-" + hex16(t) + "-conf-map"}
 	createMap(t, ns, &corev1.ConfigMap{
-		ObjectMeta: metav1.ObjectMeta{Name: a.execMap, Labels: map[string]string{hook.LabelAppSelector: a.id, hook.LabelRole: hook.RoleExecutor}},
+		ObjectMeta: metav1.ObjectMeta{Name: a.execMap, Labels: map[string]string{rule.LabelAppSelector: a.id, rule.LabelRole: rule.RoleExecutor}},
 		Data:       map[string]string{"spark.properties": "spark.app.id=" + a.id},
 	})
 	return a
@@ -57,7 +59,7 @@ func newClientModeApp(t *testing.T, ns string) *clientModeApp {
 func (a *clientModeApp) executor(t *testing.T, name string, phase corev1.PodPhase) *corev1.Pod {
 	t.Helper()
 	return createPod(t, a.ns, &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{hook.LabelAppSelector: a.id, hook.LabelRole: hook.RoleExecutor}},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{rule.LabelAppSelector: a.id, rule.LabelRole: rule.RoleExecutor}},
 		Spec:       corev1.PodSpec{Volumes: []corev1.Volume{cmVolume(a.execMap)}},
 	}, phase)
 }
@@ -91,7 +93,7 @@ func TestSweepKeepsAClientModeApplicationsMapWhileAnyOfItsPodsRuns(t *testing.T)
 	app := newClientModeApp(t, ns)
 	// A Running Pod of the application that does not mount the map: use
 	// alone would not keep it, liveness must.
-	createPod(t, ns, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "exec-no-mount", Labels: map[string]string{hook.LabelAppSelector: app.id, hook.LabelRole: hook.RoleExecutor}}}, corev1.PodRunning)
+	createPod(t, ns, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "exec-no-mount", Labels: map[string]string{rule.LabelAppSelector: app.id, rule.LabelRole: rule.RoleExecutor}}}, corev1.PodRunning)
 	_, c := admin(t)
 	res, err := sweep(t, c, hook.SweepOptions{Namespace: ns, OlderThan: 0, OrphanOlderThan: time.Nanosecond})
 	if err != nil {
@@ -176,7 +178,7 @@ func TestCleanupWaitsForAClientModeApplicationsPodsWithWait(t *testing.T) {
 	c := clientsFor(t, cp.Get(t).AdminConfig(), func(rt http.RoundTripper) http.RoundTripper {
 		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
 			q := r.URL.Query()
-			if strings.HasSuffix(r.URL.Path, "/pods") && q.Get("watch") == "true" && strings.Contains(q.Get("labelSelector"), hook.LabelAppSelector) {
+			if strings.HasSuffix(r.URL.Path, "/pods") && q.Get("watch") == "true" && strings.Contains(q.Get("labelSelector"), rule.LabelAppSelector) {
 				watchedPods.Store(true)
 			}
 			return rt.RoundTrip(r)
@@ -338,13 +340,13 @@ func mutateBeforeFirstDelete(t *testing.T, ns, name string, mutate func(*corev1.
 func TestNeverDeletesAMapChangedAfterItWasJudged(t *testing.T) {
 	mutations := map[string]func(*corev1.ConfigMap){
 		"annotated keep": func(m *corev1.ConfigMap) {
-			m.Annotations = map[string]string{hook.AnnotationKeep: "true"}
+			m.Annotations = map[string]string{rule.AnnotationKeep: "true"}
 		},
 		"given another owner": func(m *corev1.ConfigMap) {
 			m.OwnerReferences = append(m.OwnerReferences, metav1.OwnerReference{APIVersion: "apps/v1", Kind: "StatefulSet", Name: "keeper", UID: types.UID("11111111-2222-3333-4444-555555555555")})
 		},
 		"relabelled for another application": func(m *corev1.ConfigMap) {
-			m.Labels = map[string]string{hook.LabelAppSelector: "spark-someone-else", hook.LabelRole: hook.RoleExecutor}
+			m.Labels = map[string]string{rule.LabelAppSelector: "spark-someone-else", rule.LabelRole: rule.RoleExecutor}
 		},
 	}
 	for name, mutate := range mutations {
@@ -471,7 +473,7 @@ func TestCleanupRereadsAGoneDriverAfterListingMapsByItsName(t *testing.T) {
 				ctx := context.Background()
 				id := "spark-" + hex16(t) + hex16(t)
 				pod, err := kube.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{
-					ObjectMeta: metav1.ObjectMeta{Name: old.DriverPod, Labels: map[string]string{hook.LabelAppSelector: id, hook.LabelRole: hook.RoleDriver}},
+					ObjectMeta: metav1.ObjectMeta{Name: old.DriverPod, Labels: map[string]string{rule.LabelAppSelector: id, rule.LabelRole: rule.RoleDriver}},
 					Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "spark-kubernetes-driver", Image: "spark"}}},
 				}, metav1.CreateOptions{})
 				if err == nil {

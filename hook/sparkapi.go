@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook/kube"
 )
@@ -125,15 +124,4 @@ func sparkAppsMissing(c Clients, err error, name string) error {
 		return nil
 	}
 	return &UnservedError{Group: g.Group, Resource: g.Resource, Readable: g.Versions, Served: served}
-}
-
-// ownedBySparkApp says whether an object names a SparkApplication of the
-// group among its owners.
-func ownedBySparkApp(refs []metav1.OwnerReference) bool {
-	for _, ref := range refs {
-		if ref.Kind == sparkOperatorAPI.Kind && strings.HasPrefix(ref.APIVersion, sparkOperatorAPI.Group+"/") {
-			return true
-		}
-	}
-	return false
 }

@@ -4,13 +4,14 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"maps"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -117,14 +118,14 @@ func ValidateSweep(o SweepOptions) error { return o.validate() }
 type sweepIndex struct {
 	appsRV      string // the resourceVersion the SparkApplications were read at
 	appsUnread  string // why SparkApplications could not be read, though their CRD is installed
-	appsByUID   map[types.UID]*sparkApp
-	appsByName  map[string]*sparkApp // ns/name
-	appsByID    map[string]*sparkApp // ns/app id
+	appsByUID   map[types.UID]*rule.SparkApp
+	appsByName  map[string]*rule.SparkApp // ns/name
+	appsByID    map[string]*rule.SparkApp // ns/app id
 	podsByUID   map[types.UID]*corev1.Pod
-	podsByName  map[string]*corev1.Pod  // ns/name
-	driversByID map[string]*corev1.Pod  // ns/app id
-	activity    map[string]*appActivity // ns/app id: what its Pods show
-	userMaps    map[string]string       // ns/map name: where a SparkApplication names it as user-supplied
+	podsByName  map[string]*corev1.Pod    // ns/name
+	driversByID map[string]*corev1.Pod    // ns/app id
+	activity    map[string]*rule.Activity // ns/app id: what its Pods show
+	userMaps    map[string]string         // ns/map name: where a SparkApplication names it as user-supplied
 }
 
 // Sweep finds and deletes, across a namespace (or all of them), every map
@@ -188,7 +189,7 @@ func Sweep(ctx context.Context, c Clients, log *slog.Logger, o SweepOptions) (*R
 	// The ids are kept whether or not the entries are: a set of
 	// application ids grows with the applications, not with the maps, and
 	// every summary (json, yaml, text, the log) names them.
-	res.AppIDs = sortedKeys(s.ids)
+	res.AppIDs = rule.SortedKeys(s.ids)
 	if s.keepEntries() {
 		sortEntries(res)
 	}
@@ -264,7 +265,7 @@ func (s *sweeper) sweepScope(ctx context.Context, ns string) error {
 		return err
 	}
 	o := s.o
-	rule := ageRule{Now: o.Now(), OlderThan: o.OlderThan, OrphanOlderThan: o.OrphanOlderThan}
+	ages := rule.AgeRule{Now: o.Now(), OlderThan: o.OlderThan, OrphanOlderThan: o.OrphanOlderThan}
 	s.c.Clock.warnSkew(s.log)
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -292,7 +293,7 @@ func (s *sweeper) sweepScope(ctx context.Context, ns string) error {
 		reset: func() { resumeAfter = last },
 		each: func(obj runtime.Object) error {
 			m := obj.(*metav1.PartialObjectMetadata)
-			key := nsKey(m.Namespace, m.Name)
+			key := rule.NsKey(m.Namespace, m.Name)
 			if resumeAfter != "" && key <= resumeAfter {
 				return nil
 			}
@@ -308,7 +309,7 @@ func (s *sweeper) sweepScope(ctx context.Context, ns string) error {
 				return nil
 			}
 			spark++
-			e := sweepVerdict(&m.ObjectMeta, ix.viewFor(&m.ObjectMeta), ix.activityFor(&m.ObjectMeta), rule, mark)
+			e := sweepVerdict(&m.ObjectMeta, ix.viewFor(&m.ObjectMeta), ix.activityFor(&m.ObjectMeta), ages, mark)
 			if e.origin.userSource == "" {
 				e.origin.userSource = ix.userMaps[key]
 			}
@@ -444,7 +445,7 @@ func (s *sweeper) recheck(ctx context.Context, ns string, aw *appWatch, batch []
 		if apps, err = s.appsLiveNow(ctx, aw, batch); err == nil {
 			ready := s.sortOut(batch, used, live, apps, record)
 			for i := range ready {
-				ready[i].checkedAt = earliest(podsAt, apps[nsKey(ready[i].Namespace, ready[i].appName)].at)
+				ready[i].checkedAt = earliest(podsAt, apps[rule.NsKey(ready[i].Namespace, ready[i].appName)].at)
 			}
 			return ready, nil
 		}
@@ -468,7 +469,7 @@ func (s *sweeper) recheckOne(ctx context.Context, e Entry) (string, time.Time, e
 	)
 	if e.appName != "" {
 		wg.Go(func() {
-			app, appAt, appErr = s.appReads.get(ctx, nsKey(e.Namespace, e.appName)+"/"+string(e.appUID), notBefore, func(ctx context.Context) (string, time.Time, error) {
+			app, appAt, appErr = s.appReads.get(ctx, rule.NsKey(e.Namespace, e.appName)+"/"+string(e.appUID), notBefore, func(ctx context.Context) (string, time.Time, error) {
 				return readAppLive(ctx, s.c, s.log, s.o.Retry, e.Namespace, e.appName, e.appUID)
 			})
 		})
@@ -494,7 +495,7 @@ func (s *sweeper) recheckOne(ctx context.Context, e Entry) (string, time.Time, e
 // podsInUse is one read of a namespace's non-terminated Pods: the maps they
 // use and the application ids they run (see inUse).
 type podsInUse struct {
-	used refIndex
+	used rule.RefIndex
 	live map[string][]string
 }
 
@@ -508,11 +509,11 @@ type appRead struct {
 
 // sortOut records the entries that must stay after the re-check and
 // returns the rest.
-func (s *sweeper) sortOut(batch []Entry, used refIndex, live map[string][]string, apps map[string]appRead, record func(Entry)) []Entry {
+func (s *sweeper) sortOut(batch []Entry, used rule.RefIndex, live map[string][]string, apps map[string]appRead, record func(Entry)) []Entry {
 	var ready []Entry
 	for _, e := range batch {
 		reason := busyNow(e, used, live)
-		if why := apps[nsKey(e.Namespace, e.appName)].why; reason == "" && e.appName != "" && why != "" {
+		if why := apps[rule.NsKey(e.Namespace, e.appName)].why; reason == "" && e.appName != "" && why != "" {
 			reason = why
 		}
 		if reason != "" {
@@ -539,7 +540,7 @@ func (s *sweeper) appsLiveNow(ctx context.Context, aw *appWatch, batch []Entry) 
 	var todo []app
 	out := map[string]appRead{}
 	for _, e := range batch {
-		key := nsKey(e.Namespace, e.appName)
+		key := rule.NsKey(e.Namespace, e.appName)
 		if _, seen := out[key]; e.appName == "" || seen {
 			continue
 		}
@@ -563,7 +564,7 @@ func (s *sweeper) appsLiveNow(ctx context.Context, aw *appWatch, batch []Entry) 
 				if err != nil && firstErr == nil {
 					firstErr = err
 				}
-				out[nsKey(a.ns, a.name)] = appRead{why: why, at: at}
+				out[rule.NsKey(a.ns, a.name)] = appRead{why: why, at: at}
 				mu.Unlock()
 			}
 		})
@@ -577,18 +578,9 @@ func (s *sweeper) appsLiveNow(ctx context.Context, aw *appWatch, batch []Entry) 
 }
 
 // busyNow is the re-check's verdict from a fresh read of the Pods that
-// have not terminated: a Pod uses the map, or a Pod of its application
-// runs now. It returns why the map must stay, or "".
-func busyNow(e Entry, used refIndex, live map[string][]string) string {
-	if users := used.usedBy(e.Namespace, e.Name); len(users) > 0 {
-		return usedByReason(users)
-	}
-	for _, id := range e.appIDs {
-		if pods := live[nsKey(e.Namespace, id)]; len(pods) > 0 {
-			return fmt.Sprintf("application still running: Pod %s of %s=%s has not terminated", strings.Join(pods, ", "), LabelAppSelector, id)
-		}
-	}
-	return ""
+// have not terminated (see Busy).
+func busyNow(e Entry, used rule.RefIndex, live map[string][]string) string {
+	return rule.Busy(e.Namespace, e.Name, e.appIDs, used, live)
 }
 
 // stillRunning is the reason to keep the maps of an application that is
@@ -609,34 +601,20 @@ func notAttempted(entries []Entry, cause error, record func(Entry)) {
 	}
 }
 
-// sweepVerdict is sweep's whole rule for one map, read in order: is it
-// Spark's, for this application (judge); is the application live; was the
-// map written after its owners were read; is it old enough. The entry
-// comes back Skipped with the reason, or undecided (to delete) with what
+// sweepVerdict is sweep's whole rule for one map (see Verdict), as a
+// ledger entry: Skipped with the reason, or undecided (to delete) with what
 // the re-check before its batch needs.
-func sweepVerdict(m *metav1.ObjectMeta, app *appView, act *appActivity, rule ageRule, mark snapshotMark) Entry {
-	e := Entry{Namespace: m.Namespace, Name: m.Name, UID: string(m.UID), resourceVersion: m.ResourceVersion, AppID: m.Labels[LabelAppSelector], Kind: KindOf(m.Name)}
-	e.Age = rule.Now.Sub(m.CreationTimestamp.Time)
+func sweepVerdict(m *metav1.ObjectMeta, app *rule.View, act *rule.Activity, ages rule.AgeRule, mark rule.Mark) Entry {
+	e := Entry{Namespace: m.Namespace, Name: m.Name, UID: string(m.UID), resourceVersion: m.ResourceVersion, AppID: m.Labels[rule.LabelAppSelector]}
 	var reason string
-	e.Kind, reason = app.judge(m)
+	e.Kind, e.Age, reason = rule.Verdict(m, app, act, ages, mark)
 	e.origin = originOf(m, app)
-	e.origin.age = e.Age
-	if reason == "" {
-		if isLive, why := app.live(); isLive {
-			reason = "application still running: " + why
-		}
-	}
-	if reason == "" && mark.changedSince(m) {
-		reason = "created or changed after its owners were read; judged on the next run"
-	}
-	if reason == "" {
-		e.Age, reason = rule.checkAge(m, app, act)
-	}
+	e.origin.age = ages.Now.Sub(m.CreationTimestamp.Time)
 	if app != nil {
 		if e.AppID == "" {
-			e.AppID = firstNonEmpty(app.ids()...)
+			e.AppID = firstNonEmpty(app.SortedIDs()...)
 		}
-		e.appIDs = app.ids()
+		e.appIDs = app.SortedIDs()
 		if app.App != nil {
 			e.appName, e.appUID = app.App.Name, app.App.UID
 		}
@@ -708,17 +686,15 @@ func nsLabel(ns string) string {
 	return ns
 }
 
-func nsKey(ns, name string) string { return ns + "/" + name }
-
 const sparkAppPageSize = 100
 
 // index reads every SparkApplication and every Pod once, page by page,
 // keeping only what judging needs.
 func (s *sweeper) index(ctx context.Context, ns string) (*sweepIndex, error) {
 	ix := &sweepIndex{
-		appsByUID: map[types.UID]*sparkApp{}, appsByName: map[string]*sparkApp{}, appsByID: map[string]*sparkApp{},
+		appsByUID: map[types.UID]*rule.SparkApp{}, appsByName: map[string]*rule.SparkApp{}, appsByID: map[string]*rule.SparkApp{},
 		podsByUID: map[types.UID]*corev1.Pod{}, podsByName: map[string]*corev1.Pod{}, driversByID: map[string]*corev1.Pod{},
-		activity: map[string]*appActivity{}, userMaps: map[string]string{},
+		activity: map[string]*rule.Activity{}, userMaps: map[string]string{},
 	}
 	apps := s.c.Dynamic.Resource(SparkApplicationGVR).Namespace(ns)
 	err := s.paged(ctx, ns, "list sparkapplications", "list", SparkApplicationGVR.Group, SparkApplicationGVR.Resource,
@@ -734,14 +710,14 @@ func (s *sweeper) index(ctx context.Context, ns string) (*sweepIndex, error) {
 		},
 		func(obj runtime.Object) {
 			u := obj.(*unstructured.Unstructured)
-			a := parseSparkApp(u)
+			a := rule.ParseSparkApp(u)
 			ix.appsByUID[a.UID] = a
-			ix.appsByName[nsKey(u.GetNamespace(), a.Name)] = a
+			ix.appsByName[rule.NsKey(u.GetNamespace(), a.Name)] = a
 			if a.AppID != "" {
-				ix.appsByID[nsKey(u.GetNamespace(), a.AppID)] = a
+				ix.appsByID[rule.NsKey(u.GetNamespace(), a.AppID)] = a
 			}
 			for name, src := range a.UserMaps {
-				ix.userMaps[nsKey(u.GetNamespace(), name)] = src
+				ix.userMaps[rule.NsKey(u.GetNamespace(), name)] = src
 			}
 		}, func() { clear(ix.appsByUID); clear(ix.appsByName); clear(ix.appsByID); clear(ix.userMaps) })
 	if answered404(err) {
@@ -767,17 +743,17 @@ func (s *sweeper) index(ctx context.Context, ns string) (*sweepIndex, error) {
 		func(obj runtime.Object) {
 			p := trimPod(obj.(*corev1.Pod))
 			ix.podsByUID[p.UID] = p
-			ix.podsByName[nsKey(p.Namespace, p.Name)] = p
-			if id := p.Labels[LabelAppSelector]; id != "" {
-				if p.Labels[LabelRole] == RoleDriver {
-					ix.driversByID[nsKey(p.Namespace, id)] = p
+			ix.podsByName[rule.NsKey(p.Namespace, p.Name)] = p
+			if id := p.Labels[rule.LabelAppSelector]; id != "" {
+				if p.Labels[rule.LabelRole] == rule.RoleDriver {
+					ix.driversByID[rule.NsKey(p.Namespace, id)] = p
 				}
-				act := ix.activity[nsKey(p.Namespace, id)]
+				act := ix.activity[rule.NsKey(p.Namespace, id)]
 				if act == nil {
-					act = &appActivity{}
-					ix.activity[nsKey(p.Namespace, id)] = act
+					act = &rule.Activity{}
+					ix.activity[rule.NsKey(p.Namespace, id)] = act
 				}
-				act.addPod(p)
+				act.AddPod(p)
 			}
 		}, func() { clear(ix.podsByUID); clear(ix.podsByName); clear(ix.driversByID); clear(ix.activity) })
 	if err != nil {
@@ -797,10 +773,10 @@ func trimPod(p *corev1.Pod) *corev1.Pod {
 }
 
 func sparkSignal(m *metav1.ObjectMeta) bool {
-	if KindOf(m.Name) != KindNotGenerated {
+	if rule.KindOf(m.Name) != rule.KindNotGenerated {
 		return true
 	}
-	if _, ok := m.Labels[LabelAppSelector]; ok {
+	if _, ok := m.Labels[rule.LabelAppSelector]; ok {
 		return true
 	}
 	for _, ref := range m.OwnerReferences {
@@ -815,34 +791,34 @@ func sparkSignal(m *metav1.ObjectMeta) bool {
 // label, or says why it cannot be judged. An owner that is not in the
 // index is gone (the map was written before the owners were read; sweep
 // checks that with its snapshot mark) and is matched by its UID.
-func (ix *sweepIndex) viewFor(m *metav1.ObjectMeta) *appView {
-	a := newAppView(m.Namespace)
+func (ix *sweepIndex) viewFor(m *metav1.ObjectMeta) *rule.View {
+	a := rule.NewView(m.Namespace)
 	a.AppsUnreadable = ix.appsUnread
-	label := m.Labels[LabelAppSelector]
+	label := m.Labels[rule.LabelAppSelector]
 	for _, ref := range m.OwnerReferences {
 		switch {
 		case ref.Kind == "Pod" && ref.APIVersion == "v1":
 			if p, ok := ix.podsByUID[ref.UID]; ok {
-				if p.Labels[LabelRole] != RoleDriver {
+				if p.Labels[rule.LabelRole] != rule.RoleDriver {
 					// Not a Spark driver: judge finds no owner of this
 					// application and keeps the map ("has another owner").
 					continue
 				}
-				a.setDriver(p)
+				a.SetDriver(p)
 				ix.addOwningApp(a, p)
 			} else {
 				// The owner is gone; the garbage collector has not (yet)
 				// removed what it owned.
 				a.DriverName, a.DriverUID, a.DriverGone = ref.Name, ref.UID, true
-				a.addID(label)
-				if sa, ok := ix.appsByID[nsKey(m.Namespace, label)]; ok && label != "" {
-					a.setApp(sa)
+				a.AddID(label)
+				if sa, ok := ix.appsByID[rule.NsKey(m.Namespace, label)]; ok && label != "" {
+					a.SetApp(sa)
 				}
 			}
 		case ref.Kind == "SparkApplication":
 			if sa, ok := ix.appsByUID[ref.UID]; ok {
-				a.setApp(sa)
-				if p, ok := ix.podsByName[nsKey(m.Namespace, sa.DriverPod)]; ok && sa.DriverPod != "" && p.Labels[LabelRole] == RoleDriver && ownedByUID(p.OwnerReferences, sa.UID) {
+				a.SetApp(sa)
+				if p, ok := ix.podsByName[rule.NsKey(m.Namespace, sa.DriverPod)]; ok && sa.DriverPod != "" && p.Labels[rule.LabelRole] == rule.RoleDriver && ownedByUID(p.OwnerReferences, sa.UID) {
 					a.Driver = p // for liveness only; ownership stays with the map's own refs
 				}
 			} else {
@@ -850,17 +826,17 @@ func (ix *sweepIndex) viewFor(m *metav1.ObjectMeta) *appView {
 			}
 		}
 	}
-	if ownerless(m) && label != "" {
-		a.addID(label)
-		if p, ok := ix.driversByID[nsKey(m.Namespace, label)]; ok {
+	if rule.Ownerless(m) && label != "" {
+		a.AddID(label)
+		if p, ok := ix.driversByID[rule.NsKey(m.Namespace, label)]; ok {
 			a.Driver = p // liveness only: an ownerless map is matched by its label
 		}
-		if sa, ok := ix.appsByID[nsKey(m.Namespace, label)]; ok {
+		if sa, ok := ix.appsByID[rule.NsKey(m.Namespace, label)]; ok {
 			a.App = sa
 		}
 	}
-	for _, id := range a.ids() {
-		if act := ix.activity[nsKey(m.Namespace, id)]; act != nil {
+	for _, id := range a.SortedIDs() {
+		if act := ix.activity[rule.NsKey(m.Namespace, id)]; act != nil {
 			a.LivePods = append(a.LivePods, act.Live...)
 		}
 	}
@@ -868,20 +844,20 @@ func (ix *sweepIndex) viewFor(m *metav1.ObjectMeta) *appView {
 }
 
 // activityFor is what the Pods labelled with a map's application id show.
-func (ix *sweepIndex) activityFor(m *metav1.ObjectMeta) *appActivity {
-	if id := m.Labels[LabelAppSelector]; id != "" {
-		return ix.activity[nsKey(m.Namespace, id)]
+func (ix *sweepIndex) activityFor(m *metav1.ObjectMeta) *rule.Activity {
+	if id := m.Labels[rule.LabelAppSelector]; id != "" {
+		return ix.activity[rule.NsKey(m.Namespace, id)]
 	}
 	return nil
 }
 
 // addOwningApp records the SparkApplication that owns a driver Pod: the
 // one in the index with that UID, or, when it is gone, its UID to match.
-func (ix *sweepIndex) addOwningApp(a *appView, p *corev1.Pod) {
+func (ix *sweepIndex) addOwningApp(a *rule.View, p *corev1.Pod) {
 	for _, ref := range p.OwnerReferences {
 		if ref.Kind == "SparkApplication" {
 			if sa, ok := ix.appsByUID[ref.UID]; ok {
-				a.setApp(sa)
+				a.SetApp(sa)
 			} else {
 				a.AppName, a.AppUID, a.AppGone = ref.Name, ref.UID, true
 			}
@@ -902,8 +878,8 @@ func ownedByUID(refs []metav1.OwnerReference, uid types.UID) bool {
 // server) and indexes the maps they use, and which application ids they
 // belong to (ns/id -> Pod names), and when the list that answered was
 // sent.
-func (s *sweeper) inUse(ctx context.Context, ns string) (refIndex, map[string][]string, time.Time, error) {
-	ix := refIndex{}
+func (s *sweeper) inUse(ctx context.Context, ns string) (rule.RefIndex, map[string][]string, time.Time, error) {
+	ix := rule.RefIndex{}
 	live := map[string][]string{}
 	var (
 		began time.Time
@@ -922,9 +898,9 @@ func (s *sweeper) inUse(ctx context.Context, ns string) (refIndex, map[string][]
 		},
 		func(obj runtime.Object) {
 			p := obj.(*corev1.Pod)
-			ix.add(p, nil)
-			if id := p.Labels[LabelAppSelector]; id != "" && !podTerminated(p) {
-				live[nsKey(p.Namespace, id)] = append(live[nsKey(p.Namespace, id)], p.Name)
+			ix.Add(p, nil)
+			if id := p.Labels[rule.LabelAppSelector]; id != "" && !rule.PodTerminated(p) {
+				live[rule.NsKey(p.Namespace, id)] = append(live[rule.NsKey(p.Namespace, id)], p.Name)
 			}
 		},
 		func() { clear(ix); clear(live) })
@@ -944,7 +920,7 @@ const recheckNamespaces = 16
 // keyed by namespace too. Reading every non-terminated Pod of the cluster
 // before each batch of 500 costs as much as the batch's deletes once the
 // cluster runs a few thousand Pods.
-func (s *sweeper) inUseFor(ctx context.Context, ns string, batch []Entry) (refIndex, map[string][]string, time.Time, error) {
+func (s *sweeper) inUseFor(ctx context.Context, ns string, batch []Entry) (rule.RefIndex, map[string][]string, time.Time, error) {
 	if ns != "" {
 		return s.inUse(ctx, ns)
 	}
@@ -963,7 +939,7 @@ func (s *sweeper) inUseFor(ctx context.Context, ns string, batch []Entry) (refIn
 		mu       sync.Mutex
 		wg       sync.WaitGroup
 		firstErr error
-		used     = refIndex{}
+		used     = rule.RefIndex{}
 		live     = map[string][]string{}
 		began    time.Time
 	)

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -66,7 +68,7 @@ func newSweepWorld(t *testing.T) *sweepWorld {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.Annotations = map[string]string{hook.AnnotationKeep: "true"}
+	m.Annotations = map[string]string{rule.AnnotationKeep: "true"}
 	if _, err := kube.CoreV1().ConfigMaps(ns).Update(ctxFor(t), m, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}

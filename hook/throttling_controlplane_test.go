@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
+
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -122,7 +124,7 @@ func keepers(t *testing.T, ns string, victim string) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.Annotations = map[string]string{hook.AnnotationKeep: "true"}
+	m.Annotations = map[string]string{rule.AnnotationKeep: "true"}
 	if _, err := kube.CoreV1().ConfigMaps(ns).Update(ctxFor(t), m, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}

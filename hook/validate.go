@@ -3,6 +3,8 @@ package hook
 import (
 	"strings"
 
+	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
+
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -51,7 +53,7 @@ func appSelector(id string) (labels.Selector, error) {
 	if err := ValidateAppID(id); err != nil {
 		return nil, err
 	}
-	req, err := labels.NewRequirement(LabelAppSelector, selection.Equals, []string{id})
+	req, err := labels.NewRequirement(rule.LabelAppSelector, selection.Equals, []string{id})
 	if err != nil {
 		return nil, Usagef("spark application id %q: %v", id, err)
 	}
@@ -66,7 +68,7 @@ func appsSelector(ids []string) (labels.Selector, error) {
 			return nil, err
 		}
 	}
-	req, err := labels.NewRequirement(LabelAppSelector, selection.In, ids)
+	req, err := labels.NewRequirement(rule.LabelAppSelector, selection.In, ids)
 	if err != nil {
 		return nil, Usagef("spark application ids %q: %v", ids, err)
 	}
@@ -79,7 +81,7 @@ func driverSelector(id string) (labels.Selector, error) {
 	if err != nil {
 		return nil, err
 	}
-	role, err := labels.NewRequirement(LabelRole, selection.Equals, []string{RoleDriver})
+	role, err := labels.NewRequirement(rule.LabelRole, selection.Equals, []string{rule.RoleDriver})
 	if err != nil {
 		return nil, err
 	}

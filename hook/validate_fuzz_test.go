@@ -3,6 +3,8 @@ package hook
 import (
 	"testing"
 
+	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
+
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
 )
@@ -30,10 +32,10 @@ func FuzzAppSelectorNeverWidens(f *testing.F) {
 			t.Fatalf("input %q built %d requirements (%s)", id, len(reqs), sel)
 		}
 		r := reqs[0]
-		if r.Key() != LabelAppSelector || r.Operator() != selection.Equals || r.Values().Len() != 1 || !r.Values().Has(id) {
+		if r.Key() != rule.LabelAppSelector || r.Operator() != selection.Equals || r.Values().Len() != 1 || !r.Values().Has(id) {
 			t.Fatalf("input %q built selector %q", id, sel)
 		}
-		if sel.Matches(labels.Set{LabelAppSelector: id + "x"}) || sel.Matches(labels.Set{}) {
+		if sel.Matches(labels.Set{rule.LabelAppSelector: id + "x"}) || sel.Matches(labels.Set{}) {
 			t.Fatalf("selector for %q matches more than its own value", id)
 		}
 		// The selector must survive the trip through its string form (what

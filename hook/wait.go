@@ -5,6 +5,8 @@ import (
 	"errors"
 	"time"
 
+	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -19,7 +21,7 @@ const resyncEvery = 30 * time.Second
 // until the application is no longer live, for at most d. Each time a watch
 // reports anything, or ends (it is then reopened), the application is
 // resolved again from scratch, so the decision always rests on a fresh read.
-func (cl *cleaner) waitFinished(ctx context.Context, d time.Duration) (*appView, error) {
+func (cl *cleaner) waitFinished(ctx context.Context, d time.Duration) (*rule.View, error) {
 	wctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	for {
@@ -30,11 +32,11 @@ func (cl *cleaner) waitFinished(ctx context.Context, d time.Duration) (*appView,
 			}
 			return nil, err
 		}
-		isLive, why := app.live()
+		isLive, why := app.Live()
 		if !isLive {
 			return app, nil
 		}
-		if app.endedAfterStop() {
+		if app.EndedAfterStop() {
 			return nil, &StillRunningError{Namespace: cl.o.Namespace, App: cl.o.target(), State: why}
 		}
 		cl.log.Debug("still running", "reason", why)
@@ -52,7 +54,7 @@ func (cl *cleaner) waitFinished(ctx context.Context, d time.Duration) (*appView,
 // watch ends, resyncEvery passes, or ctx ends. It watches from the
 // resourceVersion of the objects it just read, so no change in between is
 // missed.
-func (cl *cleaner) watchOnce(ctx context.Context, app *appView) error {
+func (cl *cleaner) watchOnce(ctx context.Context, app *rule.View) error {
 	ctx, cancel := context.WithTimeout(ctx, resyncEvery)
 	defer cancel()
 	var watchers []watch.Interface
@@ -102,7 +104,7 @@ func (cl *cleaner) watchOnce(ctx context.Context, app *appView) error {
 	}
 	if len(app.LivePods) > 0 {
 		// A client-mode application is only its Pods: wait for them.
-		sel, err := appsSelector(app.ids())
+		sel, err := appsSelector(app.SortedIDs())
 		if err != nil {
 			return err
 		}

@@ -4,10 +4,9 @@ import (
 	"context"
 	"log/slog"
 	"time"
-)
 
-// DefaultDriverContainer is the name Spark gives the driver's container.
-const DefaultDriverContainer = "spark-kubernetes-driver"
+	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
+)
 
 // WatchOptions configures the sidecar mode.
 type WatchOptions struct {
@@ -47,7 +46,7 @@ const reportLag = 5 * time.Second
 // is later than the SIGTERM.
 func Watch(ctx context.Context, c Clients, log *slog.Logger, o WatchOptions) (*Result, error) {
 	if o.Container == "" {
-		o.Container = DefaultDriverContainer
+		o.Container = rule.DefaultDriverContainer
 	}
 	if o.Grace <= 0 {
 		o.Grace = DefaultGrace

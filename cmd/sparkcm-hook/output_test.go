@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
+
 	"sigs.k8s.io/yaml"
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
@@ -18,7 +20,7 @@ import (
 
 func sampleResults() map[string]hook.Result {
 	full := hook.Result{Namespace: "jobs", AppIDs: []string{"spark-a", "spark-b"}, DryRun: true, Seconds: 1.5,
-		Deleted:    []hook.Entry{{Namespace: "jobs", Name: "a", UID: "u1", Kind: hook.KindDriverConf, Decision: hook.WouldDelete, AgeText: "1h0m0s", Age: time.Hour}, {Name: "b", UID: "u2", Decision: hook.Deleted}},
+		Deleted:    []hook.Entry{{Namespace: "jobs", Name: "a", UID: "u1", Kind: rule.KindDriverConf, Decision: hook.WouldDelete, AgeText: "1h0m0s", Age: time.Hour}, {Name: "b", UID: "u2", Decision: hook.Deleted}},
 		Skipped:    []hook.Entry{{Name: "c", UID: "u3", Decision: hook.Skipped, Reason: `in use by Pod "x"`}, {Name: "e", UID: "u5", Decision: hook.Skipped, Reason: "kept: yes"}},
 		Failed:     []hook.Entry{{Name: "d", UID: "u4", Decision: hook.Failed, Reason: "boom\nline"}},
 		Counts:     hook.Counts{Deleted: 2, Skipped: 2, Failed: 1},

@@ -4,6 +4,8 @@ import (
 	"context"
 	"os"
 
+	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
+
 	"github.com/urfave/cli/v2"
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
@@ -67,7 +69,7 @@ nothing, when the driver still runs after that or ended only after the SIGTERM.
 		Flags: withGlobals(
 			[]cli.Flag{
 				&cli.StringFlag{Name: "pod", Usage: "the driver Pod (default: $POD_NAME, from the downward API)", EnvVars: append(env("pod"), "POD_NAME"), Destination: &o.Pod},
-				&cli.StringFlag{Name: "container", Value: hook.DefaultDriverContainer, Usage: "the driver container to wait for", EnvVars: env("container"), Destination: &o.Container},
+				&cli.StringFlag{Name: "container", Value: rule.DefaultDriverContainer, Usage: "the driver container to wait for", EnvVars: env("container"), Destination: &o.Container},
 				&cli.DurationFlag{Name: "grace", Value: hook.DefaultGrace, Usage: "on SIGTERM, how long a last cleanup may take", EnvVars: env("grace"), Destination: &o.Grace},
 				noEventFlag(&o.NoEvent),
 			},

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
@@ -303,7 +305,7 @@ func endDriverContainer(t *testing.T, ns, pod string, after time.Duration) {
 		now := metav1.Now()
 		p.Status.Phase = corev1.PodRunning
 		p.Status.ContainerStatuses = []corev1.ContainerStatus{
-			{Name: hook.DefaultDriverContainer, State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Reason: "Completed", FinishedAt: now}}},
+			{Name: rule.DefaultDriverContainer, State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Reason: "Completed", FinishedAt: now}}},
 			{Name: "sparkcm-hook", State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}}},
 		}
 		_, err = kube.CoreV1().Pods(ns).UpdateStatus(context.Background(), p, metav1.UpdateOptions{})

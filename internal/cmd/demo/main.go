@@ -27,6 +27,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/dynamic"
@@ -223,10 +225,10 @@ func census(ctx context.Context, kube kubernetes.Interface, ns string) (map[stri
 	}
 	out := map[string]int{}
 	for _, m := range list.Items {
-		kind := string(hook.KindOf(m.Name))
+		kind := string(rule.KindOf(m.Name))
 		if strings.HasPrefix(m.Name, "team-") {
 			kind = "user-supplied"
-		} else if kind == string(hook.KindNotGenerated) {
+		} else if kind == string(rule.KindNotGenerated) {
 			kind = "other"
 		}
 		out[kind]++
@@ -296,7 +298,7 @@ func report(w io.Writer, before, after map[string]int, cleanup, dry, swept *hook
 	fmt.Fprintln(w, "\nConfigMaps in namespace data-jobs")
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "kind\tbefore\tafter\t")
-	kinds := []string{string(hook.KindDriverConf), string(hook.KindExecutorConf), string(hook.KindPodTemplate), string(hook.KindHadoopConf), string(hook.KindKrb5), "user-supplied", "other", "total"}
+	kinds := []string{string(rule.KindDriverConf), string(rule.KindExecutorConf), string(rule.KindPodTemplate), string(rule.KindHadoopConf), string(rule.KindKrb5), "user-supplied", "other", "total"}
 	for _, k := range kinds {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t\n", k, before[k], after[k])
 	}

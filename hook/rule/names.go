@@ -1,4 +1,4 @@
-package hook
+package rule
 
 import (
 	"regexp"
@@ -63,3 +63,6 @@ func KindOf(name string) MapKind {
 func hasPrefixedSuffix(name, suffix string) bool {
 	return len(name) > len(suffix) && strings.HasSuffix(name, suffix)
 }
+
+// DefaultDriverContainer is the name Spark gives the driver's container.
+const DefaultDriverContainer = "spark-kubernetes-driver"

@@ -1,17 +1,17 @@
-package hook
+package rule_test
 
 import (
-	"bytes"
-	"log/slog"
 	"maps"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
+	"github.com/sparkcm-hook/sparkcm-hook/hook/rule/ruletest"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/types"
 )
 
 // The deletion rule of docs/deletion.md ("What gets deleted"), one row per
@@ -19,90 +19,44 @@ import (
 // liveness, the snapshot mark, the age rule and the re-check before each
 // batch. Control-plane tests prove the same clauses end to end.
 
-const (
-	ruleNS    = "jobs"
-	ruleAppID = "spark-0123456789abcdef0123456789abcdef"
-)
-
-var ruleNow = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
-
-func ago(d time.Duration) metav1.Time { return metav1.NewTime(ruleNow.Add(-d)) }
-
-func ruleDriver(phase corev1.PodPhase) *corev1.Pod {
-	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ruleNS, Name: "etl-driver", UID: "uid-driver", CreationTimestamp: ago(4 * time.Hour),
-		Labels: map[string]string{LabelAppSelector: ruleAppID, LabelRole: RoleDriver}}, Status: corev1.PodStatus{Phase: phase}}
-	if phase == corev1.PodSucceeded || phase == corev1.PodFailed {
-		p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: DefaultDriverContainer, State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{FinishedAt: ago(2 * time.Hour)}}}}
-	}
-	return p
-}
-
-func ruleApp(state string) *sparkApp {
-	a := &sparkApp{Name: "etl", UID: "uid-app", State: state, AppID: ruleAppID, DriverPod: "etl-driver",
-		UserMaps: map[string]string{"team-spark-conf": "spec.sparkConfigMap"}}
-	if terminalStates[state] {
-		a.TerminatedAt = ruleNow.Add(-2 * time.Hour)
-	}
-	return a
-}
-
-// finishedView is an application whose driver Succeeded and whose
-// SparkApplication COMPLETED two hours ago.
-func finishedView() *appView {
-	a := newAppView(ruleNS)
-	a.setDriver(ruleDriver(corev1.PodSucceeded))
-	a.setApp(ruleApp("COMPLETED"))
-	return a
-}
-
+// The fixtures, under the short names the table reads best with.
 var (
-	byDriver = metav1.OwnerReference{APIVersion: "v1", Kind: "Pod", Name: "etl-driver", UID: "uid-driver"}
-	byApp    = metav1.OwnerReference{APIVersion: "sparkoperator.k8s.io/v1beta2", Kind: "SparkApplication", Name: "etl", UID: "uid-app"}
+	ruleNow         = ruletest.Now
+	ago             = ruletest.Ago
+	ruleDriver      = ruletest.Driver
+	ruleApp         = ruletest.App
+	finishedView    = ruletest.FinishedView
+	byDriver        = ruletest.ByDriver
+	byApp           = ruletest.ByApp
+	ruleMap         = ruletest.Map
+	withLabels      = ruletest.WithLabels
+	execLabels      = ruletest.ExecLabels
+	podUsing        = ruletest.PodUsing
+	clientModeView  = ruletest.ClientModeView
+	viewWithDriver  = ruletest.ViewWithDriver
+	viewWithState   = ruletest.ViewWithState
+	viewWithRetries = ruletest.ViewWithRetries
 )
 
-// ruleMap is a map three hours old, last written before the snapshot mark.
-func ruleMap(name string, refs ...metav1.OwnerReference) *metav1.ObjectMeta {
-	return &metav1.ObjectMeta{Namespace: ruleNS, Name: name, UID: types.UID("uid-" + name), ResourceVersion: "500",
-		CreationTimestamp: ago(3 * time.Hour), OwnerReferences: refs}
-}
-
-func withLabels(m *metav1.ObjectMeta, kv ...string) *metav1.ObjectMeta {
-	m.Labels = map[string]string{}
-	for i := 0; i+1 < len(kv); i += 2 {
-		m.Labels[kv[i]] = kv[i+1]
-	}
-	return m
-}
-
-func execLabels(m *metav1.ObjectMeta) *metav1.ObjectMeta {
-	return withLabels(m, LabelAppSelector, ruleAppID, LabelRole, RoleExecutor)
-}
-
-func podUsing(name string, phase corev1.PodPhase, maps ...string) *corev1.Pod {
-	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ruleNS, Name: name}, Status: corev1.PodStatus{Phase: phase}}
-	for _, m := range maps {
-		p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: m, VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: m}}}})
-	}
-	return p
-}
-
 const (
-	driverMap = "spark-drv-0123456789abcdef-conf-map"
-	execMap   = "spark-exec-0123456789abcdef-conf-map"
+	ruleNS    = ruletest.NS
+	ruleAppID = ruletest.AppID
+	driverMap = ruletest.DriverMap
+	execMap   = ruletest.ExecMap
 )
 
 func TestTheDeletionRule(t *testing.T) {
-	rule := ageRule{Now: ruleNow, OlderThan: time.Hour, OrphanOlderThan: 168 * time.Hour}
-	mark := snapshotMark{RV: "1000"}
+	ages := rule.AgeRule{Now: ruleNow, OlderThan: time.Hour, OrphanOlderThan: 168 * time.Hour}
+	mark := rule.Mark{RV: "1000"}
 	type row struct {
 		clause string
 		m      *metav1.ObjectMeta
-		app    func() *appView
-		act    *appActivity
-		using  []*corev1.Pod         // Pods in the re-check before the batch
-		liveBy map[string][]string   // ns/id -> Pods of the application running at the re-check
-		rule   func(ageRule) ageRule // changes to the age rule
-		want   string                // "delete", or a part of the reason to keep
+		app    func() *rule.View
+		act    *rule.Activity
+		using  []*corev1.Pod                   // Pods in the re-check before the batch
+		liveBy map[string][]string             // ns/id -> Pods of the application running at the re-check
+		rule   func(rule.AgeRule) rule.AgeRule // changes to the age rule
+		want   string                          // "delete", or a part of the reason to keep
 	}
 	rows := []row{
 		// A map is deleted only with positive evidence that Spark or the
@@ -114,17 +68,21 @@ func TestTheDeletionRule(t *testing.T) {
 		{clause: "... its krb5 map", m: ruleMap("etl-0123456789abcdef-krb5-file", byDriver), want: "delete"},
 		{clause: "... its driver map as Spark before 3.1 named it", m: ruleMap("etl-0123456789abcdef-driver-conf-map", byDriver), want: "delete"},
 		{clause: "owned by the driver Pod by name once the Pod is gone and its UID was never seen", m: ruleMap(driverMap, byDriver),
-			app: func() *appView { a := newAppView(ruleNS); a.DriverName, a.DriverGone = "etl-driver", true; return a }, want: "delete"},
+			app: func() *rule.View {
+				a := rule.NewView(ruleNS)
+				a.DriverName, a.DriverGone = "etl-driver", true
+				return a
+			}, want: "delete"},
 		{clause: "owned by the driver Pod by UID once the Pod is gone", m: ruleMap(driverMap, byDriver),
-			app: func() *appView {
-				a := newAppView(ruleNS)
+			app: func() *rule.View {
+				a := rule.NewView(ruleNS)
 				a.DriverName, a.DriverUID, a.DriverGone = "etl-driver", "uid-driver", true
 				return a
 			}, want: "delete"},
 		{clause: "owned by the application's SparkApplication and named <app>-prom-conf", m: ruleMap("etl-prom-conf", byApp), want: "delete"},
 		{clause: "owned by the SparkApplication by UID once it is gone", m: ruleMap("etl-prom-conf", byApp),
-			app: func() *appView {
-				a := newAppView(ruleNS)
+			app: func() *rule.View {
+				a := rule.NewView(ruleNS)
 				a.AppName, a.AppUID, a.AppGone = "etl", "uid-app", true
 				return a
 			}, want: "delete"},
@@ -134,7 +92,7 @@ func TestTheDeletionRule(t *testing.T) {
 				m.CreationTimestamp = ago(200 * time.Hour)
 				return m
 			}(),
-			app: clientModeView, act: &appActivity{Newest: ruleNow.Add(-190 * time.Hour)}, want: "delete"},
+			app: clientModeView, act: &rule.Activity{Newest: ruleNow.Add(-190 * time.Hour)}, want: "delete"},
 		{clause: "a Pod that is Succeeded or Failed does not count as a user", m: ruleMap(driverMap, byDriver),
 			using: []*corev1.Pod{podUsing("old-notebook", corev1.PodSucceeded, driverMap), podUsing("crashed", corev1.PodFailed, driverMap)}, want: "delete"},
 
@@ -146,21 +104,21 @@ func TestTheDeletionRule(t *testing.T) {
 		{clause: "nothing proves Spark made it: Spark's name, no owner, no label", m: ruleMap(execMap), want: "no evidence"},
 		{clause: "nothing proves Spark made it: not a name Spark generates, though owned by the driver", m: ruleMap("airflow-settings", byDriver), want: "not a name Spark generates"},
 		{clause: "nothing proves Spark made it: a driver-owned map under the operator's name", m: ruleMap("etl-prom-conf", byDriver), want: "no evidence"},
-		{clause: "nothing proves Spark made it: an ownerless executor map without spark-role=executor", m: withLabels(ruleMap(execMap), LabelAppSelector, ruleAppID), app: clientModeView, want: "no evidence"},
+		{clause: "nothing proves Spark made it: an ownerless executor map without spark-role=executor", m: withLabels(ruleMap(execMap), rule.LabelAppSelector, ruleAppID), app: clientModeView, want: "no evidence"},
 		{clause: `annotated sparkcm-hook/keep: "true"`, m: func() *metav1.ObjectMeta {
 			m := ruleMap(driverMap, byDriver)
-			m.Annotations = map[string]string{AnnotationKeep: "true"}
+			m.Annotations = map[string]string{rule.AnnotationKeep: "true"}
 			return m
-		}(), want: AnnotationKeep},
+		}(), want: rule.AnnotationKeep},
 		{clause: "has any other owner", m: ruleMap(driverMap, byDriver, metav1.OwnerReference{APIVersion: "apps/v1", Kind: "StatefulSet", Name: "keeper", UID: "uid-sts"}), want: "has another owner (StatefulSet keeper)"},
 		{clause: "owned by another Pod of the driver's name (the UID is known and differs)", m: ruleMap(driverMap, metav1.OwnerReference{APIVersion: "v1", Kind: "Pod", Name: "etl-driver", UID: "uid-other"}), want: "has another owner (Pod etl-driver)"},
 		{clause: "owned by another SparkApplication of the same name", m: ruleMap("etl-prom-conf", metav1.OwnerReference{APIVersion: "sparkoperator.k8s.io/v1beta2", Kind: "SparkApplication", Name: "etl", UID: "uid-new"}),
-			app: func() *appView {
-				a := newAppView(ruleNS)
+			app: func() *rule.View {
+				a := rule.NewView(ruleNS)
 				a.AppName, a.AppUID, a.AppGone = "etl", "uid-app", true
 				return a
 			}, want: "has another owner (SparkApplication etl)"},
-		{clause: "labelled for another application", m: withLabels(ruleMap(execMap, byDriver), LabelAppSelector, "spark-other", LabelRole, RoleExecutor), want: "labelled for another application"},
+		{clause: "labelled for another application", m: withLabels(ruleMap(execMap, byDriver), rule.LabelAppSelector, "spark-other", rule.LabelRole, rule.RoleExecutor), want: "labelled for another application"},
 		{clause: "the driver Pod is Pending", m: ruleMap(driverMap, byDriver), app: viewWithDriver(corev1.PodPending), want: "driver Pod etl-driver is Pending"},
 		{clause: "the driver Pod is Running", m: ruleMap(driverMap, byDriver), app: viewWithDriver(corev1.PodRunning), want: "driver Pod etl-driver is Running"},
 		{clause: "the driver Pod is Unknown", m: ruleMap(driverMap, byDriver), app: viewWithDriver(corev1.PodUnknown), want: "driver Pod etl-driver is Unknown"},
@@ -181,7 +139,7 @@ func TestTheDeletionRule(t *testing.T) {
 		{clause: "the SparkApplication is SUBMISSION_FAILED under a restart policy the tool does not know", m: ruleMap("etl-prom-conf", byApp),
 			app: viewWithRetries("SUBMISSION_FAILED", "Sometimes", ptr[int64](0), 1), want: "restartPolicy Sometimes is not one this tool knows"},
 		{clause: "the SparkApplication is SUBMISSION_FAILED with retry counts that cannot be read", m: ruleMap("etl-prom-conf", byApp),
-			app: func() *appView {
+			app: func() *rule.View {
 				a := viewWithRetries("SUBMISSION_FAILED", "OnFailure", ptr[int64](0), 1)()
 				a.App.RetryUnreadable = true
 				return a
@@ -195,15 +153,15 @@ func TestTheDeletionRule(t *testing.T) {
 		{clause: "SUBMISSION_FAILED without a restart policy (the operator's default, Never) is final", m: ruleMap("etl-prom-conf", byApp),
 			app: viewWithRetries("SUBMISSION_FAILED", "", ptr[int64](3), 1), want: "delete"},
 		{clause: "FAILED is final though onFailureRetries were left: the operator reruns only from FAILING", m: ruleMap("etl-prom-conf", byApp),
-			app: func() *appView {
+			app: func() *rule.View {
 				a := viewWithRetries("FAILED", "OnFailure", ptr[int64](3), 1)()
-				a.setDriver(ruleDriver(corev1.PodFailed))
+				a.SetDriver(ruleDriver(corev1.PodFailed))
 				return a
 			}, want: "delete"},
 		{clause: "any Pod labelled with the application id has not terminated (a client-mode executor)", m: execLabels(ruleMap(execMap)),
-			app: func() *appView { a := clientModeView(); a.LivePods = []string{"exec-1"}; return a }, want: "Pod exec-1 of spark-app-selector=" + ruleAppID + " has not terminated"},
+			app: func() *rule.View { a := clientModeView(); a.LivePods = []string{"exec-1"}; return a }, want: "Pod exec-1 of spark-app-selector=" + ruleAppID + " has not terminated"},
 		{clause: "a new object of the same name has not finished", m: ruleMap(driverMap, byDriver),
-			app: func() *appView {
+			app: func() *rule.View {
 				a := finishedView()
 				a.Blocker = "a new SparkApplication etl of the same name is SUBMITTED"
 				return a
@@ -215,9 +173,9 @@ func TestTheDeletionRule(t *testing.T) {
 		}(),
 			want: "younger than the minimum age 1h0m0s"},
 		{clause: "sweep: the application ended less than --older-than ago", m: ruleMap(driverMap, byDriver),
-			app: func() *appView { a := finishedView(); a.App.TerminatedAt = ruleNow.Add(-10 * time.Minute); return a }, want: "application ended 10m0s ago, less than the minimum age"},
+			app: func() *rule.View { a := finishedView(); a.App.TerminatedAt = ruleNow.Add(-10 * time.Minute); return a }, want: "application ended 10m0s ago, less than the minimum age"},
 		{clause: "sweep: the application's end is in the future (clock skew)", m: ruleMap(driverMap, byDriver),
-			app: func() *appView { a := finishedView(); a.App.TerminatedAt = ruleNow.Add(time.Hour); return a }, want: "less than the minimum age"},
+			app: func() *rule.View { a := finishedView(); a.App.TerminatedAt = ruleNow.Add(time.Hour); return a }, want: "less than the minimum age"},
 		{clause: "sweep: no owner (client mode) and the map is younger than --orphan-older-than", m: execLabels(ruleMap(execMap)), app: clientModeView,
 			want: "less than the ownerless-map minimum age 168h0m0s"},
 		{clause: "sweep: no owner and a Pod of its application stopped less than --orphan-older-than ago",
@@ -226,7 +184,7 @@ func TestTheDeletionRule(t *testing.T) {
 				m.CreationTimestamp = ago(200 * time.Hour)
 				return m
 			}(),
-			app: clientModeView, act: &appActivity{Newest: ruleNow.Add(-24 * time.Hour)}, want: "last seen 24h0m0s ago, less than the ownerless-map minimum age"},
+			app: clientModeView, act: &rule.Activity{Newest: ruleNow.Add(-24 * time.Hour)}, want: "last seen 24h0m0s ago, less than the ownerless-map minimum age"},
 		{clause: "sweep: written after its owners were read", m: func() *metav1.ObjectMeta { m := ruleMap(driverMap, byDriver); m.ResourceVersion = "1001"; return m }(),
 			want: "created or changed after its owners were read"},
 		{clause: "sweep: a Pod uses it at the re-check just before its batch", m: ruleMap(driverMap, byDriver), using: []*corev1.Pod{podUsing("late", corev1.PodRunning, driverMap)}, want: "in use by Pod late (Running)"},
@@ -239,20 +197,20 @@ func TestTheDeletionRule(t *testing.T) {
 			if r.app != nil {
 				app = r.app()
 			}
-			rl := rule
+			rl := ages
 			if r.rule != nil {
 				rl = r.rule(rl)
 			}
-			e := sweepVerdict(r.m, app, r.act, rl, mark)
+			_, _, reason := rule.Verdict(r.m, app, r.act, rl, mark)
 			got := "delete"
-			if e.Decision == Skipped {
-				got = e.Reason
+			if reason != "" {
+				got = reason
 			} else {
-				used := refIndex{}
+				used := rule.RefIndex{}
 				for _, p := range r.using {
-					used.add(p, nil)
+					used.Add(p, nil)
 				}
-				if why := busyNow(e, used, r.liveBy); why != "" {
+				if why := rule.Busy(r.m.Namespace, r.m.Name, app.SortedIDs(), used, r.liveBy); why != "" {
 					got = why
 				}
 			}
@@ -261,38 +219,12 @@ func TestTheDeletionRule(t *testing.T) {
 			}
 			// Cleanup judges with the same judge and liveness: where the
 			// sweep keeps a map for either, so does cleanup.
-			_, reason := app.judge(r.m)
-			isLive, _ := app.live()
+			_, reason = app.Judge(r.m)
+			isLive, _ := app.Live()
 			if r.want == "delete" && (reason != "" || isLive) {
 				t.Fatalf("cleanup would keep what sweep deletes: %q live=%v", reason, isLive)
 			}
 		})
-	}
-}
-
-func clientModeView() *appView {
-	a := newAppView(ruleNS)
-	a.addID(ruleAppID)
-	return a
-}
-
-func viewWithDriver(phase corev1.PodPhase) func() *appView {
-	return func() *appView { a := finishedView(); a.setDriver(ruleDriver(phase)); return a }
-}
-
-func viewWithState(state string) func() *appView {
-	return func() *appView { a := finishedView(); a.setApp(ruleApp(state)); return a }
-}
-
-// viewWithRetries is a finished application whose SparkApplication is in
-// state under a restart policy, after attempts submissions.
-func viewWithRetries(state, policy string, retries *int64, attempts int64) func() *appView {
-	return func() *appView {
-		a := finishedView()
-		sa := ruleApp(state)
-		sa.RestartPolicy, sa.SubmissionRetries, sa.SubmissionAttempts = policy, retries, attempts
-		a.setApp(sa)
-		return a
 	}
 }
 
@@ -319,13 +251,13 @@ func TestParseSparkAppReadsTheOperatorsRetryFields(t *testing.T) {
 			if tc.spec != nil {
 				spec["restartPolicy"] = tc.spec
 			}
-			a := parseSparkApp(&unstructured.Unstructured{Object: map[string]any{"metadata": map[string]any{"name": "etl"}, "spec": spec, "status": status}})
-			got := a.operatorRetries()
+			a := rule.ParseSparkApp(&unstructured.Unstructured{Object: map[string]any{"metadata": map[string]any{"name": "etl"}, "spec": spec, "status": status}})
+			got := a.OperatorRetries()
 			if tc.want == "" && got != "" || tc.want != "" && !strings.Contains(got, tc.want) {
 				t.Fatalf("operatorRetries = %q, want %q", got, tc.want)
 			}
-			if a.terminal() != (tc.want == "") {
-				t.Fatalf("terminal = %v with operatorRetries %q", a.terminal(), got)
+			if a.Terminal() != (tc.want == "") {
+				t.Fatalf("terminal = %v with operatorRetries %q", a.Terminal(), got)
 			}
 		})
 	}
@@ -353,47 +285,47 @@ func TestSidecarModeCountsTheDriverAsFinishedOnceItsContainerEnded(t *testing.T)
 		t.Run(tc.name, func(t *testing.T) {
 			a := finishedView()
 			p := ruleDriver(corev1.PodRunning)
-			st := corev1.ContainerStatus{Name: DefaultDriverContainer}
+			st := corev1.ContainerStatus{Name: rule.DefaultDriverContainer}
 			if tc.terminated {
 				st.State.Terminated = &corev1.ContainerStateTerminated{FinishedAt: metav1.NewTime(second.Add(tc.ended))}
 			}
 			p.Status.ContainerStatuses = []corev1.ContainerStatus{st, {Name: "sparkcm-hook"}}
-			a.setDriver(p)
-			a.setApp(ruleApp("RUNNING")) // the operator sees the end only once the Pod ends
-			a.DriverContainer = DefaultDriverContainer
+			a.SetDriver(p)
+			a.SetApp(ruleApp("RUNNING")) // the operator sees the end only once the Pod ends
+			a.DriverContainer = rule.DefaultDriverContainer
 			if tc.stopped != 0 {
 				a.StoppedAt = second.Add(tc.stopped)
 			}
-			if got, why := a.live(); got != tc.want {
+			if got, why := a.Live(); got != tc.want {
 				t.Fatalf("live = %v (%s), want %v", got, why, tc.want)
 			}
-			if tc.want == a.exempt(p) {
-				t.Fatalf("exempt = %v", a.exempt(p))
+			if tc.want == a.Exempt(p) {
+				t.Fatalf("exempt = %v", a.Exempt(p))
 			}
 		})
 	}
 }
 
 func TestKindOfNamesWhatSparkGenerates(t *testing.T) {
-	for name, want := range map[string]MapKind{
-		"spark-drv-0123456789abcdef-conf-map":             KindDriverConf,
-		"spark-exec-0123456789abcdef-conf-map":            KindExecutorConf,
-		"etl-0123456789abcdef-driver-podspec-conf-map":    KindPodTemplate,
-		"etl-0123456789abcdef-driver-conf-map":            KindDriverConf, // Spark before 3.1
-		"etl-0123456789abcdef-hadoop-config":              KindHadoopConf,
-		"etl-0123456789abcdef-krb5-file":                  KindKrb5,
-		"etl-prom-conf":                                   KindOperatorProm,
-		"spark-drv--conf-map":                             KindNotGenerated,
-		"spark-exec-XYZ-conf-map":                         KindNotGenerated,
-		"-hadoop-config":                                  KindNotGenerated,
-		"airflow-settings":                                KindNotGenerated,
-		"kube-root-ca.crt":                                KindNotGenerated,
-		"spark-exec-0123456789abcdef-conf-map-backup":     KindNotGenerated,
-		"team-defaults":                                   KindNotGenerated,
-		"spark-drv-0123456789abcdef-conf-map.old":         KindNotGenerated,
-		"etl-0123456789abcdef-driver-podspec-conf-map-v2": KindNotGenerated,
+	for name, want := range map[string]rule.MapKind{
+		"spark-drv-0123456789abcdef-conf-map":             rule.KindDriverConf,
+		"spark-exec-0123456789abcdef-conf-map":            rule.KindExecutorConf,
+		"etl-0123456789abcdef-driver-podspec-conf-map":    rule.KindPodTemplate,
+		"etl-0123456789abcdef-driver-conf-map":            rule.KindDriverConf, // Spark before 3.1
+		"etl-0123456789abcdef-hadoop-config":              rule.KindHadoopConf,
+		"etl-0123456789abcdef-krb5-file":                  rule.KindKrb5,
+		"etl-prom-conf":                                   rule.KindOperatorProm,
+		"spark-drv--conf-map":                             rule.KindNotGenerated,
+		"spark-exec-XYZ-conf-map":                         rule.KindNotGenerated,
+		"-hadoop-config":                                  rule.KindNotGenerated,
+		"airflow-settings":                                rule.KindNotGenerated,
+		"kube-root-ca.crt":                                rule.KindNotGenerated,
+		"spark-exec-0123456789abcdef-conf-map-backup":     rule.KindNotGenerated,
+		"team-defaults":                                   rule.KindNotGenerated,
+		"spark-drv-0123456789abcdef-conf-map.old":         rule.KindNotGenerated,
+		"etl-0123456789abcdef-driver-podspec-conf-map-v2": rule.KindNotGenerated,
 	} {
-		if got := KindOf(name); got != want {
+		if got := rule.KindOf(name); got != want {
 			t.Errorf("KindOf(%q) = %s, want %s", name, got, want)
 		}
 	}
@@ -419,7 +351,7 @@ func TestPodConfigMapRefsSeesEveryKindOfReference(t *testing.T) {
 		{"ephemeralContainers[].envFrom", corev1.PodSpec{EphemeralContainers: []corev1.EphemeralContainer{{EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "d", EnvFrom: envFrom}}}}, "env-from"},
 	} {
 		t.Run(tc.reference, func(t *testing.T) {
-			got := PodConfigMapRefs(&corev1.Pod{Spec: tc.pod})
+			got := rule.PodConfigMapRefs(&corev1.Pod{Spec: tc.pod})
 			if len(got) != 1 || got[0] != tc.want {
 				t.Fatalf("refs %v, want [%s]", got, tc.want)
 			}
@@ -428,7 +360,7 @@ func TestPodConfigMapRefsSeesEveryKindOfReference(t *testing.T) {
 }
 
 func TestSnapshotMarkComparesResourceVersionsAndFallsBackToTheClock(t *testing.T) {
-	mark := snapshotMark{RV: "1000", At: ruleNow}
+	mark := rule.Mark{RV: "1000", At: ruleNow}
 	for _, tc := range []struct {
 		name    string
 		rv      string
@@ -444,68 +376,13 @@ func TestSnapshotMarkComparesResourceVersionsAndFallsBackToTheClock(t *testing.T
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := &metav1.ObjectMeta{ResourceVersion: tc.rv, CreationTimestamp: ago(tc.created)}
-			if got := mark.changedSince(m); got != tc.want {
+			if got := mark.ChangedSince(m); got != tc.want {
 				t.Fatalf("changedSince = %v, want %v", got, tc.want)
 			}
 		})
 	}
-	if !(snapshotMark{}).changedSince(&metav1.ObjectMeta{ResourceVersion: "x"}) {
+	if !(rule.Mark{}).ChangedSince(&metav1.ObjectMeta{ResourceVersion: "x"}) {
 		t.Fatal("with nothing to compare, a map must count as changed")
 	}
 }
-
-func TestServerClockNeverOverstatesAges(t *testing.T) {
-	local := time.Now()
-	for _, tc := range []struct {
-		name  string
-		dates []time.Duration // each answer's Date minus the local time it arrived
-		want  time.Duration   // the offset At applies
-	}{
-		{"no answer: the local clock", nil, 0},
-		{"one server an hour ahead, answers arriving late", []time.Duration{time.Hour - 2*time.Second, time.Hour - time.Second, time.Hour - 5*time.Second}, time.Hour - 5*time.Second},
-		// A proxy in front of two replicas whose clocks differ: the stamps
-		// may come from the one behind, so its offset counts, whatever
-		// order the answers came in.
-		{"two replicas, the fast one first", []time.Duration{10 * time.Minute, 0}, 0},
-		{"two replicas, the slow one first", []time.Duration{-3 * time.Minute, 10 * time.Minute}, -3 * time.Minute},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var c ServerClock
-			for _, d := range tc.dates {
-				c.observe(local.Add(d), local)
-			}
-			if got, want := c.At(local), local.Add(tc.want); !got.Equal(want) {
-				t.Fatalf("At = %v, want %v (offset %v)", got, want, tc.want)
-			}
-		})
-	}
-}
-
-func TestServerClockWarnsOnceOfALargeSkew(t *testing.T) {
-	local := time.Now()
-	for _, tc := range []struct {
-		name  string
-		dates []time.Duration
-		warn  bool
-	}{
-		{"a second off: quiet", []time.Duration{-time.Second, 0}, false},
-		{"the local clock an hour fast", []time.Duration{-time.Hour}, true},
-		{"the local clock two minutes slow", []time.Duration{2 * time.Minute}, true},
-		{"two replicas ten minutes apart", []time.Duration{0, 10 * time.Minute}, true},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var c ServerClock
-			for _, d := range tc.dates {
-				c.observe(local.Add(d), local)
-			}
-			var buf bytes.Buffer
-			log := slog.New(slog.NewTextHandler(&buf, nil))
-			c.warnSkew(log)
-			c.warnSkew(log)
-			warned := strings.Count(buf.String(), "level=WARN")
-			if want := map[bool]int{true: 1, false: 0}[tc.warn]; warned != want {
-				t.Fatalf("%d warnings, want %d:\n%s", warned, want, buf.String())
-			}
-		})
-	}
-}
+func ptr[T any](v T) *T { return &v }

@@ -1,20 +1,11 @@
-package hook
+package rule
 
 import (
 	"sort"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/fields"
 )
-
-// nonTerminatedPods is the field selector for Pods that may still use maps:
-// the server filters out Succeeded and Failed ones, so a namespace full of
-// finished Pods costs nothing to read.
-var nonTerminatedPods = fields.AndSelectors(
-	fields.OneTermNotEqualSelector("status.phase", string(corev1.PodSucceeded)),
-	fields.OneTermNotEqualSelector("status.phase", string(corev1.PodFailed)),
-).String()
 
 // PodConfigMapRefs lists every ConfigMap a Pod refers to, through every kind
 // of reference the API has: volumes (direct and projected), env valueFrom and
@@ -68,17 +59,17 @@ func PodConfigMapRefs(pod *corev1.Pod) []string {
 	return names
 }
 
-// podTerminated: only Succeeded and Failed Pods have stopped using their
+// PodTerminated reports a Pod that has stopped: only Succeeded and Failed Pods have stopped using their
 // ConfigMaps. Pending, Running and Unknown Pods (also while being deleted)
 // still may.
-func podTerminated(pod *corev1.Pod) bool {
+func PodTerminated(pod *corev1.Pod) bool {
 	return pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed
 }
 
-// containerTerminated reports whether the named container has terminated,
+// ContainerTerminated reports whether the named container has terminated,
 // which is how a sidecar knows the driver is done while its own Pod still
 // runs.
-func containerTerminated(pod *corev1.Pod, container string) bool {
+func ContainerTerminated(pod *corev1.Pod, container string) bool {
 	for _, s := range pod.Status.ContainerStatuses {
 		if s.Name == container {
 			return s.State.Terminated != nil
@@ -87,8 +78,8 @@ func containerTerminated(pod *corev1.Pod, container string) bool {
 	return false
 }
 
-// containerFinishedAt is when a Pod's container terminated, if it has.
-func containerFinishedAt(pod *corev1.Pod, container string) (time.Time, bool) {
+// ContainerFinishedAt is when a Pod's container terminated, if it has.
+func ContainerFinishedAt(pod *corev1.Pod, container string) (time.Time, bool) {
 	for _, s := range pod.Status.ContainerStatuses {
 		if s.Name == container && s.State.Terminated != nil {
 			return s.State.Terminated.FinishedAt.Time, true
@@ -97,29 +88,27 @@ func containerFinishedAt(pod *corev1.Pod, container string) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-// podRef names a Pod that uses a map, for the skip reason.
-type podRef struct {
+// PodRef names a Pod that uses a map, for the skip reason.
+type PodRef struct {
 	Name  string
 	Phase corev1.PodPhase
 }
 
-// refIndex maps namespace/ConfigMap name to the non-terminated Pods using it.
-type refIndex map[string][]podRef
+// RefIndex maps namespace/ConfigMap name to the non-terminated Pods using it.
+type RefIndex map[string][]PodRef
 
-func refKey(ns, name string) string { return ns + "/" + name }
-
-// add indexes one Pod unless it is terminated or exempt (a finished Pod of
+// Add indexes one Pod unless it is terminated or exempt (a finished Pod of
 // the application being cleaned, such as a driver whose container ended
 // while a sidecar keeps the Pod running).
-func (ix refIndex) add(pod *corev1.Pod, exempt func(*corev1.Pod) bool) {
-	if podTerminated(pod) || (exempt != nil && exempt(pod)) {
+func (ix RefIndex) Add(pod *corev1.Pod, exempt func(*corev1.Pod) bool) {
+	if PodTerminated(pod) || (exempt != nil && exempt(pod)) {
 		return
 	}
 	for _, name := range PodConfigMapRefs(pod) {
-		k := refKey(pod.Namespace, name)
-		ix[k] = append(ix[k], podRef{Name: pod.Name, Phase: pod.Status.Phase})
+		k := NsKey(pod.Namespace, name)
+		ix[k] = append(ix[k], PodRef{Name: pod.Name, Phase: pod.Status.Phase})
 	}
 }
 
-// usedBy returns the Pods that keep a map in use.
-func (ix refIndex) usedBy(ns, name string) []podRef { return ix[refKey(ns, name)] }
+// UsedBy returns the Pods that keep a map in use.
+func (ix RefIndex) UsedBy(ns, name string) []PodRef { return ix[NsKey(ns, name)] }

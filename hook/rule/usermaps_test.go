@@ -1,4 +1,4 @@
-package hook
+package rule
 
 import (
 	"maps"
@@ -27,7 +27,7 @@ func TestUserSuppliedMapsAreReadFromEverySpecFieldThatNamesOne(t *testing.T) {
 			map[string]any{"name": "d", "configMap": "not an object"},
 		},
 	}
-	a := parseSparkApp(&unstructured.Unstructured{Object: map[string]any{"metadata": map[string]any{"name": "etl"}, "spec": spec}})
+	a := ParseSparkApp(&unstructured.Unstructured{Object: map[string]any{"metadata": map[string]any{"name": "etl"}, "spec": spec}})
 	want := map[string]string{
 		"defaults": "spec.sparkConfigMap", "site": "spec.hadoopConfigMap",
 		"driver-extra": "spec.driver.configMaps", "exec-extra": "spec.executor.configMaps",

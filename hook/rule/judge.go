@@ -1,4 +1,4 @@
-package hook
+package rule
 
 import (
 	"fmt"
@@ -13,10 +13,10 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 )
 
-// appView is everything known about one Spark application at the moment its
+// View is everything known about one Spark application at the moment its
 // maps are judged. Cleanup builds one from its target; sweep builds one for
 // each owner it meets. Both then use the same judge.
-type appView struct {
+type View struct {
 	Namespace string
 	IDs       map[string]bool // spark application ids (spark-app-selector values)
 
@@ -43,7 +43,7 @@ type appView struct {
 	// match it; otherwise AppGone lets references be matched by AppName.
 	AppName string
 	AppUID  types.UID
-	App     *sparkApp
+	App     *SparkApp
 	AppGone bool
 
 	// LivePods are the non-terminated Pods labelled with one of IDs (the
@@ -61,54 +61,62 @@ type appView struct {
 	AppsUnreadable string
 }
 
-func newAppView(ns string) *appView { return &appView{Namespace: ns, IDs: map[string]bool{}} }
+// NewView is an application in namespace ns of which nothing is known yet.
+func NewView(ns string) *View { return &View{Namespace: ns, IDs: map[string]bool{}} }
 
-func (a *appView) addID(id string) {
+// AddID records one of the application's ids (spark-app-selector values).
+func (a *View) AddID(id string) {
 	if id != "" {
 		a.IDs[id] = true
 	}
 }
 
-// ids returns the application ids in a stable order.
-func (a *appView) ids() []string { return sortedKeys(a.IDs) }
+// SortedIDs returns the application SortedIDs in a stable order.
+func (a *View) SortedIDs() []string { return SortedKeys(a.IDs) }
 
-// setDriver records a driver Pod that exists.
-func (a *appView) setDriver(p *corev1.Pod) {
+// SetDriver records a driver Pod that exists.
+func (a *View) SetDriver(p *corev1.Pod) {
 	a.Driver, a.DriverName, a.DriverUID, a.DriverGone = p, p.Name, p.UID, false
-	a.addID(p.Labels[LabelAppSelector])
+	a.AddID(p.Labels[LabelAppSelector])
 }
 
-// setApp records a SparkApplication that exists.
-func (a *appView) setApp(s *sparkApp) {
+// SetApp records a SparkApplication that exists.
+func (a *View) SetApp(s *SparkApp) {
 	a.App, a.AppName, a.AppUID, a.AppGone = s, s.Name, s.UID, false
-	a.addID(s.AppID)
+	a.AddID(s.AppID)
 }
 
-// driverFinished: the driver Pod has stopped, or its driver container has
+// DriverFinished reports that the driver Pod has stopped, or its driver container has
 // (sidecar mode).
-func (a *appView) driverFinished() bool {
+func (a *View) DriverFinished() bool {
 	if a.Driver == nil {
 		return true
 	}
-	if podTerminated(a.Driver) {
+	if PodTerminated(a.Driver) {
 		return true
 	}
-	return a.DriverContainer != "" && containerTerminated(a.Driver, a.DriverContainer) && !a.endedAfterStop()
+	return a.DriverContainer != "" && ContainerTerminated(a.Driver, a.DriverContainer) && !a.EndedAfterStop()
 }
 
-// endedAfterStop: in a sidecar told to stop, the driver container's reported
+// Exempt reports the application's own driver Pod once its driver container ended
+// (sidecar mode), which the sidecar keeps running.
+func (a *View) Exempt(p *corev1.Pod) bool {
+	return a.Driver != nil && p.UID == a.Driver.UID && a.DriverFinished()
+}
+
+// EndedAfterStop reports that, in a sidecar told to stop, the driver container's reported
 // end (which the kubelet gives to the second) is later than the stop. Its
 // Pod was being stopped while the application still ran.
-func (a *appView) endedAfterStop() bool {
+func (a *View) EndedAfterStop() bool {
 	if a.StoppedAt.IsZero() || a.Driver == nil || a.DriverContainer == "" {
 		return false
 	}
-	end, ok := containerFinishedAt(a.Driver, a.DriverContainer)
+	end, ok := ContainerFinishedAt(a.Driver, a.DriverContainer)
 	return ok && end.After(a.StoppedAt)
 }
 
-// live says whether the application may still create or use maps, and why.
-// A driver Pod that is Pending, Running or Unknown is live; so is a
+// Live says whether the application may still create or use maps, and why.
+// A driver Pod that is Pending, Running or Unknown is Live; so is a
 // SparkApplication in any state but COMPLETED, FAILED or SUBMISSION_FAILED
 // (that last only once the operator will not submit it again), except in
 // sidecar mode once the driver container has ended (the operator
@@ -116,20 +124,20 @@ func (a *appView) endedAfterStop() bool {
 // non-terminated Pod of the application (a client-mode driver runs outside
 // the cluster: its executors are all the cluster sees of it); so is a new
 // object under the same name that has not finished.
-func (a *appView) live() (bool, string) {
-	if a.endedAfterStop() {
-		end, _ := containerFinishedAt(a.Driver, a.DriverContainer)
+func (a *View) Live() (bool, string) {
+	if a.EndedAfterStop() {
+		end, _ := ContainerFinishedAt(a.Driver, a.DriverContainer)
 		return true, fmt.Sprintf("driver container %s of Pod %s ended at %s, after the sidecar was told to stop at %s: it was stopped with its Pod, not finished",
 			a.DriverContainer, a.Driver.Name, end.UTC().Format(time.RFC3339), a.StoppedAt.UTC().Format(time.RFC3339Nano))
 	}
-	if !a.driverFinished() {
-		return true, fmt.Sprintf("driver Pod %s is %s", a.Driver.Name, phaseOf(a.Driver))
+	if !a.DriverFinished() {
+		return true, fmt.Sprintf("driver Pod %s is %s", a.Driver.Name, PhaseOf(a.Driver))
 	}
-	if a.stateMatters() && !a.App.terminal() {
-		return true, fmt.Sprintf("SparkApplication %s is %s", a.App.Name, stateOf(a.App))
+	if a.StateMatters() && !a.App.Terminal() {
+		return true, fmt.Sprintf("SparkApplication %s is %s", a.App.Name, StateOf(a.App))
 	}
 	if len(a.LivePods) > 0 {
-		return true, fmt.Sprintf("Pod %s of %s=%s has not terminated", strings.Join(a.LivePods, ", "), LabelAppSelector, strings.Join(a.ids(), ","))
+		return true, fmt.Sprintf("Pod %s of %s=%s has not terminated", strings.Join(a.LivePods, ", "), LabelAppSelector, strings.Join(a.SortedIDs(), ","))
 	}
 	if a.Blocker != "" {
 		return true, a.Blocker
@@ -137,14 +145,16 @@ func (a *appView) live() (bool, string) {
 	return false, ""
 }
 
-// stateMatters: the SparkApplication's state is part of the verdict. Not
+// StateMatters reports that the SparkApplication's state is part of the verdict. Not
 // in sidecar mode once the driver is known: the operator sees the driver's
 // end only once the sidecar lets its Pod finish, so its state lags.
-func (a *appView) stateMatters() bool {
+func (a *View) StateMatters() bool {
 	return a.App != nil && (a.DriverContainer == "" || a.Driver == nil)
 }
 
-func phaseOf(p *corev1.Pod) string {
+// PhaseOf is a Pod's phase for a reason: Pending when unset, marked when
+// the Pod is being deleted.
+func PhaseOf(p *corev1.Pod) string {
 	if p.DeletionTimestamp != nil {
 		return string(p.Status.Phase) + " (terminating)"
 	}
@@ -154,21 +164,21 @@ func phaseOf(p *corev1.Pod) string {
 	return string(p.Status.Phase)
 }
 
-// finishedAt is when the application ended, where that is known: the
+// FinishedAt is when the application ended, where that is known: the
 // SparkApplication's terminationTime, else when the driver container
 // stopped. Zero means unknown.
-func (a *appView) finishedAt() time.Time {
+func (a *View) FinishedAt() time.Time {
 	if a.App != nil && !a.App.TerminatedAt.IsZero() {
 		return a.App.TerminatedAt
 	}
 	if a.Driver != nil {
-		return podFinishedAt(a.Driver)
+		return PodFinishedAt(a.Driver)
 	}
 	return time.Time{}
 }
 
-// podFinishedAt is when the last of a Pod's containers stopped, or zero.
-func podFinishedAt(p *corev1.Pod) time.Time {
+// PodFinishedAt is when the last of a Pod's containers stopped, or zero.
+func PodFinishedAt(p *corev1.Pod) time.Time {
 	var last time.Time
 	for _, list := range [][]corev1.ContainerStatus{p.Status.InitContainerStatuses, p.Status.ContainerStatuses} {
 		for _, s := range list {
@@ -180,7 +190,8 @@ func podFinishedAt(p *corev1.Pod) time.Time {
 	return last
 }
 
-func (a *appView) isDriverRef(ref metav1.OwnerReference) bool {
+// IsDriverRef reports an ownerReference to this application's driver Pod.
+func (a *View) IsDriverRef(ref metav1.OwnerReference) bool {
 	if ref.Kind != "Pod" || ref.APIVersion != "v1" {
 		return false
 	}
@@ -192,8 +203,9 @@ func (a *appView) isDriverRef(ref metav1.OwnerReference) bool {
 	return a.DriverGone && a.DriverName != "" && ref.Name == a.DriverName
 }
 
-func (a *appView) isAppRef(ref metav1.OwnerReference) bool {
-	if ref.Kind != "SparkApplication" || !strings.HasPrefix(ref.APIVersion, SparkApplicationGVR.Group+"/") {
+// IsAppRef reports an ownerReference to this application's SparkApplication.
+func (a *View) IsAppRef(ref metav1.OwnerReference) bool {
+	if !IsSparkAppRef(ref) {
 		return false
 	}
 	if a.AppUID != "" {
@@ -202,19 +214,19 @@ func (a *appView) isAppRef(ref metav1.OwnerReference) bool {
 	return a.AppGone && a.AppName != "" && ref.Name == a.AppName
 }
 
-// matchesByName says whether any owner is matched by name alone (its UID
+// MatchesByName says whether any owner is matched by name alone (its UID
 // unknown because it is gone): then a new object under that name, created
 // while the maps were read, would be mistaken for it.
-func (a *appView) matchesByName() bool {
+func (a *View) MatchesByName() bool {
 	return (a.DriverUID == "" && a.DriverGone && a.DriverName != "") || (a.AppUID == "" && a.AppGone && a.AppName != "")
 }
 
-// ownerless reports a map with no owner, which only its label and name tie
+// Ownerless reports a map with no owner, which only its label and name tie
 // to an application: Spark 3.1.0/3.1.1, and every client-mode application
 // (a driver outside the cluster has no Pod to own its executor map).
-func ownerless(m *metav1.ObjectMeta) bool { return len(m.OwnerReferences) == 0 }
+func Ownerless(m *metav1.ObjectMeta) bool { return len(m.OwnerReferences) == 0 }
 
-// judge decides whether a map is this application's Spark-generated map,
+// Judge decides whether a map is this application's Spark-generated map,
 // without regard to liveness, use or age. It returns the kind and, when the
 // map must be kept, the reason. Only positive evidence lets a map through:
 //   - owned by this application's driver Pod and named as Spark names its
@@ -227,12 +239,12 @@ func ownerless(m *metav1.ObjectMeta) bool { return len(m.OwnerReferences) == 0 }
 // Kept whatever else holds: sparkcm-hook/keep: "true", a map the
 // SparkApplication names as user-supplied, a map with any other owner, a map
 // labelled for another application.
-func (a *appView) judge(m *metav1.ObjectMeta) (MapKind, string) {
+func (a *View) Judge(m *metav1.ObjectMeta) (MapKind, string) {
 	kind := KindOf(m.Name)
 	if v, ok := m.Annotations[AnnotationKeep]; ok && v == "true" {
 		return kind, AnnotationKeep + `: "true"`
 	}
-	if a.AppsUnreadable != "" && (a.AppName != "" || a.AppUID != "" || ownedBySparkApp(m.OwnerReferences)) {
+	if a.AppsUnreadable != "" && (a.AppName != "" || a.AppUID != "" || OwnedBySparkApp(m.OwnerReferences)) {
 		return kind, "its SparkApplication's state cannot be known: " + a.AppsUnreadable
 	}
 	if a.App != nil {
@@ -243,12 +255,12 @@ func (a *appView) judge(m *metav1.ObjectMeta) (MapKind, string) {
 	ownedByDriver, ownedByApp := false, false
 	for _, ref := range m.OwnerReferences {
 		switch {
-		case a.isDriverRef(ref):
+		case a.IsDriverRef(ref):
 			ownedByDriver = true
-		case a.isAppRef(ref):
+		case a.IsAppRef(ref):
 			ownedByApp = true
 		default:
-			return kind, fmt.Sprintf("has another owner (%s %s)", shown(ref.Kind), shown(ref.Name))
+			return kind, fmt.Sprintf("has another owner (%s %s)", Shown(ref.Kind), Shown(ref.Name))
 		}
 	}
 	label, labelled := m.Labels[LabelAppSelector]
@@ -260,7 +272,7 @@ func (a *appView) judge(m *metav1.ObjectMeta) (MapKind, string) {
 		return kind, "not a name Spark generates"
 	case ownedByDriver && kind != KindOperatorProm:
 	case ownedByApp && kind == KindOperatorProm:
-	case ownerless(m) && kind == KindExecutorConf && labelled && m.Labels[LabelRole] == RoleExecutor:
+	case Ownerless(m) && kind == KindExecutorConf && labelled && m.Labels[LabelRole] == RoleExecutor:
 		// Client mode and Spark 3.1.0/3.1.1 make executor maps without an
 		// owner; the application's own label and Spark's generated name are
 		// the evidence. Liveness then rests on the application's Pods alone
@@ -271,9 +283,9 @@ func (a *appView) judge(m *metav1.ObjectMeta) (MapKind, string) {
 	return kind, ""
 }
 
-// ageRule is sweep's bound on time. Ages are measured on the API server's
+// AgeRule is sweep's bound on time. Ages are measured on the API server's
 // clock (Now) against its own stamps.
-type ageRule struct {
+type AgeRule struct {
 	Now time.Time
 	// OlderThan bounds both the map's own age and, where known, the time
 	// since the application ended: a SparkApplication restored with an old
@@ -286,61 +298,63 @@ type ageRule struct {
 	OrphanOlderThan time.Duration
 }
 
-// appActivity is what the Pods of one application id show: whether any
+// Activity is what the Pods of one application id show: whether any
 // has not terminated, and the newest time any was created or stopped.
-type appActivity struct {
+type Activity struct {
 	Live   []string
 	Newest time.Time
 }
 
-func (act *appActivity) addPod(p *corev1.Pod) {
-	if !podTerminated(p) {
+// AddPod counts one Pod of the application.
+func (act *Activity) AddPod(p *corev1.Pod) {
+	if !PodTerminated(p) {
 		act.Live = append(act.Live, p.Name)
 	}
-	for _, t := range []time.Time{p.CreationTimestamp.Time, podFinishedAt(p)} {
+	for _, t := range []time.Time{p.CreationTimestamp.Time, PodFinishedAt(p)} {
 		if t.After(act.Newest) {
 			act.Newest = t
 		}
 	}
 }
 
-// checkAge applies the age rule to a map already judged Spark's and not
+// CheckAge applies the age rule to a map already judged Spark's and not
 // live. It returns the age to report and, when the map must stay, why.
-func (r ageRule) checkAge(m *metav1.ObjectMeta, a *appView, act *appActivity) (time.Duration, string) {
+func (r AgeRule) CheckAge(m *metav1.ObjectMeta, a *View, act *Activity) (time.Duration, string) {
 	created := m.CreationTimestamp.Time
 	age := r.Now.Sub(created)
 	if age < r.OlderThan {
 		return age, fmt.Sprintf("younger than the minimum age %s", r.OlderThan)
 	}
 	if a != nil {
-		if end := a.finishedAt(); !end.IsZero() {
+		if end := a.FinishedAt(); !end.IsZero() {
 			since := r.Now.Sub(end)
 			if since < r.OlderThan {
-				return min(age, since), fmt.Sprintf("application ended %s ago, less than the minimum age %s", roundAge(since), r.OlderThan)
+				return min(age, since), fmt.Sprintf("application ended %s ago, less than the minimum age %s", RoundAge(since), r.OlderThan)
 			}
 			age = min(age, since)
 		}
 	}
-	if ownerless(m) {
+	if Ownerless(m) {
 		newest := created
 		if act != nil && act.Newest.After(newest) {
 			newest = act.Newest
 		}
 		quiet := r.Now.Sub(newest)
 		if quiet < r.OrphanOlderThan {
-			return min(age, quiet), fmt.Sprintf("ownerless executor map (client mode or Spark 3.1.0/3.1.1): the application was last seen %s ago, less than the ownerless-map minimum age %s", roundAge(quiet), r.OrphanOlderThan)
+			return min(age, quiet), fmt.Sprintf("ownerless executor map (client mode or Spark 3.1.0/3.1.1): the application was last seen %s ago, less than the ownerless-map minimum age %s", RoundAge(quiet), r.OrphanOlderThan)
 		}
 		age = min(age, quiet)
 	}
 	return age, ""
 }
 
-func roundAge(d time.Duration) time.Duration { return d.Round(time.Second) }
+// RoundAge is an age as reasons show it, to the second.
+func RoundAge(d time.Duration) time.Duration { return d.Round(time.Second) }
 
-// shown is a string from an object, fit for a one-line reason. The API
+// Shown is a string from an object, fit for a one-line reason. The API
 // server validates names and labels, but not an ownerReference's kind or
 // name: one holding a newline would forge a line of the text report.
-func shown(s string) string {
+func Shown(s string) string {
 	for _, r := range s {
 		if !unicode.IsGraphic(r) || unicode.IsSpace(r) {
 			return strconv.Quote(s)
@@ -349,11 +363,82 @@ func shown(s string) string {
 	return s
 }
 
-func sortedKeys(m map[string]bool) []string {
+// SortedKeys is the keys of a set, sorted.
+func SortedKeys(m map[string]bool) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
 		out = append(out, k)
 	}
 	sort.Strings(out)
 	return out
+}
+
+// Verdict is sweep's whole rule for one map, read in order: is it Spark's,
+// for this application (Judge); is the application live; was the map
+// written after its owners were read (the mark); is it old enough. It
+// returns the map's kind, the age to report and, when the map must stay,
+// why. A map with no reason goes to the re-check before its batch (Busy).
+func Verdict(m *metav1.ObjectMeta, app *View, act *Activity, rule AgeRule, mark Mark) (MapKind, time.Duration, string) {
+	age := rule.Now.Sub(m.CreationTimestamp.Time)
+	kind, reason := app.Judge(m)
+	if reason == "" {
+		if isLive, why := app.Live(); isLive {
+			reason = "application still running: " + why
+		}
+	}
+	if reason == "" && mark.ChangedSince(m) {
+		reason = "created or changed after its owners were read; judged on the next run"
+	}
+	if reason == "" {
+		age, reason = rule.CheckAge(m, app, act)
+	}
+	return kind, age, reason
+}
+
+// Busy is the re-check's verdict on map ns/name from a fresh read of the
+// Pods that have not terminated: a Pod uses the map (used), or a Pod of
+// one of its application ids runs now (live, keyed by NsKey(ns, id)). It
+// returns why the map must stay, or "".
+func Busy(ns, name string, appIDs []string, used RefIndex, live map[string][]string) string {
+	if users := used.UsedBy(ns, name); len(users) > 0 {
+		return UsedByReason(users)
+	}
+	for _, id := range appIDs {
+		if pods := live[NsKey(ns, id)]; len(pods) > 0 {
+			return fmt.Sprintf("application still running: Pod %s of %s=%s has not terminated", strings.Join(pods, ", "), LabelAppSelector, id)
+		}
+	}
+	return ""
+}
+
+// UsedByReason is the reason to keep a map the Pods users use.
+func UsedByReason(users []PodRef) string {
+	parts := make([]string, 0, len(users))
+	for _, u := range users {
+		parts = append(parts, fmt.Sprintf("%s (%s)", u.Name, u.Phase))
+	}
+	return "in use by Pod " + strings.Join(parts, ", ")
+}
+
+// NsKey is the key of a namespaced name in the rule's indexes.
+func NsKey(ns, name string) string { return ns + "/" + name }
+
+// KubeflowGroup is the API group of the Kubeflow Spark Operator's
+// SparkApplication.
+const KubeflowGroup = "sparkoperator.k8s.io"
+
+// IsSparkAppRef reports an ownerReference to a Kubeflow SparkApplication,
+// in any version of its group.
+func IsSparkAppRef(ref metav1.OwnerReference) bool {
+	return ref.Kind == "SparkApplication" && strings.HasPrefix(ref.APIVersion, KubeflowGroup+"/")
+}
+
+// OwnedBySparkApp reports a map with a SparkApplication among its owners.
+func OwnedBySparkApp(refs []metav1.OwnerReference) bool {
+	for _, ref := range refs {
+		if IsSparkAppRef(ref) {
+			return true
+		}
+	}
+	return false
 }

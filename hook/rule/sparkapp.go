@@ -1,4 +1,4 @@
-package hook
+package rule
 
 import (
 	"fmt"
@@ -27,8 +27,8 @@ const (
 // keeps executor Pods and the executor map after the application stops.
 const ConfExecutorDeleteOnTermination = "spark.kubernetes.executor.deleteOnTermination"
 
-// sparkApp is what the tool reads from a SparkApplication.
-type sparkApp struct {
+// SparkApp is what the tool reads from a SparkApplication.
+type SparkApp struct {
 	Name          string
 	UID           types.UID
 	State         string
@@ -58,14 +58,14 @@ type sparkApp struct {
 	ExecutorDeletionOff bool
 }
 
-// terminal: the application will not run again by itself. An edit of its
+// Terminal reports that the application will not run again by itself. An edit of its
 // spec still makes the operator rerun a COMPLETED or FAILED application;
 // that is why every delete re-reads the application first.
-func (a *sparkApp) terminal() bool {
-	return terminalStates[a.State] && a.operatorRetries() == ""
+func (a *SparkApp) Terminal() bool {
+	return terminalStates[a.State] && a.OperatorRetries() == ""
 }
 
-// operatorRetries is the Kubeflow Spark Operator's own retry rule (its
+// OperatorRetries is the Kubeflow Spark Operator's own retry rule (its
 // ShouldRetry) for a state this tool would otherwise take as final: it says
 // why the operator will run the application again, or "" when it will not.
 //
@@ -77,7 +77,7 @@ func (a *sparkApp) terminal() bool {
 // to PENDING_RERUN without passing through FAILED. A restart policy this
 // tool does not know, or counts it cannot read, count as retried: when in
 // doubt, the maps stay.
-func (a *sparkApp) operatorRetries() string {
+func (a *SparkApp) OperatorRetries() string {
 	if a.State != "SUBMISSION_FAILED" {
 		return ""
 	}
@@ -87,7 +87,7 @@ func (a *sparkApp) operatorRetries() string {
 	case a.RestartPolicy == restartAlways:
 		return "restartPolicy Always: the operator submits it again"
 	case a.RestartPolicy != restartOnFailure:
-		return fmt.Sprintf("restartPolicy %s is not one this tool knows: it may be submitted again", shown(a.RestartPolicy))
+		return fmt.Sprintf("restartPolicy %s is not one this tool knows: it may be submitted again", Shown(a.RestartPolicy))
 	case a.RetryUnreadable:
 		return "its submission retries cannot be read: it may be submitted again"
 	case a.SubmissionRetries != nil && a.SubmissionAttempts <= *a.SubmissionRetries:
@@ -96,11 +96,11 @@ func (a *sparkApp) operatorRetries() string {
 	return ""
 }
 
-// parseSparkApp reads the fields that matter from an unstructured
+// ParseSparkApp reads the fields that matter from an unstructured
 // SparkApplication. Missing fields stay empty: the operator fills status in
 // steps, and an old operator may not set all of it.
-func parseSparkApp(u *unstructured.Unstructured) *sparkApp {
-	a := &sparkApp{
+func ParseSparkApp(u *unstructured.Unstructured) *SparkApp {
+	a := &SparkApp{
 		Name:          u.GetName(),
 		UID:           u.GetUID(),
 		UserMaps:      map[string]string{},
@@ -109,7 +109,7 @@ func parseSparkApp(u *unstructured.Unstructured) *sparkApp {
 	a.State, _, _ = unstructured.NestedString(u.Object, "status", "applicationState", "state")
 	// Status is not validated: a state that is no state name is shown
 	// quoted in reasons (it is not terminal either way).
-	a.State = shown(a.State)
+	a.State = Shown(a.State)
 	a.AppID, _, _ = unstructured.NestedString(u.Object, "status", "sparkApplicationId")
 	a.DriverPod, _, _ = unstructured.NestedString(u.Object, "status", "driverInfo", "podName")
 	a.SubmissionID, _, _ = unstructured.NestedString(u.Object, "status", "submissionID")
@@ -163,7 +163,7 @@ func parseSparkApp(u *unstructured.Unstructured) *sparkApp {
 
 // readRetries reads what operatorRetries needs. Fields the operator has
 // not written stay at their zero value, as the operator reads them.
-func (a *sparkApp) readRetries(u *unstructured.Unstructured) {
+func (a *SparkApp) readRetries(u *unstructured.Unstructured) {
 	v, ok, err := unstructured.NestedFieldNoCopy(u.Object, "spec", "restartPolicy", "type")
 	if s, isString := v.(string); ok && isString {
 		a.RestartPolicy = s
@@ -203,4 +203,16 @@ func nestedCount(obj map[string]any, fields ...string) (n int64, present, whole 
 		}
 	}
 	return 0, true, false
+}
+
+// StateOf is an application's state for a reason: with why the operator
+// runs it again where its state alone reads as final.
+func StateOf(sa *SparkApp) string {
+	if why := sa.OperatorRetries(); why != "" {
+		return sa.State + " (" + why + ")"
+	}
+	if sa.State == "" {
+		return "not yet submitted"
+	}
+	return sa.State
 }
