@@ -32,7 +32,7 @@ func (s *sweeper) watchApps(ctx context.Context, ns, rv string) *appWatch {
 	if rv == "" {
 		return aw
 	}
-	w, err := s.c.Dynamic.Resource(SparkApplicationGVR).Namespace(ns).Watch(ctx, metav1.ListOptions{ResourceVersion: rv, AllowWatchBookmarks: true})
+	w, err := s.c.api().WatchApps(ctx, SparkApplicationGVR, ns, metav1.ListOptions{ResourceVersion: rv, AllowWatchBookmarks: true})
 	if err != nil {
 		s.log.Debug("cannot watch SparkApplications; the re-check reads them one by one", "err", oneLineErr(err))
 		return aw

@@ -32,7 +32,7 @@ func LiveSources(ctx context.Context, c Clients, log *slog.Logger, retry RetryPo
 	}
 	var out []lint.Source
 	for _, g := range []sparkAPIGroup{sparkOperatorAPI, apacheSparkAPI} {
-		version, err := liveVersion(c, g)
+		version, err := liveVersion(ctx, c, g)
 		if err != nil {
 			return nil, err
 		}
@@ -83,14 +83,14 @@ func LiveSources(ctx context.Context, c Clients, log *slog.Logger, retry RetryPo
 // liveVersion is the version of g to read, or "" when the API server does
 // not serve the group. Without discovery (minimal fakes) the Kubeflow
 // group is read in the tool's version and the Apache one not at all.
-func liveVersion(c Clients, g sparkAPIGroup) (string, error) {
-	if c.Kube == nil {
+func liveVersion(ctx context.Context, c Clients, g sparkAPIGroup) (string, error) {
+	if c.Kube == nil && c.Store == nil {
 		if g.Group == sparkOperatorAPI.Group {
 			return g.Versions[0], nil
 		}
 		return "", nil
 	}
-	served, found, err := servedVersions(c.Kube.Discovery(), g.Group)
+	served, found, err := servedVersions(ctx, c.api(), g.Group)
 	switch {
 	case err != nil:
 		return "", &UnservedError{Group: g.Group, Resource: g.Resource, Readable: g.Versions, Err: err}

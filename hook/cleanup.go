@@ -141,7 +141,7 @@ func Cleanup(ctx context.Context, c Clients, log *slog.Logger, o CleanupOptions)
 		sortEntries(res)
 		return res, err
 	}
-	d := &deleter{maps: c.Metadata, log: cl.log, retry: o.Retry, concurrency: o.Concurrency, dryRun: o.DryRun,
+	d := &deleter{api: c.api(), log: cl.log, retry: o.Retry, concurrency: o.Concurrency, dryRun: o.DryRun,
 		recheck: cl.recheckOne(app), bound: DefaultRecheckBound}
 	d.deleteAll(ctx, toDelete, res.add)
 	err = d.forbidden()
@@ -252,7 +252,7 @@ func (cl *cleaner) resolve(ctx context.Context) (*rule.View, error) {
 		var pods *corev1.PodList
 		err = cl.call(ctx, "list driver pods", "list", "", "pods", func(ctx context.Context) error {
 			var err error
-			pods, err = cl.c.Kube.CoreV1().Pods(o.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+			pods, err = cl.c.api().ListPods(ctx, o.Namespace, metav1.ListOptions{LabelSelector: sel.String()})
 			return err
 		})
 		if err != nil {
@@ -300,7 +300,7 @@ func (cl *cleaner) findLivePods(ctx context.Context, app *rule.View) error {
 	var pods *corev1.PodList
 	err = cl.call(ctx, "list the application's pods", "list", "", "pods", func(ctx context.Context) error {
 		var err error
-		pods, err = cl.c.Kube.CoreV1().Pods(cl.o.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String(), FieldSelector: nonTerminatedPods})
+		pods, err = cl.c.api().ListPods(ctx, cl.o.Namespace, metav1.ListOptions{LabelSelector: sel.String(), FieldSelector: nonTerminatedPods})
 		return err
 	})
 	if err != nil {
@@ -322,7 +322,7 @@ func (cl *cleaner) resolveDriver(ctx context.Context, app *rule.View, name strin
 	var pod *corev1.Pod
 	err := cl.call(ctx, "get pod "+name, "get", "", "pods", func(ctx context.Context) error {
 		var err error
-		pod, err = cl.c.Kube.CoreV1().Pods(cl.o.Namespace).Get(ctx, name, metav1.GetOptions{})
+		pod, err = cl.c.api().GetPod(ctx, cl.o.Namespace, name)
 		return err
 	})
 	if isNotFound(err) {
@@ -412,11 +412,11 @@ func (cl *cleaner) getSparkApp(ctx context.Context, name string) (*rule.SparkApp
 	var u *unstructured.Unstructured
 	err := cl.call(ctx, "get sparkapplication "+name, "get", SparkApplicationGVR.Group, SparkApplicationGVR.Resource, func(ctx context.Context) error {
 		var err error
-		u, err = cl.c.Dynamic.Resource(SparkApplicationGVR).Namespace(cl.o.Namespace).Get(ctx, name, metav1.GetOptions{})
+		u, err = cl.c.api().GetApp(ctx, SparkApplicationGVR, cl.o.Namespace, name)
 		return err
 	})
 	if answered404(err) {
-		cl.noteUnreadable(sparkAppsMissing(cl.c, err, name))
+		cl.noteUnreadable(sparkAppsMissing(ctx, cl.c, err, name))
 		return nil, nil
 	}
 	if err != nil {
@@ -441,11 +441,11 @@ func (cl *cleaner) findSparkAppByID(ctx context.Context, app *rule.View, id stri
 	var list *unstructured.UnstructuredList
 	err := cl.call(ctx, "list sparkapplications", "list", SparkApplicationGVR.Group, SparkApplicationGVR.Resource, func(ctx context.Context) error {
 		var err error
-		list, err = cl.c.Dynamic.Resource(SparkApplicationGVR).Namespace(cl.o.Namespace).List(ctx, metav1.ListOptions{})
+		list, err = cl.c.api().ListApps(ctx, SparkApplicationGVR, cl.o.Namespace, metav1.ListOptions{})
 		return err
 	})
 	if answered404(err) {
-		cl.noteUnreadable(sparkAppsMissing(cl.c, err, ""))
+		cl.noteUnreadable(sparkAppsMissing(ctx, cl.c, err, ""))
 		return nil
 	}
 	if err != nil {
@@ -468,13 +468,13 @@ func (cl *cleaner) discover(ctx context.Context, app *rule.View) ([]metav1.Parti
 	ns := cl.o.Namespace
 	found := map[string]metav1.PartialObjectMetadata{}
 	keep := func(m metav1.PartialObjectMetadata) { found[string(m.UID)] = m }
-	maps := cl.c.Metadata.Resource(configMapsGVR).Namespace(ns)
+	api := cl.c.api()
 
 	getMap := func(name string) error {
 		var m *metav1.PartialObjectMetadata
 		err := cl.call(ctx, "get configmap "+name, "get", "", "configmaps", func(ctx context.Context) error {
 			var err error
-			m, err = maps.Get(ctx, name, metav1.GetOptions{})
+			m, err = api.GetMap(ctx, ns, name)
 			return err
 		})
 		if isNotFound(err) {
@@ -506,7 +506,7 @@ func (cl *cleaner) discover(ctx context.Context, app *rule.View) ([]metav1.Parti
 		err := listPaged(ctx, listSpec{
 			log: cl.log, retry: cl.o.Retry, ns: ns, what: "list configmaps", verb: "list", resrc: "configmaps",
 			list: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
-				return maps.List(ctx, opts)
+				return api.ListMaps(ctx, ns, opts)
 			},
 			reset: func() { clear(byOwner) },
 			each: func(obj runtime.Object) error {
@@ -541,7 +541,7 @@ func (cl *cleaner) discover(ctx context.Context, app *rule.View) ([]metav1.Parti
 		var list *metav1.PartialObjectMetadataList
 		err = cl.call(ctx, "list configmaps by label", "list", "", "configmaps", func(ctx context.Context) error {
 			var err error
-			list, err = maps.List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+			list, err = api.ListMaps(ctx, ns, metav1.ListOptions{LabelSelector: sel.String()})
 			return err
 		})
 		if err != nil {
@@ -574,7 +574,7 @@ func (cl *cleaner) inUse(ctx context.Context, app *rule.View) (rule.RefIndex, ti
 	err := cl.call(ctx, "list pods", "list", "", "pods", func(ctx context.Context) error {
 		began = cl.o.Retry.Clock.Now()
 		var err error
-		pods, err = cl.c.Kube.CoreV1().Pods(cl.o.Namespace).List(withSendMark(ctx, m), metav1.ListOptions{FieldSelector: nonTerminatedPods})
+		pods, err = cl.c.api().ListPods(withSendMark(ctx, m), cl.o.Namespace, metav1.ListOptions{FieldSelector: nonTerminatedPods})
 		return err
 	})
 	at := m.last(began)

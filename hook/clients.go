@@ -6,6 +6,7 @@ import (
 	"reflect"
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
+	"github.com/sparkcm-hook/sparkcm-hook/hook/store"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -38,6 +39,10 @@ type Clients struct {
 	Kube     kube.Interface
 	Metadata metadata.Interface
 	Dynamic  dynamic.Interface
+	// Store, when set, answers every request the orchestration makes of
+	// the objects it judges (the unit tier sets memstore's); otherwise
+	// Kube, Metadata and Dynamic do (store.New).
+	Store store.Store
 	// Clock is the API server's clock, learnt from its answers; ages are
 	// measured on it. Nil (fake clients) means the local clock.
 	Clock *ServerClock
@@ -45,6 +50,14 @@ type Clients struct {
 	// throttling and counts the answers that were retried (Result.Retries).
 	// Nil (fake clients) holds nothing back and counts nothing.
 	Throttle *Throttle
+}
+
+// api is the Store the orchestration reads and deletes through.
+func (c Clients) api() store.Store {
+	if c.Store != nil {
+		return c.Store
+	}
+	return store.New(c.Kube, c.Metadata, c.Dynamic)
 }
 
 // NewClients builds all clients from one rest.Config, so they share its

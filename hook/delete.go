@@ -10,20 +10,21 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
+	"github.com/sparkcm-hook/sparkcm-hook/hook/store"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/metadata"
 )
 
 // deleter removes maps with a UID and resourceVersion precondition each,
 // retrying transient failures, with bounded concurrency.
 type deleter struct {
-	// maps deletes through the metadata client: the API server answers a
-	// DELETE with the whole object, and this client neither asks for it as
-	// JSON nor decodes it, which matters with 20 KiB maps by the thousand.
-	maps        metadata.Interface
+	// api deletes through the metadata client (store.New): the API server
+	// answers a DELETE with the whole object, and this client neither asks
+	// for it as JSON nor decodes it, which matters with 20 KiB maps by the
+	// thousand.
+	api         store.Store
 	log         *slog.Logger
 	retry       RetryPolicy
 	concurrency int
@@ -111,7 +112,7 @@ func (d *deleter) deleteOne(ctx context.Context, e Entry) (Entry, error) {
 			if err := stale(); err != nil {
 				return backoff.Permanent(err)
 			}
-			err := d.maps.Resource(configMapsGVR).Namespace(e.Namespace).Delete(withSendGuard(ctx, stale), e.Name, opts)
+			err := d.api.DeleteMap(withSendGuard(ctx, stale), e.Namespace, e.Name, *opts.Preconditions)
 			if isNotFound(err) {
 				// Deleted by someone else, or by an earlier try whose answer
 				// was lost: either way the map is gone, which is the goal.

@@ -44,7 +44,7 @@ func (cl *cleaner) recordEvent(ctx context.Context, app *rule.View, res *Result)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if _, err := cl.c.Kube.CoreV1().Events(cl.o.Namespace).Create(ctx, ev, metav1.CreateOptions{}); err != nil {
+	if _, err := cl.c.api().CreateEvent(ctx, cl.o.Namespace, ev); err != nil {
 		cl.log.Warn("could not record the summary event (the cleanup itself is unaffected)", "err", err)
 	}
 }
@@ -89,7 +89,7 @@ func (s *sweeper) recordEvents(ctx context.Context) {
 			Count:          1,
 		}
 		ectx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		_, err := s.c.Kube.CoreV1().Events(ns).Create(ectx, ev, metav1.CreateOptions{})
+		_, err := s.c.api().CreateEvent(ectx, ns, ev)
 		cancel()
 		if err != nil {
 			s.log.Warn("could not record the summary event (the sweep itself is unaffected)", "eventNamespace", ns, "err", err)

@@ -10,7 +10,6 @@ import (
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 )
@@ -182,7 +181,7 @@ func readAppLive(ctx context.Context, c Clients, log *slog.Logger, p RetryPolicy
 	err := callAPI(ctx, log, p, ns, "get sparkapplication "+name, "get", SparkApplicationGVR.Group, SparkApplicationGVR.Resource, func(ctx context.Context) error {
 		began = p.Clock.Now()
 		var err error
-		u, err = c.Dynamic.Resource(SparkApplicationGVR).Namespace(ns).Get(withSendMark(ctx, m), name, metav1.GetOptions{})
+		u, err = c.api().GetApp(withSendMark(ctx, m), SparkApplicationGVR, ns, name)
 		return err
 	})
 	at := m.last(began)
@@ -190,7 +189,7 @@ func readAppLive(ctx context.Context, c Clients, log *slog.Logger, p RetryPolicy
 		// One application gone is no longer live; SparkApplications that
 		// cannot be read at all (the CRD stopped serving the version the
 		// tool reads) keep their maps.
-		if uerr := sparkAppsMissing(c, err, name); uerr != nil {
+		if uerr := sparkAppsMissing(ctx, c, err, name); uerr != nil {
 			return "its SparkApplication's state cannot be known: " + uerr.Error(), at, nil
 		}
 		return "", at, nil

@@ -15,7 +15,7 @@ func (s *sweeper) markMaps(ctx context.Context, ns string) (rule.Mark, error) {
 	local := time.Now()
 	var rv string
 	err := callAPI(ctx, s.log, s.o.Retry, ns, "list configmaps (snapshot mark)", "list", "", "configmaps", func(ctx context.Context) error {
-		list, err := s.c.Metadata.Resource(configMapsGVR).Namespace(ns).List(ctx, metav1.ListOptions{Limit: 1})
+		list, err := s.c.api().ListMaps(ctx, ns, metav1.ListOptions{Limit: 1})
 		if err == nil {
 			rv = list.ResourceVersion
 		}

@@ -1,14 +1,14 @@
 package hook
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
 
+	"github.com/sparkcm-hook/sparkcm-hook/hook/store"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-
-	"github.com/sparkcm-hook/sparkcm-hook/hook/kube"
 )
 
 // sparkAPIGroup is one API group of SparkApplications, with the versions
@@ -54,8 +54,8 @@ func (e *UnservedError) Unwrap() error { return e.Err }
 // servedVersions asks discovery which versions of the group the API
 // server serves; found is false when the group is not served at all (its
 // CRD is not installed).
-func servedVersions(d kube.DiscoveryInterface, group string) (versions []string, found bool, err error) {
-	list, err := d.ServerGroups()
+func servedVersions(ctx context.Context, api store.Store, group string) (versions []string, found bool, err error) {
+	list, err := api.ServerGroups(ctx)
 	if err != nil {
 		return nil, false, err
 	}
@@ -108,15 +108,15 @@ func answered404(err error) bool { return apierrors.IsNotFound(err) }
 // (plain spark-submit only). Otherwise, the group is installed but cannot
 // be read in any version the tool knows, or the server's discovery cannot
 // say: an *UnservedError, and the applications' maps must be kept.
-func sparkAppsMissing(c Clients, err error, name string) error {
+func sparkAppsMissing(ctx context.Context, c Clients, err error, name string) error {
 	if objectNotFound(err, name) {
 		return nil
 	}
 	g := sparkOperatorAPI
-	if c.Kube == nil {
+	if c.Kube == nil && c.Store == nil {
 		return nil // no discovery (minimal fakes): nothing more to know
 	}
-	served, found, derr := servedVersions(c.Kube.Discovery(), g.Group)
+	served, found, derr := servedVersions(ctx, c.api(), g.Group)
 	switch {
 	case derr != nil:
 		return &UnservedError{Group: g.Group, Resource: g.Resource, Readable: g.Versions, Err: derr}

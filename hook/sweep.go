@@ -165,7 +165,7 @@ func Sweep(ctx context.Context, c Clients, log *slog.Logger, o SweepOptions) (*R
 	o.Retry = o.Retry.withDefaults()
 	o.Retry.readiness = c.readiness
 	s := &sweeper{c: c, log: log.With("namespace", nsLabel(o.Namespace)), o: o, res: res}
-	s.d = &deleter{maps: c.Metadata, log: s.log, retry: o.Retry, concurrency: o.Concurrency, dryRun: o.DryRun,
+	s.d = &deleter{api: c.api(), log: s.log, retry: o.Retry, concurrency: o.Concurrency, dryRun: o.DryRun,
 		recheck: s.recheckOne, bound: DefaultRecheckBound}
 
 	var err error
@@ -285,7 +285,7 @@ func (s *sweeper) sweepScope(ctx context.Context, ns string) error {
 		log: s.log, retry: o.Retry, ns: ns, what: "list configmaps", verb: "list", resrc: "configmaps", pageSize: o.PageSize,
 		list: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
 			opts.FieldSelector = s.excludeSelector(ns)
-			return s.c.Metadata.Resource(configMapsGVR).Namespace(ns).List(ctx, opts)
+			return s.c.api().ListMaps(ctx, ns, opts)
 		},
 		// A list that starts over (its continue token expired) comes in
 		// the same key order: what was already judged is passed over, so
@@ -651,7 +651,7 @@ func (s *sweeper) namespaceNames(ctx context.Context, retry RetryPolicy) ([]stri
 	err := listPaged(ctx, listSpec{
 		log: s.log, retry: retry, what: "list namespaces", verb: "list", resrc: "namespaces", pageSize: s.o.PageSize,
 		list: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
-			return s.c.Metadata.Resource(namespacesGVR).List(ctx, opts)
+			return s.c.api().ListNamespaces(ctx, opts)
 		},
 		each: func(obj runtime.Object) error {
 			if name := obj.(*metav1.PartialObjectMetadata).Name; !s.excluded(name) {
@@ -696,13 +696,13 @@ func (s *sweeper) index(ctx context.Context, ns string) (*sweepIndex, error) {
 		podsByUID: map[types.UID]*corev1.Pod{}, podsByName: map[string]*corev1.Pod{}, driversByID: map[string]*corev1.Pod{},
 		activity: map[string]*rule.Activity{}, userMaps: map[string]string{},
 	}
-	apps := s.c.Dynamic.Resource(SparkApplicationGVR).Namespace(ns)
+	api := s.c.api()
 	err := s.paged(ctx, ns, "list sparkapplications", "list", SparkApplicationGVR.Group, SparkApplicationGVR.Resource,
 		func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
 			// A SparkApplication decodes into a generic map many times its
 			// size on the wire; smaller pages keep that bounded.
 			opts.Limit = min(opts.Limit, sparkAppPageSize)
-			l, err := apps.List(ctx, opts)
+			l, err := api.ListApps(ctx, SparkApplicationGVR, ns, opts)
 			if err == nil && opts.Continue == "" {
 				ix.appsRV = l.GetResourceVersion() // every page of one list is read at the first page's
 			}
@@ -721,7 +721,7 @@ func (s *sweeper) index(ctx context.Context, ns string) (*sweepIndex, error) {
 			}
 		}, func() { clear(ix.appsByUID); clear(ix.appsByName); clear(ix.appsByID); clear(ix.userMaps) })
 	if answered404(err) {
-		if uerr := sparkAppsMissing(s.c, err, ""); uerr != nil {
+		if uerr := sparkAppsMissing(ctx, s.c, err, ""); uerr != nil {
 			// Installed, but not in a version the tool reads: every map
 			// a SparkApplication owns stays, the rest are judged as ever.
 			s.log.Warn("SparkApplications cannot be read; the maps they own are kept", "err", oneLineErr(uerr))
@@ -735,10 +735,9 @@ func (s *sweeper) index(ctx context.Context, ns string) (*sweepIndex, error) {
 	if err != nil {
 		return nil, err
 	}
-	pods := s.c.Kube.CoreV1().Pods(ns)
 	err = s.paged(ctx, ns, "list pods", "list", "", "pods",
 		func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
-			return pods.List(ctx, opts)
+			return api.ListPods(ctx, ns, opts)
 		},
 		func(obj runtime.Object) {
 			p := trimPod(obj.(*corev1.Pod))
@@ -885,16 +884,16 @@ func (s *sweeper) inUse(ctx context.Context, ns string) (rule.RefIndex, map[stri
 		began time.Time
 		first *sendMark
 	)
-	pods := s.c.Kube.CoreV1().Pods(ns)
+	api := s.c.api()
 	err := s.paged(ctx, ns, "list running pods", "list", "", "pods",
 		func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
 			opts.FieldSelector = nonTerminatedPods
 			if opts.Continue == "" {
 				// Every page is read at the first page's resourceVersion.
 				began, first = s.o.Retry.Clock.Now(), &sendMark{now: s.o.Retry.Clock.Now}
-				return pods.List(withSendMark(ctx, first), opts)
+				return api.ListPods(withSendMark(ctx, first), ns, opts)
 			}
-			return pods.List(ctx, opts)
+			return api.ListPods(ctx, ns, opts)
 		},
 		func(obj runtime.Object) {
 			p := obj.(*corev1.Pod)

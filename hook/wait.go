@@ -76,10 +76,10 @@ func (cl *cleaner) watchOnce(ctx context.Context, app *rule.View) error {
 	}
 	if app.App != nil {
 		sel := fields.OneTermEqualSelector("metadata.name", app.App.Name).String()
-		res := cl.c.Dynamic.Resource(SparkApplicationGVR).Namespace(ns)
+		api := cl.c.api()
 		var rv string
 		err := cl.call(ctx, "list sparkapplication "+app.App.Name, "list", SparkApplicationGVR.Group, SparkApplicationGVR.Resource, func(ctx context.Context) error {
-			list, err := res.List(ctx, metav1.ListOptions{FieldSelector: sel})
+			list, err := api.ListApps(ctx, SparkApplicationGVR, ns, metav1.ListOptions{FieldSelector: sel})
 			if err == nil {
 				rv = list.GetResourceVersion()
 			}
@@ -91,7 +91,7 @@ func (cl *cleaner) watchOnce(ctx context.Context, app *rule.View) error {
 		var w watch.Interface
 		err = cl.call(ctx, "watch sparkapplication "+app.App.Name, "watch", SparkApplicationGVR.Group, SparkApplicationGVR.Resource, func(ctx context.Context) error {
 			var err error
-			w, err = res.Watch(ctx, metav1.ListOptions{FieldSelector: sel, ResourceVersion: rv})
+			w, err = api.WatchApps(ctx, SparkApplicationGVR, ns, metav1.ListOptions{FieldSelector: sel, ResourceVersion: rv})
 			return err
 		})
 		if isExpired(err) {
@@ -147,11 +147,11 @@ func (cl *cleaner) watchOnce(ctx context.Context, app *rule.View) error {
 // watchPods watches the Pods opts selects from the resourceVersion of a
 // list made just before, so that no change in between is missed.
 func (cl *cleaner) watchPods(ctx context.Context, what string, opts metav1.ListOptions) (watch.Interface, error) {
-	pods := cl.c.Kube.CoreV1().Pods(cl.o.Namespace)
+	api, ns := cl.c.api(), cl.o.Namespace
 	var list *corev1.PodList
 	err := cl.call(ctx, "list "+what, "list", "", "pods", func(ctx context.Context) error {
 		var err error
-		list, err = pods.List(ctx, opts)
+		list, err = api.ListPods(ctx, ns, opts)
 		return err
 	})
 	if err != nil {
@@ -161,7 +161,7 @@ func (cl *cleaner) watchPods(ctx context.Context, what string, opts metav1.ListO
 	var w watch.Interface
 	err = cl.call(ctx, "watch "+what, "watch", "", "pods", func(ctx context.Context) error {
 		var err error
-		w, err = pods.Watch(ctx, opts)
+		w, err = api.WatchPods(ctx, ns, opts)
 		return err
 	})
 	return w, err
