@@ -9,13 +9,13 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
-
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
 )
 
 // AdoptOptions say where adopt looks and whether it writes.

@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
-
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
+
+	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
 )
 
 // appWatch follows the SparkApplications a sweep read, from the

@@ -10,12 +10,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
-
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
 )
 
 // CleanupOptions says which application to clean up and how.

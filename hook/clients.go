@@ -5,9 +5,6 @@ import (
 	"fmt"
 	"reflect"
 
-	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
-	"github.com/sparkcm-hook/sparkcm-hook/hook/store"
-
 	authorizationv1 "k8s.io/api/authorization/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -17,6 +14,8 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook/kube"
+	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
+	"github.com/sparkcm-hook/sparkcm-hook/hook/store"
 )
 
 // SparkApplicationGVR is the Kubeflow Spark Operator's resource. It is read

@@ -10,11 +10,12 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
-	"github.com/sparkcm-hook/sparkcm-hook/hook/store"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/sparkcm-hook/sparkcm-hook/hook/store"
 )
 
 // deleter removes maps with a UID and resourceVersion precondition each,

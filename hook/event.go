@@ -7,10 +7,10 @@ import (
 	"slices"
 	"time"
 
-	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
-
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
 )
 
 // recordEvent leaves a summary Event on the SparkApplication, or else on the

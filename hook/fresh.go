@@ -8,10 +8,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
-
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
 )
 
 // DefaultRecheckBound is the longest a delete is sent after the last read

@@ -12,11 +12,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
-
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
 )
 
 // Cause is why a ConfigMap is still there: the one setting (or its

@@ -4,9 +4,9 @@ import (
 	"encoding/json"
 	"time"
 
-	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
-
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
 )
 
 // Decision is what the tool did with one ConfigMap.

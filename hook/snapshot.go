@@ -4,9 +4,9 @@ import (
 	"context"
 	"time"
 
-	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
-
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
 )
 
 // markMaps reads the ConfigMaps' current resourceVersion with the

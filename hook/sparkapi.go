@@ -7,8 +7,9 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/sparkcm-hook/sparkcm-hook/hook/store"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
+	"github.com/sparkcm-hook/sparkcm-hook/hook/store"
 )
 
 // sparkAPIGroup is one API group of SparkApplications, with the versions

@@ -11,15 +11,14 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
-
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
 )
 
 // SweepOptions configures the TTL fallback over whole namespaces.
@@ -249,8 +248,6 @@ func (s *sweeper) sweepAll(ctx context.Context) error {
 	}
 	return nil
 }
-
-var namespacesGVR = schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}
 
 // sweepScope sweeps one namespace, or the whole cluster with ns "".
 func (s *sweeper) sweepScope(ctx context.Context, ns string) error {

@@ -3,11 +3,11 @@ package hook
 import (
 	"strings"
 
-	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
-
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
 )
 
 // ValidateNamespace checks a namespace name before any API call.

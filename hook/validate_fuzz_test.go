@@ -3,10 +3,10 @@ package hook
 import (
 	"testing"
 
-	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
-
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
+
+	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
 )
 
 // FuzzAppSelectorNeverWidens: whatever the input, either it is refused, or

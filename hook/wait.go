@@ -5,12 +5,12 @@ import (
 	"errors"
 	"time"
 
-	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
-
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/watch"
+
+	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
 )
 
 // resyncEvery bounds how long the wait trusts a quiet watch before it reads

@@ -4,11 +4,10 @@ import (
 	"context"
 	"os"
 
-	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
-
 	"github.com/urfave/cli/v2"
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
+	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
 )
 
 // watchOptions are watch's flags: the common ones and the library's.
