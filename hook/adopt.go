@@ -2,7 +2,6 @@ package hook
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -142,12 +141,12 @@ func readAdoptIndex(ctx context.Context, c Clients, log *slog.Logger, p RetryPol
 		appsByName: map[string]*rule.SparkApp{}, appsByUID: map[types.UID]*rule.SparkApp{},
 		podsByUID: map[types.UID]*corev1.Pod{}, refs: map[string][]adoptRef{}, outsiders: map[string][]string{},
 	}
-	apps := c.Dynamic.Resource(SparkApplicationGVR).Namespace(ns)
+	api := c.api()
 	err := listPaged(ctx, listSpec{
 		log: log, retry: p, ns: ns, what: "list sparkapplications", verb: "list", group: SparkApplicationGVR.Group, resrc: SparkApplicationGVR.Resource,
 		pageSize: sparkAppPageSize,
 		list: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
-			return apps.List(ctx, opts)
+			return api.ListApps(ctx, SparkApplicationGVR, ns, opts)
 		},
 		each: func(obj runtime.Object) error {
 			u := obj.(*unstructured.Unstructured)
@@ -174,12 +173,11 @@ func readAdoptIndex(ctx context.Context, c Clients, log *slog.Logger, p RetryPol
 		return ix, nil
 	}
 	var pods []*corev1.Pod
-	podClient := c.Kube.CoreV1().Pods(ns)
 	err = listPaged(ctx, listSpec{
 		log: log, retry: p, ns: ns, what: "list pods", verb: "list", group: "", resrc: "pods",
 		list: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
 			opts.FieldSelector = nonTerminatedPods
-			return podClient.List(ctx, opts)
+			return api.ListPods(ctx, ns, opts)
 		},
 		each: func(obj runtime.Object) error {
 			pod := obj.(*corev1.Pod)
@@ -253,11 +251,11 @@ func adoptOne(ctx context.Context, c Clients, log *slog.Logger, o AdoptOptions, 
 		out.Decision, out.Reason = AdoptSkipped, why
 		return out
 	}
-	maps := c.Metadata.Resource(configMapsGVR).Namespace(ns)
+	api := c.api()
 	var m *metav1.PartialObjectMetadata
 	err := callAPI(ctx, log, o.Retry, ns, "get configmap "+name, "get", "", "configmaps", func(ctx context.Context) error {
 		var err error
-		m, err = maps.Get(ctx, name, metav1.GetOptions{})
+		m, err = api.GetMap(ctx, ns, name)
 		return err
 	})
 	switch {
@@ -287,14 +285,8 @@ func adoptOne(ctx context.Context, c Clients, log *slog.Logger, o AdoptOptions, 
 		out.Decision = WouldAdopt
 		return out
 	}
-	patch, err := adoptPatch(m, owners)
-	if err != nil {
-		out.Decision, out.Reason = AdoptFailed, err.Error()
-		return out
-	}
 	err = callAPI(ctx, log, o.Retry, ns, "patch configmap "+name, "patch", "", "configmaps", func(ctx context.Context) error {
-		_, err := maps.Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{})
-		return err
+		return api.SetMapOwners(ctx, ns, name, m.UID, m.ResourceVersion, owners)
 	})
 	switch {
 	case isConflict(err), isNotFound(err):
@@ -342,14 +334,4 @@ func adoptOwnerRef(a *rule.SparkApp) metav1.OwnerReference {
 		APIVersion: SparkApplicationGVR.GroupVersion().String(), Kind: "SparkApplication",
 		Name: a.Name, UID: a.UID, Controller: &f, BlockOwnerDeletion: &f,
 	}
-}
-
-// adoptPatch is a JSON merge patch that replaces the map's owners and
-// carries its UID and resourceVersion: the API server refuses it (409) if
-// the map changed since it was judged, and its list of owners is then the
-// one read plus the new ones.
-func adoptPatch(m *metav1.PartialObjectMetadata, owners []metav1.OwnerReference) ([]byte, error) {
-	return json.Marshal(map[string]any{"metadata": map[string]any{
-		"uid": m.UID, "resourceVersion": m.ResourceVersion, "ownerReferences": owners,
-	}})
 }

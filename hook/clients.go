@@ -27,8 +27,6 @@ var SparkApplicationGVR = schema.GroupVersionResource{
 	Resource: "sparkapplications",
 }
 
-var configMapsGVR = schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
-
 // Clients is everything the library talks to. Each is an interface so that
 // tests pass fake clientsets (internal/kubetest adapts client-go's), a real
 // test control plane, or clients whose HTTP transport injects faults.

@@ -103,7 +103,7 @@ func (w *memWorld) pod(ns, name, id, role string, phase corev1.PodPhase, owner *
 
 // cm is a ConfigMap with labels (key, value pairs) and owners.
 func (w *memWorld) cm(ns, name string, labels []string, owners ...metav1.OwnerReference) {
-	m := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, OwnerReferences: owners}}
+	m := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, OwnerReferences: owners}, Data: map[string]string{"spark.properties": "spark.app.name=etl"}}
 	if len(labels) > 0 {
 		m.Labels = map[string]string{}
 		for i := 0; i+1 < len(labels); i += 2 {
@@ -370,5 +370,113 @@ func TestWatchOnTheStoreCleansUpOnceTheDriverContainerEnds(t *testing.T) {
 	}
 	if got := w.maps("jobs"); len(got) != 0 {
 		t.Errorf("maps left %v once the driver container ended: %v", got, decided(res))
+	}
+}
+
+func TestAdoptOnTheStoreGivesSharedMapsEveryApplicationAsOwnerAndSkipsTheRest(t *testing.T) {
+	w := newMemWorld(t)
+	first := w.app("jobs", "etl-a", "RUNNING", idDone, "shared-conf")
+	second := w.app("jobs", "etl-b", "RUNNING", idRunning, "shared-conf")
+	w.app("jobs", "etl-c", "RUNNING", idClient, "kept-conf")
+	w.app("jobs", "etl-d", "RUNNING", idQuiet, "notebook-conf")
+	w.app("jobs", "etl-e", "RUNNING", "spark-00000000000000000000000000000005", "absent-conf")
+	w.cm("jobs", "shared-conf", nil)
+	w.create(store.ConfigMapsGVR, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "jobs", Name: "kept-conf", Annotations: map[string]string{rule.AnnotationKeep: "true"}}})
+	w.cm("jobs", "notebook-conf", nil)
+	w.pod("jobs", "notebook", "", "", corev1.PodRunning, nil, "notebook-conf")
+
+	// Each map's decision, and a part of its reason.
+	want := map[string][2]string{
+		"shared-conf":   {string(WouldAdopt), ""},
+		"kept-conf":     {string(AdoptSkipped), rule.AnnotationKeep},
+		"notebook-conf": {string(AdoptSkipped), "used by Pod notebook"},
+		"absent-conf":   {string(AdoptSkipped), "not found"},
+	}
+	run := func(apply bool) map[string][2]string {
+		t.Helper()
+		res, err := Adopt(context.Background(), w.clients(), memLogger, AdoptOptions{Namespace: "jobs", Apply: apply, Retry: DefaultRetryPolicy})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string][2]string{}
+		for _, m := range res.Maps {
+			got[m.Name] = [2]string{string(m.Decision), m.Reason}
+		}
+		return got
+	}
+	check := func(got map[string][2]string) {
+		t.Helper()
+		for name, w := range want {
+			if got[name][0] != w[0] || !strings.Contains(got[name][1], w[1]) {
+				t.Errorf("%s: %q, want %q with a reason holding %q", name, got[name], w[0], w[1])
+			}
+		}
+	}
+	check(run(false))
+	if m, _ := w.s.GetMap(context.Background(), "jobs", "shared-conf"); len(m.OwnerReferences) != 0 {
+		t.Fatalf("a dry run wrote owners: %v", m.OwnerReferences)
+	}
+	want["shared-conf"] = [2]string{string(Adopted), ""}
+	check(run(true))
+	m, err := w.s.GetMap(context.Background(), "jobs", "shared-conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var uids []string
+	for _, ref := range m.OwnerReferences {
+		uids = append(uids, string(ref.UID))
+		if ref.Controller == nil || *ref.Controller {
+			t.Errorf("owner %s is the controller: the application does not manage the map", ref.Name)
+		}
+	}
+	slices.Sort(uids)
+	wantUIDs := []string{string(first.UID), string(second.UID)}
+	slices.Sort(wantUIDs)
+	if !slices.Equal(uids, wantUIDs) {
+		t.Errorf("owners %v, want both applications %v", uids, wantUIDs)
+	}
+	for _, name := range []string{"kept-conf", "notebook-conf"} {
+		if m, _ := w.s.GetMap(context.Background(), "jobs", name); len(m.OwnerReferences) != 0 {
+			t.Errorf("%s got owners though it was skipped", name)
+		}
+	}
+	want["shared-conf"] = [2]string{string(AlreadyAdopted), ""}
+	check(run(true))
+}
+
+func TestReportOnTheStoreCountsWhatSweepWouldDeleteChangesNothingAndNamesACauseForEach(t *testing.T) {
+	w := newMemWorld(t)
+	w.finishedApp("jobs")
+	w.runningApp("jobs")
+	w.clientModeApps("jobs")
+	w.cm("jobs", "unrelated", nil)
+	before := w.maps("jobs")
+	later := func() time.Time { return time.Now().Add(8 * 24 * time.Hour) }
+	causes := map[string]Cause{}
+	rep, err := Report(context.Background(), w.clients(), memLogger, ReportOptions{Namespace: "jobs", OlderThan: time.Hour, Now: later, Retry: DefaultRetryPolicy,
+		Sizes: true, Each: func(e Entry, c Cause) { causes[e.Name] = c }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := w.maps("jobs"); !slices.Equal(got, before) {
+		t.Fatalf("report changed the maps: %v, was %v", got, before)
+	}
+	dry, err := Sweep(context.Background(), w.clients(), memLogger, SweepOptions{Namespace: "jobs", OlderThan: time.Hour, Now: later, DryRun: true, Retry: DefaultRetryPolicy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Total.WouldDelete != len(dry.Deleted) || rep.Total.Maps != len(dry.Deleted)+len(dry.Skipped) {
+		t.Errorf("report: %d maps, %d would go; sweep --dry-run: %d would go, %d kept", rep.Total.Maps, rep.Total.WouldDelete, len(dry.Deleted), len(dry.Skipped))
+	}
+	for name := range decided(dry) {
+		if causes[name] == "" {
+			t.Errorf("%s has no cause in the report", name)
+		}
+	}
+	if rep.Total.Bytes <= 0 {
+		t.Errorf("--sizes counted %d bytes: every map has a size", rep.Total.Bytes)
+	}
+	if rep.UserMaps.Maps != 1 {
+		t.Errorf("user maps not considered: %d, want team-conf", rep.UserMaps.Maps)
 	}
 }

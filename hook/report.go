@@ -581,7 +581,7 @@ func mapSizes(ctx context.Context, c Clients, log *slog.Logger, o SweepOptions) 
 			log: log, retry: retry, ns: ns, what: "list configmaps (sizes)", verb: "list", resrc: "configmaps", pageSize: sizesPageSize,
 			list: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
 				opts.FieldSelector = s.excludeSelector(ns)
-				return c.Dynamic.Resource(configMapsGVR).Namespace(ns).List(ctx, opts)
+				return c.api().ListMapsFull(ctx, ns, opts)
 			},
 			each: func(obj runtime.Object) error {
 				u := obj.(*unstructured.Unstructured)

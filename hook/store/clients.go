@@ -2,11 +2,13 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/metadata"
@@ -33,12 +35,27 @@ func (c clients) ListMaps(ctx context.Context, ns string, opts metav1.ListOption
 	return c.md.Resource(ConfigMapsGVR).Namespace(ns).List(ctx, opts)
 }
 
+func (c clients) ListMapsFull(ctx context.Context, ns string, opts metav1.ListOptions) (*unstructured.UnstructuredList, error) {
+	return c.dyn.Resource(ConfigMapsGVR).Namespace(ns).List(ctx, opts)
+}
+
 func (c clients) GetMap(ctx context.Context, ns, name string) (*metav1.PartialObjectMetadata, error) {
 	return c.md.Resource(ConfigMapsGVR).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
 }
 
 func (c clients) DeleteMap(ctx context.Context, ns, name string, pre metav1.Preconditions) error {
 	return c.md.Resource(ConfigMapsGVR).Namespace(ns).Delete(ctx, name, metav1.DeleteOptions{Preconditions: &pre})
+}
+
+func (c clients) SetMapOwners(ctx context.Context, ns, name string, uid types.UID, rv string, owners []metav1.OwnerReference) error {
+	// A JSON merge patch carrying the UID and resourceVersion read: the API
+	// server refuses it (409) if the map changed since.
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"uid": uid, "resourceVersion": rv, "ownerReferences": owners}})
+	if err != nil {
+		return err
+	}
+	_, err = c.md.Resource(ConfigMapsGVR).Namespace(ns).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{})
+	return err
 }
 
 func (c clients) ListNamespaces(ctx context.Context, opts metav1.ListOptions) (*metav1.PartialObjectMetadataList, error) {

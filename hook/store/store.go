@@ -18,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 )
 
@@ -39,12 +40,19 @@ type Store interface {
 	// opts.Continue page it, a continue token older than the compacted
 	// revision answers 410 Expired. ns "" lists every namespace.
 	ListMaps(ctx context.Context, ns string, opts metav1.ListOptions) (*metav1.PartialObjectMetadataList, error)
+	// ListMapsFull reads one page of whole ConfigMaps, data included
+	// (report --sizes), paged as ListMaps.
+	ListMapsFull(ctx context.Context, ns string, opts metav1.ListOptions) (*unstructured.UnstructuredList, error)
 	// GetMap reads one ConfigMap's metadata; 404 when it is not there.
 	GetMap(ctx context.Context, ns, name string) (*metav1.PartialObjectMetadata, error)
 	// DeleteMap deletes a ConfigMap only if its UID and (when set)
 	// resourceVersion still match pre: otherwise 409 Conflict; 404 when
 	// it is gone.
 	DeleteMap(ctx context.Context, ns, name string, pre metav1.Preconditions) error
+	// SetMapOwners replaces a ConfigMap's ownerReferences only if its UID
+	// and resourceVersion are still uid and rv (what adopt judged):
+	// otherwise 409 Conflict and the map is unchanged; 404 when it is gone.
+	SetMapOwners(ctx context.Context, ns, name string, uid types.UID, rv string, owners []metav1.OwnerReference) error
 	// ListNamespaces reads one page of Namespaces' metadata (sweep).
 	ListNamespaces(ctx context.Context, opts metav1.ListOptions) (*metav1.PartialObjectMetadataList, error)
 

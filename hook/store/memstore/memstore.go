@@ -37,6 +37,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/apimachinery/pkg/watch"
 
@@ -253,6 +254,21 @@ func (s *Store) ListMaps(_ context.Context, ns string, opts metav1.ListOptions) 
 	return out, nil
 }
 
+// ListMapsFull implements store.Store.
+func (s *Store) ListMapsFull(_ context.Context, ns string, opts metav1.ListOptions) (*unstructured.UnstructuredList, error) {
+	items, meta, err := s.list(store.ConfigMapsGVR, ns, opts)
+	if err != nil {
+		return nil, err
+	}
+	out := &unstructured.UnstructuredList{Object: map[string]any{"apiVersion": "v1", "kind": "ConfigMapList"}}
+	out.SetResourceVersion(meta.ResourceVersion)
+	out.SetContinue(meta.Continue)
+	for _, u := range items {
+		out.Items = append(out.Items, *u.DeepCopy())
+	}
+	return out, nil
+}
+
 // GetMap implements store.Store.
 func (s *Store) GetMap(_ context.Context, ns, name string) (*metav1.PartialObjectMetadata, error) {
 	u, err := s.get(store.ConfigMapsGVR, ns, name)
@@ -265,6 +281,26 @@ func (s *Store) GetMap(_ context.Context, ns, name string) (*metav1.PartialObjec
 // DeleteMap implements store.Store.
 func (s *Store) DeleteMap(_ context.Context, ns, name string, pre metav1.Preconditions) error {
 	return s.Delete(store.ConfigMapsGVR, ns, name, &pre)
+}
+
+// SetMapOwners implements store.Store.
+func (s *Store) SetMapOwners(_ context.Context, ns, name string, uid types.UID, rv string, owners []metav1.OwnerReference) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	gvr := store.ConfigMapsGVR
+	old, ok := s.objs[gvr][key(ns, name)]
+	switch {
+	case !ok:
+		return apierrors.NewNotFound(groupResource(gvr), name)
+	case uid != old.GetUID():
+		return s.conflict(gvr, name, fmt.Sprintf("Precondition failed: UID in precondition: %s, UID in object meta: %s", uid, old.GetUID()))
+	case rv != old.GetResourceVersion():
+		return s.conflict(gvr, name, "the object has been modified; please apply your changes to the latest version and try again")
+	}
+	u := old.DeepCopy()
+	u.SetOwnerReferences(owners)
+	s.write(gvr, watch.Modified, u, old)
+	return nil
 }
 
 // ListNamespaces implements store.Store.

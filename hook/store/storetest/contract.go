@@ -54,8 +54,10 @@ func RunContract(t *testing.T, newStore New) {
 		{"DeleteWithAStaleResourceVersionAnswers409AndKeepsTheMap", staleResourceVersion},
 		{"DeleteWithMatchingPreconditionsDeletes", matchingPreconditions},
 		{"ResourceVersionsGrowWithEveryWrite", versionsGrow},
+		{"SetMapOwnersWritesOnlyWhatWasJudged", setOwners},
 		{"PagedListReadsOneConsistentSnapshot", pagedSnapshot},
 		{"ContinueTokenFromBeforeACompactionAnswers410Expired", continueExpires},
+		{"FullMapListCarriesTheDataPageByPage", fullMaps},
 		{"LabelAndFieldSelectorsSelect", selectors},
 		{"UnsupportedFieldSelectorIsRefused400", badFieldSelector},
 		{"PodWatchFromAResourceVersionSeesAddedModifiedDeleted", watchPods},
@@ -115,6 +117,47 @@ func missingMap(t *testing.T, ctx context.Context, s store.Store, _ Seeder, ns s
 	}
 	err = s.DeleteMap(ctx, ns, "absent", metav1.Preconditions{UID: ptr(types.UID("x"))})
 	_ = wantStatus(t, "delete", err, http.StatusNotFound, metav1.StatusReasonNotFound)
+}
+
+func setOwners(t *testing.T, ctx context.Context, s store.Store, seed Seeder, ns string) {
+	pod, err := seed.CreatePod(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "owner"},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "i"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner := metav1.OwnerReference{APIVersion: "v1", Kind: "Pod", Name: pod.Name, UID: pod.UID}
+	cm := mapNamed(t, ctx, seed, ns, "m", nil)
+	err = s.SetMapOwners(ctx, ns, "absent", cm.UID, cm.ResourceVersion, []metav1.OwnerReference{owner})
+	_ = wantStatus(t, "absent", err, http.StatusNotFound, metav1.StatusReasonNotFound)
+	err = s.SetMapOwners(ctx, ns, "m", types.UID("6b1f7bb0-0000-0000-0000-000000000000"), cm.ResourceVersion, []metav1.OwnerReference{owner})
+	_ = wantStatus(t, "stale UID", err, http.StatusConflict, metav1.StatusReasonConflict)
+	changed := cm.DeepCopy()
+	changed.Labels = map[string]string{"edited": "yes"}
+	if _, err := seed.UpdateMap(ctx, changed); err != nil {
+		t.Fatal(err)
+	}
+	err = s.SetMapOwners(ctx, ns, "m", cm.UID, cm.ResourceVersion, []metav1.OwnerReference{owner})
+	_ = wantStatus(t, "stale resourceVersion", err, http.StatusConflict, metav1.StatusReasonConflict)
+	got, err := s.GetMap(ctx, ns, "m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.OwnerReferences) != 0 {
+		t.Fatalf("a refused write set owners %v", got.OwnerReferences)
+	}
+	if err := s.SetMapOwners(ctx, ns, "m", got.UID, got.ResourceVersion, []metav1.OwnerReference{owner}); err != nil {
+		t.Fatal(err)
+	}
+	after, err := s.GetMap(ctx, ns, "m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after.OwnerReferences) != 1 || after.OwnerReferences[0].UID != pod.UID || after.ResourceVersion == got.ResourceVersion {
+		t.Fatalf("owners %v at resourceVersion %s (was %s), want the Pod at a new one", after.OwnerReferences, after.ResourceVersion, got.ResourceVersion)
+	}
+	if after.Labels["edited"] != "yes" {
+		t.Fatalf("setting owners changed the labels: %v", after.Labels)
+	}
 }
 
 func stillThere(t *testing.T, ctx context.Context, s store.Store, cm *corev1.ConfigMap) {
@@ -180,6 +223,36 @@ func versionsGrow(t *testing.T, ctx context.Context, s store.Store, seed Seeder,
 	}
 	if list.ResourceVersion == "" {
 		t.Fatal("a list carries no resourceVersion to watch from")
+	}
+}
+
+func fullMaps(t *testing.T, ctx context.Context, s store.Store, seed Seeder, ns string) {
+	for i := range 3 {
+		mapNamed(t, ctx, seed, ns, fmt.Sprintf("m%d", i), nil)
+	}
+	opts := metav1.ListOptions{Limit: 2}
+	var got []string
+	for pages := 0; ; pages++ {
+		page, err := s.ListMapsFull(ctx, ns, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Items) > 2 {
+			t.Fatalf("a page of %d maps, limit 2", len(page.Items))
+		}
+		for _, u := range page.Items {
+			if v, _, _ := unstructured.NestedString(u.Object, "data", "k"); v != "v" {
+				t.Fatalf("%s: data %v, want k=v", u.GetName(), u.Object["data"])
+			}
+			got = append(got, u.GetName())
+		}
+		if opts.Continue = page.GetContinue(); opts.Continue == "" {
+			break
+		}
+	}
+	sort.Strings(got)
+	if strings.Join(got, ",") != "m0,m1,m2" {
+		t.Fatalf("listed %v, want m0, m1, m2", got)
 	}
 }
 
