@@ -50,8 +50,11 @@ type Store interface {
 	// it is gone.
 	DeleteMap(ctx context.Context, ns, name string, pre metav1.Preconditions) error
 	// SetMapOwners replaces a ConfigMap's ownerReferences only if its UID
-	// and resourceVersion are still uid and rv (what adopt judged):
-	// otherwise 409 Conflict and the map is unchanged; 404 when it is gone.
+	// and resourceVersion are still uid and rv (what adopt judged), and
+	// otherwise leaves the map unchanged: another resourceVersion answers
+	// 409 Conflict, another UID (the map was recreated) 422 Invalid
+	// (metadata.uid is immutable), as the API server answers a merge patch
+	// carrying them; 404 when it is gone.
 	SetMapOwners(ctx context.Context, ns, name string, uid types.UID, rv string, owners []metav1.OwnerReference) error
 	// ListNamespaces reads one page of Namespaces' metadata (sweep).
 	ListNamespaces(ctx context.Context, opts metav1.ListOptions) (*metav1.PartialObjectMetadataList, error)

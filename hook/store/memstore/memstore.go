@@ -39,6 +39,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/uuid"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook/store"
@@ -293,7 +294,7 @@ func (s *Store) SetMapOwners(_ context.Context, ns, name string, uid types.UID, 
 	case !ok:
 		return apierrors.NewNotFound(groupResource(gvr), name)
 	case uid != old.GetUID():
-		return s.conflict(gvr, name, fmt.Sprintf("Precondition failed: UID in precondition: %s, UID in object meta: %s", uid, old.GetUID()))
+		return apierrors.NewInvalid(schema.GroupKind{Kind: s.kinds[gvr]}, name, field.ErrorList{field.Invalid(field.NewPath("metadata", "uid"), uid, "field is immutable")})
 	case rv != old.GetResourceVersion():
 		return s.conflict(gvr, name, "the object has been modified; please apply your changes to the latest version and try again")
 	}

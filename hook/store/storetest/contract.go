@@ -130,7 +130,7 @@ func setOwners(t *testing.T, ctx context.Context, s store.Store, seed Seeder, ns
 	err = s.SetMapOwners(ctx, ns, "absent", cm.UID, cm.ResourceVersion, []metav1.OwnerReference{owner})
 	_ = wantStatus(t, "absent", err, http.StatusNotFound, metav1.StatusReasonNotFound)
 	err = s.SetMapOwners(ctx, ns, "m", types.UID("6b1f7bb0-0000-0000-0000-000000000000"), cm.ResourceVersion, []metav1.OwnerReference{owner})
-	_ = wantStatus(t, "stale UID", err, http.StatusConflict, metav1.StatusReasonConflict)
+	_ = wantStatus(t, "stale UID", err, http.StatusUnprocessableEntity, metav1.StatusReasonInvalid)
 	changed := cm.DeepCopy()
 	changed.Labels = map[string]string{"edited": "yes"}
 	if _, err := seed.UpdateMap(ctx, changed); err != nil {
