@@ -18,7 +18,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.dat
 export SPARKCM_CACHE_DIR ?= $(CURDIR)/.cache
 GOTEST_FLAGS ?= -race -timeout 25m
 
-.PHONY: all build check-size dist test-dist controlplane helm node spark toxiproxy test test-times test-short test-go test-spark test-airflow test-clone demo bench bench-scale reliability lint verify fmt image image-docker clean
+.PHONY: all build check-size dist test-dist controlplane helm node spark toxiproxy test test-times cover test-short test-go test-spark test-airflow test-clone demo bench bench-scale reliability lint verify fmt image image-docker clean
 
 all: build
 
@@ -34,7 +34,7 @@ controlplane:
 # (go test prints ok for a package whose tests all skipped, so the skips are
 # counted apart). With CI set a tier that cannot run here (no Java 17, not
 # root) fails the run instead; hack/test-tiers.sh.
-TIERS := lint verify size short go airflow clone
+TIERS := lint verify size short cover go airflow clone
 test:
 	@hack/test-tiers.sh $(TIERS)
 
@@ -53,6 +53,11 @@ test-times:
 # result (make test-times adds -count=1 to time a real run).
 GOROOT_BIN := $(shell $(GO) env GOROOT)/bin
 SHORT_FLAGS ?=
+# What the short tier covers of the rule (hook/rule) and the orchestration
+# (hook), run on the in-memory store; fails under 85% (hack/cover.sh).
+cover:
+	@hack/cover.sh 85
+
 test-short:
 	PATH="$(GOROOT_BIN)" CGO_ENABLED=0 SPARKCM_CONTROLPLANE_BIN=/nonexistent SPARKCM_HELM=/nonexistent SPARKCM_BIN=/nonexistent \
 	  "$(GOROOT_BIN)/go" test -short $(SHORT_FLAGS) ./...

@@ -3,7 +3,7 @@
 # and ends with one line on stdout saying which ran, passed, failed or were
 # skipped:
 #
-#   tiers: lint ok, verify ok, short ok, go ok, spark ok, node ok, airflow ok, clone ok (0 skipped)
+#   tiers: lint ok, verify ok, short ok, cover ok, go ok, spark ok, node ok, airflow ok, clone ok (0 skipped)
 #
 # `go test` without -v prints "ok" for a package whose every test skipped, so
 # the tiers that can skip (spark without Java 17, node without root, Airflow's
@@ -40,12 +40,13 @@ declare -A cmd=(
   [verify]="$make verify"
   [size]="$make check-size"
   [short]="$make test-short$short_flags"
+  [cover]="$make cover"
   [go]="$make test-go"
   [spark]="$make test-spark"
   [airflow]="$make test-airflow"
   [clone]="$make test-clone"
 )
-all="lint verify size short go spark airflow clone"
+all="lint verify size short cover go spark airflow clone"
 for t in "$@"; do
   if [[ -z "${cmd[$t]:-}" ]]; then
     echo "test-tiers: unknown tier $t (tiers: $all)" >&2

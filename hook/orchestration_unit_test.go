@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -125,6 +126,21 @@ func (w *memWorld) setPod(ns, name string, phase corev1.PodPhase) {
 	p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: rule.DefaultDriverContainer,
 		State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{FinishedAt: metav1.Now()}}}}
 	if _, err := w.s.Update(podsGVR, p); err != nil {
+		w.t.Error(err)
+	}
+}
+
+// setAppState moves a SparkApplication to state.
+func (w *memWorld) setAppState(ns, name, state string) {
+	w.t.Helper()
+	u, err := w.s.GetApp(context.Background(), store.SparkApplicationGVR, ns, name)
+	if err != nil {
+		w.t.Error(err)
+		return
+	}
+	_ = unstructured.SetNestedField(u.Object, state, "status", "applicationState", "state")
+	_ = unstructured.SetNestedField(u.Object, time.Now().UTC().Format(time.RFC3339), "status", "terminationTime")
+	if _, err := w.s.Update(store.SparkApplicationGVR, u); err != nil {
 		w.t.Error(err)
 	}
 }
@@ -338,20 +354,54 @@ func (s *onWatch) WatchPods(ctx context.Context, ns string, opts metav1.ListOpti
 	return w, err
 }
 
-func TestCleanupOnTheStoreWaitsForTheDriverThenDeletes(t *testing.T) {
-	w := newMemWorld(t)
-	drv := w.pod("jobs", "etl-driver", idDone, rule.RoleDriver, corev1.PodRunning, nil, "spark-drv-0000000000000001-conf-map")
-	w.cm("jobs", "spark-drv-0000000000000001-conf-map", nil, drv)
-	c := w.clients()
-	c.Store = &onWatch{Store: w.s, then: func() { w.setPod("jobs", "etl-driver", corev1.PodSucceeded) }}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	res, err := Cleanup(ctx, c, memLogger, CleanupOptions{Namespace: "jobs", DriverPod: "etl-driver", Wait: time.Minute, Retry: DefaultRetryPolicy})
-	if err != nil {
-		t.Fatalf("%v; ledger %v", err, decided(res))
-	}
-	if got := w.maps("jobs"); len(got) != 0 {
-		t.Errorf("maps left %v once the driver ended: %v", got, decided(res))
+func TestCleanupOnTheStoreWaitsUntilTheApplicationEndsThenDeletes(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		o      CleanupOptions
+		seed   func(w *memWorld)
+		finish func(w *memWorld)
+	}{
+		{"a driver Pod", CleanupOptions{DriverPod: "etl-driver"},
+			func(w *memWorld) {
+				drv := w.pod("jobs", "etl-driver", idDone, rule.RoleDriver, corev1.PodRunning, nil, "spark-drv-0000000000000001-conf-map")
+				w.cm("jobs", "spark-drv-0000000000000001-conf-map", nil, drv)
+			},
+			func(w *memWorld) { w.setPod("jobs", "etl-driver", corev1.PodSucceeded) }},
+		{"a SparkApplication and its driver", CleanupOptions{SparkApp: "etl"},
+			func(w *memWorld) {
+				sa := w.app("jobs", "etl", "RUNNING", idDone)
+				drv := w.pod("jobs", "etl-driver", idDone, rule.RoleDriver, corev1.PodRunning, &sa, "spark-drv-0000000000000001-conf-map")
+				w.cm("jobs", "spark-drv-0000000000000001-conf-map", nil, drv)
+			},
+			func(w *memWorld) {
+				w.setPod("jobs", "etl-driver", corev1.PodSucceeded)
+				w.setAppState("jobs", "etl", "COMPLETED")
+			}},
+		{"a client-mode application's executors", CleanupOptions{AppID: idClient},
+			func(w *memWorld) {
+				w.pod("jobs", "nb-exec-1", idClient, rule.RoleExecutor, corev1.PodRunning, nil)
+				w.cm("jobs", "spark-exec-0000000000000003-conf-map", []string{rule.LabelAppSelector, idClient, rule.LabelRole, rule.RoleExecutor})
+			},
+			func(w *memWorld) { w.setPod("jobs", "nb-exec-1", corev1.PodSucceeded) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newMemWorld(t)
+			tc.seed(w)
+			c := w.clients()
+			// The application ends once cleanup follows it.
+			c.Store = &onWatch{Store: w.s, then: func() { tc.finish(w) }}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			o := tc.o
+			o.Namespace, o.Wait, o.Retry = "jobs", time.Minute, DefaultRetryPolicy
+			res, err := Cleanup(ctx, c, memLogger, o)
+			if err != nil {
+				t.Fatalf("%v; ledger %v", err, decided(res))
+			}
+			if got := w.maps("jobs"); len(got) != 0 {
+				t.Errorf("maps left %v once the application ended: %v", got, decided(res))
+			}
+		})
 	}
 }
 
@@ -478,5 +528,62 @@ func TestReportOnTheStoreCountsWhatSweepWouldDeleteChangesNothingAndNamesACauseF
 	}
 	if rep.UserMaps.Maps != 1 {
 		t.Errorf("user maps not considered: %d, want team-conf", rep.UserMaps.Maps)
+	}
+}
+
+// jumpClock is the run's clock, moved on by the test: a delete that waited
+// (behind throttling, say) is seen to have waited.
+type jumpClock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+func (c *jumpClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return time.Now().Add(c.offset) }
+
+func (c *jumpClock) jump(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.offset += d }
+
+// afterRecheck is a Store that runs a change once, just after the re-check
+// of non-terminated Pods before a batch of deletes.
+type afterRecheck struct {
+	store.Store
+	mu   sync.Mutex
+	then func()
+}
+
+func (s *afterRecheck) ListPods(ctx context.Context, ns string, opts metav1.ListOptions) (*corev1.PodList, error) {
+	l, err := s.Store.ListPods(ctx, ns, opts)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if opts.FieldSelector == nonTerminatedPods && s.then != nil {
+		s.then()
+		s.then = nil
+	}
+	return l, err
+}
+
+func TestSweepOnTheStoreReadsAgainBeforeADeleteThatWaitedPastTheBound(t *testing.T) {
+	w := newMemWorld(t)
+	w.finishedApp("jobs")
+	clock := &jumpClock{}
+	retry := DefaultRetryPolicy
+	retry.Clock = clock
+	c := w.clients()
+	// After the batch's re-check, a Pod starts that mounts the executor
+	// map, and the deletes wait longer than the bound before they are sent.
+	c.Store = &afterRecheck{Store: w.s, then: func() {
+		w.pod("jobs", "late", "", "", corev1.PodRunning, nil, "spark-exec-0000000000000001-conf-map")
+		clock.jump(DefaultRecheckBound + time.Minute)
+	}}
+	res, err := Sweep(context.Background(), c, memLogger, SweepOptions{Namespace: "jobs", OlderThan: time.Hour, Retry: retry,
+		Now: func() time.Time { return time.Now().Add(48 * time.Hour) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	why := decided(res)
+	if got := why["spark-exec-0000000000000001-conf-map"]; !strings.Contains(got, "in use by Pod late (Running)") {
+		t.Errorf("the map a Pod mounted while its delete waited: %q", got)
+	}
+	if got := w.maps("jobs"); slices.Contains(got, "spark-drv-0000000000000001-conf-map") || !slices.Contains(got, "spark-exec-0000000000000001-conf-map") {
+		t.Errorf("maps left %v: want the driver map gone (re-read, still unused) and the executor map kept; ledger %v", got, why)
 	}
 }
