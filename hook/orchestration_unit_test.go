@@ -538,7 +538,11 @@ type jumpClock struct {
 	offset time.Duration
 }
 
-func (c *jumpClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return time.Now().Add(c.offset) }
+func (c *jumpClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
 
 func (c *jumpClock) jump(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.offset += d }
 
