@@ -119,6 +119,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.scale.pods, "scale-pods", 1000, "--scale: Pods among each backlog (a fifth Running, each mounting a leftover map)")
 	fs.IntVar(&o.scale.dataBytes, "scale-data-bytes", 2048, "--scale: data in each leftover map")
 	fs.IntVar(&o.scale.small, "scale-small", 10000, "--scale: maps in the namespace the large one is compared with")
+	fs.BoolVar(&o.scale.oneOnly, "scale-one-only", false, "--scale: only the 10,000- and the 120,000-map namespaces and their rows (report and sweep), without the floor and the spread-out backlog: a third of the seeding")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
