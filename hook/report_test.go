@@ -1,6 +1,7 @@
 package hook
 
 import (
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -160,7 +161,9 @@ func TestReportCountsAreSweepsDecisionsByNamespaceKindAgeCauseAndApplication(t *
 		return Entry{Namespace: ns, Name: name, Kind: kind, AppID: id, Decision: d, Reason: reason, origin: o}
 	}
 	noTTL := origin{app: true, age: 3 * 24 * time.Hour}
-	a.sizes = map[string]int64{"a/m1": 100, "a/m2": 50}
+	a.sizes = sizeIndex{}
+	a.sizes.put("a", "m1", 100)
+	a.sizes.put("a", "m2", 50)
 	a.record(e("a", "m1", rule.KindDriverConf, "app-1", WouldDelete, "", noTTL))
 	a.record(e("a", "m2", rule.KindExecutorConf, "app-1", WouldDelete, "", noTTL))
 	a.record(e("a", "m3", rule.KindDriverConf, "app-2", Skipped, "in use by Pod nb (Running)", noTTL))
@@ -231,6 +234,22 @@ func TestReportNeedsOnlySweepsReads(t *testing.T) {
 		isRead := k[2] == "get" || k[2] == "list" || k[2] == "watch" // sweep also deletes and records Events
 		if isRead && !slices.ContainsFunc(need, func(a Access) bool { return a.Group == k[0] && a.Resource == k[1] && a.Verb == k[2] }) {
 			t.Errorf("sweep reads with %s %s, report does not ask for it", k[2], k[1])
+		}
+	}
+}
+
+func TestReportSizesAreKeptPerMapByNamespaceAndName(t *testing.T) {
+	ix := sizeIndex{}
+	ix.put("a", "bc", 10)
+	ix.put("ab", "c", 20)
+	ix.put("jobs", "big", 1<<40) // more than any map holds: kept at the most 32 bits hold
+	ix.put("jobs", "odd", -5)
+	for _, tc := range []struct {
+		ns, name string
+		want     int64
+	}{{"a", "bc", 10}, {"ab", "c", 20}, {"jobs", "big", math.MaxUint32}, {"jobs", "odd", 0}, {"jobs", "absent", 0}} {
+		if got := ix.get(tc.ns, tc.name); got != tc.want {
+			t.Errorf("%s/%s: %d bytes, want %d", tc.ns, tc.name, got, tc.want)
 		}
 	}
 }
