@@ -44,6 +44,9 @@ type Options struct {
 	// implies ControllerManager, with the job and root-ca-cert-publisher
 	// controllers too. It needs root; otherwise Start fails with ErrNoNode.
 	Node bool
+	// ApacheCRD also installs the Apache Spark Kubernetes Operator's
+	// SparkApplication CRD (spark.apache.org) beside the Kubeflow one.
+	ApacheCRD bool
 }
 
 // ControlPlane is a running etcd + kube-apiserver (+ kube-controller-manager).
@@ -121,6 +124,11 @@ func start(ctx context.Context, bins string, opts Options) (_ *ControlPlane, err
 	// collector knows SparkApplications from its first discovery.
 	if err := cp.installCRDs(ctx, opts.ReadyTimeout); err != nil {
 		return nil, err
+	}
+	if opts.ApacheCRD {
+		if err := cp.InstallApacheCRD(ctx, opts.ReadyTimeout); err != nil {
+			return nil, err
+		}
 	}
 	if opts.ControllerManager || opts.Node {
 		controllers := "garbagecollector,clusterrole-aggregation,serviceaccount,serviceaccount-token"

@@ -30,6 +30,16 @@ var CRDResource = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Ver
 //go:embed crds/*.yaml
 var crdFS embed.FS
 
+// apacheCRDFS holds the Apache Spark Kubernetes Operator's SparkApplication
+// CRD (see crds/apache/SOURCE.md). It is installed only on request: most
+// tests run the Kubeflow operator alone, and at about 1 MB it is not free.
+//
+//go:embed crds/apache/*.yaml
+var apacheCRDFS embed.FS
+
+// ApacheCRDName is the name of the Apache operator's SparkApplication CRD.
+const ApacheCRDName = "sparkapplications.spark.apache.org"
+
 // CRDManifests returns the embedded CRD manifests, by file name.
 func CRDManifests() (map[string][]byte, error) {
 	files, err := fs.Glob(crdFS, "crds/*.yaml")
@@ -50,11 +60,26 @@ func CRDManifests() (map[string][]byte, error) {
 	return out, nil
 }
 
+// ApacheCRDManifests returns the embedded Apache operator CRD manifest, by
+// file name.
+func ApacheCRDManifests() (map[string][]byte, error) {
+	const f = "crds/apache/spark.apache.org_sparkapplications.yaml"
+	b, err := apacheCRDFS.ReadFile(f)
+	if err != nil {
+		return nil, fmt.Errorf("read embedded Apache CRD: %w", err)
+	}
+	return map[string][]byte{f: b}, nil
+}
+
 func readCRDs() ([]*unstructured.Unstructured, error) {
 	manifests, err := CRDManifests()
 	if err != nil {
 		return nil, err
 	}
+	return decodeCRDs(manifests)
+}
+
+func decodeCRDs(manifests map[string][]byte) ([]*unstructured.Unstructured, error) {
 	var crds []*unstructured.Unstructured
 	for f, data := range manifests {
 		dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
@@ -85,6 +110,26 @@ func (c *ControlPlane) installCRDs(ctx context.Context, timeout time.Duration) e
 	if err != nil {
 		return err
 	}
+	return c.createCRDs(ctx, crds, timeout)
+}
+
+// InstallApacheCRD creates the Apache Spark Kubernetes Operator's
+// SparkApplication CRD (spark.apache.org, v1 and v1beta1) and waits until
+// it is Established. It is created, not applied: the manifest is larger
+// than the annotation a client-side apply would write.
+func (c *ControlPlane) InstallApacheCRD(ctx context.Context, timeout time.Duration) error {
+	manifests, err := ApacheCRDManifests()
+	if err != nil {
+		return err
+	}
+	crds, err := decodeCRDs(manifests)
+	if err != nil {
+		return err
+	}
+	return c.createCRDs(ctx, crds, timeout)
+}
+
+func (c *ControlPlane) createCRDs(ctx context.Context, crds []*unstructured.Unstructured, timeout time.Duration) error {
 	dyn := c.Dynamic().Resource(CRDResource)
 	for _, crd := range crds {
 		if _, err := dyn.Create(ctx, crd, metav1.CreateOptions{}); err != nil {
