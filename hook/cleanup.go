@@ -26,6 +26,12 @@ type CleanupOptions struct {
 	SparkApp  string
 	DriverPod string
 	AppID     string
+	// Operator, when set (OperatorKubeflow or OperatorApache), says whose
+	// SparkApplication the target is; SparkApp may say it too, qualified
+	// as sparkapplications.<group>/NAME. With both operators' CRDs
+	// installed and an application of the name in each group, one of
+	// them must say it: the tool never guesses.
+	Operator string
 
 	DryRun bool
 	// Wait, when positive, waits (by watching) up to this long for a live
@@ -59,9 +65,14 @@ func (o *CleanupOptions) validate() error {
 	if n != 1 {
 		return Usagef("give exactly one target: a SparkApplication, a driver Pod or a Spark application id")
 	}
+	name, op, err := ParseSparkAppTarget(o.SparkApp, o.Operator)
+	if err != nil {
+		return err
+	}
+	o.SparkApp, o.Operator = name, op
 	switch {
 	case o.SparkApp != "":
-		return ValidateObjectName("SparkApplication name", o.SparkApp)
+		return nil
 	case o.DriverPod != "":
 		return ValidateObjectName("driver Pod name", o.DriverPod)
 	default:

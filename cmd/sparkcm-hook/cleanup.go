@@ -28,7 +28,7 @@ func (o *cleanupOptions) Validate() error {
 		flag, value string
 		check       func(string) error
 	}{
-		{"--spark-app", o.SparkApp, func(v string) error { return hook.ValidateObjectName("SparkApplication name", v) }},
+		{"--spark-app", o.SparkApp, func(v string) error { _, _, err := hook.ParseSparkAppTarget(v, o.Operator); return err }},
 		{"--driver-pod", o.DriverPod, func(v string) error { return hook.ValidateObjectName("driver Pod name", v) }},
 		{"--app-id", o.AppID, hook.ValidateAppID},
 	}
@@ -45,7 +45,8 @@ func (o *cleanupOptions) Validate() error {
 	if given != 1 {
 		return hook.Usagef("give exactly one of --spark-app, --driver-pod or --app-id")
 	}
-	return nil
+	_, _, err := hook.ParseSparkAppTarget("", o.Operator)
+	return err
 }
 
 func (o *cleanupOptions) complete(c *cli.Context, _ *globals) {
@@ -72,7 +73,7 @@ func cleanupCommand(g *globals) *cli.Command {
 	return &cli.Command{
 		Name:      "cleanup",
 		Usage:     "delete exactly one finished Spark application's ConfigMaps",
-		UsageText: g.prog + " cleanup -n NAMESPACE (--spark-app NAME | --driver-pod NAME | --app-id SPARK_APP_ID) [--dry-run] [-o " + formatNames("|") + "] [--timeout DURATION] [--wait DURATION]",
+		UsageText: g.prog + " cleanup -n NAMESPACE (--spark-app NAME | --driver-pod NAME | --app-id SPARK_APP_ID) [--operator kubeflow|apache] [--dry-run] [-o " + formatNames("|") + "] [--timeout DURATION] [--wait DURATION]",
 		Description: `Deletes the ConfigMaps Spark and the Spark Operator generated for one application, once it has
 finished: maps labelled spark-app-selector=<id>, and maps owned by its driver Pod or SparkApplication
 and named as Spark names them. Give any one target; the rest is resolved (SparkApplication ->
@@ -97,6 +98,7 @@ to delete and exits 0.
 			[]cli.Flag{
 				&cli.StringFlag{Name: "spark-app", Usage: "SparkApplication name", EnvVars: env("spark-app"), Destination: &o.SparkApp},
 				&cli.StringFlag{Name: "driver-pod", Usage: "driver Pod name (Airflow's XCom pod_name)", EnvVars: env("driver-pod"), Destination: &o.DriverPod},
+				&cli.StringFlag{Name: "operator", Usage: "whose SparkApplication the target is: kubeflow (sparkoperator.k8s.io) or apache (spark.apache.org); needed only when both have one of that name", EnvVars: env("operator"), Destination: &o.Operator},
 				&cli.StringFlag{Name: "app-id", Usage: "Spark application id (the spark-app-selector label)", EnvVars: env("app-id"), Destination: &o.AppID},
 				&cli.DurationFlag{Name: "wait", Usage: "wait up to this long (by watching) for a running application to finish first", EnvVars: env("wait"), Destination: &o.Wait},
 				noEventFlag(&o.NoEvent),
