@@ -128,13 +128,15 @@ func TestLiveChecksTheApacheGroupWhenServedAndReadable(t *testing.T) {
 }
 
 // rbac preflight --for check asks for what check --live sends: the list of
-// the Kubeflow applications, and the optional namespace read, nothing more.
+// the Kubeflow applications, the list of the Apache ones where that group is
+// served, and the optional namespace read, nothing more.
 func TestCheckNeedsOnlyTheListOfApplications(t *testing.T) {
 	var got []string
 	for _, a := range PermissionsFor(CommandCheck) {
-		got = append(got, fmt.Sprintf("%s %s.%s optional=%v", a.Verb, a.Resource, a.Group, a.Optional))
+		got = append(got, fmt.Sprintf("%s %s.%s optional=%v whenServed=%v", a.Verb, a.Resource, a.Group, a.Optional, a.WhenServed))
 	}
-	want := []string{"list sparkapplications.sparkoperator.k8s.io optional=false", "get namespaces. optional=true"}
+	want := []string{"list sparkapplications.sparkoperator.k8s.io optional=false whenServed=false",
+		"list sparkapplications.spark.apache.org optional=false whenServed=true", "get namespaces. optional=true whenServed=false"}
 	if !slices.Equal(got, want) {
 		t.Errorf("check needs %q, want %q", got, want)
 	}

@@ -4,6 +4,8 @@ import (
 	"slices"
 
 	rbacv1 "k8s.io/api/rbac/v1"
+
+	"github.com/sparkcm-hook/sparkcm-hook/hook/kube"
 )
 
 // Commands whose API access Permissions lists.
@@ -33,8 +35,12 @@ type Access struct {
 	// Optional access is used when granted and tolerated when refused
 	// (reading the Namespace only to say "not found" clearly). The chart's
 	// Role does not hold it.
-	Optional bool   `json:"optional"`
-	Why      string `json:"why"`
+	Optional bool `json:"optional"`
+	// WhenServed access is required only where the API server serves its
+	// group (the Apache operator's CRD is installed): preflight asks for it
+	// only then, and the chart's Role grants it behind a value.
+	WhenServed bool   `json:"whenServed,omitempty"`
+	Why        string `json:"why"`
 }
 
 var allCommands = []string{CommandCleanup, CommandSweep, CommandWatch}
@@ -62,6 +68,9 @@ var Permissions = []Access{
 	{Group: "sparkoperator.k8s.io", Resource: "sparkapplications", Verb: "get", Commands: reading, Why: "read the application's state and user-supplied maps; sweep reads it again just before deleting its maps"},
 	{Group: "sparkoperator.k8s.io", Resource: "sparkapplications", Verb: "list", Commands: listingApps, Why: "find applications by id; sweep reads them all; check --live lints them"},
 	{Group: "sparkoperator.k8s.io", Resource: "sparkapplications", Verb: "watch", Commands: reading, Why: "wait for the application to end (cleanup when told to wait, watch); sweep follows the applications it judged until their maps are deleted (without it, it reads each again)"},
+	{Group: ApacheSparkGroup, Resource: "sparkapplications", Verb: "get", Commands: reading, WhenServed: true, Why: "read an Apache operator application's state, attempt and retain settings; read it again just before deleting its maps"},
+	{Group: ApacheSparkGroup, Resource: "sparkapplications", Verb: "list", Commands: listingApps, WhenServed: true, Why: "find Apache operator applications by name or id; sweep reads them all; check --live lints them"},
+	{Group: ApacheSparkGroup, Resource: "sparkapplications", Verb: "watch", Commands: targeted, WhenServed: true, Why: "wait for an Apache operator application to end (cleanup when told to wait, watch)"},
 	{Group: "", Resource: "events", Verb: "create", Commands: allCommands, Why: "record the summary Event"},
 	{Group: "", Resource: "namespaces", Verb: "get", Commands: listingApps, Optional: true, Why: "say \"namespace not found\" clearly; a 403 is ignored"},
 }
@@ -82,9 +91,31 @@ func PermissionsFor(command string) []Access {
 }
 
 // RoleRules are the rules of the chart's Role: every access that is not
-// optional, one rule per resource, verbs in table order.
+// optional, one rule per resource, verbs in table order. The access needed
+// only where a group is served is not among them: see WhenServedRules.
 func RoleRules() []rbacv1.PolicyRule {
-	return RulesFor(func(a Access) bool { return !a.Optional }, Permissions)
+	return RulesFor(func(a Access) bool { return !a.Optional && !a.WhenServed }, Permissions)
+}
+
+// WhenServedRules are the rules the chart's Role adds when told that the
+// Apache operator's CRD is installed (apacheOperator.enabled).
+func WhenServedRules() []rbacv1.PolicyRule {
+	return RulesFor(func(a Access) bool { return a.WhenServed }, Permissions)
+}
+
+// GroupServed says whether the API server serves an API group (its CRD is
+// installed).
+func GroupServed(d kube.DiscoveryInterface, group string) (bool, error) {
+	list, err := d.ServerGroups()
+	if err != nil {
+		return false, err
+	}
+	for _, g := range list.Groups {
+		if g.Name == group {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // RulesFor groups the accesses keep accepts into one rule per API group and

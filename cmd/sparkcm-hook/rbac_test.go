@@ -18,12 +18,14 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/component-helpers/auth/rbac/validation"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/sparkfixture"
+	"github.com/sparkcm-hook/sparkcm-hook/internal/testbed"
 )
 
 // reportLine finds "#   RESULT  VERB  RESOURCE" in a preflight report.
@@ -121,7 +123,8 @@ func TestPreflightPrintsARoleThatGrantsExactlyTheMissingVerbs(t *testing.T) {
 	role, rb := manifest(t, r.stdout)
 	var missing []hook.Access
 	for _, a := range hook.PermissionsFor(hook.CommandCleanup) {
-		if !a.Optional && !(a.Resource == "configmaps" && (a.Verb == "get" || a.Verb == "list")) {
+		// The Apache operator's CRD is not installed here: its verbs are not asked.
+		if !a.Optional && !a.WhenServed && !(a.Resource == "configmaps" && (a.Verb == "get" || a.Verb == "list")) {
 			missing = append(missing, a)
 		}
 	}
@@ -158,7 +161,13 @@ func TestPreflightPrintsARoleThatGrantsExactlyTheMissingVerbs(t *testing.T) {
 	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &p) != nil {
 		t.Fatalf("after applying the manifest: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
-	if p.User != "system:serviceaccount:"+ns+":partial" || len(p.Checks) != len(hook.PermissionsFor(hook.CommandCleanup)) {
+	asked := 0
+	for _, a := range hook.PermissionsFor(hook.CommandCleanup) {
+		if !a.WhenServed {
+			asked++
+		}
+	}
+	if p.User != "system:serviceaccount:"+ns+":partial" || len(p.Checks) != asked {
 		t.Errorf("preflight %+v", p)
 	}
 }
@@ -212,6 +221,61 @@ func TestSweepAndWatchAcceptPreflight(t *testing.T) {
 	// The admin passes the preflight and the sweep runs.
 	if r := runCLI(t, "sweep", "--kubeconfig", kubeconfig(t, cp.Get(t).AdminConfig(), ns), "--older-than", "0s", "--preflight"); r.code != 0 {
 		t.Fatalf("admin sweep --preflight: exit %d\n%s", r.code, r.stderr)
+	}
+}
+
+// Where the Apache operator's CRD is installed, preflight asks for its
+// verbs too: the chart's Role without them fails it, naming them, and with
+// them passes. Where it is not installed, they are not asked.
+func TestPreflightNamesTheApacheVerbsWhenItsCRDIsInstalled(t *testing.T) {
+	skipShort(t)
+	ctx := context.Background()
+	both := testbed.ForTest(t, testbed.Options{ApacheCRD: true})
+	ns := both.NewNamespace(t)
+	kube := kubernetes.NewForConfigOrDie(both.AdminConfig())
+	grant := func(name string, rules []rbacv1.PolicyRule) string {
+		t.Helper()
+		if _, err := kube.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := kube.RbacV1().Roles(ns).Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: name}, Rules: rules}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := kube.RbacV1().RoleBindings(ns).Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name},
+			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: name},
+			Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: name, Namespace: ns}}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := both.ServiceAccountConfig(ctx, ns, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return kubeconfig(t, cfg, ns)
+	}
+	kubeflowOnly := grant("kubeflow-only", hook.RoleRules())
+	r := runCLI(t, "rbac", "preflight", "--kubeconfig", kubeflowOnly, "--for", "sweep")
+	if r.code != exitForbidden {
+		t.Fatalf("the Role without the Apache verbs: exit %d, want 3\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	for _, verb := range []string{"get", "list"} {
+		if !reportLine(r.stdout, "DENIED", verb, "sparkapplications.spark.apache.org") {
+			t.Errorf("preflight does not name %s sparkapplications.spark.apache.org as denied:\n%s", verb, r.stdout)
+		}
+	}
+	role, _ := manifest(t, r.stdout)
+	if ok, _ := validation.Covers(role.Rules, hook.RulesFor(func(a hook.Access) bool { return a.WhenServed && slices.Contains(a.Commands, hook.CommandSweep) }, hook.Permissions)); !ok {
+		t.Errorf("the printed Role %v does not grant the Apache verbs sweep needs", role.Rules)
+	}
+	withApache := grant("with-apache", append(hook.RoleRules(), hook.WhenServedRules()...))
+	if r := runCLI(t, "rbac", "preflight", "--kubeconfig", withApache, "--for", "sweep"); r.code != 0 {
+		t.Fatalf("the Role with the Apache verbs: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+
+	// Without the CRD (the shared control plane) the same Role passes.
+	plain := cp.NewNamespace(t)
+	kc := accountKubeconfig(t, plain, "kubeflow-only", hook.RoleRules()...)
+	if r := runCLI(t, "rbac", "preflight", "--kubeconfig", kc, "--for", "sweep"); r.code != 0 || strings.Contains(r.stdout, "spark.apache.org") {
+		t.Fatalf("without the Apache CRD: exit %d, want 0 and no spark.apache.org check\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 }
 

@@ -35,7 +35,13 @@ func TestChartRoleAndREADMEAgreeWithThePermissionsInCode(t *testing.T) {
 	coversBothWays(t, "the chart's Role", hook.RoleRules(), role.Rules)
 
 	cr := typed[rbacv1.ClusterRole](t, one(t, render(t, "sparkcm-hook", "ops", "clusterWide.enabled=true"), "ClusterRole"))
-	coversBothWays(t, "the chart's ClusterRole", hook.RulesFor(func(hook.Access) bool { return true }, hook.Permissions), cr.Rules)
+	coversBothWays(t, "the chart's ClusterRole", hook.RulesFor(func(a hook.Access) bool { return !a.WhenServed }, hook.Permissions), cr.Rules)
+
+	// The Apache operator's verbs, behind their value, in the Role and the ClusterRole alike.
+	role = typed[rbacv1.Role](t, one(t, render(t, "sparkcm-hook", "spark-jobs", "apacheOperator.enabled=true"), "Role"))
+	coversBothWays(t, "the chart's Role with apacheOperator.enabled", append(hook.RoleRules(), hook.WhenServedRules()...), role.Rules)
+	cr = typed[rbacv1.ClusterRole](t, one(t, render(t, "sparkcm-hook", "ops", "clusterWide.enabled=true", "apacheOperator.enabled=true"), "ClusterRole"))
+	coversBothWays(t, "the chart's ClusterRole with apacheOperator.enabled", hook.RulesFor(func(hook.Access) bool { return true }, hook.Permissions), cr.Rules)
 
 	readme, err := os.ReadFile("../../README.md")
 	if err != nil {

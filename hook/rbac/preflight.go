@@ -84,7 +84,23 @@ func RunPreflight(ctx context.Context, kc kube.Interface, log *slog.Logger, o Pr
 	}
 	p := &Preflight{Command: o.Command, Namespace: o.Namespace}
 	p.User, p.Groups = whoAmI(ctx, kc, log, o.Retry)
+	served := map[string]bool{}
 	for _, a := range need {
+		if a.WhenServed {
+			ok, seen := served[a.Group]
+			if !seen {
+				var err error
+				if ok, err = hook.GroupServed(kc.Discovery(), a.Group); err != nil {
+					// Unknown: ask, rather than pass over what may be needed.
+					log.Warn("cannot tell whether the API server serves the group; checking its verbs anyway", "group", a.Group, "err", err)
+					ok = true
+				}
+				served[a.Group] = ok
+			}
+			if !ok {
+				continue // the group is not served: nothing of it to read
+			}
+		}
 		req := Request{Verb: a.Verb, Group: a.Group, Resource: a.Resource, Namespace: o.Namespace}
 		if a.Resource == "namespaces" {
 			if o.Namespace == "" {

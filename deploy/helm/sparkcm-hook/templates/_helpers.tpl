@@ -63,6 +63,11 @@ Rendered into the Role, or into the ClusterRole with clusterWide.enabled.
 - apiGroups: ["sparkoperator.k8s.io"]
   resources: ["sparkapplications"]
   verbs: ["get", "list", "watch"]
+{{- if .Values.apacheOperator.enabled }}
+- apiGroups: ["spark.apache.org"]
+  resources: ["sparkapplications"]
+  verbs: ["get", "list", "watch"]
+{{- end }}
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create"]
