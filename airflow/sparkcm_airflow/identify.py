@@ -8,7 +8,9 @@ The order, most reliable first:
 2. The operator object, when it ran in this process: ``task.pod`` (the driver Pod it attached to)
    or, when the application was created but never started (startup timeout, submission failure:
    no XCom yet), the SparkApplication the operator created (``task.launcher.spark_obj_spec``), used
-   with ``--spark-app``.
+   with ``--spark-app``; an Apache Spark Kubernetes Operator application (``apiVersion:
+   spark.apache.org/...``) is named with its group, ``sparkapplications.spark.apache.org/NAME``, so
+   that the binary never mistakes it for a Kubeflow application of the same name.
 
 Nothing else is guessed: a configured ``name`` alone is not enough, because with the default
 ``random_name_suffix=True`` the real name is only known once the operator ran, and an application
@@ -34,6 +36,9 @@ OPT_OUT_PARAM = "sparkcm_hook_cleanup"
 OPT_OUT_TAG = "sparkcm-hook:off"
 
 _DNS_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+
+#: The Apache Spark Kubernetes Operator's API group; its applications are named with it.
+APACHE_GROUP = "spark.apache.org"
 
 
 def _usable(value: Any) -> str | None:
@@ -104,10 +109,14 @@ def find_target(
 
     # Only set once the operator submitted the SparkApplication in this process.
     launcher = vars(task).get("launcher") if hasattr(task, "__dict__") else None
-    app_name, app_ns = _meta(getattr(launcher, "spark_obj_spec", None) or None)
+    spec = getattr(launcher, "spark_obj_spec", None) or None
+    app_name, app_ns = _meta(spec)
     if app_name:
         ns = app_ns or task_ns or default_namespace
         if ns:
+            api_version = spec.get("apiVersion") if isinstance(spec, dict) else getattr(spec, "api_version", None)
+            if isinstance(api_version, str) and api_version.startswith(APACHE_GROUP + "/"):
+                app_name = f"sparkapplications.{APACHE_GROUP}/{app_name}"
             return CleanupTarget(namespace=ns, spark_app=app_name, source="operator SparkApplication")
     return None
 

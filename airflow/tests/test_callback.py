@@ -34,6 +34,16 @@ def test_without_xcom_uses_the_sparkapplication_the_operator_created(stub, spark
     assert stub.args[:5] == ["cleanup", "-n", "jobs", "--spark-app", "spark-pi-zz99yy88"]
 
 
+def test_an_apache_operator_application_is_named_with_its_group(stub, spark_operator):
+    """A spark.apache.org application of the same name as a Kubeflow one must not be mistaken for it."""
+    op = spark_operator(namespace="jobs")
+    meta = {"name": "spark-pi-zz99yy88", "namespace": "jobs"}
+    op.launcher = SimpleNamespace(spark_obj_spec={"apiVersion": "spark.apache.org/v1", "metadata": meta})
+    cleanup_on_failure({"ti": FakeTI(task=op), "task": op})
+    want = "sparkapplications.spark.apache.org/spark-pi-zz99yy88"
+    assert stub.args[:5] == ["cleanup", "-n", "jobs", "--spark-app", want]
+
+
 def test_without_xcom_uses_the_pod_the_operator_attached_to(stub, spark_operator):
     op = spark_operator()
     op.pod = SimpleNamespace(metadata=SimpleNamespace(name="spark-pi-q-driver", namespace="other"))

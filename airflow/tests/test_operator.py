@@ -112,6 +112,12 @@ def test_a_name_sparkcm_hook_would_refuse_is_a_failure_before_anything_runs(stub
     assert not stub.called
 
 
+def test_an_apache_operator_application_named_with_its_group_is_passed_on(stub, spark_operator):
+    name = "sparkapplications.spark.apache.org/spark-pi"
+    op(spark_app=name).execute(context_for(spark_operator(), xcoms={}))
+    assert stub.args[:5] == ["cleanup", "-n", "jobs", "--spark-app", name]
+
+
 class _FakePod:
     def __init__(self, exit_code: int) -> None:
         term = SimpleNamespace(exit_code=exit_code)

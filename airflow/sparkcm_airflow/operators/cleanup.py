@@ -55,6 +55,9 @@ DEFAULT_SERVICE_ACCOUNT = "sparkcm-hook"
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+#: A SparkApplication named with its group, as ``sparkcm-hook cleanup --spark-app`` takes it (needed
+#: where both operators' CRDs are installed and the name exists in both).
+_QUALIFIED = re.compile(r"^sparkapplications\.(sparkoperator\.k8s\.io|spark\.apache\.org)/")
 
 
 class CleanupFailed(AirflowException):
@@ -72,6 +75,8 @@ class SparkConfigMapCleanupOperator(BaseOperator):
         spark_task_id: the Spark task whose XCom ``pod_name`` / ``pod_namespace`` name the driver Pod;
             its ``kubernetes_conn_id`` and ``namespace`` are the defaults of the arguments below.
         driver_pod / spark_app / app_id: name the application directly instead (at most one; templated).
+            ``spark_app`` may name the operator's group, ``sparkapplications.spark.apache.org/NAME``
+            for an Apache Spark Kubernetes Operator application.
         namespace: namespace of the application (templated); default: XCom ``pod_namespace``, else the
             Spark task's rendered ``namespace``, else the connection's, else ``[sparkcm_hook] namespace``.
         kubernetes_conn_id: default: the Spark task's own, else ``[sparkcm_hook] kubernetes_conn_id``.
@@ -202,7 +207,7 @@ class SparkConfigMapCleanupOperator(BaseOperator):
                     f"{self.spark_task_id} recorded no driver pod (XCom pod_name is empty: it never started "
                     "one), so its application is unknown; nothing to clean up"
                 )
-        for value in (driver_pod, self.spark_app, self.app_id):
+        for value in (driver_pod, _QUALIFIED.sub("", str(self.spark_app or "")), self.app_id):
             if value and not _DNS_NAME.match(str(value).strip()):
                 raise CleanupFailed(f"{value!r} is not a Kubernetes object name: nothing was run", 2)
         ns = self._namespace(context, spark_task, conn_id)
