@@ -99,6 +99,9 @@ type cleaner struct {
 	// unreadable is why SparkApplications could not be read though their
 	// CRD is installed; the maps they own are then kept.
 	unreadable error
+	// appGroup is the API group of the SparkApplication the target
+	// resolved to: which operator's it is, for every later read of it.
+	appGroup string
 }
 
 // Cleanup deletes exactly one finished Spark application's ConfigMaps: the
@@ -339,21 +342,7 @@ func (cl *cleaner) resolveDriver(ctx context.Context, app *rule.View, name strin
 	if isNotFound(err) {
 		app.DriverName, app.DriverGone = name, true
 		if fromUser && app.App == nil {
-			if base, ok := strings.CutSuffix(name, "-driver"); ok && base != "" {
-				sa, err := cl.getSparkApp(ctx, base)
-				if err != nil {
-					return err
-				}
-				switch {
-				case sa == nil:
-				case sa.DriverPod == name:
-					app.SetApp(sa)
-				case sa.DriverPod == "" && !sa.Terminal():
-					// An application of that name that has not started
-					// its driver yet will name it exactly so.
-					app.Blocker = fmt.Sprintf("SparkApplication %s, whose driver will be %s, is %s", sa.Name, name, rule.StateOf(sa))
-				}
-			}
+			return cl.driverNamedFor(ctx, app, name)
 		}
 		return nil
 	}
@@ -361,6 +350,52 @@ func (cl *cleaner) resolveDriver(ctx context.Context, app *rule.View, name strin
 		return err
 	}
 	return cl.adoptDriver(ctx, app, pod)
+}
+
+// driverNamedFor looks, for a driver Pod that is gone, for the
+// SparkApplication whose driver it was by each operator's naming: the
+// Kubeflow operator's <app>-driver, the Apache operator's
+// <app>-<attempt>-driver.
+func (cl *cleaner) driverNamedFor(ctx context.Context, app *rule.View, name string) error {
+	base, ok := strings.CutSuffix(name, "-driver")
+	if !ok || base == "" {
+		return nil
+	}
+	candidates := [][2]string{{sparkOperatorAPI.Group, base}}
+	if i := strings.LastIndexByte(base, '-'); i > 0 && isDigits(base[i+1:]) {
+		candidates = append(candidates, [2]string{ApacheSparkGroup, base[:i]})
+	}
+	for _, c := range candidates {
+		if cl.o.Operator != "" && operatorOfGroup(c[0]) != cl.o.Operator {
+			continue
+		}
+		sa, err := cl.getSparkAppIn(ctx, c[0], c[1])
+		if err != nil {
+			return err
+		}
+		switch {
+		case sa == nil:
+		case sa.DriverPod == name && app.App == nil:
+			app.SetApp(sa)
+			cl.appGroup = c[0]
+		case sa.DriverPod == name:
+			return &AmbiguousAppError{Namespace: cl.o.Namespace, Name: sa.Name}
+		case sa.DriverPod == "" && !sa.Terminal():
+			// An application of that name that has not started its
+			// driver yet may name it exactly so.
+			app.Blocker = fmt.Sprintf("SparkApplication %s, whose driver may be %s, is %s", sa.Name, name, rule.StateOf(sa))
+		}
+	}
+	return nil
+}
+
+func isDigits(s string) bool {
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // adoptDriver checks that a Pod is a Spark driver and records it, with the
@@ -374,7 +409,7 @@ func (cl *cleaner) adoptDriver(ctx context.Context, app *rule.View, pod *corev1.
 	if app.App != nil || app.AppGone {
 		// The SparkApplication was named by the caller: the Pod must be
 		// its driver, by UID where the application is known.
-		if ref == nil || ref.Name != app.AppName || (app.AppUID != "" && ref.UID != app.AppUID) {
+		if ref == nil || ref.Name != app.AppName || (app.AppUID != "" && ref.UID != app.AppUID) || (cl.appGroup != "" && groupOf(ref.APIVersion) != cl.appGroup) {
 			if !rule.PodTerminated(pod) {
 				app.Blocker = fmt.Sprintf("Pod %s of the same name, another application's driver, is %s", pod.Name, rule.PhaseOf(pod))
 			}
@@ -391,7 +426,11 @@ func (cl *cleaner) adoptDriver(ctx context.Context, app *rule.View, pod *corev1.
 	if ref == nil {
 		return nil
 	}
-	sa, err := cl.getSparkApp(ctx, ref.Name)
+	if op := operatorOfGroup(groupOf(ref.APIVersion)); cl.o.Operator != "" && op != cl.o.Operator {
+		return Usagef("pod %s/%s belongs to the %s operator's SparkApplication %s, not to the %s operator's", pod.Namespace, pod.Name, op, ref.Name, cl.o.Operator)
+	}
+	cl.appGroup = groupOf(ref.APIVersion)
+	sa, err := cl.getSparkAppIn(ctx, cl.appGroup, ref.Name)
 	if err != nil {
 		return err
 	}
@@ -408,26 +447,74 @@ func (cl *cleaner) adoptDriver(ctx context.Context, app *rule.View, pod *corev1.
 	return nil
 }
 
-// sparkAppOwner is a Pod's ownerReference to a SparkApplication, if any.
+// sparkAppOwner is a Pod's ownerReference to a SparkApplication of either
+// operator, if any.
 func sparkAppOwner(pod *corev1.Pod) *metav1.OwnerReference {
 	for i, ref := range pod.OwnerReferences {
-		if rule.IsSparkAppRef(ref) {
+		if ref.Kind == "SparkApplication" && operatorOfGroup(groupOf(ref.APIVersion)) != "" {
 			return &pod.OwnerReferences[i]
 		}
 	}
 	return nil
 }
 
-// getSparkApp reads a SparkApplication; nil when it (or its CRD) is absent.
+// getSparkApp reads the SparkApplication the user named: in the group
+// --operator (or a qualified name) said, else in each group the API server
+// serves. A name found in both groups is an *AmbiguousAppError: the tool
+// never guesses which application is meant. nil when it (or its CRD) is
+// absent.
 func (cl *cleaner) getSparkApp(ctx context.Context, name string) (*rule.SparkApp, error) {
+	var found []*rule.SparkApp
+	var groups []string
+	for _, op := range []string{OperatorKubeflow, OperatorApache} {
+		if cl.o.Operator != "" && cl.o.Operator != op {
+			continue
+		}
+		g := operatorGroups[op].Group
+		sa, err := cl.getSparkAppIn(ctx, g, name)
+		if err != nil {
+			return nil, err
+		}
+		if sa != nil {
+			found, groups = append(found, sa), append(groups, g)
+		}
+	}
+	switch len(found) {
+	case 0:
+		if cl.o.Operator != "" {
+			cl.appGroup = operatorGroups[cl.o.Operator].Group
+		}
+		return nil, nil
+	case 1:
+		cl.appGroup = groups[0]
+		return found[0], nil
+	}
+	return nil, &AmbiguousAppError{Namespace: cl.o.Namespace, Name: name}
+}
+
+// getSparkAppIn reads a SparkApplication of one group; nil when it (or its
+// CRD) is absent.
+func (cl *cleaner) getSparkAppIn(ctx context.Context, group, name string) (*rule.SparkApp, error) {
+	api := sparkOperatorAPI
+	if group == ApacheSparkGroup {
+		api = apacheAppsAPI
+	}
+	gvr, served, err := appResource(ctx, cl.c, group)
+	if err != nil {
+		cl.noteUnreadable(err)
+		return nil, nil
+	}
+	if !served {
+		return nil, nil
+	}
 	var u *unstructured.Unstructured
-	err := cl.call(ctx, "get sparkapplication "+name, "get", SparkApplicationGVR.Group, SparkApplicationGVR.Resource, func(ctx context.Context) error {
+	err = cl.call(ctx, "get sparkapplication "+name, "get", gvr.Group, gvr.Resource, func(ctx context.Context) error {
 		var err error
-		u, err = cl.c.api().GetApp(ctx, SparkApplicationGVR, cl.o.Namespace, name)
+		u, err = cl.c.api().GetApp(ctx, gvr, cl.o.Namespace, name)
 		return err
 	})
 	if answered404(err) {
-		cl.noteUnreadable(sparkAppsMissing(ctx, cl.c, err, name))
+		cl.noteUnreadable(appsMissingIn(ctx, cl.c, api, err, name))
 		return nil, nil
 	}
 	if err != nil {
@@ -446,26 +533,42 @@ func (cl *cleaner) noteUnreadable(err error) {
 	cl.log.Warn("SparkApplications cannot be read; the maps they own are kept", "err", oneLineErr(err))
 }
 
-// findSparkAppByID looks for the SparkApplication whose status names the id.
-// Without the CRD there is none to find.
+// findSparkAppByID looks for the SparkApplication whose status names the
+// id, in every group the API server serves (or the one the user named).
+// Without a CRD there is none to find.
 func (cl *cleaner) findSparkAppByID(ctx context.Context, app *rule.View, id string) error {
-	var list *unstructured.UnstructuredList
-	err := cl.call(ctx, "list sparkapplications", "list", SparkApplicationGVR.Group, SparkApplicationGVR.Resource, func(ctx context.Context) error {
-		var err error
-		list, err = cl.c.api().ListApps(ctx, SparkApplicationGVR, cl.o.Namespace, metav1.ListOptions{})
-		return err
-	})
-	if answered404(err) {
-		cl.noteUnreadable(sparkAppsMissing(ctx, cl.c, err, ""))
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	for i := range list.Items {
-		if sa := rule.ParseSparkApp(&list.Items[i]); sa.AppID == id {
-			app.SetApp(sa)
-			return nil
+	for _, op := range []string{OperatorKubeflow, OperatorApache} {
+		if cl.o.Operator != "" && cl.o.Operator != op {
+			continue
+		}
+		api := operatorGroups[op]
+		gvr, served, err := appResource(ctx, cl.c, api.Group)
+		if err != nil {
+			cl.noteUnreadable(err)
+			continue
+		}
+		if !served {
+			continue
+		}
+		var list *unstructured.UnstructuredList
+		err = cl.call(ctx, "list "+gvr.Resource+"."+gvr.Group, "list", gvr.Group, gvr.Resource, func(ctx context.Context) error {
+			var err error
+			list, err = cl.c.api().ListApps(ctx, gvr, cl.o.Namespace, metav1.ListOptions{})
+			return err
+		})
+		if answered404(err) {
+			cl.noteUnreadable(appsMissingIn(ctx, cl.c, api, err, ""))
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		for i := range list.Items {
+			if sa := rule.ParseSparkApp(&list.Items[i]); sa.AppID == id {
+				app.SetApp(sa)
+				cl.appGroup = api.Group
+				return nil
+			}
 		}
 	}
 	return nil
@@ -618,7 +721,7 @@ func (cl *cleaner) inUse(ctx context.Context, app *rule.View) (rule.RefIndex, ti
 func (cl *cleaner) appStillFinished(ctx context.Context, app *rule.View, toDelete []Entry, podsAt time.Time, res *Result) ([]Entry, error) {
 	at := podsAt
 	if len(toDelete) > 0 && app.StateMatters() {
-		why, appAt, err := readAppLive(ctx, cl.c, cl.log, cl.o.Retry, cl.o.Namespace, app.App.Name, app.App.UID)
+		why, appAt, err := readAppLive(ctx, cl.c, cl.log, cl.o.Retry, cl.appGroup, cl.o.Namespace, app.App.Name, app.App.UID)
 		if err != nil {
 			return nil, err
 		}
@@ -657,7 +760,7 @@ func (cl *cleaner) recheckOne(app *rule.View) recheckFunc {
 		if app.StateMatters() {
 			wg.Go(func() {
 				why, appAt, appErr = appReads.get(ctx, "", notBefore, func(ctx context.Context) (string, time.Time, error) {
-					return readAppLive(ctx, cl.c, cl.log, cl.o.Retry, cl.o.Namespace, app.App.Name, app.App.UID)
+					return readAppLive(ctx, cl.c, cl.log, cl.o.Retry, cl.appGroup, cl.o.Namespace, app.App.Name, app.App.UID)
 				})
 			})
 		}

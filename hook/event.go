@@ -20,7 +20,11 @@ func (cl *cleaner) recordEvent(ctx context.Context, app *rule.View, res *Result)
 	var ref corev1.ObjectReference
 	switch {
 	case app.App != nil:
-		ref = corev1.ObjectReference{APIVersion: SparkApplicationGVR.GroupVersion().String(), Kind: "SparkApplication", Name: app.App.Name, UID: app.App.UID, Namespace: cl.o.Namespace}
+		gvr, _, _ := appResource(ctx, cl.c, cl.appGroup)
+		if gvr.Group == "" {
+			gvr = SparkApplicationGVR
+		}
+		ref = corev1.ObjectReference{APIVersion: gvr.GroupVersion().String(), Kind: "SparkApplication", Name: app.App.Name, UID: app.App.UID, Namespace: cl.o.Namespace}
 	case app.Driver != nil:
 		ref = corev1.ObjectReference{APIVersion: "v1", Kind: "Pod", Name: app.Driver.Name, UID: app.Driver.UID, Namespace: cl.o.Namespace}
 	default:

@@ -172,16 +172,27 @@ func (f *freshReads[T]) get(ctx context.Context, key string, notBefore time.Time
 // same object (by UID) in a state that is not final is live; one gone, or
 // replaced by a new one of the same name, no longer speaks for the maps
 // judged by the old one.
-func readAppLive(ctx context.Context, c Clients, log *slog.Logger, p RetryPolicy, ns, name string, uid types.UID) (string, time.Time, error) {
+func readAppLive(ctx context.Context, c Clients, log *slog.Logger, p RetryPolicy, group, ns, name string, uid types.UID) (string, time.Time, error) {
 	var (
 		u     *unstructured.Unstructured
 		began time.Time
 	)
+	api := sparkOperatorAPI
+	if group == ApacheSparkGroup {
+		api = apacheAppsAPI
+	}
+	gvr, served, err := appResource(ctx, c, group)
+	if err != nil {
+		return "its SparkApplication's state cannot be known: " + err.Error(), p.Clock.Now(), nil
+	}
+	if !served {
+		return "", p.Clock.Now(), nil // the group is gone, and every application of it
+	}
 	m := &sendMark{now: p.Clock.Now}
-	err := callAPI(ctx, log, p, ns, "get sparkapplication "+name, "get", SparkApplicationGVR.Group, SparkApplicationGVR.Resource, func(ctx context.Context) error {
+	err = callAPI(ctx, log, p, ns, "get sparkapplication "+name, "get", gvr.Group, gvr.Resource, func(ctx context.Context) error {
 		began = p.Clock.Now()
 		var err error
-		u, err = c.api().GetApp(withSendMark(ctx, m), SparkApplicationGVR, ns, name)
+		u, err = c.api().GetApp(withSendMark(ctx, m), gvr, ns, name)
 		return err
 	})
 	at := m.last(began)
@@ -189,7 +200,7 @@ func readAppLive(ctx context.Context, c Clients, log *slog.Logger, p RetryPolicy
 		// One application gone is no longer live; SparkApplications that
 		// cannot be read at all (the CRD stopped serving the version the
 		// tool reads) keep their maps.
-		if uerr := sparkAppsMissing(ctx, c, err, name); uerr != nil {
+		if uerr := appsMissingIn(ctx, c, api, err, name); uerr != nil {
 			return "its SparkApplication's state cannot be known: " + uerr.Error(), at, nil
 		}
 		return "", at, nil

@@ -1,6 +1,7 @@
 package hook
 
 import (
+	"context"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -84,4 +85,44 @@ func (e *AmbiguousAppError) Unwrap() error { return &UsageError{Msg: e.Error()} 
 // gvr is the resource of a group in one version.
 func (g sparkAPIGroup) gvr(version string) schema.GroupVersionResource {
 	return schema.GroupVersionResource{Group: g.Group, Version: version, Resource: g.Resource}
+}
+
+// groupOf is the API group of an apiVersion ("group/version"; "" for the
+// core group).
+func groupOf(apiVersion string) string {
+	g, _, ok := strings.Cut(apiVersion, "/")
+	if !ok {
+		return ""
+	}
+	return g
+}
+
+// apacheResource is the version of the Apache operator's group to read:
+// ok false when the API server does not serve the group (its CRD is not
+// installed, or there is no discovery: minimal fakes); an *UnservedError
+// when it is served in no version the tool reads, or discovery cannot say.
+func apacheResource(ctx context.Context, c Clients) (gvr schema.GroupVersionResource, ok bool, err error) {
+	g := apacheAppsAPI
+	if c.Kube == nil && c.Store == nil {
+		return gvr, false, nil
+	}
+	served, found, derr := servedVersions(ctx, c.api(), g.Group)
+	switch {
+	case derr != nil:
+		return gvr, false, &UnservedError{Group: g.Group, Resource: g.Resource, Readable: g.Versions, Err: derr}
+	case !found:
+		return gvr, false, nil
+	}
+	if v := g.pickVersion(served); v != "" {
+		return g.gvr(v), true, nil
+	}
+	return gvr, false, &UnservedError{Group: g.Group, Resource: g.Resource, Readable: g.Versions, Served: served}
+}
+
+// appResource is the resource to read a SparkApplication of group in.
+func appResource(ctx context.Context, c Clients, group string) (schema.GroupVersionResource, bool, error) {
+	if group == ApacheSparkGroup {
+		return apacheResource(ctx, c)
+	}
+	return SparkApplicationGVR, true, nil
 }

@@ -44,6 +44,7 @@ type Entry struct {
 	appIDs          []string
 	appName         string
 	appUID          types.UID
+	appGroup        string // its API group: which operator's application it is
 	// origin is what the judgement saw of where the map came from: the
 	// report attributes each map to a cause from it.
 	origin origin

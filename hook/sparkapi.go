@@ -110,10 +110,14 @@ func answered404(err error) bool { return apierrors.IsNotFound(err) }
 // be read in any version the tool knows, or the server's discovery cannot
 // say: an *UnservedError, and the applications' maps must be kept.
 func sparkAppsMissing(ctx context.Context, c Clients, err error, name string) error {
+	return appsMissingIn(ctx, c, sparkOperatorAPI, err, name)
+}
+
+// appsMissingIn is sparkAppsMissing for the applications of group g.
+func appsMissingIn(ctx context.Context, c Clients, g sparkAPIGroup, err error, name string) error {
 	if objectNotFound(err, name) {
 		return nil
 	}
-	g := sparkOperatorAPI
 	if c.Kube == nil && c.Store == nil {
 		return nil // no discovery (minimal fakes): nothing more to know
 	}

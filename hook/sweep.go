@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
@@ -117,9 +118,15 @@ func ValidateSweep(o SweepOptions) error { return o.validate() }
 type sweepIndex struct {
 	appsRV      string // the resourceVersion the SparkApplications were read at
 	appsUnread  string // why SparkApplications could not be read, though their CRD is installed
-	appsByUID   map[types.UID]*rule.SparkApp
-	appsByName  map[string]*rule.SparkApp // ns/name
-	appsByID    map[string]*rule.SparkApp // ns/app id
+	// apacheUnread is the same for the Apache operator's applications,
+	// whose maps alone it keeps; apacheGVR is the resource they were read
+	// in, and appGroup the API group of every application read, by UID.
+	apacheUnread string
+	apacheGVR    schema.GroupVersionResource
+	appGroup     map[types.UID]string
+	appsByUID    map[types.UID]*rule.SparkApp
+	appsByName   map[string]*rule.SparkApp // ns/group/name
+	appsByID     map[string]*rule.SparkApp // ns/app id
 	podsByUID   map[types.UID]*corev1.Pod
 	podsByName  map[string]*corev1.Pod    // ns/name
 	driversByID map[string]*corev1.Pod    // ns/app id
@@ -307,6 +314,7 @@ func (s *sweeper) sweepScope(ctx context.Context, ns string) error {
 			}
 			spark++
 			e := sweepVerdict(&m.ObjectMeta, ix.viewFor(&m.ObjectMeta), ix.activityFor(&m.ObjectMeta), ages, mark)
+			e.appGroup = ix.appGroup[e.appUID]
 			if e.origin.userSource == "" {
 				e.origin.userSource = ix.userMaps[key]
 			}
@@ -467,7 +475,7 @@ func (s *sweeper) recheckOne(ctx context.Context, e Entry) (string, time.Time, e
 	if e.appName != "" {
 		wg.Go(func() {
 			app, appAt, appErr = s.appReads.get(ctx, rule.NsKey(e.Namespace, e.appName)+"/"+string(e.appUID), notBefore, func(ctx context.Context) (string, time.Time, error) {
-				return readAppLive(ctx, s.c, s.log, s.o.Retry, e.Namespace, e.appName, e.appUID)
+				return readAppLive(ctx, s.c, s.log, s.o.Retry, e.appGroup, e.Namespace, e.appName, e.appUID)
 			})
 		})
 	}
@@ -531,8 +539,8 @@ func (s *sweeper) sortOut(batch []Entry, used rule.RefIndex, live map[string][]s
 // most Concurrency at a time.
 func (s *sweeper) appsLiveNow(ctx context.Context, aw *appWatch, batch []Entry) (map[string]appRead, error) {
 	type app struct {
-		ns, name string
-		uid      types.UID
+		ns, name, group string
+		uid             types.UID
 	}
 	var todo []app
 	out := map[string]appRead{}
@@ -544,7 +552,7 @@ func (s *sweeper) appsLiveNow(ctx context.Context, aw *appWatch, batch []Entry) 
 		why, _ := aw.liveNow(e.appUID)
 		out[key] = appRead{why: stillRunning(why)}
 		if why == "" {
-			todo = append(todo, app{e.Namespace, e.appName, e.appUID})
+			todo = append(todo, app{e.Namespace, e.appName, e.appGroup, e.appUID})
 		}
 	}
 	var (
@@ -556,7 +564,7 @@ func (s *sweeper) appsLiveNow(ctx context.Context, aw *appWatch, batch []Entry) 
 	for range min(max(s.o.Concurrency, 1), len(todo)) {
 		wg.Go(func() {
 			for a := range next {
-				why, at, err := readAppLive(ctx, s.c, s.log, s.o.Retry, a.ns, a.name, a.uid)
+				why, at, err := readAppLive(ctx, s.c, s.log, s.o.Retry, a.group, a.ns, a.name, a.uid)
 				mu.Lock()
 				if err != nil && firstErr == nil {
 					firstErr = err
@@ -691,7 +699,7 @@ func (s *sweeper) index(ctx context.Context, ns string) (*sweepIndex, error) {
 	ix := &sweepIndex{
 		appsByUID: map[types.UID]*rule.SparkApp{}, appsByName: map[string]*rule.SparkApp{}, appsByID: map[string]*rule.SparkApp{},
 		podsByUID: map[types.UID]*corev1.Pod{}, podsByName: map[string]*corev1.Pod{}, driversByID: map[string]*corev1.Pod{},
-		activity: map[string]*rule.Activity{}, userMaps: map[string]string{},
+		activity: map[string]*rule.Activity{}, userMaps: map[string]string{}, appGroup: map[types.UID]string{},
 	}
 	api := s.c.api()
 	err := s.paged(ctx, ns, "list sparkapplications", "list", SparkApplicationGVR.Group, SparkApplicationGVR.Resource,
@@ -705,18 +713,7 @@ func (s *sweeper) index(ctx context.Context, ns string) (*sweepIndex, error) {
 			}
 			return l, err
 		},
-		func(obj runtime.Object) {
-			u := obj.(*unstructured.Unstructured)
-			a := rule.ParseSparkApp(u)
-			ix.appsByUID[a.UID] = a
-			ix.appsByName[rule.NsKey(u.GetNamespace(), a.Name)] = a
-			if a.AppID != "" {
-				ix.appsByID[rule.NsKey(u.GetNamespace(), a.AppID)] = a
-			}
-			for name, src := range a.UserMaps {
-				ix.userMaps[rule.NsKey(u.GetNamespace(), name)] = src
-			}
-		}, func() { clear(ix.appsByUID); clear(ix.appsByName); clear(ix.appsByID); clear(ix.userMaps) })
+		ix.addApp, func() { clear(ix.appsByUID); clear(ix.appsByName); clear(ix.appsByID); clear(ix.userMaps); clear(ix.appGroup) })
 	if answered404(err) {
 		if uerr := sparkAppsMissing(ctx, s.c, err, ""); uerr != nil {
 			// Installed, but not in a version the tool reads: every map
@@ -730,6 +727,9 @@ func (s *sweeper) index(ctx context.Context, ns string) (*sweepIndex, error) {
 		err = nil
 	}
 	if err != nil {
+		return nil, err
+	}
+	if err := s.indexApache(ctx, ns, ix); err != nil {
 		return nil, err
 	}
 	err = s.paged(ctx, ns, "list pods", "list", "", "pods",
@@ -756,6 +756,71 @@ func (s *sweeper) index(ctx context.Context, ns string) (*sweepIndex, error) {
 		return nil, err
 	}
 	return ix, nil
+}
+
+// addApp indexes one SparkApplication of either operator.
+func (ix *sweepIndex) addApp(obj runtime.Object) {
+	u := obj.(*unstructured.Unstructured)
+	a := rule.ParseSparkApp(u)
+	ix.appsByUID[a.UID] = a
+	ix.appGroup[a.UID] = groupOf(u.GetAPIVersion())
+	ix.appsByName[rule.NsKey(u.GetNamespace(), groupOf(u.GetAPIVersion())+"/"+a.Name)] = a
+	if a.AppID != "" {
+		ix.appsByID[rule.NsKey(u.GetNamespace(), a.AppID)] = a
+	}
+	for name, src := range a.UserMaps {
+		ix.userMaps[rule.NsKey(u.GetNamespace(), name)] = src
+	}
+}
+
+// indexApache reads the Apache operator's SparkApplications, where its CRD
+// is installed, into the same index. Where they cannot be read (served in
+// no version the tool reads, or not allowed: the chart grants them only
+// behind a value), the maps of those applications are kept, with why, and
+// the rest of the sweep goes on.
+func (s *sweeper) indexApache(ctx context.Context, ns string, ix *sweepIndex) error {
+	gvr, ok, err := apacheResource(ctx, s.c)
+	if err != nil {
+		s.log.Warn("the Apache operator's SparkApplications cannot be read; the maps they own are kept", "err", oneLineErr(err))
+		ix.apacheUnread = err.Error()
+		return nil
+	}
+	if !ok {
+		return nil
+	}
+	ix.apacheGVR = gvr
+	api := s.c.api()
+	start := map[types.UID]bool{}
+	for uid := range ix.appsByUID {
+		start[uid] = true
+	}
+	err = s.paged(ctx, ns, "list "+gvr.Resource+"."+gvr.Group, "list", gvr.Group, gvr.Resource,
+		func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+			opts.Limit = min(opts.Limit, sparkAppPageSize)
+			return api.ListApps(ctx, gvr, ns, opts)
+		},
+		ix.addApp, func() {
+			// A list that starts over drops only this group's applications.
+			for uid, g := range ix.appGroup {
+				if g == ApacheSparkGroup && !start[uid] {
+					delete(ix.appsByUID, uid)
+					delete(ix.appGroup, uid)
+				}
+			}
+		})
+	var fe *ForbiddenError
+	switch {
+	case answered404(err):
+		if uerr := appsMissingIn(ctx, s.c, apacheAppsAPI, err, ""); uerr != nil {
+			ix.apacheUnread = uerr.Error()
+		}
+		return nil
+	case errors.As(err, &fe):
+		s.log.Warn("not allowed to list the Apache operator's SparkApplications; the maps they own are kept", "err", oneLineErr(err))
+		ix.apacheUnread = oneLineErr(err)
+		return nil
+	}
+	return err
 }
 
 // trimPod keeps what judging a driver needs, so a page of full Pods is not
@@ -836,7 +901,32 @@ func (ix *sweepIndex) viewFor(m *metav1.ObjectMeta) *rule.View {
 			a.LivePods = append(a.LivePods, act.Live...)
 		}
 	}
+	if a.AppsUnreadable == "" && ix.apacheUnread != "" && ix.apacheChain(m) {
+		a.AppsUnreadable = ix.apacheUnread
+	}
 	return a
+}
+
+// apacheChain says whether a map names an Apache operator SparkApplication
+// as its owner, or is owned by a Pod that does.
+func (ix *sweepIndex) apacheChain(m *metav1.ObjectMeta) bool {
+	apache := func(refs []metav1.OwnerReference) bool {
+		for _, ref := range refs {
+			if ref.Kind == apacheAppsAPI.Kind && groupOf(ref.APIVersion) == ApacheSparkGroup {
+				return true
+			}
+		}
+		return false
+	}
+	if apache(m.OwnerReferences) {
+		return true
+	}
+	for _, ref := range m.OwnerReferences {
+		if p, ok := ix.podsByUID[ref.UID]; ok && ref.Kind == "Pod" && apache(p.OwnerReferences) {
+			return true
+		}
+	}
+	return false
 }
 
 // activityFor is what the Pods labelled with a map's application id show.

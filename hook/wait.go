@@ -76,10 +76,14 @@ func (cl *cleaner) watchOnce(ctx context.Context, app *rule.View) error {
 	}
 	if app.App != nil {
 		sel := fields.OneTermEqualSelector("metadata.name", app.App.Name).String()
+		gvr, _, err := appResource(ctx, cl.c, cl.appGroup)
+		if err != nil {
+			return err
+		}
 		api := cl.c.api()
 		var rv string
-		err := cl.call(ctx, "list sparkapplication "+app.App.Name, "list", SparkApplicationGVR.Group, SparkApplicationGVR.Resource, func(ctx context.Context) error {
-			list, err := api.ListApps(ctx, SparkApplicationGVR, ns, metav1.ListOptions{FieldSelector: sel})
+		err = cl.call(ctx, "list sparkapplication "+app.App.Name, "list", gvr.Group, gvr.Resource, func(ctx context.Context) error {
+			list, err := api.ListApps(ctx, gvr, ns, metav1.ListOptions{FieldSelector: sel})
 			if err == nil {
 				rv = list.GetResourceVersion()
 			}
@@ -89,9 +93,9 @@ func (cl *cleaner) watchOnce(ctx context.Context, app *rule.View) error {
 			return err
 		}
 		var w watch.Interface
-		err = cl.call(ctx, "watch sparkapplication "+app.App.Name, "watch", SparkApplicationGVR.Group, SparkApplicationGVR.Resource, func(ctx context.Context) error {
+		err = cl.call(ctx, "watch sparkapplication "+app.App.Name, "watch", gvr.Group, gvr.Resource, func(ctx context.Context) error {
 			var err error
-			w, err = api.WatchApps(ctx, SparkApplicationGVR, ns, metav1.ListOptions{FieldSelector: sel, ResourceVersion: rv})
+			w, err = api.WatchApps(ctx, gvr, ns, metav1.ListOptions{FieldSelector: sel, ResourceVersion: rv})
 			return err
 		})
 		if isExpired(err) {
