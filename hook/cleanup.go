@@ -139,6 +139,9 @@ func Cleanup(ctx context.Context, c Clients, log *slog.Logger, o CleanupOptions)
 		kind, reason := app.Judge(&m.ObjectMeta)
 		e.Kind = kind
 		if reason == "" {
+			reason, _ = app.RetainHold(c.Clock.Now(), false)
+		}
+		if reason == "" {
 			if users := index.UsedBy(m.Namespace, m.Name); len(users) > 0 {
 				reason = rule.UsedByReason(users)
 			}
@@ -248,7 +251,7 @@ func (cl *cleaner) resolve(ctx context.Context) (*rule.View, error) {
 				driver = sa.DriverPod
 			}
 		} else {
-			app.AppName, app.AppGone = o.SparkApp, true
+			app.AppName, app.AppGone, app.AppGroup = o.SparkApp, true, cl.appGroup
 		}
 		if err := cl.resolveDriver(ctx, app, driver, false); err != nil {
 			return nil, err

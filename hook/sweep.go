@@ -626,6 +626,9 @@ func sweepVerdict(m *metav1.ObjectMeta, app *rule.View, act *rule.Activity, ages
 	}
 	if reason != "" {
 		e.Decision, e.Reason = Skipped, reason
+	} else if app != nil {
+		// Deleted against the user's retain choice: the ledger says so.
+		_, e.Reason = app.RetainHold(ages.Now, true)
 	}
 	return e
 }

@@ -45,6 +45,17 @@ type View struct {
 	AppUID  types.UID
 	App     *SparkApp
 	AppGone bool
+	// AppGroup is the API group of the SparkApplication (which operator
+	// runs it); a reference matched by name must be of this group ("" is
+	// the Kubeflow operator's).
+	AppGroup string
+	// EarlierAttempt: the driver is an earlier attempt's of an Apache
+	// operator application that has moved on to a new attempt (its
+	// spark-app-selector is not the application's current id). The
+	// application's state is the new attempt's and says nothing of this
+	// driver's maps: they go once this driver has ended and no Pod uses
+	// them.
+	EarlierAttempt bool
 
 	// LivePods are the non-terminated Pods labelled with one of IDs (the
 	// driver in sidecar mode once its container ended aside): any of them
@@ -78,12 +89,28 @@ func (a *View) SortedIDs() []string { return SortedKeys(a.IDs) }
 func (a *View) SetDriver(p *corev1.Pod) {
 	a.Driver, a.DriverName, a.DriverUID, a.DriverGone = p, p.Name, p.UID, false
 	a.AddID(p.Labels[LabelAppSelector])
+	a.checkAttempt()
 }
 
 // SetApp records a SparkApplication that exists.
 func (a *View) SetApp(s *SparkApp) {
-	a.App, a.AppName, a.AppUID, a.AppGone = s, s.Name, s.UID, false
+	a.App, a.AppName, a.AppUID, a.AppGone, a.AppGroup = s, s.Name, s.UID, false, s.Group
 	a.AddID(s.AppID)
+	a.checkAttempt()
+}
+
+// checkAttempt marks a driver of an earlier attempt of an Apache operator
+// application: its id is not the application's current one, which then is
+// no id of this view (the new attempt's Pods must not keep, nor its state
+// decide, the earlier attempt's maps).
+func (a *View) checkAttempt() {
+	if a.App == nil || a.App.Apache == nil || a.Driver == nil {
+		return
+	}
+	if id := a.Driver.Labels[LabelAppSelector]; id != "" && a.App.AppID != "" && id != a.App.AppID {
+		a.EarlierAttempt = true
+		delete(a.IDs, a.App.AppID)
+	}
 }
 
 // DriverFinished reports that the driver Pod has stopped, or its driver container has
@@ -134,7 +161,15 @@ func (a *View) Live() (bool, string) {
 		return true, fmt.Sprintf("driver Pod %s is %s", a.Driver.Name, PhaseOf(a.Driver))
 	}
 	if a.StateMatters() && !a.App.Terminal() {
-		return true, fmt.Sprintf("SparkApplication %s is %s", a.App.Name, StateOf(a.App))
+		why := fmt.Sprintf("SparkApplication %s is %s", a.App.Name, StateOf(a.App))
+		if a.App.Apache != nil && apacheRunningStates[a.App.State] && a.Driver != nil && PodTerminated(a.Driver) {
+			// The operator writes the end of a run once it sees it: a
+			// status that still says running after the driver ended is
+			// stale (the operator is down or behind), and it may yet
+			// restart the application. The maps stay until it says.
+			why += fmt.Sprintf(", though its driver Pod %s is %s: the status disagrees (the operator is down or behind)", a.Driver.Name, PhaseOf(a.Driver))
+		}
+		return true, why
 	}
 	if len(a.LivePods) > 0 {
 		return true, fmt.Sprintf("Pod %s of %s=%s has not terminated", strings.Join(a.LivePods, ", "), LabelAppSelector, strings.Join(a.SortedIDs(), ","))
@@ -149,7 +184,18 @@ func (a *View) Live() (bool, string) {
 // in sidecar mode once the driver is known: the operator sees the driver's
 // end only once the sidecar lets its Pod finish, so its state lags.
 func (a *View) StateMatters() bool {
-	return a.App != nil && (a.DriverContainer == "" || a.Driver == nil)
+	return a.App != nil && !a.EarlierAttempt && (a.DriverContainer == "" || a.Driver == nil)
+}
+
+// RetainHold is the Apache operator's retain clause for this application
+// (see ApacheApp.RetainHold): why its maps stay now ("" when they may go),
+// and, for a sweep that deletes them anyway, the ledger's note that it
+// overrides the retain policy. now is the API server's clock.
+func (a *View) RetainHold(now time.Time, sweep bool) (hold, overrides string) {
+	if !a.StateMatters() || a.App.Apache == nil {
+		return "", ""
+	}
+	return a.App.Apache.RetainHold(a.App.State, now, sweep)
 }
 
 // PhaseOf is a Pod's phase for a reason: Pending when unset, marked when
@@ -211,7 +257,12 @@ func (a *View) IsAppRef(ref metav1.OwnerReference) bool {
 	if a.AppUID != "" {
 		return ref.UID == a.AppUID
 	}
-	return a.AppGone && a.AppName != "" && ref.Name == a.AppName
+	return a.AppGone && a.AppName != "" && ref.Name == a.AppName && groupOfRef(ref) == orDefault(a.AppGroup, KubeflowGroup)
+}
+
+func groupOfRef(ref metav1.OwnerReference) string {
+	g, _, _ := strings.Cut(ref.APIVersion, "/")
+	return g
 }
 
 // MatchesByName says whether any owner is matched by name alone (its UID
@@ -386,6 +437,9 @@ func Verdict(m *metav1.ObjectMeta, app *View, act *Activity, rule AgeRule, mark 
 			reason = "application still running: " + why
 		}
 	}
+	if reason == "" {
+		reason, _ = app.RetainHold(rule.Now, true)
+	}
 	if reason == "" && mark.ChangedSince(m) {
 		reason = "created or changed after its owners were read; judged on the next run"
 	}
@@ -427,10 +481,10 @@ func NsKey(ns, name string) string { return ns + "/" + name }
 // SparkApplication.
 const KubeflowGroup = "sparkoperator.k8s.io"
 
-// IsSparkAppRef reports an ownerReference to a Kubeflow SparkApplication,
-// in any version of its group.
+// IsSparkAppRef reports an ownerReference to a SparkApplication of either
+// operator (Kubeflow or Apache), in any version of its group.
 func IsSparkAppRef(ref metav1.OwnerReference) bool {
-	return ref.Kind == "SparkApplication" && strings.HasPrefix(ref.APIVersion, KubeflowGroup+"/")
+	return ref.Kind == "SparkApplication" && (strings.HasPrefix(ref.APIVersion, KubeflowGroup+"/") || strings.HasPrefix(ref.APIVersion, ApacheGroup+"/"))
 }
 
 // OwnedBySparkApp reports a map with a SparkApplication among its owners.

@@ -11,7 +11,7 @@ type MapKind string
 
 // The kinds of map, each with the name Spark gives it.
 const (
-	KindDriverConf   MapKind = "driver-conf"        // spark-drv-<hex>-conf-map; before Spark 3.1 <prefix>-driver-conf-map
+	KindDriverConf   MapKind = "driver-conf"        // spark-drv-<hex>-conf-map; before Spark 3.1 <prefix>-driver-conf-map; Apache operator <app id>-spark-drv-conf-map
 	KindExecutorConf MapKind = "executor-conf"      // spark-exec-<hex>-conf-map
 	KindPodTemplate  MapKind = "pod-template"       // <prefix>-driver-podspec-conf-map
 	KindHadoopConf   MapKind = "hadoop-conf"        // <prefix>-hadoop-config
@@ -47,6 +47,10 @@ func KindOf(name string) MapKind {
 		return KindExecutorConf
 	case hasPrefixedSuffix(name, "-driver-podspec-conf-map"):
 		return KindPodTemplate
+	case hasPrefixedSuffix(name, "-spark-drv-conf-map"):
+		// The Apache Spark Kubernetes Operator's name for the driver map:
+		// <app id>-spark-drv-conf-map (SparkAppDriverConf).
+		return KindDriverConf
 	case hasPrefixedSuffix(name, "-driver-conf-map"):
 		return KindDriverConf
 	case hasPrefixedSuffix(name, "-hadoop-config"):

@@ -187,6 +187,60 @@ func TestTheDeletionRule(t *testing.T) {
 			app: clientModeView, act: &rule.Activity{Newest: ruleNow.Add(-24 * time.Hour)}, want: "last seen 24h0m0s ago, less than the ownerless-map minimum age"},
 		{clause: "sweep: written after its owners were read", m: func() *metav1.ObjectMeta { m := ruleMap(driverMap, byDriver); m.ResourceVersion = "1001"; return m }(),
 			want: "created or changed after its owners were read"},
+
+		// The Apache Spark Kubernetes Operator (spark.apache.org). Its
+		// state is .status.currentState.currentStateSummary; only
+		// ResourceReleased and TerminatedWithoutReleaseResources are final.
+		{clause: "Apache: <app id>-spark-drv-conf-map owned by the driver Pod (no controller), application ResourceReleased", m: apacheMap(apacheID + "-spark-drv-conf-map"),
+			app: apacheView("ResourceReleased", corev1.PodSucceeded, nil), want: "delete"},
+		{clause: "Apache: ... its <app id>-driver-podspec-conf-map, -hadoop-config and -krb5-file", m: apacheMap(apacheID + "-driver-podspec-conf-map"),
+			app: apacheView("ResourceReleased", corev1.PodSucceeded, nil), want: "delete"},
+		{clause: "Apache: the driver Pod is gone (released), its maps not yet collected", m: apacheMap(apacheID + "-hadoop-config"),
+			app: func() *rule.View {
+				a := rule.NewView(ruleNS)
+				a.DriverName, a.DriverUID, a.DriverGone = apacheDriver, "uid-apache-driver", true
+				a.AddID(apacheID)
+				a.SetApp(rule.ParseSparkApp(apacheObject("ResourceReleased", 1, nil)))
+				return a
+			}, want: "delete"},
+		{clause: "Apache: Succeeded is not final (the operator may schedule a restart)", m: apacheMap(apacheID + "-spark-drv-conf-map"),
+			app: apacheView("Succeeded", corev1.PodSucceeded, nil), want: "SparkApplication pi is Succeeded"},
+		{clause: "Apache: Failed is not final", m: apacheMap(apacheID + "-spark-drv-conf-map"), app: apacheView("Failed", corev1.PodFailed, nil), want: "is Failed"},
+		{clause: "Apache: ScheduledToRestart", m: apacheMap(apacheID + "-spark-drv-conf-map"), app: apacheView("ScheduledToRestart", corev1.PodFailed, nil), want: "is ScheduledToRestart"},
+		{clause: "Apache: a state the tool does not know (a future Suspended) means running", m: apacheMap(apacheID + "-spark-drv-conf-map"),
+			app: apacheView("Suspended", corev1.PodSucceeded, nil), want: "is Suspended"},
+		{clause: "Apache: an empty status means running", m: apacheMap(apacheID + "-spark-drv-conf-map"),
+			app: apacheView("", corev1.PodSucceeded, nil), want: "is not yet submitted"},
+		{clause: "Apache: RunningHealthy while the driver Pod Succeeded (a stale status) is kept, and the reason says the status disagrees", m: apacheMap(apacheID + "-spark-drv-conf-map"),
+			app: apacheView("RunningHealthy", corev1.PodSucceeded, nil), want: "the status disagrees"},
+		{clause: "Apache: spec.configMapSpecs names it: user-supplied", m: func() *metav1.ObjectMeta {
+			m := ruleMap("pi-user-conf", metav1.OwnerReference{APIVersion: "spark.apache.org/v1", Kind: "SparkApplication", Name: "pi", UID: "uid-apache"})
+			return m
+		}(), app: apacheView("ResourceReleased", corev1.PodSucceeded, nil), want: "user-supplied (spec.configMapSpecs)"},
+		{clause: "Apache: a map of an earlier attempt goes once its driver ended, while the application runs its next attempt", m: apacheMap(apacheID + "-spark-drv-conf-map"),
+			app: apacheRestarted("RunningHealthy", corev1.PodFailed), want: "delete"},
+		{clause: "Apache: a map of an earlier attempt stays while that attempt's driver runs", m: apacheMap(apacheID + "-spark-drv-conf-map"),
+			app: apacheRestarted("RunningHealthy", corev1.PodRunning), want: "driver Pod pi-1-driver is Running"},
+		{clause: "Apache: a Pending Pod that mounts the map protects it, whatever the status says", m: apacheMap(apacheID + "-spark-drv-conf-map"),
+			app: apacheView("ResourceReleased", corev1.PodSucceeded, nil), using: []*corev1.Pod{podUsing("pi-2-driver", corev1.PodPending, apacheID+"-spark-drv-conf-map")}, want: "in use by Pod pi-2-driver (Pending)"},
+		{clause: "Apache: TerminatedWithoutReleaseResources with a retain duration: kept until lastTransitionTime plus it", m: apacheMap(apacheID + "-spark-drv-conf-map"),
+			app:  apacheView("TerminatedWithoutReleaseResources", corev1.PodSucceeded, map[string]any{"resourceRetainPolicy": "Always", "resourceRetainDurationMillis": int64(3 * 3600 * 1000)}),
+			want: "the operator releases its resources itself at 2026-11-27T13:00:00Z"},
+		{clause: "Apache: ... the smaller of resourceRetainDurationMillis and ttlAfterStopMillis applies", m: apacheMap(apacheID + "-spark-drv-conf-map"),
+			app:  apacheView("TerminatedWithoutReleaseResources", corev1.PodSucceeded, map[string]any{"resourceRetainPolicy": "Always", "resourceRetainDurationMillis": int64(3 * 3600 * 1000), "ttlAfterStopMillis": int64(7 * 3600 * 1000)}),
+			want: "releases its resources itself at 2026-11-27T13:00:00Z"},
+		{clause: "Apache: ... once that time has passed (the operator is down), sweep deletes", m: apacheMap(apacheID + "-spark-drv-conf-map"),
+			app: apacheView("TerminatedWithoutReleaseResources", corev1.PodSucceeded, map[string]any{"resourceRetainPolicy": "OnFailure", "ttlAfterStopMillis": int64(3600 * 1000)}), want: "delete"},
+		{clause: "Apache: ... retain settings that cannot be read: kept", m: apacheMap(apacheID + "-spark-drv-conf-map"),
+			app: apacheView("TerminatedWithoutReleaseResources", corev1.PodSucceeded, map[string]any{"resourceRetainPolicy": "Always", "resourceRetainDurationMillis": "soon"}), want: "retain settings cannot be read"},
+		{clause: "Apache: TerminatedWithoutReleaseResources, policy Always and both durations -1: sweep deletes once --older-than has passed since lastTransitionTime", m: apacheMap(apacheID + "-spark-drv-conf-map"),
+			app: apacheView("TerminatedWithoutReleaseResources", corev1.PodSucceeded, map[string]any{"resourceRetainPolicy": "Always"}), want: "delete"},
+		{clause: "Apache: ... not before --older-than has passed since lastTransitionTime", m: apacheMap(apacheID + "-spark-drv-conf-map"),
+			app:  apacheView("TerminatedWithoutReleaseResources", corev1.PodSucceeded, map[string]any{"resourceRetainPolicy": "Always"}),
+			rule: func(r rule.AgeRule) rule.AgeRule { r.OlderThan = 3 * time.Hour; return r }, want: "application ended 2h0m0s ago, less than the minimum age 3h0m0s"},
+		{clause: "Apache: a gone Kubeflow application's name does not match an Apache application's reference", m: ruleMap("pi-prom-conf", metav1.OwnerReference{APIVersion: "spark.apache.org/v1", Kind: "SparkApplication", Name: "pi", UID: "uid-apache"}),
+			app: func() *rule.View { a := rule.NewView(ruleNS); a.AppName, a.AppGone = "pi", true; return a }, want: "has another owner (SparkApplication pi)"},
+
 		{clause: "sweep: a Pod uses it at the re-check just before its batch", m: ruleMap(driverMap, byDriver), using: []*corev1.Pod{podUsing("late", corev1.PodRunning, driverMap)}, want: "in use by Pod late (Running)"},
 		{clause: "sweep: a Pod of its application runs at the re-check just before its batch", m: execLabels(ruleMap(execMap, byDriver)),
 			liveBy: map[string][]string{ruleNS + "/" + ruleAppID: {"exec-7"}}, want: "Pod exec-7 of spark-app-selector=" + ruleAppID + " has not terminated"},
@@ -312,6 +366,7 @@ func TestKindOfNamesWhatSparkGenerates(t *testing.T) {
 		"spark-exec-0123456789abcdef-conf-map":            rule.KindExecutorConf,
 		"etl-0123456789abcdef-driver-podspec-conf-map":    rule.KindPodTemplate,
 		"etl-0123456789abcdef-driver-conf-map":            rule.KindDriverConf, // Spark before 3.1
+		"pi-0-spark-drv-conf-map":                         rule.KindDriverConf, // the Apache Spark Kubernetes Operator
 		"etl-0123456789abcdef-hadoop-config":              rule.KindHadoopConf,
 		"etl-0123456789abcdef-krb5-file":                  rule.KindKrb5,
 		"etl-prom-conf":                                   rule.KindOperatorProm,

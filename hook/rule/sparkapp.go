@@ -56,12 +56,21 @@ type SparkApp struct {
 	// the executor map behind even when the driver stops normally).
 	HasTTL              bool
 	ExecutorDeletionOff bool
+
+	// Group is the API group the application was read in: which operator
+	// runs it. Apache holds what only the Apache Spark Kubernetes Operator
+	// writes (nil for a Kubeflow application).
+	Group  string
+	Apache *ApacheApp
 }
 
 // Terminal reports that the application will not run again by itself. An edit of its
 // spec still makes the operator rerun a COMPLETED or FAILED application;
 // that is why every delete re-reads the application first.
 func (a *SparkApp) Terminal() bool {
+	if a.Apache != nil {
+		return apacheTerminalStates[a.State]
+	}
 	return terminalStates[a.State] && a.OperatorRetries() == ""
 }
 
@@ -105,6 +114,11 @@ func ParseSparkApp(u *unstructured.Unstructured) *SparkApp {
 		UID:           u.GetUID(),
 		UserMaps:      map[string]string{},
 		CreationStamp: u.GetCreationTimestamp().Time,
+	}
+	a.Group, _, _ = strings.Cut(u.GetAPIVersion(), "/")
+	if a.Group == ApacheGroup {
+		parseApacheApp(u, a)
+		return a
 	}
 	a.State, _, _ = unstructured.NestedString(u.Object, "status", "applicationState", "state")
 	// Status is not validated: a state that is no state name is shown
