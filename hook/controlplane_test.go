@@ -30,7 +30,11 @@ import (
 // It starts with the first test that needs it (cp.Get, cp.NewNamespace).
 var cp = testbed.NewShared(testbed.Options{})
 
-func TestMain(m *testing.M) { os.Exit(cp.RunMain(m)) }
+func TestMain(m *testing.M) {
+	code := cp.RunMain(m)
+	apacheCP.Stop()
+	os.Exit(code)
+}
 
 func testLog(_ *testing.T) *slog.Logger {
 	if testing.Verbose() {

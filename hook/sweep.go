@@ -116,8 +116,8 @@ func ValidateSweep(o SweepOptions) error { return o.validate() }
 
 // sweepIndex is what one sweep knows about the namespaces it sweeps.
 type sweepIndex struct {
-	appsRV      string // the resourceVersion the SparkApplications were read at
-	appsUnread  string // why SparkApplications could not be read, though their CRD is installed
+	appsRV     string // the resourceVersion the SparkApplications were read at
+	appsUnread string // why SparkApplications could not be read, though their CRD is installed
 	// apacheUnread is the same for the Apache operator's applications,
 	// whose maps alone it keeps; apacheGVR is the resource they were read
 	// in, and appGroup the API group of every application read, by UID.
@@ -127,11 +127,11 @@ type sweepIndex struct {
 	appsByUID    map[types.UID]*rule.SparkApp
 	appsByName   map[string]*rule.SparkApp // ns/group/name
 	appsByID     map[string]*rule.SparkApp // ns/app id
-	podsByUID   map[types.UID]*corev1.Pod
-	podsByName  map[string]*corev1.Pod    // ns/name
-	driversByID map[string]*corev1.Pod    // ns/app id
-	activity    map[string]*rule.Activity // ns/app id: what its Pods show
-	userMaps    map[string]string         // ns/map name: where a SparkApplication names it as user-supplied
+	podsByUID    map[types.UID]*corev1.Pod
+	podsByName   map[string]*corev1.Pod    // ns/name
+	driversByID  map[string]*corev1.Pod    // ns/app id
+	activity     map[string]*rule.Activity // ns/app id: what its Pods show
+	userMaps     map[string]string         // ns/map name: where a SparkApplication names it as user-supplied
 }
 
 // Sweep finds and deletes, across a namespace (or all of them), every map
@@ -620,7 +620,10 @@ func sweepVerdict(m *metav1.ObjectMeta, app *rule.View, act *rule.Activity, ages
 			e.AppID = firstNonEmpty(app.SortedIDs()...)
 		}
 		e.appIDs = app.SortedIDs()
-		if app.App != nil {
+		if app.App != nil && app.StateMatters() {
+			// The re-check reads the application again only where its
+			// state is part of the verdict: not for an earlier attempt's
+			// maps, which the current attempt's state says nothing of.
 			e.appName, e.appUID = app.App.Name, app.App.UID
 		}
 	}
@@ -716,7 +719,13 @@ func (s *sweeper) index(ctx context.Context, ns string) (*sweepIndex, error) {
 			}
 			return l, err
 		},
-		ix.addApp, func() { clear(ix.appsByUID); clear(ix.appsByName); clear(ix.appsByID); clear(ix.userMaps); clear(ix.appGroup) })
+		ix.addApp, func() {
+			clear(ix.appsByUID)
+			clear(ix.appsByName)
+			clear(ix.appsByID)
+			clear(ix.userMaps)
+			clear(ix.appGroup)
+		})
 	if answered404(err) {
 		if uerr := sparkAppsMissing(ctx, s.c, err, ""); uerr != nil {
 			// Installed, but not in a version the tool reads: every map

@@ -180,7 +180,7 @@ func (op Operator) Create(ctx context.Context, ns string, spec Spec) (*unstructu
 	if len(spec.ConfigMapSpecs) > 0 {
 		var list []any
 		for _, n := range spec.ConfigMapSpecs {
-			list = append(list, map[string]any{"name": n, "mountPath": "/etc/" + n, "data": map[string]any{"k": "v"}})
+			list = append(list, map[string]any{"name": n, "data": map[string]any{"k": "v"}})
 		}
 		s["configMapSpecs"] = list
 	}

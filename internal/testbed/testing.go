@@ -81,6 +81,14 @@ func (s *Shared) RunMain(m *testing.M) int {
 	return code
 }
 
+// Stop stops the control plane if a test started one: for a package with a
+// second Shared beside the one whose RunMain runs its tests.
+func (s *Shared) Stop() {
+	if s.cp != nil {
+		s.cp.Stop()
+	}
+}
+
 // SkipIfShort skips a test that needs a control plane (or any other process)
 // under -short: the short tier starts nothing.
 func SkipIfShort(t testing.TB) {
