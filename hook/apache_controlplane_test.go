@@ -122,24 +122,44 @@ func TestApacheApplicationInEveryNonTerminalStateKeepsItsMaps(t *testing.T) {
 }
 
 // ResourceReleased is final: the maps the released driver Pod left (no
-// garbage collector here) are deleted; the user's map from
-// spec.configMapSpecs stays.
+// garbage collector here) are deleted, whichever way cleanup is pointed at
+// the application: its name, its driver Pod's name (gone), its app id; the
+// user's map from spec.configMapSpecs stays.
 func TestApacheResourceReleasedApplicationsLeftoversAreDeleted(t *testing.T) {
 	b := newApacheBed(t, apacheCP.Get(t))
 	ctx := ctxFor(t)
-	a := b.launch(t, apachefixture.Spec{Name: "pi", Hadoop: true, Krb5: true, ConfigMapSpecs: []string{"pi-user-conf"}})
-	if err := b.op.Stop(ctx, a, corev1.PodSucceeded, true); err != nil {
-		t.Fatal(err)
-	}
-	res, err := hook.Cleanup(ctx, b.c, testLog(t), hook.CleanupOptions{Namespace: b.ns, SparkApp: "pi", NoEvent: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := names(res.Deleted); !slices.Equal(got, a.Maps) {
-		t.Fatalf("deleted %v, want the driver's maps %v; skipped %s", got, a.Maps, reasons(res.Skipped))
-	}
-	if got := b.maps(t); !slices.Equal(got, []string{"pi-user-conf"}) {
-		t.Fatalf("left %v, want only the user's map", got)
+	for _, tc := range []struct {
+		app    string
+		target func(a *apachefixture.Attempt) hook.CleanupOptions
+	}{
+		{"by-name", func(a *apachefixture.Attempt) hook.CleanupOptions { return hook.CleanupOptions{SparkApp: a.AppName} }},
+		{"by-driver", func(a *apachefixture.Attempt) hook.CleanupOptions { return hook.CleanupOptions{DriverPod: a.Driver.Name} }},
+		{"by-id", func(a *apachefixture.Attempt) hook.CleanupOptions { return hook.CleanupOptions{AppID: a.AppID} }},
+	} {
+		t.Run(tc.app, func(t *testing.T) {
+			user := tc.app + "-user-conf"
+			a := b.launch(t, apachefixture.Spec{Name: tc.app, Hadoop: true, Krb5: true, ConfigMapSpecs: []string{user}})
+			if err := b.op.Stop(ctx, a, corev1.PodSucceeded, true); err != nil {
+				t.Fatal(err)
+			}
+			o := tc.target(a)
+			o.Namespace, o.NoEvent = b.ns, true
+			res, err := hook.Cleanup(ctx, b.c, testLog(t), o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := names(res.Deleted); !slices.Equal(got, a.Maps) {
+				t.Fatalf("deleted %v, want the driver's maps %v; skipped %s", got, a.Maps, reasons(res.Skipped))
+			}
+			for _, m := range b.maps(t) {
+				if strings.HasPrefix(m, a.AppID+"-") {
+					t.Errorf("left %s", m)
+				}
+			}
+			if !slices.Contains(b.maps(t), user) {
+				t.Errorf("the user's map %s was deleted", user)
+			}
+		})
 	}
 }
 
