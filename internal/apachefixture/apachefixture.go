@@ -44,6 +44,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
+
+	"github.com/sparkcm-hook/sparkcm-hook/internal/sparkbed"
 )
 
 // Resource is the operator's SparkApplication resource in its storage
@@ -144,12 +146,22 @@ type Attempt struct {
 	Driver    *corev1.Pod
 	Service   string
 	Maps      []string // the maps the driver Pod owns
+	// SparkAppID is the id spark-submit gave the objects it built, when
+	// real Spark made them (Operator.Spark), before they took the
+	// operator's names.
+	SparkAppID string
 }
 
 // Operator drives applications on one control plane.
 type Operator struct {
 	Kube kubernetes.Interface
 	Dyn  dynamic.Interface
+	// Spark, when set, makes the driver Pod's spec and the maps' data with
+	// the real spark-submit of that install (see launchWithSpark), at Host
+	// with Token; otherwise the stand-in writes them itself.
+	Spark *sparkbed.Install
+	Host  string
+	Token string
 }
 
 // Create makes the SparkApplication, with no status yet.
@@ -220,6 +232,9 @@ func (op Operator) Launch(ctx context.Context, ns, name string, attempt int64, s
 			return nil, fmt.Errorf("create user map %s: %w", n, err)
 		}
 	}
+	if op.Spark != nil {
+		return op.launchWithSpark(ctx, a, spec, appOwner, labels)
+	}
 	confMap, podspecMap := a.AppID+"-spark-drv-conf-map", a.AppID+"-driver-podspec-conf-map"
 	mounts := map[string]string{confMap: "/opt/spark/conf", podspecMap: "/opt/spark/pod-template"}
 	extra := map[string]map[string]string{}
@@ -231,20 +246,13 @@ func (op Operator) Launch(ctx context.Context, ns, name string, attempt int64, s
 		extra[a.AppID+"-krb5-file"] = map[string]string{"krb5.conf": "[libdefaults]\n"}
 		mounts[a.AppID+"-krb5-file"] = "/etc/krb5.conf"
 	}
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: a.AppID + "-driver", Labels: labels, OwnerReferences: []metav1.OwnerReference{appOwner}},
-		Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever,
-			Containers: []corev1.Container{{Name: driverContainer, Image: "apache/spark:4.0.1", Args: []string{"driver"}}}},
-	}
+	podSpec := corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever,
+		Containers: []corev1.Container{{Name: driverContainer, Image: "apache/spark:4.0.1", Args: []string{"driver"}}}}
 	for m, path := range mounts {
-		pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: volName(m), VolumeSource: corev1.VolumeSource{
+		podSpec.Volumes = append(podSpec.Volumes, corev1.Volume{Name: volName(m), VolumeSource: corev1.VolumeSource{
 			ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: m}}}})
-		pod.Spec.Containers[0].VolumeMounts = append(pod.Spec.Containers[0].VolumeMounts, corev1.VolumeMount{Name: volName(m), MountPath: path})
+		podSpec.Containers[0].VolumeMounts = append(podSpec.Containers[0].VolumeMounts, corev1.VolumeMount{Name: volName(m), MountPath: path})
 	}
-	if a.Driver, err = op.Kube.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
-		return nil, fmt.Errorf("create driver pod: %w", err)
-	}
-	driverOwner := metav1.OwnerReference{APIVersion: "v1", Kind: "Pod", Name: a.Driver.Name, UID: a.Driver.UID, BlockOwnerDeletion: ptr.To(true)}
 	maps := map[string]map[string]string{
 		confMap:    {"spark.properties": "spark.app.id=" + a.AppID + "\nspark.app.name=" + name + "\n", "spark.kubernetes.namespace": ns},
 		podspecMap: {"podspec-configmap-key": "apiVersion: v1\nkind: Pod\n"},
@@ -252,6 +260,21 @@ func (op Operator) Launch(ctx context.Context, ns, name string, attempt int64, s
 	for k, v := range extra {
 		maps[k] = v
 	}
+	return op.create(ctx, a, podSpec, maps, appOwner, labels)
+}
+
+// create makes the driver Pod, its maps and its Service as the operator
+// does: the Pod owned by the application, the rest by the Pod, each
+// carrying the Pod's labels, no reference a controller.
+func (op Operator) create(ctx context.Context, a *Attempt, podSpec corev1.PodSpec, maps map[string]map[string]string,
+	appOwner metav1.OwnerReference, labels map[string]string) (*Attempt, error) {
+	ns := a.Namespace
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: a.AppID + "-driver", Labels: labels, OwnerReferences: []metav1.OwnerReference{appOwner}}, Spec: podSpec}
+	var err error
+	if a.Driver, err = op.Kube.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		return nil, fmt.Errorf("create driver pod: %w", err)
+	}
+	driverOwner := metav1.OwnerReference{APIVersion: "v1", Kind: "Pod", Name: a.Driver.Name, UID: a.Driver.UID, BlockOwnerDeletion: ptr.To(true)}
 	for n, data := range maps {
 		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: n, Labels: labels, OwnerReferences: []metav1.OwnerReference{driverOwner}}, Data: data}
 		if _, err := op.Kube.CoreV1().ConfigMaps(ns).Create(ctx, cm, metav1.CreateOptions{}); err != nil {
