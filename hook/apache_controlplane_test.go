@@ -133,7 +133,9 @@ func TestApacheResourceReleasedApplicationsLeftoversAreDeleted(t *testing.T) {
 		target func(a *apachefixture.Attempt) hook.CleanupOptions
 	}{
 		{"by-name", func(a *apachefixture.Attempt) hook.CleanupOptions { return hook.CleanupOptions{SparkApp: a.AppName} }},
-		{"by-driver", func(a *apachefixture.Attempt) hook.CleanupOptions { return hook.CleanupOptions{DriverPod: a.Driver.Name} }},
+		{"by-driver", func(a *apachefixture.Attempt) hook.CleanupOptions {
+			return hook.CleanupOptions{DriverPod: a.Driver.Name}
+		}},
 		{"by-id", func(a *apachefixture.Attempt) hook.CleanupOptions { return hook.CleanupOptions{AppID: a.AppID} }},
 	} {
 		t.Run(tc.app, func(t *testing.T) {
