@@ -80,7 +80,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	start := time.Now()
 	say("starting etcd and kube-apiserver on loopback")
-	cp, err := testbed.Start(ctx, testbed.Options{})
+	cp, err := testbed.Start(ctx, testbed.Options{ApacheCRD: true})
 	if err != nil {
 		return err
 	}
@@ -151,6 +151,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	report(stdout, before, after, cleanup, dry, swept, lost, w)
 	fmt.Fprintf(stdout, "\nThe backlog before the sweep (sparkcm-hook report)\n%s", glance)
 	fmt.Fprintf(stdout, "\nAnd after it\n%s", glanceAfter)
+	if err := apacheStep(ctx, cp, bin, stdout, stderr, say); err != nil {
+		return err
+	}
 	cp.Stop() // the last step starts a control plane of its own, with a node
 	if err := nodeStep(ctx, stdout, say); err != nil {
 		return err
