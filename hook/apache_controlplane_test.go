@@ -372,7 +372,7 @@ func TestApacheReleaseLeavesNothingToTheTool(t *testing.T) {
 	if err := b.op.Stop(ctx, a, corev1.PodSucceeded, true); err != nil {
 		t.Fatal(err)
 	}
-	err := wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+	err := wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(context.Context) (bool, error) {
 		return len(b.maps(t)) == 0, nil
 	})
 	if err != nil {

@@ -42,7 +42,7 @@ const (
 	retainNever     = "Never"
 )
 
-// apacheApp is what the tool reads from a spark.apache.org application
+// ApacheApp is what the tool reads from a spark.apache.org application
 // besides what every SparkApplication gives (SparkApp).
 type ApacheApp struct {
 	// Attempt is status.currentAttemptSummary.attemptInfo.id (0 until the
