@@ -10,6 +10,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
@@ -391,4 +392,62 @@ func reasons(entries []hook.Entry) string {
 		fmt.Fprintf(&b, "\n  %s: %s", e.Name, e.Reason)
 	}
 	return b.String()
+}
+
+// The chart's Role grants the Apache operator's group only behind a value:
+// a sweep that may not list those applications keeps every map whose chain
+// leads to one (here an application whose status still says it runs,
+// though its driver ended), saying why, and sweeps the rest as ever. A
+// released application's maps, whose driver Pod is gone, go: nothing of
+// them can run again (the garbage collector would take them too).
+func TestSweepNotAllowedToReadApacheApplicationsKeepsTheirMaps(t *testing.T) {
+	shared := apacheCP.Get(t)
+	b := newApacheBed(t, shared)
+	ctx := ctxFor(t)
+	kf, err := sparkfixture.Create(ctx, b.kube, b.dyn, b.ns, sparkfixture.Spec{Name: "kf-done"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	released := b.launch(t, apachefixture.Spec{Name: "ap-done"})
+	if err := b.op.Stop(ctx, released, corev1.PodSucceeded, true); err != nil {
+		t.Fatal(err)
+	}
+	b.endedAMinuteAgo(t, released, apachefixture.ResourceReleased)
+	stale := b.launch(t, apachefixture.Spec{Name: "ap-stale"})
+	if err := b.op.Run(ctx, b.ns, "ap-stale", 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := apachefixture.SetPodPhase(ctx, b.kube, b.ns, stale.Driver.Name, corev1.PodSucceeded); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.kube.CoreV1().ServiceAccounts(b.ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "sweeper"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.kube.RbacV1().Roles(b.ns).Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "sweeper"}, Rules: hook.RoleRules()}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.kube.RbacV1().RoleBindings(b.ns).Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "sweeper"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "sweeper"},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: "sweeper", Namespace: b.ns}}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := shared.ServiceAccountConfig(ctx, b.ns, "sweeper")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := hook.Sweep(ctx, clientsFor(t, cfg, nil), testLog(t), hook.SweepOptions{Namespace: b.ns, NoEvent: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := names(res.Deleted), sorted(append(kf.MapNames(), released.Maps...)); !slices.Equal(got, want) {
+		t.Fatalf("deleted %v, want %v; skipped %s", got, want, reasons(res.Skipped))
+	}
+	if got := names(res.Skipped); !slices.Equal(got, stale.Maps) {
+		t.Fatalf("skipped %s; want the Apache application's maps %v", reasons(res.Skipped), stale.Maps)
+	}
+	for _, e := range res.Skipped {
+		if !strings.Contains(e.Reason, "state cannot be known") || !strings.Contains(e.Reason, "spark.apache.org") {
+			t.Errorf("%s kept because %q; want its application's state unknown, naming the group", e.Name, e.Reason)
+		}
+	}
 }
