@@ -42,6 +42,11 @@ func TestChartRoleAndREADMEAgreeWithThePermissionsInCode(t *testing.T) {
 	coversBothWays(t, "the chart's Role with apacheOperator.enabled", append(hook.RoleRules(), hook.WhenServedRules()...), role.Rules)
 	cr = typed[rbacv1.ClusterRole](t, one(t, render(t, "sparkcm-hook", "ops", "clusterWide.enabled=true", "apacheOperator.enabled=true"), "ClusterRole"))
 	coversBothWays(t, "the chart's ClusterRole with apacheOperator.enabled", hook.RulesFor(func(hook.Access) bool { return true }, hook.Permissions), cr.Rules)
+	// ... and without the value where the cluster serves the group at install.
+	for _, v := range []string{"spark.apache.org/v1", "spark.apache.org/v1beta1"} {
+		role = typed[rbacv1.Role](t, one(t, renderArgs(t, "sparkcm-hook", "spark-jobs", []string{"--skip-tests", "--api-versions", v}), "Role"))
+		coversBothWays(t, "the chart's Role where the cluster serves "+v, append(hook.RoleRules(), hook.WhenServedRules()...), role.Rules)
+	}
 
 	readme, err := os.ReadFile("../../README.md")
 	if err != nil {

@@ -63,7 +63,7 @@ Rendered into the Role, or into the ClusterRole with clusterWide.enabled.
 - apiGroups: ["sparkoperator.k8s.io"]
   resources: ["sparkapplications"]
   verbs: ["get", "list", "watch"]
-{{- if .Values.apacheOperator.enabled }}
+{{- if or .Values.apacheOperator.enabled (.Capabilities.APIVersions.Has "spark.apache.org/v1") (.Capabilities.APIVersions.Has "spark.apache.org/v1beta1") }}
 - apiGroups: ["spark.apache.org"]
   resources: ["sparkapplications"]
   verbs: ["get", "list", "watch"]
