@@ -500,6 +500,14 @@ func TestReportOnTheStoreCountsWhatSweepWouldDeleteChangesNothingAndNamesACauseF
 	w.runningApp("jobs")
 	w.clientModeApps("jobs")
 	w.cm("jobs", "unrelated", nil)
+	// A driver map holding 300 KiB of files shipped from SPARK_CONF_DIR.
+	drv, err := w.s.GetPod(context.Background(), "jobs", "etl-driver")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.create(store.ConfigMapsGVR, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "jobs", Name: "spark-drv-00000000000000bb-conf-map",
+		OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "Pod", Name: drv.Name, UID: drv.UID}}},
+		Data: map[string]string{"big.jar.b64": strings.Repeat("x", 300<<10)}})
 	before := w.maps("jobs")
 	later := func() time.Time { return time.Now().Add(8 * 24 * time.Hour) }
 	causes := map[string]Cause{}
@@ -522,6 +530,9 @@ func TestReportOnTheStoreCountsWhatSweepWouldDeleteChangesNothingAndNamesACauseF
 		if causes[name] == "" {
 			t.Errorf("%s has no cause in the report", name)
 		}
+	}
+	if rep.BigMaps == nil || rep.BigMaps.Maps != 1 || rep.BigMaps.Bytes < 300<<10 {
+		t.Errorf("big maps %+v, want the 300 KiB driver map", rep.BigMaps)
 	}
 	if rep.Total.Bytes <= 0 {
 		t.Errorf("--sizes counted %d bytes: every map has a size", rep.Total.Bytes)

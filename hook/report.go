@@ -30,6 +30,11 @@ const (
 	// CauseNoTTL: the SparkApplication has no spec.timeToLiveSeconds, so it
 	// stays, and with it its finished driver Pod and every map that Pod owns.
 	CauseNoTTL Cause = "no-ttl"
+	// CauseRetainPolicy: an Apache operator application at rest in
+	// TerminatedWithoutReleaseResources whose resourceRetainPolicy (Always,
+	// or OnFailure after a failure) has no retain duration or TTL: its
+	// driver Pod and every map stay as long as it exists.
+	CauseRetainPolicy Cause = "retain-policy"
 	// CauseDriverPodKept: a finished driver Pod of plain spark-submit (no
 	// operator) is still there; Spark never deletes it, and its maps go only
 	// with it.
@@ -75,6 +80,9 @@ type CauseInfo struct {
 var CauseInfos = []CauseInfo{
 	{CauseNoTTL, "SparkApplication without spec.timeToLiveSeconds: it, its finished driver Pod and every map the Pod owns stay",
 		"set spec.timeToLiveSeconds on the SparkApplication", "spec: {timeToLiveSeconds: 3600}"},
+	{CauseRetainPolicy, "Apache operator application kept by resourceRetainPolicy (Always, or OnFailure after a failure) without a retain duration or TTL: its driver Pod and every map stay as long as it exists",
+		"give the retain policy a duration (or ttlAfterStopMillis), or let it release: resourceRetainPolicy Never",
+		"spec: {applicationTolerations: {resourceRetainPolicy: OnFailure, resourceRetainDurationMillis: 86400000}}"},
 	{CauseDriverPodKept, "finished driver Pod kept (spark-submit without the operator): Spark never deletes it, and its maps go only with it",
 		"delete the driver Pod when the job ends (the job's teardown step)", "sparkcm-hook cleanup --app-id APP_ID"},
 	{CauseNoOwner, "map with no owner at all (client mode, Spark 3.1.0/3.1.1, an operator that set none): the garbage collector never removes it",
@@ -113,6 +121,8 @@ type origin struct {
 	userSource      string // where a SparkApplication names it as user-supplied
 	app             bool   // its SparkApplication exists
 	ttl             bool   // ... with spec.timeToLiveSeconds
+	apache          bool   // ... of the Apache operator
+	retainForever   bool   // ... which its retain policy keeps for as long as it exists
 	execDeletionOff bool   // ... with executor deletion turned off
 	driverKept      bool   // its driver Pod exists
 	ownerGone       bool   // an owner it names is gone
@@ -130,6 +140,9 @@ func originOf(m *metav1.ObjectMeta, app *rule.View) origin {
 	if app.App != nil {
 		o.app, o.ttl, o.execDeletionOff = true, app.App.HasTTL, app.App.ExecutorDeletionOff
 		o.userSource = app.App.UserMaps[m.Name]
+		if x := app.App.Apache; x != nil {
+			o.apache, o.retainForever = true, x.RetainsForever(app.App.State)
+		}
 	}
 	o.driverKept = app.Driver != nil
 	o.ownerGone = (app.DriverGone && app.Driver == nil) || app.AppGone
@@ -156,6 +169,14 @@ func causeOf(e Entry) Cause {
 		return CauseNoOwner
 	case o.app && e.Kind == rule.KindExecutorConf && o.execDeletionOff:
 		return CauseExecutorDeletionOff
+	case o.apache && o.retainForever:
+		return CauseRetainPolicy
+	case o.apache && o.driverKept:
+		// The operator releases them itself: its retain duration has not
+		// run out, or it is releasing now (timeToLiveSeconds is Kubeflow's).
+		return CauseTTLNotDue
+	case o.apache:
+		return CauseOwnerGone
 	case o.app && !o.ttl:
 		return CauseNoTTL
 	case o.app:
@@ -306,6 +327,27 @@ type AppRow struct {
 	Tally
 }
 
+// BigMapBytes is the size from which the report counts a map as big: far
+// above what Spark's own properties take (a few KiB), so what makes it big
+// is files shipped in it.
+const BigMapBytes = 256 << 10
+
+// BigMaps counts the big maps and says how to stop making them.
+type BigMaps struct {
+	Tally
+	Threshold int64  `json:"thresholdBytes"`
+	Title     string `json:"title"`
+	Remedy    string `json:"remedy"`
+	Example   string `json:"example"`
+}
+
+func newBigMaps() *BigMaps {
+	return &BigMaps{Threshold: BigMapBytes,
+		Title:   "local files shipped in Spark's maps (the contents of SPARK_CONF_DIR or HADOOP_CONF_DIR, a large pod template): each copy is kept in etcd for as long as the map",
+		Remedy:  "keep those folders to configuration; ship data and dependencies through object storage (spark.kubernetes.file.upload.path) or bake them into the image",
+		Example: "--conf spark.kubernetes.file.upload.path=s3a://BUCKET/spark-uploads"}
+}
+
 // ReportResult is the backlog at a glance: every map sweep considers,
 // counted per namespace, kind, age, cause and application, and what sweep
 // would do with it. It holds counts only.
@@ -326,6 +368,9 @@ type ReportResult struct {
 	// UserMaps are the user-supplied maps sweep never considers (nothing
 	// about them looks like Spark's): counted here, never deleted.
 	UserMaps   Tally           `json:"userMapsNotConsidered"`
+	// BigMaps, with Sizes, are the maps of BigMapBytes or more, whatever
+	// left them: what makes a backlog costly in etcd, and a fix of its own.
+	BigMaps    *BigMaps        `json:"bigMaps,omitempty"`
 	Unreadable []NamespaceNote `json:"unreadableNamespaces,omitempty"`
 	Seconds    float64         `json:"seconds"`
 }
@@ -377,6 +422,7 @@ type aggregator struct {
 	kept       map[KeepReason]*KeptRow
 	apps       map[[2]string]*appTally
 	userMaps   Tally
+	big        *BigMaps // with Sizes
 }
 
 func newAggregator() *aggregator {
@@ -404,6 +450,9 @@ func (a *aggregator) record(e Entry) {
 	bump(a.kinds, kindKey(e), e, size)
 	bump(a.ages, ageBucket(e.origin.age), e, size)
 	bump(a.causes, c, e, size)
+	if a.big != nil && size >= BigMapBytes {
+		a.big.add(e, size)
+	}
 	if e.Decision == Skipped {
 		r := keepReasonOf(e.Reason)
 		k := a.kept[r]
@@ -450,7 +499,7 @@ func rows[K ~string](m map[K]*Tally) []Row {
 func (a *aggregator) result(topN int) *ReportResult {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	r := &ReportResult{Total: a.total, UserMaps: a.userMaps, Namespaces: rows(a.namespaces), Kinds: rows(a.kinds), Applications: len(a.apps)}
+	r := &ReportResult{Total: a.total, UserMaps: a.userMaps, Namespaces: rows(a.namespaces), Kinds: rows(a.kinds), Applications: len(a.apps), BigMaps: a.big}
 	for _, b := range ageBuckets {
 		if t := a.ages[b.key]; t != nil {
 			r.Ages = append(r.Ages, Row{Key: b.key, Tally: *t})
@@ -545,7 +594,7 @@ func Report(ctx context.Context, c Clients, log *slog.Logger, o ReportOptions) (
 		if err != nil {
 			return nil, err
 		}
-		agg.sizes = sizes
+		agg.sizes, agg.big = sizes, newBigMaps()
 	}
 	so.Record, so.userMapSeen = agg.record, agg.userMap
 	res, err := Sweep(ctx, c, log, so)

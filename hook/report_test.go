@@ -41,6 +41,17 @@ func TestReportAttributesEachMapToTheCauseThatLeftIt(t *testing.T) {
 		a.AddID(ruletest.AppID)
 		return a
 	}
+	// An Apache operator application at rest with retain settings, its
+	// driver Pod (which owns its maps) finished.
+	apache := func(policy string, retainMillis int64) func() *rule.View {
+		return func() *rule.View {
+			a := rule.NewView(ruletest.NS)
+			a.SetDriver(ruletest.Driver(corev1.PodSucceeded))
+			a.SetApp(&rule.SparkApp{Name: "etl", UID: "uid-app", State: "TerminatedWithoutReleaseResources", AppID: ruletest.AppID, Group: rule.ApacheGroup,
+				UserMaps: map[string]string{}, Apache: &rule.ApacheApp{RetainPolicy: policy, RetainMillis: retainMillis, TTLMillis: -1}})
+			return a
+		}
+	}
 	for _, tc := range []struct {
 		name     string
 		m        *metav1.ObjectMeta
@@ -54,6 +65,8 @@ func TestReportAttributesEachMapToTheCauseThatLeftIt(t *testing.T) {
 		{name: "an application with a TTL not yet run out", m: ruletest.Map(ruletest.DriverMap, ruletest.ByDriver), app: withApp(func(a *rule.SparkApp) { a.HasTTL = true }), want: CauseTTLNotDue},
 		{name: "executor deletion turned off leaves the executor map", m: ruletest.ExecLabels(ruletest.Map(ruletest.ExecMap, ruletest.ByDriver)), app: withApp(func(a *rule.SparkApp) { a.ExecutorDeletionOff = true }), want: CauseExecutorDeletionOff, wantKind: "executor-conf"},
 		{name: "executor deletion turned off says nothing of the driver map", m: ruletest.Map(ruletest.DriverMap, ruletest.ByDriver), app: withApp(func(a *rule.SparkApp) { a.ExecutorDeletionOff = true }), want: CauseNoTTL},
+		{name: "an Apache operator application kept by resourceRetainPolicy Always without a duration", m: ruletest.Map(ruletest.DriverMap, ruletest.ByDriver), app: apache("Always", -1), want: CauseRetainPolicy},
+		{name: "an Apache operator application whose retain duration has not run out", m: ruletest.Map(ruletest.DriverMap, ruletest.ByDriver), app: apache("Always", 24*3600*1000), want: CauseTTLNotDue},
 		{name: "plain spark-submit keeps its finished driver Pod and so its maps", m: ruletest.Map(ruletest.DriverMap, ruletest.ByDriver), app: plainSubmit, want: CauseDriverPodKept},
 		{name: "a client-mode executor map has no owner", m: ruletest.ExecLabels(ruletest.Map(ruletest.ExecMap)), app: ruletest.ClientModeView, want: CauseNoOwner},
 		{name: "a Spark-named map with no owner and no label has no owner", m: ruletest.Map(ruletest.ExecMap), app: func() *rule.View { return rule.NewView(ruletest.NS) }, want: CauseNoOwner},

@@ -218,6 +218,10 @@ func writeReportText(w io.Writer, r *hook.ReportResult) error {
 		}
 		_ = tw.Flush()
 	}
+	if big := r.BigMaps; big != nil && big.Maps > 0 {
+		fmt.Fprintf(&b, "big maps: %d of %s or more (%s): %s; fix: %s: %s\n",
+			big.Maps, bytesText(big.Threshold), bytesText(big.Bytes), big.Title, big.Remedy, big.Example)
+	}
 	if len(r.Kept) > 0 {
 		parts := make([]string, 0, len(r.Kept))
 		for _, k := range r.Kept {
@@ -289,6 +293,10 @@ func writeReportMarkdown(w io.Writer, r *hook.ReportResult) error {
 			fix += ": `" + mdCell(c.Example) + "`"
 		}
 		fmt.Fprintf(&b, "| %s | %d | %d | %d%s | %s |\n", c.Cause, c.Maps, c.WouldDelete, c.Kept, size(c.Bytes), fix)
+	}
+	if big := r.BigMaps; big != nil && big.Maps > 0 {
+		fmt.Fprintf(&b, "\n**Big maps**: %d of %s or more (%s), %s. Fix: %s: `%s`\n",
+			big.Maps, bytesText(big.Threshold), bytesText(big.Bytes), mdCell(big.Title), mdCell(big.Remedy), mdCell(big.Example))
 	}
 	if len(r.Kept) > 0 {
 		b.WriteString("\n| kept because | maps |\n|---|---:|\n")

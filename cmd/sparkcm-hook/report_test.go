@@ -26,6 +26,9 @@ func sampleReport(sizes bool) *hook.ReportResult {
 	r.Kinds = []hook.Row{{Key: "driver-conf", Tally: hook.Tally{Maps: 100}}}
 	r.Ages = []hook.Row{{Key: "1d-7d", Tally: hook.Tally{Maps: 150}}, {Key: ">=30d", Tally: hook.Tally{Maps: 60}}}
 	r.TopApps = []hook.AppRow{{Namespace: "jobs", AppID: "spark-abc", Cause: hook.CauseNoTTL, Tally: hook.Tally{Maps: 5, WouldDelete: 5}}}
+	if sizes {
+		r.BigMaps = &hook.BigMaps{Tally: hook.Tally{Maps: 3, Bytes: 2 << 20}, Threshold: hook.BigMapBytes, Title: "local files shipped", Remedy: "ship them through object storage", Example: "--conf spark.kubernetes.file.upload.path=s3a://b/u"}
+	}
 	return r
 }
 
@@ -46,6 +49,8 @@ func TestReportRenderers(t *testing.T) {
 				}
 			}},
 		{name: "text with sizes shows what the backlog costs", format: "text", sizes: true, want: []string{"in jobs,etl; 3.0 MiB", "(175 would go; 1.5 MiB)"}},
+		{name: "text with sizes names the big maps and how to stop making them", format: "text", sizes: true,
+			want: []string{"big maps: 3 of 256.0 KiB or more (2.0 MiB): local files shipped; fix: ship them through object storage: --conf spark.kubernetes.file.upload.path=s3a://b/u"}},
 		{name: "text without sizes shows no bytes", format: "text", check: func(t *testing.T, out string) {
 			if strings.Contains(out, "MiB") {
 				t.Errorf("bytes without --sizes:\n%s", out)
@@ -53,7 +58,8 @@ func TestReportRenderers(t *testing.T) {
 		}},
 		{name: "markdown is tables to paste in a ticket", format: "markdown", sizes: true,
 			want: []string{"### Spark ConfigMap backlog in jobs,etl", "| cause | maps | would delete | kept | bytes | fix |", "| no-ttl | 180 | 175 | 5 | 1.5 MiB | set spec.timeToLiveSeconds on the SparkApplication: `spec: {timeToLiveSeconds: 3600}` |",
-				"| kept because | maps |", "| namespace | maps |", "| spark-abc | jobs | no-ttl | 5 | 5 |"}},
+				"| kept because | maps |", "| namespace | maps |", "| spark-abc | jobs | no-ttl | 5 | 5 |",
+				"**Big maps**: 3 of 256.0 KiB or more (2.0 MiB), local files shipped. Fix: ship them through object storage: `--conf spark.kubernetes.file.upload.path=s3a://b/u`"}},
 		{name: "markdown escapes a pipe in a cell", format: "markdown", check: func(t *testing.T, _ string) {
 			if got := mdCell("a|b\nc"); got != `a\|b c` {
 				t.Errorf("cell %q", got)

@@ -201,6 +201,14 @@ func (x *ApacheApp) RetainHold(state string, now time.Time, sweep bool) (hold, o
 	return "", fmt.Sprintf("overrides resourceRetainPolicy %s (no retain duration or TTL): TerminatedWithoutReleaseResources since %s", Shown(policy), x.LastTransition.UTC().Format(time.RFC3339))
 }
 
+// RetainsForever reports an application at rest in
+// TerminatedWithoutReleaseResources whose retain settings keep its
+// resources as long as it exists (no retain duration, no TTL): the leak
+// the operator's users hit, which the report names as its own cause.
+func (x *ApacheApp) RetainsForever(state string) bool {
+	return state == "TerminatedWithoutReleaseResources" && !x.RetainUnreadable && x.retainMillis() < 0
+}
+
 func orDefault(s, def string) string {
 	if s == "" {
 		return def
