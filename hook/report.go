@@ -367,7 +367,7 @@ type ReportResult struct {
 	Applications int `json:"applications"`
 	// UserMaps are the user-supplied maps sweep never considers (nothing
 	// about them looks like Spark's): counted here, never deleted.
-	UserMaps   Tally           `json:"userMapsNotConsidered"`
+	UserMaps Tally `json:"userMapsNotConsidered"`
 	// BigMaps, with Sizes, are the maps of BigMapBytes or more, whatever
 	// left them: what makes a backlog costly in etcd, and a fix of its own.
 	BigMaps    *BigMaps        `json:"bigMaps,omitempty"`
