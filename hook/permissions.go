@@ -17,13 +17,15 @@ const (
 	CommandReport = "report"
 	// CommandCheck is check --live: it lists SparkApplications, nothing else.
 	CommandCheck = "check"
+	// CommandController runs cleanup and sweep, and watches what they read.
+	CommandController = "controller"
 	// CommandAll stands for every command: the access the chart grants.
 	CommandAll = "all"
 )
 
 // Commands are the commands that act on a cluster, in the order the README
 // lists them.
-var Commands = []string{CommandCleanup, CommandSweep, CommandWatch, CommandReport, CommandCheck}
+var Commands = []string{CommandCleanup, CommandSweep, CommandWatch, CommandReport, CommandCheck, CommandController}
 
 // Access is one verb on one resource that a command sends.
 type Access struct {
@@ -43,16 +45,20 @@ type Access struct {
 	Why        string `json:"why"`
 }
 
-var allCommands = []string{CommandCleanup, CommandSweep, CommandWatch}
-var targeted = []string{CommandCleanup, CommandWatch}
+var allCommands = []string{CommandCleanup, CommandSweep, CommandWatch, CommandController}
+var targeted = []string{CommandCleanup, CommandWatch, CommandController}
+
+// watching are the commands that watch a resource: the controller's
+// informers list and watch Pods, SparkApplications and ConfigMaps.
+var watching = []string{CommandController}
 
 // reading are the commands that send sweep's reads: report reads exactly
 // what sweep reads, and deletes nothing.
-var reading = []string{CommandCleanup, CommandSweep, CommandWatch, CommandReport}
+var reading = []string{CommandCleanup, CommandSweep, CommandWatch, CommandReport, CommandController}
 
 // listingApps are the commands that list SparkApplications: the readers,
 // and check --live, which lists them to lint them.
-var listingApps = []string{CommandCleanup, CommandSweep, CommandWatch, CommandReport, CommandCheck}
+var listingApps = []string{CommandCleanup, CommandSweep, CommandWatch, CommandReport, CommandCheck, CommandController}
 
 // Permissions is the one list of the API access the commands need: the
 // README's RBAC table, the Helm chart's Role and `rbac preflight` are checked
@@ -61,10 +67,11 @@ var listingApps = []string{CommandCleanup, CommandSweep, CommandWatch, CommandRe
 var Permissions = []Access{
 	{Group: "", Resource: "configmaps", Verb: "get", Commands: targeted, Why: "read a map named in a driver Pod's volumes"},
 	{Group: "", Resource: "configmaps", Verb: "list", Commands: reading, Why: "list maps as metadata, by label and page by page"},
+	{Group: "", Resource: "configmaps", Verb: "watch", Commands: watching, Why: "the controller follows maps as metadata (which maps an application has left)"},
 	{Group: "", Resource: "configmaps", Verb: "delete", Commands: allCommands, Why: "delete a leftover map with UID and resourceVersion preconditions"},
 	{Group: "", Resource: "pods", Verb: "get", Commands: targeted, Why: "read the driver Pod"},
 	{Group: "", Resource: "pods", Verb: "list", Commands: reading, Why: "find drivers and the Pods that use maps"},
-	{Group: "", Resource: "pods", Verb: "watch", Commands: targeted, Why: "wait for the driver to end (cleanup when told to wait, watch)"},
+	{Group: "", Resource: "pods", Verb: "watch", Commands: targeted, Why: "wait for the driver to end (cleanup when told to wait, watch); the controller follows Spark's Pods"},
 	{Group: "sparkoperator.k8s.io", Resource: "sparkapplications", Verb: "get", Commands: reading, Why: "read the application's state and user-supplied maps; sweep reads it again just before deleting its maps"},
 	{Group: "sparkoperator.k8s.io", Resource: "sparkapplications", Verb: "list", Commands: listingApps, Why: "find applications by id; sweep reads them all; check --live lints them"},
 	{Group: "sparkoperator.k8s.io", Resource: "sparkapplications", Verb: "watch", Commands: reading, Why: "wait for the application to end (cleanup when told to wait, watch); sweep follows the applications it judged until their maps are deleted (without it, it reads each again)"},

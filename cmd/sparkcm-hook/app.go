@@ -73,6 +73,7 @@ Every flag can also be set through the environment variable shown beside it. In 
 			adoptCommand(g),
 			rbacCommand(g),
 			checkCommand(g),
+			controllerCommand(g),
 			policyCommand(g),
 			versionCommand(),
 		},

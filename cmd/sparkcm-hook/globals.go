@@ -186,7 +186,7 @@ func (g *globals) setup(c *cli.Context) error {
 // sweep sweeps them, report reads them, policy binds its policies in them,
 // check --live lints their applications.
 func takesNamespaces(c *cli.Context) bool {
-	return c.Command != nil && (c.Command.Name == "sweep" || c.Command.Name == "report" || c.Command.Name == "policy" || c.Command.Name == "check")
+	return c.Command != nil && (c.Command.Name == "sweep" || c.Command.Name == "controller" || c.Command.Name == "report" || c.Command.Name == "policy" || c.Command.Name == "check")
 }
 
 // exclusiveScope refuses -n (or SPARKCM_NAMESPACE) together with -A, for

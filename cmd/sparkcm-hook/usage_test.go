@@ -141,6 +141,16 @@ func TestBadInputIsOneLineExitTwoAndAsksNoAPIServer(t *testing.T) {
 		{"report with an argument", []string{"report", "--kubeconfig", kc, "extra"}, nil, "extra"},
 		{"report exclusion without -A", []string{"report", "--kubeconfig", kc, "-n", "a", "--exclude-namespaces", "b"}, nil, "--exclude-namespaces"},
 		{"report with one bad namespace of several", []string{"report", "--kubeconfig", kc, "-n", "a,Bad_NS"}, nil, "Bad_NS"},
+		// controller: the same scope and bounds as sweep, and its own.
+		{"controller with -n and -A", []string{"controller", "--kubeconfig", kc, "-n", "jobs", "-A"}, nil, "-A"},
+		{"controller with a negative grace", []string{"controller", "--kubeconfig", kc, "--grace", "-1s"}, nil, "--grace"},
+		{"controller with no resync period", []string{"controller", "--kubeconfig", kc, "--resync-period", "0s"}, nil, "--resync-period"},
+		{"controller with no workers", []string{"controller", "--kubeconfig", kc}, map[string]string{"SPARKCM_WORKERS": "0"}, "--workers"},
+		{"controller with a zero orphan bound", []string{"controller", "--kubeconfig", kc, "--orphan-older-than", "0s"}, nil, "--orphan-older-than must be positive"},
+		{"controller with an orphan bound below older-than", []string{"controller", "--kubeconfig", kc, "--older-than", "2h", "--orphan-older-than", "1h"}, nil, "--orphan-older-than"},
+		{"controller with one bad namespace of several", []string{"controller", "--kubeconfig", kc, "-n", "a,Bad_NS"}, nil, "Bad_NS"},
+		{"controller with an argument", []string{"controller", "--kubeconfig", kc, "extra"}, nil, "extra"},
+		{"controller input checked before the kubeconfig", []string{"controller", "--kubeconfig", missing, "--grace", "-1s"}, nil, "--grace"},
 		{"report input checked before the kubeconfig", []string{"report", "--kubeconfig", missing, "-o", "xml"}, nil, "xml"},
 	}
 	for _, tc := range cases {

@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"errors"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/sparkcm-hook/sparkcm-hook/hook"
+	"github.com/sparkcm-hook/sparkcm-hook/hook/controller"
+)
+
+// controllerOptions are controller's flags: the common ones and the
+// library's.
+type controllerOptions struct {
+	common
+	controller.Options
+	orphanSet      bool
+	namespaceGiven bool
+	noEvent        bool
+}
+
+// Validate checks every flag of controller without reading any
+// configuration.
+func (o *controllerOptions) Validate() error {
+	if err := o.validate("controller"); err != nil {
+		return err
+	}
+	if err := exclusiveScope(o.namespaceGiven, o.AllNamespaces); err != nil {
+		return err
+	}
+	if err := validateAges(o.OlderThan, o.OrphanOlderThan, o.orphanSet); err != nil {
+		return err
+	}
+	switch {
+	case o.Grace < 0:
+		return hook.Usagef("--grace must not be negative (0s cleans an application as soon as it is seen to end)")
+	case o.ResyncPeriod <= 0:
+		return hook.Usagef("--resync-period must be positive (default %s)", controller.DefaultResyncPeriod)
+	case o.Workers < 1:
+		return hook.Usagef("--workers must be at least 1")
+	}
+	return nil
+}
+
+func (o *controllerOptions) complete(c *cli.Context, g *globals) {
+	o.take(c, &o.DryRun, &o.Concurrency, &o.Retry)
+	o.NoEvent = o.noEvent
+	o.orphanSet = c.IsSet("orphan-older-than")
+	if !o.orphanSet {
+		o.OrphanOlderThan = 0 // the library's default
+	}
+	o.namespaceGiven = g.namespaceSet
+}
+
+func (o *controllerOptions) run(ctx context.Context, g *globals, clients hook.Clients, ns string) (*hook.Result, error) {
+	if !o.AllNamespaces {
+		names := g.namespaces
+		if len(names) == 0 {
+			names = []string{ns}
+		}
+		for _, n := range names {
+			if err := g.checkNamespace(ctx, clients, n); err != nil {
+				return nil, err
+			}
+		}
+		o.Namespaces = names
+	}
+	first := ""
+	if len(o.Namespaces) > 0 {
+		first = o.Namespaces[0]
+	}
+	if err := g.preflight(ctx, &o.common, hook.CommandController, clients, first); err != nil {
+		return nil, err
+	}
+	res, err := controller.Run(ctx, clients, g.log, o.Options)
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		err = nil // SIGTERM or --timeout: the end of a controller's run, not a failure
+	}
+	return res, err
+}
+
+func controllerCommand(g *globals) *cli.Command {
+	o := &controllerOptions{}
+	return &cli.Command{
+		Name:      "controller",
+		Usage:     "run continuously: clean each application seconds after it ends, and sweep periodically",
+		UsageText: g.prog + " controller (-n NAMESPACE[,NAMESPACE...] | -A) [--grace 2s] [--resync-period 1h] [--older-than 1h] [--orphan-older-than 168h] [--workers 4] [--dry-run]",
+		Description: `Watches Spark's driver and executor Pods (label spark-role), SparkApplications and ConfigMaps (as
+metadata only) in the namespaces given with -n (repeated or comma-separated), or in every namespace
+with -A, and cleans each application once it is seen to end: a driver Pod that terminated or was
+deleted, a SparkApplication whose state changed or that was deleted. After --grace, the application
+goes through exactly what "cleanup --spark-app" (for a driver a SparkApplication owns) or
+"cleanup --driver-pod" runs: the same rule, the same fresh reads, the same preconditions, the same
+summary Event. What the controller sees only decides when to ask: an application cleanup finds still
+running is dropped until its next change (an executor ending, a new state). A failed cleanup is retried
+with backoff a few times, then left to the fallback sweep.
+
+The fallback is "sweep" itself, over the same namespaces, at start and every --resync-period, with
+--older-than and --orphan-older-than as sweep takes them: it catches what ended while no controller
+watched. An application with no driver Pod in the cluster (client mode) is never cleaned on sight:
+its ownerless executor maps go only through the sweep's --orphan-older-than, which must exceed the
+longest client-mode session.
+
+It runs until SIGTERM (or --timeout), then prints what it did in total (counts) in the -o format and
+exits 0. Logs on stderr say what it cleaned and why it skipped.
+
+` + exitCodesHelp,
+		Before: g.setup,
+		Flags: withGlobals(
+			[]cli.Flag{
+				allNamespacesFlag(&o.AllNamespaces, "watch every namespace"),
+				&cli.DurationFlag{Name: "grace", Value: controller.DefaultGrace, Usage: "clean an application this long after it is seen to end (0s: at once)", EnvVars: env("grace"), Destination: &o.Grace},
+				&cli.DurationFlag{Name: "resync-period", Value: controller.DefaultResyncPeriod, Usage: "how often the fallback sweep runs (the first at start)", EnvVars: env("resync-period"), Destination: &o.ResyncPeriod},
+				&cli.DurationFlag{Name: "older-than", Value: controller.DefaultOlderThan, Usage: "the fallback sweep's: only maps at least this old, of applications that ended at least this long ago", EnvVars: env("older-than"), Destination: &o.OlderThan},
+				&cli.DurationFlag{Name: "orphan-older-than", Value: hook.DefaultOrphanOlderThan, Usage: "the fallback sweep's: ownerless executor maps (client mode) only once the map and every Pod of its application have been quiet this long; must exceed the longest client-mode session", EnvVars: env("orphan-older-than"), Destination: &o.OrphanOlderThan},
+				&cli.IntFlag{Name: "workers", Value: controller.DefaultWorkers, Usage: "applications cleaned at once", EnvVars: env("workers"), Destination: &o.Workers},
+				noEventFlag(&o.noEvent),
+			},
+			o.flags(hook.DefaultCleanupConcurrency),
+		),
+		Action: g.action(o),
+	}
+}

@@ -1,0 +1,581 @@
+// Package controller is sparkcm-hook's long-running mode: it watches Spark's
+// Pods, SparkApplications and ConfigMaps through shared informers and cleans
+// each application soon after it ends, through exactly the code path of
+// hook.Cleanup, with hook.Sweep as a periodic fallback. It holds no deletion
+// rule of its own: what it sees only decides when to ask; hook.Cleanup and
+// hook.Sweep decide what, if anything, is deleted, on fresh reads.
+//
+// The informers are built on client-go's tools/cache over the tool's own
+// clients (hook/kube, metadata, dynamic): client-go's informer factories
+// import the clientset, which the binary does not link.
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
+
+	"github.com/sparkcm-hook/sparkcm-hook/hook"
+	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
+)
+
+// Defaults of Options.
+const (
+	// DefaultGrace is how long after an application is seen to end it is
+	// cleaned: Spark's own shutdown (executors deleted, the operator's last
+	// state) usually settles within it, so the cleanup finds it finished.
+	DefaultGrace = 2 * time.Second
+	// DefaultResyncPeriod is how often the fallback sweep runs.
+	DefaultResyncPeriod = time.Hour
+	// DefaultOlderThan is the fallback sweep's --older-than: it catches what
+	// the informers missed (the controller was down, an API server
+	// restart), not what the work queue is about to clean.
+	DefaultOlderThan = time.Hour
+	// DefaultWorkers is how many applications are cleaned at once.
+	DefaultWorkers = 4
+	// maxRequeues bounds the retries of one application's cleanup that
+	// failed; the fallback sweep takes over after that.
+	maxRequeues = 8
+)
+
+// Options configures the controller.
+type Options struct {
+	// Namespaces to watch, or every namespace with AllNamespaces.
+	Namespaces    []string
+	AllNamespaces bool
+	// Grace: an application seen to end is cleaned this long after.
+	Grace time.Duration
+	// ResyncPeriod: how often the fallback sweep runs (the first at start).
+	ResyncPeriod time.Duration
+	// OlderThan and OrphanOlderThan are the fallback sweep's bounds, as
+	// hook.SweepOptions takes them (OrphanOlderThan zero: its default).
+	OlderThan, OrphanOlderThan time.Duration
+	DryRun                     bool
+	// Workers: applications cleaned at once.
+	Workers int
+	// Concurrency bounds the deletes in flight of each cleanup.
+	Concurrency int
+	Retry       hook.RetryPolicy
+	NoEvent     bool
+
+	// Cleaned, when set, is told of every cleanup the queue ran, with its
+	// result and error (tests, metrics). Never called concurrently.
+	Cleaned func(App, *hook.Result, error)
+	// Swept, when set, is told of every fallback sweep.
+	Swept func(*hook.Result, error)
+	// Lead, when set, runs lead (the work queue's workers and the fallback
+	// sweep) only while this replica holds leadership: lead's context ends
+	// when it is lost. Nil runs lead at once (a single replica). The
+	// informers run either way, so that a new leader starts warm.
+	Lead func(ctx context.Context, lead func(context.Context)) error
+}
+
+func (o *Options) validate() error {
+	if o.AllNamespaces && len(o.Namespaces) > 0 {
+		return hook.Usagef("give namespaces or all namespaces, not both")
+	}
+	if !o.AllNamespaces && len(o.Namespaces) == 0 {
+		return hook.Usagef("give a namespace or all namespaces")
+	}
+	for _, ns := range o.Namespaces {
+		if err := hook.ValidateNamespace(ns); err != nil {
+			return err
+		}
+	}
+	switch {
+	case o.Grace < 0:
+		return hook.Usagef("the grace must not be negative")
+	case o.ResyncPeriod <= 0:
+		return hook.Usagef("the resync period must be positive")
+	case o.Workers < 0:
+		return hook.Usagef("workers must not be negative")
+	}
+	return hook.ValidateSweep(o.sweepOptions())
+}
+
+// Validate checks the options without any API call.
+func Validate(o Options) error { return o.validate() }
+
+func (o *Options) sweepOptions() hook.SweepOptions {
+	s := hook.SweepOptions{AllNamespaces: o.AllNamespaces, OlderThan: o.OlderThan, OrphanOlderThan: o.OrphanOlderThan,
+		DryRun: o.DryRun, Retry: o.Retry, NoEvent: o.NoEvent}
+	if len(o.Namespaces) == 1 {
+		s.Namespace = o.Namespaces[0]
+	} else {
+		s.Namespaces = o.Namespaces
+	}
+	return s
+}
+
+// App is one application as the work queue knows it: the target its
+// cleanup is given, exactly as `cleanup` takes it.
+type App struct {
+	Namespace string
+	// Exactly one of them.
+	SparkApp  string
+	DriverPod string
+}
+
+func (a App) String() string {
+	if a.SparkApp != "" {
+		return a.Namespace + "/SparkApplication/" + a.SparkApp
+	}
+	return a.Namespace + "/Pod/" + a.DriverPod
+}
+
+func (a App) cleanupOptions(o *Options) hook.CleanupOptions {
+	return hook.CleanupOptions{Namespace: a.Namespace, SparkApp: a.SparkApp, DriverPod: a.DriverPod,
+		DryRun: o.DryRun, Concurrency: o.Concurrency, Retry: o.Retry, NoEvent: o.NoEvent}
+}
+
+var (
+	configMapsGVR = schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
+	// byAppID indexes Pods and maps by their Spark application id.
+	byAppID = "appID"
+)
+
+// Controller is one running controller.
+type Controller struct {
+	c     hook.Clients
+	log   *slog.Logger
+	o     Options
+	queue workqueue.TypedRateLimitingInterface[App]
+
+	pods, maps, apps []cache.SharedIndexInformer
+
+	start  time.Time
+	mu     sync.Mutex // guards total and the callbacks
+	total  hook.Result
+	seenID map[string]bool
+}
+
+// Run runs the controller until ctx ends, and returns what it did in
+// total (counts only). It returns an error only for bad options or when
+// its informers cannot start; the failures of single cleanups are logged
+// and retried, then left to the fallback sweep.
+func Run(ctx context.Context, c hook.Clients, log *slog.Logger, o Options) (*hook.Result, error) {
+	if err := o.validate(); err != nil {
+		return &hook.Result{}, err
+	}
+	if o.Workers == 0 {
+		o.Workers = DefaultWorkers
+	}
+	ctl := &Controller{c: c, log: log.With("mode", "controller"), o: o, seenID: map[string]bool{}, start: time.Now(),
+		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[App](),
+			workqueue.TypedRateLimitingQueueConfig[App]{Name: "sparkcm-hook"})}
+	ctl.total.DryRun = o.DryRun
+	ctl.total.Namespace = strings.Join(ctl.scope(), ",")
+	defer ctl.queue.ShutDown()
+	if err := ctl.informers(ctx); err != nil {
+		return &ctl.total, err
+	}
+	var wg sync.WaitGroup
+	for _, inf := range ctl.all() {
+		wg.Add(1)
+		go func() { defer wg.Done(); inf.RunWithContext(ctx) }()
+	}
+	defer wg.Wait()
+	synced := make([]cache.InformerSynced, 0, len(ctl.all()))
+	for _, inf := range ctl.all() {
+		synced = append(synced, inf.HasSynced)
+	}
+	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
+		return ctl.result(), nil // stopped before the caches filled
+	}
+	ctl.log.Info("watching", "namespaces", ctl.scope(), "grace", o.Grace, "resyncPeriod", o.ResyncPeriod)
+	lead := func(ctx context.Context) {
+		ctl.log.Info("leading: cleaning applications as they end")
+		// Losing the lead (or stopping) stops the workers between two
+		// applications; what was queued is the next leader's to see.
+		defer context.AfterFunc(ctx, ctl.queue.ShutDown)()
+		// The first sweep runs before the workers: the applications that
+		// ended while no controller watched are queued too (the informers'
+		// first list), and the sweep and a cleanup of the same application
+		// at once would both count its maps.
+		ctl.sweep(ctx)
+		var lw sync.WaitGroup
+		for range o.Workers {
+			lw.Add(1)
+			go func() { defer lw.Done(); ctl.work(ctx) }()
+		}
+		lw.Add(1)
+		go func() { defer lw.Done(); ctl.sweepEvery(ctx) }()
+		lw.Wait()
+	}
+	if o.Lead == nil {
+		lead(ctx)
+	} else if err := o.Lead(ctx, lead); err != nil && ctx.Err() == nil {
+		return ctl.result(), err
+	}
+	return ctl.result(), nil
+}
+
+func (ctl *Controller) all() []cache.SharedIndexInformer {
+	return slices.Concat(ctl.pods, ctl.apps, ctl.maps)
+}
+
+func (ctl *Controller) scope() []string {
+	if ctl.o.AllNamespaces {
+		return []string{metav1.NamespaceAll}
+	}
+	return ctl.o.Namespaces
+}
+
+func (ctl *Controller) result() *hook.Result {
+	ctl.mu.Lock()
+	defer ctl.mu.Unlock()
+	r := ctl.total
+	r.Elapsed = time.Since(ctl.start)
+	r.Seconds = r.Elapsed.Seconds()
+	for id := range ctl.seenID {
+		r.AppIDs = append(r.AppIDs, id)
+	}
+	slices.Sort(r.AppIDs)
+	return &r
+}
+
+// informers builds one informer per namespace (or one for all) for Spark's
+// Pods (label spark-role), SparkApplications (where the API server serves
+// the version the tool reads) and ConfigMaps (metadata only).
+func (ctl *Controller) informers(ctx context.Context) error {
+	appsServed, err := ctl.sparkAppsServed()
+	if err != nil {
+		return fmt.Errorf("read the API groups: %w", err)
+	}
+	if !appsServed {
+		ctl.log.Info("SparkApplications are not served: watching Pods only", "resource", hook.SparkApplicationGVR.String())
+	}
+	indexers := cache.Indexers{byAppID: func(obj any) ([]string, error) {
+		m, err := metaOf(obj)
+		if err != nil || m.GetLabels()[rule.LabelAppSelector] == "" {
+			return nil, err
+		}
+		return []string{m.GetNamespace() + "/" + m.GetLabels()[rule.LabelAppSelector]}, nil
+	}}
+	for _, ns := range ctl.scope() {
+		pods := cache.NewSharedIndexInformer(&cache.ListWatch{
+			ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+				opts.LabelSelector = rule.LabelRole
+				return ctl.c.Kube.CoreV1().Pods(ns).List(ctx, opts)
+			},
+			WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
+				opts.LabelSelector = rule.LabelRole
+				return ctl.c.Kube.CoreV1().Pods(ns).Watch(ctx, opts)
+			},
+		}, &corev1.Pod{}, 0, indexers)
+		// What the controller needs of a Pod is its metadata and phase:
+		// the rest would only cost memory.
+		if err := pods.SetTransform(trimPod); err != nil {
+			return err
+		}
+		if _, err := pods.AddEventHandler(cache.ResourceEventHandlerFuncs{
+			AddFunc:    func(obj any) { ctl.podChanged(nil, obj) },
+			UpdateFunc: ctl.podChanged,
+			DeleteFunc: ctl.podDeleted,
+		}); err != nil {
+			return err
+		}
+		ctl.pods = append(ctl.pods, pods)
+
+		maps := cache.NewSharedIndexInformer(&cache.ListWatch{
+			ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+				return ctl.c.Metadata.Resource(configMapsGVR).Namespace(ns).List(ctx, opts)
+			},
+			WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
+				return ctl.c.Metadata.Resource(configMapsGVR).Namespace(ns).Watch(ctx, opts)
+			},
+		}, &metav1.PartialObjectMetadata{}, 0, indexers)
+		if err := maps.SetTransform(trimMeta); err != nil {
+			return err
+		}
+		ctl.maps = append(ctl.maps, maps)
+
+		if !appsServed {
+			continue
+		}
+		apps := cache.NewSharedIndexInformer(&cache.ListWatch{
+			ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+				return ctl.c.Dynamic.Resource(hook.SparkApplicationGVR).Namespace(ns).List(ctx, opts)
+			},
+			WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
+				return ctl.c.Dynamic.Resource(hook.SparkApplicationGVR).Namespace(ns).Watch(ctx, opts)
+			},
+		}, &unstructured.Unstructured{}, 0, cache.Indexers{})
+		if _, err := apps.AddEventHandler(cache.ResourceEventHandlerFuncs{
+			UpdateFunc: ctl.appChanged,
+			DeleteFunc: ctl.appDeleted,
+		}); err != nil {
+			return err
+		}
+		ctl.apps = append(ctl.apps, apps)
+	}
+	return nil
+}
+
+// sparkAppsServed says whether the API server serves the version of
+// SparkApplications the tool reads. Where it does not, hook.Cleanup keeps
+// what such applications own, and there is nothing to watch.
+func (ctl *Controller) sparkAppsServed() (bool, error) {
+	groups, err := ctl.c.Kube.Discovery().ServerGroups()
+	if err != nil {
+		return false, err
+	}
+	for _, g := range groups.Groups {
+		if g.Name != hook.SparkApplicationGVR.Group {
+			continue
+		}
+		for _, v := range g.Versions {
+			if v.Version == hook.SparkApplicationGVR.Version {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
+}
+
+func metaOf(obj any) (metav1.Object, error) {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	o, ok := obj.(metav1.Object)
+	if !ok {
+		return nil, fmt.Errorf("unexpected object %T", obj)
+	}
+	return o, nil
+}
+
+func trimPod(obj any) (any, error) {
+	p, ok := obj.(*corev1.Pod)
+	if !ok {
+		return obj, nil
+	}
+	return &corev1.Pod{TypeMeta: p.TypeMeta, ObjectMeta: trimmedMeta(p.ObjectMeta), Status: corev1.PodStatus{Phase: p.Status.Phase}}, nil
+}
+
+func trimMeta(obj any) (any, error) {
+	if m, ok := obj.(*metav1.PartialObjectMetadata); ok {
+		m.ManagedFields = nil
+		m.Annotations = nil
+	}
+	return obj, nil
+}
+
+func trimmedMeta(m metav1.ObjectMeta) metav1.ObjectMeta {
+	m.ManagedFields = nil
+	m.Annotations = nil
+	return m
+}
+
+// terminated: the Pod's phase says it will run no more.
+func terminated(p *corev1.Pod) bool {
+	return p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed
+}
+
+// podChanged queues the application of a driver Pod that has terminated,
+// and of an executor Pod that has terminated when its driver is known (an
+// application whose cleanup found executors still running is asked again
+// when they end). An executor of an application with no driver Pod
+// (client mode) queues nothing: nothing in the cluster proves such an
+// application ended.
+func (ctl *Controller) podChanged(oldObj, obj any) {
+	p, ok := obj.(*corev1.Pod)
+	if !ok || !terminated(p) {
+		return
+	}
+	if old, ok := oldObj.(*corev1.Pod); ok && terminated(old) {
+		return // already queued when it terminated
+	}
+	ctl.podEnded(p)
+}
+
+func (ctl *Controller) podDeleted(obj any) {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	if p, ok := obj.(*corev1.Pod); ok {
+		ctl.podEnded(p)
+	}
+}
+
+func (ctl *Controller) podEnded(p *corev1.Pod) {
+	switch p.Labels[rule.LabelRole] {
+	case "driver":
+		ctl.enqueue(appOfDriver(p))
+	case "executor":
+		if d := ctl.driverOf(p); d != nil {
+			ctl.enqueue(appOfDriver(d))
+		}
+	}
+}
+
+// driverOf finds the driver Pod of an executor in the informer's cache, by
+// application id.
+func (ctl *Controller) driverOf(p *corev1.Pod) *corev1.Pod {
+	id := p.Labels[rule.LabelAppSelector]
+	if id == "" {
+		return nil
+	}
+	for _, inf := range ctl.pods {
+		objs, _ := inf.GetIndexer().ByIndex(byAppID, p.Namespace+"/"+id)
+		for _, o := range objs {
+			if d, ok := o.(*corev1.Pod); ok && d.Labels[rule.LabelRole] == "driver" {
+				return d
+			}
+		}
+	}
+	return nil
+}
+
+// appOfDriver is the target cleanup is given for a driver: its
+// SparkApplication when one owns it, so that the operator's state is what
+// says the application ended, else the Pod.
+func appOfDriver(p *corev1.Pod) App {
+	for _, ref := range p.OwnerReferences {
+		if ref.Kind == "SparkApplication" && ref.Controller != nil && *ref.Controller {
+			return App{Namespace: p.Namespace, SparkApp: ref.Name}
+		}
+	}
+	return App{Namespace: p.Namespace, DriverPod: p.Name}
+}
+
+// appChanged queues a SparkApplication whose state changed: the cleanup
+// judges whether that state is final (a state the rule does not count as
+// final makes it find the application still running, and nothing is
+// deleted).
+func (ctl *Controller) appChanged(oldObj, obj any) {
+	old, ok1 := oldObj.(*unstructured.Unstructured)
+	u, ok2 := obj.(*unstructured.Unstructured)
+	if !ok1 || !ok2 {
+		return
+	}
+	if state(old) != state(u) && state(u) != "" {
+		ctl.enqueue(App{Namespace: u.GetNamespace(), SparkApp: u.GetName()})
+	}
+}
+
+func (ctl *Controller) appDeleted(obj any) {
+	if m, err := metaOf(obj); err == nil {
+		ctl.enqueue(App{Namespace: m.GetNamespace(), SparkApp: m.GetName()})
+	}
+}
+
+func state(u *unstructured.Unstructured) string {
+	s, _, _ := unstructured.NestedString(u.Object, "status", "applicationState", "state")
+	return s
+}
+
+func (ctl *Controller) enqueue(a App) {
+	ctl.log.Debug("application ended; cleaning it after the grace", "app", a.String(), "grace", ctl.o.Grace)
+	ctl.queue.AddAfter(a, ctl.o.Grace)
+}
+
+// work cleans queued applications until ctx ends.
+func (ctl *Controller) work(ctx context.Context) {
+	for {
+		a, shutdown := ctl.queue.Get()
+		if shutdown {
+			return
+		}
+		ctl.clean(ctx, a)
+		ctl.queue.Done(a)
+	}
+}
+
+// clean runs exactly hook.Cleanup for the application. An application
+// still running is dropped: its next change queues it again. A failed
+// cleanup is retried with backoff, a few times, then left to the fallback
+// sweep; a refused one (RBAC, a bad target) is not retried.
+func (ctl *Controller) clean(ctx context.Context, a App) {
+	if ctx.Err() != nil {
+		return // no longer leading: the next leader's informers see the application
+	}
+	res, err := hook.Cleanup(ctx, ctl.c, ctl.log, a.cleanupOptions(&ctl.o))
+	ctl.mu.Lock()
+	ctl.add(res)
+	if ctl.o.Cleaned != nil {
+		ctl.o.Cleaned(a, res, err)
+	}
+	ctl.mu.Unlock()
+	var (
+		running   *hook.StillRunningError
+		usage     *hook.UsageError
+		forbidden *hook.ForbiddenError
+	)
+	switch {
+	case err == nil:
+		ctl.queue.Forget(a)
+	case errors.As(err, &running):
+		ctl.log.Debug("still running; waiting for its next change", "app", a.String(), "state", running.State)
+		ctl.queue.Forget(a)
+	case errors.As(err, &usage), errors.As(err, &forbidden):
+		ctl.log.Warn("cleanup refused; left to the fallback sweep", "app", a.String(), "err", err)
+		ctl.queue.Forget(a)
+	case ctx.Err() != nil:
+		ctl.queue.Forget(a)
+	case ctl.queue.NumRequeues(a) >= maxRequeues:
+		ctl.log.Warn("cleanup failed again; left to the fallback sweep", "app", a.String(), "err", err)
+		ctl.queue.Forget(a)
+	default:
+		ctl.log.Info("cleanup failed; retrying", "app", a.String(), "err", err)
+		ctl.queue.AddRateLimited(a)
+	}
+}
+
+// add counts a run's result in the total (ctl.mu held).
+func (ctl *Controller) add(r *hook.Result) {
+	if r == nil {
+		return
+	}
+	ctl.total.Counts.Deleted += r.Counts.Deleted
+	ctl.total.Counts.Skipped += r.Counts.Skipped
+	ctl.total.Counts.Failed += r.Counts.Failed
+	ctl.total.Retries += r.Retries
+	ctl.total.Throttled += r.Throttled
+	for _, id := range r.AppIDs {
+		ctl.seenID[id] = true
+	}
+}
+
+// sweepEvery runs the fallback sweep every ResyncPeriod until ctx ends.
+func (ctl *Controller) sweepEvery(ctx context.Context) {
+	t := time.NewTicker(ctl.o.ResyncPeriod)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			ctl.sweep(ctx)
+		}
+	}
+}
+
+// sweep runs hook.Sweep once over the controller's namespaces.
+func (ctl *Controller) sweep(ctx context.Context) {
+	o := ctl.o.sweepOptions()
+	o.Record = func(hook.Entry) {} // counts only: a long-running process must not keep every entry
+	res, err := hook.Sweep(ctx, ctl.c, ctl.log, o)
+	if err != nil && ctx.Err() == nil {
+		ctl.log.Warn("fallback sweep failed", "err", err)
+	}
+	ctl.mu.Lock()
+	defer ctl.mu.Unlock()
+	ctl.add(res)
+	if ctl.o.Swept != nil {
+		ctl.o.Swept(res, err)
+	}
+}
