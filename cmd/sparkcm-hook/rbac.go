@@ -59,7 +59,7 @@ Creates nothing but access reviews.
 		Before: g.setup,
 		Flags: withGlobals(
 			[]cli.Flag{
-				&cli.StringFlag{Name: "for", Value: hook.CommandAll, Usage: "the command to check: cleanup, sweep, watch, report, or all (what the chart grants)", EnvVars: env("for"), Destination: &forCmd},
+				&cli.StringFlag{Name: "for", Value: hook.CommandAll, Usage: "the command to check: cleanup, sweep, watch, report, check, controller, or all (what the chart grants)", EnvVars: env("for"), Destination: &forCmd},
 				allNamespacesFlag(&all, "check cluster-wide access (sweep -A, report -A)"),
 				&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text (YAML with the report in comments), json or yaml", EnvVars: env("output"), Destination: &output},
 			},

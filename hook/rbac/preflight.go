@@ -115,7 +115,7 @@ func RunPreflight(ctx context.Context, kc kube.Interface, log *slog.Logger, o Pr
 		}
 		p.Checks = append(p.Checks, Check{Access: a, Review: rev})
 	}
-	if o.Namespace == "" && (o.Command == hook.CommandSweep || o.Command == hook.CommandReport || o.Command == hook.CommandAll) {
+	if o.Namespace == "" && (o.Command == hook.CommandSweep || o.Command == hook.CommandReport || o.Command == hook.CommandController || o.Command == hook.CommandAll) {
 		c, err := listNamespacesCheck(ctx, kc, log, o.Retry, p.Checks)
 		if err != nil {
 			return nil, err
