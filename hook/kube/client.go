@@ -7,8 +7,10 @@ import (
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -30,7 +32,7 @@ func newScheme() *runtime.Scheme {
 	s := runtime.NewScheme()
 	metav1.AddToGroupVersion(s, schema.GroupVersion{Version: "v1"})
 	for _, add := range []func(*runtime.Scheme) error{
-		corev1.AddToScheme, rbacv1.AddToScheme, authorizationv1.AddToScheme, authenticationv1.AddToScheme,
+		corev1.AddToScheme, rbacv1.AddToScheme, authorizationv1.AddToScheme, authenticationv1.AddToScheme, coordinationv1.AddToScheme,
 	} {
 		if err := add(s); err != nil {
 			panic(err) // a static registration: fails for every run or none
@@ -48,8 +50,8 @@ const discoveryTimeout = 32 * time.Second
 // configuration's transport wrappers and user agent apply to every request)
 // and one client-side rate limiter for all of them.
 type Client struct {
-	core, rbac, authorization, authentication rest.Interface
-	discovery                                 *discoveryClient
+	core, rbac, authorization, authentication, coordination rest.Interface
+	discovery                                               *discoveryClient
 }
 
 var _ Interface = (*Client)(nil)
@@ -91,6 +93,9 @@ func New(cfg *rest.Config) (*Client, error) {
 	if out.authentication, err = group("/apis", authenticationv1.SchemeGroupVersion); err != nil {
 		return nil, err
 	}
+	if out.coordination, err = group("/apis", coordinationv1.SchemeGroupVersion); err != nil {
+		return nil, err
+	}
 	dc := c
 	dc.APIPath, dc.GroupVersion = "", nil
 	if dc.Timeout == 0 {
@@ -120,6 +125,9 @@ func (c *Client) AuthorizationV1() AuthorizationV1Interface {
 func (c *Client) AuthenticationV1() AuthenticationV1Interface {
 	return authenticationV1{c.authentication}
 }
+
+// CoordinationV1 is coordination.k8s.io/v1.
+func (c *Client) CoordinationV1() CoordinationV1Interface { return coordinationV1{c.coordination} }
 
 // Discovery reads the discovery documents.
 func (c *Client) Discovery() DiscoveryInterface { return c.discovery }
@@ -168,6 +176,12 @@ func (g authorizationV1) SubjectAccessReviews() SubjectAccessReviewInterface {
 
 func (g authorizationV1) SelfSubjectAccessReviews() SelfSubjectAccessReviewInterface {
 	return resource[*authorizationv1.SelfSubjectAccessReview, *authorizationv1.SelfSubjectAccessReview]{g.rc, "selfsubjectaccessreviews", "", func() *authorizationv1.SelfSubjectAccessReview { return &authorizationv1.SelfSubjectAccessReview{} }, nil}
+}
+
+type coordinationV1 struct{ rc rest.Interface }
+
+func (g coordinationV1) Leases(ns string) LeaseInterface {
+	return resource[*coordinationv1.Lease, *coordinationv1.LeaseList]{g.rc, "leases", ns, func() *coordinationv1.Lease { return &coordinationv1.Lease{} }, nil}
 }
 
 type authenticationV1 struct{ rc rest.Interface }
@@ -229,6 +243,21 @@ func (r resource[T, L]) Watch(ctx context.Context, opts metav1.ListOptions) (wat
 func (r resource[T, L]) Create(ctx context.Context, obj T, opts metav1.CreateOptions) (T, error) {
 	out := r.newObject()
 	err := r.request("POST").
+		VersionedParams(&opts, parameterCodec).
+		Body(obj).
+		Do(ctx).
+		Into(out)
+	return out, err
+}
+
+func (r resource[T, L]) Update(ctx context.Context, obj T, opts metav1.UpdateOptions) (T, error) {
+	out := r.newObject()
+	m, err := meta.Accessor(obj)
+	if err != nil {
+		return out, err
+	}
+	err = r.request("PUT").
+		Name(m.GetName()).
 		VersionedParams(&opts, parameterCodec).
 		Body(obj).
 		Do(ctx).

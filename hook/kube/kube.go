@@ -17,6 +17,7 @@ import (
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -31,7 +32,21 @@ type Interface interface {
 	RbacV1() RbacV1Interface
 	AuthorizationV1() AuthorizationV1Interface
 	AuthenticationV1() AuthenticationV1Interface
+	CoordinationV1() CoordinationV1Interface
 	Discovery() DiscoveryInterface
+}
+
+// CoordinationV1Interface holds the Lease the controller's replicas elect
+// their leader with.
+type CoordinationV1Interface interface {
+	Leases(namespace string) LeaseInterface
+}
+
+// LeaseInterface reads, creates and updates Leases.
+type LeaseInterface interface {
+	Get(ctx context.Context, name string, opts metav1.GetOptions) (*coordinationv1.Lease, error)
+	Create(ctx context.Context, lease *coordinationv1.Lease, opts metav1.CreateOptions) (*coordinationv1.Lease, error)
+	Update(ctx context.Context, lease *coordinationv1.Lease, opts metav1.UpdateOptions) (*coordinationv1.Lease, error)
 }
 
 // CoreV1Interface is the part of core/v1 the tool reads and writes.

@@ -29,6 +29,14 @@ func (c clientset) AuthenticationV1() kube.AuthenticationV1Interface {
 }
 func (c clientset) Discovery() kube.DiscoveryInterface { return c.cs.Discovery() }
 
+func (c clientset) CoordinationV1() kube.CoordinationV1Interface { return coordinationV1{c.cs} }
+
+type coordinationV1 struct{ cs kubernetes.Interface }
+
+func (c coordinationV1) Leases(ns string) kube.LeaseInterface {
+	return c.cs.CoordinationV1().Leases(ns)
+}
+
 type coreV1 struct{ g typedcorev1.CoreV1Interface }
 
 func (c coreV1) Pods(ns string) kube.PodInterface     { return c.g.Pods(ns) }
