@@ -48,6 +48,10 @@ type Access struct {
 var allCommands = []string{CommandCleanup, CommandSweep, CommandWatch, CommandController}
 var targeted = []string{CommandCleanup, CommandWatch, CommandController}
 
+// stamping are the commands that record when a client-mode application's
+// executors were last seen running.
+var stamping = []string{CommandSweep, CommandController}
+
 // watching are the commands that watch a resource: the controller's
 // informers list and watch Pods, SparkApplications and ConfigMaps.
 var watching = []string{CommandController}
@@ -68,6 +72,7 @@ var Permissions = []Access{
 	{Group: "", Resource: "configmaps", Verb: "get", Commands: targeted, Why: "read a map named in a driver Pod's volumes"},
 	{Group: "", Resource: "configmaps", Verb: "list", Commands: reading, Why: "list maps as metadata, by label and page by page"},
 	{Group: "", Resource: "configmaps", Verb: "watch", Commands: watching, Why: "the controller follows maps as metadata (which maps an application has left)"},
+	{Group: "", Resource: "configmaps", Verb: "patch", Commands: stamping, Why: "stamp sparkcm-hook/last-active on a client-mode application's executor map while its executors run (UID and resourceVersion preconditions)"},
 	{Group: "", Resource: "configmaps", Verb: "delete", Commands: allCommands, Why: "delete a leftover map with UID and resourceVersion preconditions"},
 	{Group: "", Resource: "pods", Verb: "get", Commands: targeted, Why: "read the driver Pod"},
 	{Group: "", Resource: "pods", Verb: "list", Commands: reading, Why: "find drivers and the Pods that use maps"},

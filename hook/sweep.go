@@ -131,6 +131,7 @@ type sweepIndex struct {
 	podsByName   map[string]*corev1.Pod    // ns/name
 	driversByID  map[string]*corev1.Pod    // ns/app id
 	activity     map[string]*rule.Activity // ns/app id: what its Pods show
+	executing    map[string]bool           // ns/app id: an executor Pod of it has not terminated
 	userMaps     map[string]string         // ns/map name: where a SparkApplication names it as user-supplied
 }
 
@@ -313,6 +314,7 @@ func (s *sweeper) sweepScope(ctx context.Context, ns string) error {
 				return nil
 			}
 			spark++
+			s.stampIfExecuting(ctx, ix, &m.ObjectMeta, ages.Now)
 			e := sweepVerdict(&m.ObjectMeta, ix.viewFor(&m.ObjectMeta), ix.activityFor(&m.ObjectMeta), ages, mark)
 			e.appGroup = ix.appGroup[e.appUID]
 			if e.origin.userSource == "" {
@@ -606,6 +608,21 @@ func notAttempted(entries []Entry, cause error, record func(Entry)) {
 	}
 }
 
+// stampIfExecuting stamps an ownerless executor map whose application has
+// an executor running now (StampLastActive), so that a later sweep, after
+// Spark deleted the executors, still counts the application's quiet time
+// from now. A dry run (and so report) writes nothing. A failed stamp is
+// logged and changes nothing else: the map is kept this time anyway, its
+// application being live.
+func (s *sweeper) stampIfExecuting(ctx context.Context, ix *sweepIndex, m *metav1.ObjectMeta, now time.Time) {
+	if s.o.DryRun || !ix.executing[rule.NsKey(m.Namespace, m.Labels[rule.LabelAppSelector])] {
+		return
+	}
+	if _, err := StampLastActive(ctx, s.c, s.log, m, now); err != nil {
+		s.log.Warn("could not stamp the client-mode application's executor map as active", "configmap", m.Name, "err", err)
+	}
+}
+
 // sweepVerdict is sweep's whole rule for one map (see Verdict), as a
 // ledger entry: Skipped with the reason, or undecided (to delete) with what
 // the re-check before its batch needs.
@@ -705,7 +722,7 @@ func (s *sweeper) index(ctx context.Context, ns string) (*sweepIndex, error) {
 	ix := &sweepIndex{
 		appsByUID: map[types.UID]*rule.SparkApp{}, appsByName: map[string]*rule.SparkApp{}, appsByID: map[string]*rule.SparkApp{},
 		podsByUID: map[types.UID]*corev1.Pod{}, podsByName: map[string]*corev1.Pod{}, driversByID: map[string]*corev1.Pod{},
-		activity: map[string]*rule.Activity{}, userMaps: map[string]string{}, appGroup: map[types.UID]string{},
+		activity: map[string]*rule.Activity{}, executing: map[string]bool{}, userMaps: map[string]string{}, appGroup: map[types.UID]string{},
 	}
 	api := s.c.api()
 	err := s.paged(ctx, ns, "list sparkapplications", "list", SparkApplicationGVR.Group, SparkApplicationGVR.Resource,
@@ -762,8 +779,17 @@ func (s *sweeper) index(ctx context.Context, ns string) (*sweepIndex, error) {
 					ix.activity[rule.NsKey(p.Namespace, id)] = act
 				}
 				act.AddPod(p)
+				if p.Labels[rule.LabelRole] == rule.RoleExecutor && !rule.PodTerminated(p) {
+					ix.executing[rule.NsKey(p.Namespace, id)] = true
+				}
 			}
-		}, func() { clear(ix.podsByUID); clear(ix.podsByName); clear(ix.driversByID); clear(ix.activity) })
+		}, func() {
+			clear(ix.podsByUID)
+			clear(ix.podsByName)
+			clear(ix.driversByID)
+			clear(ix.activity)
+			clear(ix.executing)
+		})
 	if err != nil {
 		return nil, err
 	}

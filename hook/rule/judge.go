@@ -390,6 +390,9 @@ func (r AgeRule) CheckAge(m *metav1.ObjectMeta, a *View, act *Activity) (time.Du
 		if act != nil && act.Newest.After(newest) {
 			newest = act.Newest
 		}
+		if seen := LastActive(m); seen.After(newest) {
+			newest = seen
+		}
 		quiet := r.Now.Sub(newest)
 		if quiet < r.OrphanOlderThan {
 			return min(age, quiet), fmt.Sprintf("ownerless executor map (client mode or Spark 3.1.0/3.1.1): the application was last seen %s ago, less than the ownerless-map minimum age %s", RoundAge(quiet), r.OrphanOlderThan)
@@ -397,6 +400,16 @@ func (r AgeRule) CheckAge(m *metav1.ObjectMeta, a *View, act *Activity) (time.Du
 		age = min(age, quiet)
 	}
 	return age, ""
+}
+
+// LastActive is the map's AnnotationLastActive, or zero when it has none
+// or one that is not an RFC 3339 time.
+func LastActive(m *metav1.ObjectMeta) time.Time {
+	t, err := time.Parse(time.RFC3339, m.Annotations[AnnotationLastActive])
+	if err != nil {
+		return time.Time{}
+	}
+	return t
 }
 
 // RoundAge is an age as reasons show it, to the second.

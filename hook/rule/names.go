@@ -29,6 +29,12 @@ const (
 	RoleExecutor     = "executor"
 	LabelOperatorApp = "sparkoperator.k8s.io/app-name"
 	AnnotationKeep   = "sparkcm-hook/keep"
+	// AnnotationLastActive is when executors of the map's client-mode
+	// application were last seen running (RFC 3339), stamped by the
+	// controller and by sweep: Spark deletes finished executor Pods, so a
+	// session idling at zero executors otherwise shows nothing of the hour
+	// it last ran. It can only delay a deletion, never allow one.
+	AnnotationLastActive = "sparkcm-hook/last-active"
 )
 
 var (

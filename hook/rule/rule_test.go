@@ -93,6 +93,22 @@ func TestTheDeletionRule(t *testing.T) {
 				return m
 			}(),
 			app: clientModeView, act: &rule.Activity{Newest: ruleNow.Add(-190 * time.Hour)}, want: "delete"},
+		{clause: "no owner, quiet longer than --orphan-older-than also by its last-active stamp",
+			m: func() *metav1.ObjectMeta {
+				m := execLabels(ruleMap(execMap))
+				m.CreationTimestamp = ago(200 * time.Hour)
+				m.Annotations = map[string]string{rule.AnnotationLastActive: ruleNow.Add(-190 * time.Hour).Format(time.RFC3339)}
+				return m
+			}(),
+			app: clientModeView, want: "delete"},
+		{clause: "no owner, quiet longer than --orphan-older-than, a last-active stamp that is no time",
+			m: func() *metav1.ObjectMeta {
+				m := execLabels(ruleMap(execMap))
+				m.CreationTimestamp = ago(200 * time.Hour)
+				m.Annotations = map[string]string{rule.AnnotationLastActive: "yesterday"}
+				return m
+			}(),
+			app: clientModeView, want: "delete"},
 		{clause: "a Pod that is Succeeded or Failed does not count as a user", m: ruleMap(driverMap, byDriver),
 			using: []*corev1.Pod{podUsing("old-notebook", corev1.PodSucceeded, driverMap), podUsing("crashed", corev1.PodFailed, driverMap)}, want: "delete"},
 
@@ -185,6 +201,22 @@ func TestTheDeletionRule(t *testing.T) {
 				return m
 			}(),
 			app: clientModeView, act: &rule.Activity{Newest: ruleNow.Add(-24 * time.Hour)}, want: "last seen 24h0m0s ago, less than the ownerless-map minimum age"},
+		{clause: "sweep: no owner and its executors were last seen running (sparkcm-hook/last-active) less than --orphan-older-than ago, though no Pod of it is left",
+			m: func() *metav1.ObjectMeta {
+				m := execLabels(ruleMap(execMap))
+				m.CreationTimestamp = ago(200 * time.Hour)
+				m.Annotations = map[string]string{rule.AnnotationLastActive: ruleNow.Add(-5 * time.Minute).Format(time.RFC3339)}
+				return m
+			}(),
+			app: clientModeView, want: "last seen 5m0s ago, less than the ownerless-map minimum age"},
+		{clause: "sweep: no owner, last-active stamped ahead of the clock",
+			m: func() *metav1.ObjectMeta {
+				m := execLabels(ruleMap(execMap))
+				m.CreationTimestamp = ago(200 * time.Hour)
+				m.Annotations = map[string]string{rule.AnnotationLastActive: ruleNow.Add(time.Hour).Format(time.RFC3339)}
+				return m
+			}(),
+			app: clientModeView, want: "less than the ownerless-map minimum age"},
 		{clause: "sweep: written after its owners were read", m: func() *metav1.ObjectMeta { m := ruleMap(driverMap, byDriver); m.ResourceVersion = "1001"; return m }(),
 			want: "created or changed after its owners were read"},
 

@@ -1,0 +1,56 @@
+package hook
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
+)
+
+// LastActiveEvery is how often, at most, one map's
+// sparkcm-hook/last-active is stamped: the orphan bound is days, a minute
+// of precision costs nothing, and a stamp per executor event would be a
+// write per Pod update.
+const LastActiveEvery = time.Minute
+
+// StampLastActive records on m, an ownerless executor map of a client-mode
+// application (or Spark 3.1.0/3.1.1), that the application's executors
+// were seen running at at: rule.AnnotationLastActive, which the orphan
+// bound counts quiet time from. Spark deletes finished executor Pods, so
+// without it a session idling at zero executors shows nothing of when it
+// last ran. Any other map, or one stamped less than LastActiveEvery before
+// at, is left alone. The patch carries m's UID and resourceVersion: a map
+// changed or replaced since it was read is not stamped (the next sighting
+// stamps it). It says whether it stamped.
+func StampLastActive(ctx context.Context, c Clients, log *slog.Logger, m *metav1.ObjectMeta, at time.Time) (bool, error) {
+	if !rule.Ownerless(m) || rule.KindOf(m.Name) != rule.KindExecutorConf ||
+		m.Labels[rule.LabelAppSelector] == "" || m.Labels[rule.LabelRole] != rule.RoleExecutor {
+		return false, nil
+	}
+	if last := rule.LastActive(m); !last.IsZero() && at.Sub(last) < LastActiveEvery {
+		return false, nil
+	}
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{
+		"uid": m.UID, "resourceVersion": m.ResourceVersion,
+		"annotations": map[string]string{rule.AnnotationLastActive: at.UTC().Format(time.RFC3339)},
+	}})
+	if err != nil {
+		return false, err
+	}
+	_, err = c.Metadata.Resource(configMapsGVR).Namespace(m.Namespace).Patch(ctx, m.Name, types.MergePatchType, patch, metav1.PatchOptions{})
+	switch {
+	case apierrors.IsConflict(err), apierrors.IsNotFound(err):
+		log.Debug("map changed or gone since it was read; not stamped", "namespace", m.Namespace, "configmap", m.Name, "err", err)
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	log.Debug("stamped the client-mode application's executor map as active", "namespace", m.Namespace, "configmap", m.Name, "at", at)
+	return true, nil
+}
