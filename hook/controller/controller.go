@@ -154,6 +154,9 @@ type Controller struct {
 	log   *slog.Logger
 	o     Options
 	queue workqueue.TypedRateLimitingInterface[App]
+	// stamps are the client-mode applications (namespace/app id) whose
+	// executors were seen running, for their maps' last-active stamp.
+	stamps workqueue.TypedRateLimitingInterface[string]
 
 	pods, maps, apps []cache.SharedIndexInformer
 
@@ -176,10 +179,13 @@ func Run(ctx context.Context, c hook.Clients, log *slog.Logger, o Options) (*hoo
 	}
 	ctl := &Controller{c: c, log: log.With("mode", "controller"), o: o, seenID: map[string]bool{}, start: time.Now(),
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[App](),
-			workqueue.TypedRateLimitingQueueConfig[App]{Name: "sparkcm-hook"})}
+			workqueue.TypedRateLimitingQueueConfig[App]{Name: "sparkcm-hook"}),
+		stamps: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
+			workqueue.TypedRateLimitingQueueConfig[string]{Name: "sparkcm-hook-last-active"})}
 	ctl.total.DryRun = o.DryRun
 	ctl.total.Namespace = strings.Join(ctl.scope(), ",")
 	defer ctl.queue.ShutDown()
+	defer ctl.stamps.ShutDown()
 	if err := ctl.informers(ctx); err != nil {
 		return &ctl.total, err
 	}
@@ -201,7 +207,7 @@ func Run(ctx context.Context, c hook.Clients, log *slog.Logger, o Options) (*hoo
 		ctl.log.Info("leading: cleaning applications as they end")
 		// Losing the lead (or stopping) stops the workers between two
 		// applications; what was queued is the next leader's to see.
-		defer context.AfterFunc(ctx, ctl.queue.ShutDown)()
+		defer context.AfterFunc(ctx, func() { ctl.queue.ShutDown(); ctl.stamps.ShutDown() })()
 		// The first sweep runs before the workers: the applications that
 		// ended while no controller watched are queued too (the informers'
 		// first list), and the sweep and a cleanup of the same application
@@ -212,8 +218,10 @@ func Run(ctx context.Context, c hook.Clients, log *slog.Logger, o Options) (*hoo
 			lw.Add(1)
 			go func() { defer lw.Done(); ctl.work(ctx) }()
 		}
-		lw.Add(1)
+		lw.Add(3)
 		go func() { defer lw.Done(); ctl.sweepEvery(ctx) }()
+		go func() { defer lw.Done(); ctl.stampWork(ctx) }()
+		go func() { defer lw.Done(); ctl.restampEvery(ctx) }()
 		lw.Wait()
 	}
 	if o.Lead == nil {
@@ -366,10 +374,16 @@ func trimPod(obj any) (any, error) {
 	return &corev1.Pod{TypeMeta: p.TypeMeta, ObjectMeta: trimmedMeta(p.ObjectMeta), Status: corev1.PodStatus{Phase: p.Status.Phase}}, nil
 }
 
+// trimMeta keeps of a map's metadata what the controller reads: the
+// last-active stamp among the annotations.
 func trimMeta(obj any) (any, error) {
 	if m, ok := obj.(*metav1.PartialObjectMetadata); ok {
 		m.ManagedFields = nil
+		stamp, ok := m.Annotations[rule.AnnotationLastActive]
 		m.Annotations = nil
+		if ok {
+			m.Annotations = map[string]string{rule.AnnotationLastActive: stamp}
+		}
 	}
 	return obj, nil
 }
@@ -393,7 +407,11 @@ func terminated(p *corev1.Pod) bool {
 // application ended.
 func (ctl *Controller) podChanged(oldObj, obj any) {
 	p, ok := obj.(*corev1.Pod)
-	if !ok || !terminated(p) {
+	if !ok {
+		return
+	}
+	if !terminated(p) {
+		ctl.executorSeen(p)
 		return
 	}
 	if old, ok := oldObj.(*corev1.Pod); ok && terminated(old) {
@@ -420,6 +438,84 @@ func (ctl *Controller) podEnded(p *corev1.Pod) {
 			ctl.enqueue(appOfDriver(d))
 		}
 	}
+}
+
+// executorSeen queues the last-active stamp of a running executor's
+// application when no driver Pod of it is in the cluster (client mode):
+// Spark deletes finished executors, and the stamp is what then tells the
+// sweep's orphan bound that the session ran.
+func (ctl *Controller) executorSeen(p *corev1.Pod) {
+	id := p.Labels[rule.LabelAppSelector]
+	if p.Labels[rule.LabelRole] != rule.RoleExecutor || id == "" || p.Status.Phase != corev1.PodRunning || ctl.driverOf(p) != nil {
+		return
+	}
+	ctl.stamps.Add(p.Namespace + "/" + id)
+}
+
+// restampEvery queues, every hook.LastActiveEvery, the stamp of every
+// client-mode application with an executor running: an executor that runs
+// for hours and is then deleted leaves no trace of those hours but the
+// stamp.
+func (ctl *Controller) restampEvery(ctx context.Context) {
+	t := time.NewTicker(hook.LastActiveEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, inf := range ctl.pods {
+			for _, o := range inf.GetStore().List() {
+				if p, ok := o.(*corev1.Pod); ok {
+					ctl.executorSeen(p)
+				}
+			}
+		}
+	}
+}
+
+// stampWork stamps the ownerless executor maps of the queued applications
+// (hook.StampLastActive: at most once a minute per map) until ctx ends.
+func (ctl *Controller) stampWork(ctx context.Context) {
+	for {
+		key, shutdown := ctl.stamps.Get()
+		if shutdown {
+			return
+		}
+		err := ctl.stamp(ctx, key)
+		switch {
+		case err == nil || ctx.Err() != nil:
+			ctl.stamps.Forget(key)
+		case ctl.stamps.NumRequeues(key) >= maxRequeues:
+			ctl.log.Warn("could not stamp a client-mode application's maps as active", "app", key, "err", err)
+			ctl.stamps.Forget(key)
+		default:
+			ctl.stamps.AddRateLimited(key)
+		}
+		ctl.stamps.Done(key)
+	}
+}
+
+func (ctl *Controller) stamp(ctx context.Context, key string) error {
+	now := ctl.c.Clock.Now()
+	var errs []error
+	for _, inf := range ctl.maps {
+		objs, err := inf.GetIndexer().ByIndex(byAppID, key)
+		if err != nil {
+			return err
+		}
+		for _, o := range objs {
+			m, ok := o.(*metav1.PartialObjectMetadata)
+			if !ok {
+				continue
+			}
+			if _, err := hook.StampLastActive(ctx, ctl.c, ctl.log, &m.ObjectMeta, now); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // driverOf finds the driver Pod of an executor in the informer's cache, by

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
 	"github.com/sparkcm-hook/sparkcm-hook/hook/controller"
+	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/sparkfixture"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/testbed"
 )
@@ -216,5 +218,77 @@ func TestTheControllerCleansAnApplicationOnceItEndsAndNothingWhileItRuns(t *test
 		if c.res != nil && len(c.res.Failed) > 0 {
 			t.Errorf("cleanup of %s failed: %+v (%v)", c.app, c.res.Failed, c.err)
 		}
+	}
+}
+
+// TestTheControllerStampsAClientModeSessionSoTheSweepKeepsItsMapAfterItsExecutorsWent
+// is the client-mode session idling at zero executors, with a controller
+// running: an executor of an application with no driver Pod runs, the
+// controller stamps the application's ownerless executor map
+// last-active, Spark deletes the executor. A sweep soon after, with the
+// map older than the orphan bound and no Pod of the application left,
+// keeps the map; the same history without a stamp (an application whose
+// executor no one saw) loses its map. The bound is 10s here so that the
+// map is older than it after a short wait; the sweep's clock is set to 5s
+// after the stamp, whatever the time the test took.
+func TestTheControllerStampsAClientModeSessionSoTheSweepKeepsItsMapAfterItsExecutorsWent(t *testing.T) {
+	ns := cp.NewNamespace(t)
+	kube, c := admin(t)
+	const (
+		seenID, seenMap     = "spark-00112233445566778899aabbccddeeff", "spark-exec-00112233445566778899-conf-map"
+		unseenID, unseenMap = "spark-ffeeddccbbaa99887766554433221100", "spark-exec-ffeeddccbbaa99887766-conf-map"
+		bound               = 10 * time.Second
+	)
+	ctx := t.Context()
+	var created time.Time
+	for _, m := range [][2]string{{seenMap, seenID}, {unseenMap, unseenID}} {
+		cm, err := kube.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: m[0],
+			Labels: map[string]string{rule.LabelAppSelector: m[1], rule.LabelRole: rule.RoleExecutor}}}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		created = cm.CreationTimestamp.Time
+	}
+	// The fallback sweep's orphan bound is the test's: what the controller
+	// must not do is delete the session's map before the stamp.
+	start(t, c, controller.Options{Namespaces: []string{ns}, Grace: 0, ResyncPeriod: time.Hour, OlderThan: 0, OrphanOlderThan: time.Hour})
+	waitFor(t, "the maps to be older than the bound", func() bool { return time.Since(created) > bound+time.Second })
+
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "seen-exec-1", Labels: map[string]string{rule.LabelAppSelector: seenID, rule.LabelRole: rule.RoleExecutor}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "executor", Image: "spark"}}}}
+	if _, err := kube.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := sparkfixture.SetPodPhase(ctx, kube, ns, pod.Name, corev1.PodRunning); err != nil {
+		t.Fatal(err)
+	}
+	var stamped time.Time
+	waitFor(t, "the controller to stamp the session's map", func() bool {
+		m, err := kube.CoreV1().ConfigMaps(ns).Get(ctx, seenMap, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stamped = rule.LastActive(&m.ObjectMeta)
+		return !stamped.IsZero()
+	})
+	if err := kube.CoreV1().Pods(ns).Delete(ctx, pod.Name, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the executor to go", func() bool {
+		_, err := kube.CoreV1().Pods(ns).Get(ctx, pod.Name, metav1.GetOptions{})
+		return apierrors.IsNotFound(err)
+	})
+
+	res, err := hook.Sweep(ctx, c, testLog(), hook.SweepOptions{Namespace: ns, OlderThan: 0, OrphanOlderThan: bound,
+		Now: func() time.Time { return stamped.Add(bound / 2) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var deleted []string
+	for _, e := range res.Deleted {
+		deleted = append(deleted, e.Name)
+	}
+	if !slices.Equal(deleted, []string{unseenMap}) {
+		t.Errorf("the sweep deleted %v, want only %s (no stamp, older than the bound); %s was stamped %s", deleted, unseenMap, seenMap, stamped)
 	}
 }
