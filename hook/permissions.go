@@ -83,6 +83,9 @@ var Permissions = []Access{
 	{Group: ApacheSparkGroup, Resource: "sparkapplications", Verb: "get", Commands: reading, WhenServed: true, Why: "read an Apache operator application's state, attempt and retain settings; read it again just before deleting its maps"},
 	{Group: ApacheSparkGroup, Resource: "sparkapplications", Verb: "list", Commands: listingApps, WhenServed: true, Why: "find Apache operator applications by name or id; sweep reads them all; check --live lints them"},
 	{Group: ApacheSparkGroup, Resource: "sparkapplications", Verb: "watch", Commands: targeted, WhenServed: true, Why: "wait for an Apache operator application to end (cleanup when told to wait, watch)"},
+	{Group: "coordination.k8s.io", Resource: "leases", Verb: "get", Commands: watching, Why: "controller --leader-elect: read the leader Lease"},
+	{Group: "coordination.k8s.io", Resource: "leases", Verb: "create", Commands: watching, Why: "controller --leader-elect: create the leader Lease"},
+	{Group: "coordination.k8s.io", Resource: "leases", Verb: "update", Commands: watching, Why: "controller --leader-elect: take, renew and release the leader Lease (resourceVersion preconditions)"},
 	{Group: "", Resource: "events", Verb: "create", Commands: allCommands, Why: "record the summary Event"},
 	{Group: "", Resource: "namespaces", Verb: "get", Commands: listingApps, Optional: true, Why: "say \"namespace not found\" clearly; a 403 is ignored"},
 }

@@ -2,7 +2,7 @@ package main
 
 import (
 	"context"
-	"errors"
+	"os"
 
 	"github.com/urfave/cli/v2"
 
@@ -18,6 +18,10 @@ type controllerOptions struct {
 	orphanSet      bool
 	namespaceGiven bool
 	noEvent        bool
+	leaderElect    bool
+	leaseNamespace string
+	leaseName      string
+	identity       string
 }
 
 // Validate checks every flag of controller without reading any
@@ -40,7 +44,18 @@ func (o *controllerOptions) Validate() error {
 	case o.Workers < 1:
 		return hook.Usagef("--workers must be at least 1")
 	}
-	return nil
+	if !o.leaderElect {
+		return nil
+	}
+	if o.identity == "" {
+		return hook.Usagef("--leader-elect needs --identity (default: $POD_NAME, from the downward API, else the host name)")
+	}
+	if o.leaseNamespace != "" {
+		if err := hook.ValidateNamespace(o.leaseNamespace); err != nil {
+			return hook.Usagef("--lease-namespace: %v", err)
+		}
+	}
+	return hook.ValidateObjectName("--lease-name", o.leaseName)
 }
 
 func (o *controllerOptions) complete(c *cli.Context, g *globals) {
@@ -51,6 +66,9 @@ func (o *controllerOptions) complete(c *cli.Context, g *globals) {
 		o.OrphanOlderThan = 0 // the library's default
 	}
 	o.namespaceGiven = g.namespaceSet
+	if !c.IsSet("identity") {
+		o.identity, _ = os.Hostname()
+	}
 }
 
 func (o *controllerOptions) run(ctx context.Context, g *globals, clients hook.Clients, ns string) (*hook.Result, error) {
@@ -73,11 +91,21 @@ func (o *controllerOptions) run(ctx context.Context, g *globals, clients hook.Cl
 	if err := g.preflight(ctx, &o.common, hook.CommandController, clients, first); err != nil {
 		return nil, err
 	}
-	res, err := controller.Run(ctx, clients, g.log, o.Options)
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		err = nil // SIGTERM or --timeout: the end of a controller's run, not a failure
+	if o.leaderElect {
+		leaseNS := o.leaseNamespace
+		if leaseNS == "" {
+			leaseNS = first
+		}
+		if leaseNS == "" {
+			leaseNS = ns // -A: the context's namespace, or the Pod's own
+		}
+		e := &controller.Elector{Leases: clients.Kube.CoordinationV1().Leases(leaseNS), Namespace: leaseNS, Name: o.leaseName,
+			Identity: o.identity, Log: g.log}
+		o.Lead = e.Run
 	}
-	return res, err
+	// SIGTERM or --timeout ends a controller that has started with no
+	// error: that is how its run ends.
+	return controller.Run(ctx, clients, g.log, o.Options)
 }
 
 func controllerCommand(g *globals) *cli.Command {
@@ -102,6 +130,12 @@ watched. An application with no driver Pod in the cluster (client mode) is never
 its ownerless executor maps go only through the sweep's --orphan-older-than, which must exceed the
 longest client-mode session.
 
+With --leader-elect, replicas elect one leader through a Lease (coordination.k8s.io, --lease-name in
+--lease-namespace, default the first -n namespace or the Pod's own): every replica watches, only the
+leader cleans, sweeps and stamps. A leader that cannot renew its Lease within 10s stops cleaning and
+exits 1 (its Pod restarts as a follower); one stopped by SIGTERM releases the Lease, and another
+replica takes over at once, else once the Lease expires (15s).
+
 It runs until SIGTERM (or --timeout), then prints what it did in total (counts) in the -o format and
 exits 0. Logs on stderr say what it cleaned and why it skipped.
 
@@ -115,6 +149,10 @@ exits 0. Logs on stderr say what it cleaned and why it skipped.
 				&cli.DurationFlag{Name: "older-than", Value: controller.DefaultOlderThan, Usage: "the fallback sweep's: only maps at least this old, of applications that ended at least this long ago", EnvVars: env("older-than"), Destination: &o.OlderThan},
 				&cli.DurationFlag{Name: "orphan-older-than", Value: hook.DefaultOrphanOlderThan, Usage: "the fallback sweep's: ownerless executor maps (client mode) only once the map and every Pod of its application have been quiet this long; must exceed the longest client-mode session", EnvVars: env("orphan-older-than"), Destination: &o.OrphanOlderThan},
 				&cli.IntFlag{Name: "workers", Value: controller.DefaultWorkers, Usage: "applications cleaned at once", EnvVars: env("workers"), Destination: &o.Workers},
+				&cli.BoolFlag{Name: "leader-elect", Usage: "elect one leader among replicas through a Lease; only the leader deletes", EnvVars: env("leader-elect"), Destination: &o.leaderElect},
+				&cli.StringFlag{Name: "lease-namespace", Usage: "the Lease's namespace (default: $POD_NAMESPACE, else the first -n namespace, else the context's)", EnvVars: append(env("lease-namespace"), "POD_NAMESPACE"), Destination: &o.leaseNamespace},
+				&cli.StringFlag{Name: "lease-name", Value: controller.DefaultLeaseName, Usage: "the Lease's name", EnvVars: env("lease-name"), Destination: &o.leaseName},
+				&cli.StringFlag{Name: "identity", Usage: "this replica's name in the Lease (default: $POD_NAME, else the host name)", EnvVars: append(env("identity"), "POD_NAME"), Destination: &o.identity},
 				noEventFlag(&o.noEvent),
 			},
 			o.flags(hook.DefaultCleanupConcurrency),

@@ -150,6 +150,9 @@ func TestBadInputIsOneLineExitTwoAndAsksNoAPIServer(t *testing.T) {
 		{"controller with an orphan bound below older-than", []string{"controller", "--kubeconfig", kc, "--older-than", "2h", "--orphan-older-than", "1h"}, nil, "--orphan-older-than"},
 		{"controller with one bad namespace of several", []string{"controller", "--kubeconfig", kc, "-n", "a,Bad_NS"}, nil, "Bad_NS"},
 		{"controller with an argument", []string{"controller", "--kubeconfig", kc, "extra"}, nil, "extra"},
+		{"controller with a bad lease name", []string{"controller", "--kubeconfig", kc, "--leader-elect", "--lease-name", "Bad_Name"}, nil, "Bad_Name"},
+		{"controller with a bad lease namespace", []string{"controller", "--kubeconfig", kc, "--leader-elect", "--lease-namespace", "Bad_NS"}, nil, "Bad_NS"},
+		{"controller electing with no identity", []string{"controller", "--kubeconfig", kc, "--leader-elect", "--identity="}, map[string]string{"POD_NAME": ""}, "--identity"},
 		{"controller input checked before the kubeconfig", []string{"controller", "--kubeconfig", missing, "--grace", "-1s"}, nil, "--grace"},
 		{"report input checked before the kubeconfig", []string{"report", "--kubeconfig", missing, "-o", "xml"}, nil, "xml"},
 	}
@@ -275,6 +278,9 @@ func TestTimeoutBoundsTheWholeRunInEveryCommand(t *testing.T) {
 		"sweep":   append([]string{"sweep", "--older-than", "1h"}, bound...),
 		"watch":   append([]string{"watch", "--pod", "etl-driver", "--grace", "200ms"}, bound...),
 		"report":  append([]string{"report"}, bound...),
+		// Stopped before its informers started: a failure, not the end
+		// of a run.
+		"controller": append([]string{"controller"}, bound...),
 	} {
 		t.Run(name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

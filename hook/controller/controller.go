@@ -15,12 +15,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -167,9 +169,11 @@ type Controller struct {
 }
 
 // Run runs the controller until ctx ends, and returns what it did in
-// total (counts only). It returns an error only for bad options or when
-// its informers cannot start; the failures of single cleanups are logged
-// and retried, then left to the fallback sweep.
+// total (counts only), with no error once it has started. It returns an
+// error for bad options, when its informers cannot start (a refused list
+// is a *hook.ForbiddenError) or ctx ends before they have, and when Lead
+// fails; the failures of single cleanups are logged and retried, then
+// left to the fallback sweep.
 func Run(ctx context.Context, c hook.Clients, log *slog.Logger, o Options) (*hook.Result, error) {
 	if err := o.validate(); err != nil {
 		return &hook.Result{}, err
@@ -200,7 +204,7 @@ func Run(ctx context.Context, c hook.Clients, log *slog.Logger, o Options) (*hoo
 		synced = append(synced, inf.HasSynced)
 	}
 	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
-		return ctl.result(), nil // stopped before the caches filled
+		return ctl.result(), fmt.Errorf("stopped before the informers' first lists completed: %w", context.Cause(ctx))
 	}
 	ctl.log.Info("watching", "namespaces", ctl.scope(), "grace", o.Grace, "resyncPeriod", o.ResyncPeriod)
 	lead := func(ctx context.Context) {
@@ -260,9 +264,17 @@ func (ctl *Controller) result() *hook.Result {
 // Pods (label spark-role), SparkApplications (where the API server serves
 // the version the tool reads) and ConfigMaps (metadata only).
 func (ctl *Controller) informers(ctx context.Context) error {
-	appsServed, err := ctl.sparkAppsServed()
+	var appsServed bool
+	err := hook.Retry(ctx, ctl.log, ctl.o.Retry, "read the API groups", func(ctx context.Context) error {
+		var err error
+		appsServed, err = ctl.sparkAppsServed(ctx)
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("read the API groups: %w", err)
+		return fmt.Errorf("read the API groups: %w", hook.AsForbidden(err, "get", "", "/apis (discovery)", ""))
+	}
+	if err := ctl.probe(ctx, appsServed); err != nil {
+		return err
 	}
 	if !appsServed {
 		ctl.log.Info("SparkApplications are not served: watching Pods only", "resource", hook.SparkApplicationGVR.String())
@@ -334,13 +346,62 @@ func (ctl *Controller) informers(ctx context.Context) error {
 	return nil
 }
 
+// probe lists one of each resource the informers watch, in each namespace:
+// an informer retries a refused list forever, so a missing grant would
+// otherwise leave the controller waiting silently. A refusal is a
+// *hook.ForbiddenError naming the verb to grant.
+func (ctl *Controller) probe(ctx context.Context, appsServed bool) error {
+	one := metav1.ListOptions{Limit: 1}
+	for _, ns := range ctl.scope() {
+		probes := []struct {
+			group, resource string
+			list            func(context.Context) error
+		}{
+			{"", "pods", func(ctx context.Context) error { _, err := ctl.c.Kube.CoreV1().Pods(ns).List(ctx, one); return err }},
+			{"", "configmaps", func(ctx context.Context) error {
+				_, err := ctl.c.Metadata.Resource(configMapsGVR).Namespace(ns).List(ctx, one)
+				return err
+			}},
+		}
+		if appsServed {
+			probes = append(probes, struct {
+				group, resource string
+				list            func(context.Context) error
+			}{hook.SparkApplicationGVR.Group, hook.SparkApplicationGVR.Resource, func(ctx context.Context) error {
+				_, err := ctl.c.Dynamic.Resource(hook.SparkApplicationGVR).Namespace(ns).List(ctx, one)
+				return err
+			}})
+		}
+		for _, p := range probes {
+			if err := hook.Retry(ctx, ctl.log, ctl.o.Retry, "list "+p.resource, p.list); err != nil {
+				return fmt.Errorf("list %s: %w", p.resource, hook.AsForbidden(err, "list", p.group, p.resource, ns))
+			}
+		}
+	}
+	return nil
+}
+
 // sparkAppsServed says whether the API server serves the version of
 // SparkApplications the tool reads. Where it does not, hook.Cleanup keeps
 // what such applications own, and there is nothing to watch.
-func (ctl *Controller) sparkAppsServed() (bool, error) {
-	groups, err := ctl.c.Kube.Discovery().ServerGroups()
-	if err != nil {
-		return false, err
+func (ctl *Controller) sparkAppsServed(ctx context.Context) (bool, error) {
+	// Discovery's ServerGroups takes no context: where the client has a
+	// REST client, /apis is read with ctx, so that --timeout or SIGTERM
+	// ends a start that hangs.
+	groups := &metav1.APIGroupList{}
+	if rc := ctl.c.Kube.Discovery().RESTClient(); rc != nil && !reflect.ValueOf(rc).IsNil() {
+		err := rc.Get().AbsPath("/apis").Do(ctx).Into(groups)
+		if apierrors.IsNotFound(err) {
+			return false, nil // no API groups at all
+		}
+		if err != nil {
+			return false, err
+		}
+	} else {
+		var err error
+		if groups, err = ctl.c.Kube.Discovery().ServerGroups(); err != nil {
+			return false, err
+		}
 	}
 	for _, g := range groups.Groups {
 		if g.Name != hook.SparkApplicationGVR.Group {

@@ -136,7 +136,16 @@ func (r *recorder) deletedBy(a controller.App) []string {
 // first fallback sweep is done (its informers are then in sync).
 func start(t *testing.T, c hook.Clients, o controller.Options) *recorder {
 	t.Helper()
-	r := &recorder{}
+	r, _ := run(t, c, o)
+	waitFor(t, "the first fallback sweep", r.swept)
+	return r
+}
+
+// run runs the controller until the test ends or stop is called (which
+// returns once it has).
+func run(t *testing.T, c hook.Clients, o controller.Options) (r *recorder, stop func()) {
+	t.Helper()
+	r = &recorder{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -145,9 +154,9 @@ func start(t *testing.T, c hook.Clients, o controller.Options) *recorder {
 			t.Errorf("controller: %v", err)
 		}
 	}()
-	t.Cleanup(func() { cancel(); <-done })
-	waitFor(t, "the first fallback sweep", r.swept)
-	return r
+	stop = func() { cancel(); <-done }
+	t.Cleanup(stop)
+	return r, stop
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -290,5 +299,87 @@ func TestTheControllerStampsAClientModeSessionSoTheSweepKeepsItsMapAfterItsExecu
 	}
 	if !slices.Equal(deleted, []string{unseenMap}) {
 		t.Errorf("the sweep deleted %v, want only %s (no stamp, older than the bound); %s was stamped %s", deleted, unseenMap, seenMap, stamped)
+	}
+}
+
+// TestOnlyTheLeaderDeletesAndAnotherTakesOverWhenItDies runs two replicas
+// electing a leader through a Lease. While the first leads, the second
+// cleans and sweeps nothing; the first then dies without releasing the
+// Lease (as a killed Pod does), and the second takes over once the Lease
+// expires and cleans what ended since. Every map is deleted once, by one
+// of them, and nothing fails.
+func TestOnlyTheLeaderDeletesAndAnotherTakesOverWhenItDies(t *testing.T) {
+	ns := cp.NewNamespace(t)
+	kube, c := admin(t)
+	first := newApp(t, ns, sparkfixture.Spec{NoSparkApplication: true, State: sparkfixture.StateRunning, Executors: 1})
+	second := newApp(t, ns, sparkfixture.Spec{NoSparkApplication: true, State: sparkfixture.StateRunning, Executors: 1})
+	elect := func(id string) func(context.Context, func(context.Context)) error {
+		e := &controller.Elector{Leases: c.Kube.CoordinationV1().Leases(ns), Namespace: ns, Name: "sparkcm-hook-controller", Identity: id,
+			LeaseDuration: 4 * time.Second, RenewDeadline: 3 * time.Second, RetryPeriod: 500 * time.Millisecond, KeepOnStop: true, Log: testLog()}
+		return e.Run
+	}
+	o := controller.Options{Namespaces: []string{ns}, Grace: 0, ResyncPeriod: time.Hour, OlderThan: time.Hour}
+	oa, ob := o, o
+	oa.Lead, ob.Lead = elect("replica-a"), elect("replica-b")
+	a, stopA := run(t, c, oa)
+	waitFor(t, "replica-a to lead (its first sweep)", a.swept)
+	b, _ := run(t, c, ob)
+
+	end := func(app *sparkfixture.App) {
+		t.Helper()
+		for _, p := range slices.Concat(app.ExecutorPods, []string{app.DriverPod}) {
+			if err := sparkfixture.SetPodPhase(t.Context(), kube, ns, p, corev1.PodSucceeded); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	end(first)
+	waitFor(t, "the first application's maps to go", func() bool { return len(present(t, ns, first.MapNames())) == 0 })
+	b.mu.Lock()
+	if len(b.cleaned) > 0 || b.sweeps > 0 {
+		t.Errorf("the replica that does not lead cleaned %d applications and swept %d times", len(b.cleaned), b.sweeps)
+	}
+	b.mu.Unlock()
+
+	// The leader dies; its Lease stays until it expires.
+	stopA()
+	end(second)
+	waitFor(t, "the second application's maps to go", func() bool { return len(present(t, ns, second.MapNames())) == 0 })
+
+	seen := map[string]string{}
+	for who, r := range map[string]*recorder{"replica-a": a, "replica-b": b} {
+		r.mu.Lock()
+		for _, cl := range r.cleaned {
+			if cl.res == nil {
+				continue
+			}
+			if len(cl.res.Failed) > 0 {
+				t.Errorf("%s: cleanup of %s failed: %+v", who, cl.app, cl.res.Failed)
+			}
+			for _, e := range cl.res.Deleted {
+				if prev, ok := seen[e.Name]; ok {
+					t.Errorf("map %s deleted by %s and again by %s", e.Name, prev, who)
+				}
+				seen[e.Name] = who
+			}
+		}
+		r.mu.Unlock()
+	}
+	for _, m := range first.MapNames() {
+		if seen[m] != "replica-a" {
+			t.Errorf("map %s of the first application: deleted by %q, want replica-a", m, seen[m])
+		}
+	}
+	for _, m := range second.MapNames() {
+		if seen[m] != "replica-b" {
+			t.Errorf("map %s of the second application: deleted by %q, want replica-b", m, seen[m])
+		}
+	}
+	lease, err := kube.CoordinationV1().Leases(ns).Get(t.Context(), "sparkcm-hook-controller", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := lease.Spec.HolderIdentity; h == nil || *h != "replica-b" {
+		t.Errorf("the Lease is held by %v, want replica-b", h)
 	}
 }
