@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"os"
 
 	"github.com/urfave/cli/v2"
@@ -22,6 +24,7 @@ type controllerOptions struct {
 	leaseNamespace string
 	leaseName      string
 	identity       string
+	httpAddr       string
 }
 
 // Validate checks every flag of controller without reading any
@@ -43,6 +46,11 @@ func (o *controllerOptions) Validate() error {
 		return hook.Usagef("--resync-period must be positive (default %s)", controller.DefaultResyncPeriod)
 	case o.Workers < 1:
 		return hook.Usagef("--workers must be at least 1")
+	}
+	if o.httpAddr != "" {
+		if _, _, err := net.SplitHostPort(o.httpAddr); err != nil {
+			return hook.Usagef("--http-addr %q: want HOST:PORT or :PORT (%v)", o.httpAddr, err)
+		}
 	}
 	if !o.leaderElect {
 		return nil
@@ -103,6 +111,13 @@ func (o *controllerOptions) run(ctx context.Context, g *globals, clients hook.Cl
 			Identity: o.identity, Log: g.log}
 		o.Lead = e.Run
 	}
+	if o.httpAddr != "" {
+		l, err := net.Listen("tcp", o.httpAddr)
+		if err != nil {
+			return nil, fmt.Errorf("--http-addr: %w", err)
+		}
+		o.Listener = l
+	}
 	// SIGTERM or --timeout ends a controller that has started with no
 	// error: that is how its run ends.
 	return controller.Run(ctx, clients, g.log, o.Options)
@@ -136,6 +151,10 @@ leader cleans, sweeps and stamps. A leader that cannot renew its Lease within 10
 exits 1 (its Pod restarts as a follower); one stopped by SIGTERM releases the Lease, and another
 replica takes over at once, else once the Lease expires (15s).
 
+--http-addr HOST:PORT serves /healthz, /readyz (200 once the informers have synced) and /metrics
+(Prometheus: maps by run and decision, applications cleaned, seconds from an end seen to the last map
+gone, queue depth, API retries and throttling, leadership). Without it, no port is opened.
+
 It runs until SIGTERM (or --timeout), then prints what it did in total (counts) in the -o format and
 exits 0. Logs on stderr say what it cleaned and why it skipped.
 
@@ -153,6 +172,7 @@ exits 0. Logs on stderr say what it cleaned and why it skipped.
 				&cli.StringFlag{Name: "lease-namespace", Usage: "the Lease's namespace (default: $POD_NAMESPACE, else the first -n namespace, else the context's)", EnvVars: append(env("lease-namespace"), "POD_NAMESPACE"), Destination: &o.leaseNamespace},
 				&cli.StringFlag{Name: "lease-name", Value: controller.DefaultLeaseName, Usage: "the Lease's name", EnvVars: env("lease-name"), Destination: &o.leaseName},
 				&cli.StringFlag{Name: "identity", Usage: "this replica's name in the Lease (default: $POD_NAME, else the host name)", EnvVars: append(env("identity"), "POD_NAME"), Destination: &o.identity},
+				&cli.StringFlag{Name: "http-addr", Usage: "serve /healthz, /readyz and /metrics on HOST:PORT (default: no port opened)", EnvVars: env("http-addr"), Destination: &o.httpAddr},
 				noEventFlag(&o.noEvent),
 			},
 			o.flags(hook.DefaultCleanupConcurrency),

@@ -153,6 +153,7 @@ func TestBadInputIsOneLineExitTwoAndAsksNoAPIServer(t *testing.T) {
 		{"controller with a bad lease name", []string{"controller", "--kubeconfig", kc, "--leader-elect", "--lease-name", "Bad_Name"}, nil, "Bad_Name"},
 		{"controller with a bad lease namespace", []string{"controller", "--kubeconfig", kc, "--leader-elect", "--lease-namespace", "Bad_NS"}, nil, "Bad_NS"},
 		{"controller electing with no identity", []string{"controller", "--kubeconfig", kc, "--leader-elect", "--identity="}, map[string]string{"POD_NAME": ""}, "--identity"},
+		{"controller with a bad http address", []string{"controller", "--kubeconfig", kc, "--http-addr", "8080"}, nil, "--http-addr"},
 		{"controller input checked before the kubeconfig", []string{"controller", "--kubeconfig", missing, "--grace", "-1s"}, nil, "--grace"},
 		{"report input checked before the kubeconfig", []string{"report", "--kubeconfig", missing, "-o", "xml"}, nil, "xml"},
 	}

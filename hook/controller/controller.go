@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"reflect"
 	"slices"
 	"strings"
@@ -84,6 +85,9 @@ type Options struct {
 	// when it is lost. Nil runs lead at once (a single replica). The
 	// informers run either way, so that a new leader starts warm.
 	Lead func(ctx context.Context, lead func(context.Context)) error
+	// Listener, when set, serves /healthz, /readyz (200 once the
+	// informers have synced) and /metrics (Prometheus) until ctx ends.
+	Listener net.Listener
 }
 
 func (o *Options) validate() error {
@@ -163,6 +167,7 @@ type Controller struct {
 	pods, maps, apps []cache.SharedIndexInformer
 
 	start  time.Time
+	m      *metrics
 	mu     sync.Mutex // guards total and the callbacks
 	total  hook.Result
 	seenID map[string]bool
@@ -186,6 +191,7 @@ func Run(ctx context.Context, c hook.Clients, log *slog.Logger, o Options) (*hoo
 			workqueue.TypedRateLimitingQueueConfig[App]{Name: "sparkcm-hook"}),
 		stamps: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "sparkcm-hook-last-active"})}
+	ctl.m = newMetrics(ctl.queue.Len)
 	ctl.total.DryRun = o.DryRun
 	ctl.total.Namespace = strings.Join(ctl.scope(), ",")
 	defer ctl.queue.ShutDown()
@@ -194,6 +200,10 @@ func Run(ctx context.Context, c hook.Clients, log *slog.Logger, o Options) (*hoo
 		return &ctl.total, err
 	}
 	var wg sync.WaitGroup
+	if o.Listener != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); ctl.m.serve(ctx, o.Listener) }()
+	}
 	for _, inf := range ctl.all() {
 		wg.Add(1)
 		go func() { defer wg.Done(); inf.RunWithContext(ctx) }()
@@ -206,9 +216,12 @@ func Run(ctx context.Context, c hook.Clients, log *slog.Logger, o Options) (*hoo
 	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
 		return ctl.result(), fmt.Errorf("stopped before the informers' first lists completed: %w", context.Cause(ctx))
 	}
+	ctl.m.ready.Store(true)
 	ctl.log.Info("watching", "namespaces", ctl.scope(), "grace", o.Grace, "resyncPeriod", o.ResyncPeriod)
 	lead := func(ctx context.Context) {
 		ctl.log.Info("leading: cleaning applications as they end")
+		ctl.m.leader.Set(1)
+		defer ctl.m.leader.Set(0)
 		// Losing the lead (or stopping) stops the workers between two
 		// applications; what was queued is the next leader's to see.
 		defer context.AfterFunc(ctx, func() { ctl.queue.ShutDown(); ctl.stamps.ShutDown() })()
@@ -637,6 +650,7 @@ func state(u *unstructured.Unstructured) string {
 
 func (ctl *Controller) enqueue(a App) {
 	ctl.log.Debug("application ended; cleaning it after the grace", "app", a.String(), "grace", ctl.o.Grace)
+	ctl.m.sawEnd(a)
 	ctl.queue.AddAfter(a, ctl.o.Grace)
 }
 
@@ -661,6 +675,8 @@ func (ctl *Controller) clean(ctx context.Context, a App) {
 		return // no longer leading: the next leader's informers see the application
 	}
 	res, err := hook.Cleanup(ctx, ctl.c, ctl.log, a.cleanupOptions(&ctl.o))
+	ctl.m.count("cleanup", res, err)
+	ctl.m.cleaned(a, res, err)
 	ctl.mu.Lock()
 	ctl.add(res)
 	if ctl.o.Cleaned != nil {
@@ -678,6 +694,7 @@ func (ctl *Controller) clean(ctx context.Context, a App) {
 	case errors.As(err, &running):
 		ctl.log.Debug("still running; waiting for its next change", "app", a.String(), "state", running.State)
 		ctl.queue.Forget(a)
+		ctl.m.forget(a)
 	case errors.As(err, &usage), errors.As(err, &forbidden):
 		ctl.log.Warn("cleanup refused; left to the fallback sweep", "app", a.String(), "err", err)
 		ctl.queue.Forget(a)
@@ -729,6 +746,7 @@ func (ctl *Controller) sweep(ctx context.Context) {
 	if err != nil && ctx.Err() == nil {
 		ctl.log.Warn("fallback sweep failed", "err", err)
 	}
+	ctl.m.count("sweep", res, err)
 	ctl.mu.Lock()
 	defer ctl.mu.Unlock()
 	ctl.add(res)

@@ -2,10 +2,14 @@ package controller_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -159,6 +163,20 @@ func run(t *testing.T, c hook.Clients, o controller.Options) (r *recorder, stop 
 	return r, stop
 }
 
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
+}
+
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	err := wait.PollUntilContextTimeout(t.Context(), 100*time.Millisecond, bound, true, func(context.Context) (bool, error) { return cond(), nil })
@@ -183,7 +201,17 @@ func TestTheControllerCleansAnApplicationOnceItEndsAndNothingWhileItRuns(t *test
 
 	// The fallback sweep's bound keeps it away from these young maps: what
 	// is deleted here, the work queue deleted.
-	r := start(t, c, controller.Options{Namespaces: []string{ns}, Grace: 0, ResyncPeriod: time.Hour, OlderThan: time.Hour})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := start(t, c, controller.Options{Namespaces: []string{ns}, Grace: 0, ResyncPeriod: time.Hour, OlderThan: time.Hour, Listener: l})
+	base := "http://" + l.Addr().String()
+	for _, path := range []string{"/healthz", "/readyz"} {
+		if code, body := get(t, base+path); code != http.StatusOK {
+			t.Errorf("%s: %d %s", path, code, body)
+		}
+	}
 
 	ctx := t.Context()
 	for _, p := range slices.Concat(plain.ExecutorPods, []string{plain.DriverPod}) {
@@ -220,6 +248,22 @@ func TestTheControllerCleansAnApplicationOnceItEndsAndNothingWhileItRuns(t *test
 
 	if got := present(t, ns, running.MapNames()); len(got) != len(running.MapNames()) {
 		t.Errorf("the running application's maps are %v, want all of %v", got, running.MapNames())
+	}
+	// The metrics say the same: two applications cleaned, each map once,
+	// the time from each end to its last map gone, this replica leading.
+	_, metrics := get(t, base+"/metrics")
+	deleted := len(plain.MapNames()) + len(operated.MapNames())
+	for _, want := range []string{
+		"sparkcm_hook_applications_cleaned_total 2\n",
+		fmt.Sprintf("sparkcm_hook_configmaps_total{decision=\"deleted\",run=\"cleanup\"} %d\n", deleted),
+		"sparkcm_hook_leak_seconds_count 2\n",
+		"sparkcm_hook_leader 1\n",
+		"sparkcm_hook_queue_depth ",
+		"sparkcm_hook_configmaps_total{decision=\"skipped\",run=\"sweep\"}",
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %q:\n%s", want, metrics)
+		}
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()

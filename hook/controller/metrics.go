@@ -1,0 +1,129 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/sparkcm-hook/sparkcm-hook/hook"
+)
+
+// metrics are what the controller counts, on a registry of its own (no
+// process-wide default: two controllers in one test process must not
+// collide).
+type metrics struct {
+	registry *prometheus.Registry
+	maps     *prometheus.CounterVec // by run (cleanup, sweep) and decision
+	apps     prometheus.Counter
+	failures *prometheus.CounterVec // runs that ended with an error, by run
+	retries  *prometheus.CounterVec // by kind: retried, throttled
+	leak     prometheus.Histogram
+	leader   prometheus.Gauge
+
+	mu    sync.Mutex
+	ended map[App]time.Time // when each queued application was seen to end
+	ready atomic.Bool
+}
+
+func newMetrics(queueDepth func() int) *metrics {
+	m := &metrics{registry: prometheus.NewRegistry(), ended: map[App]time.Time{}}
+	m.maps = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sparkcm_hook_configmaps_total",
+		Help: "ConfigMaps decided, by run (cleanup: the work queue's, sweep: the fallback) and decision (deleted, would-delete, skipped, failed)."},
+		[]string{"run", "decision"})
+	m.apps = prometheus.NewCounter(prometheus.CounterOpts{Name: "sparkcm_hook_applications_cleaned_total",
+		Help: "Applications whose cleanup deleted every map it found of them."})
+	m.failures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sparkcm_hook_run_errors_total",
+		Help: "Cleanups and sweeps that ended with an error (an application still running is not one)."}, []string{"run"})
+	m.retries = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sparkcm_hook_api_retries_total",
+		Help: "API answers that turned a request away for a while and were retried (kind retried: 429, 5xx, broken connections; kind throttled: the 429s among them)."},
+		[]string{"kind"})
+	m.leak = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "sparkcm_hook_leak_seconds",
+		Help:    "Seconds from the moment the controller saw an application end to the end of the cleanup that left none of its maps.",
+		Buckets: []float64{0.5, 1, 2, 5, 10, 30, 60, 300, 1800}})
+	m.leader = prometheus.NewGauge(prometheus.GaugeOpts{Name: "sparkcm_hook_leader", Help: "1 while this replica leads (cleans, sweeps, stamps)."})
+	depth := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sparkcm_hook_queue_depth", Help: "Applications waiting in the work queue."},
+		func() float64 { return float64(queueDepth()) })
+	m.registry.MustRegister(m.maps, m.apps, m.failures, m.retries, m.leak, m.leader, depth)
+	return m
+}
+
+// sawEnd notes when an application was first seen to end.
+func (m *metrics) sawEnd(a App) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.ended[a]; !ok {
+		m.ended[a] = time.Now()
+	}
+}
+
+// forget drops an application the queue let go.
+func (m *metrics) forget(a App) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.ended, a)
+}
+
+// count adds one run's result.
+func (m *metrics) count(run string, res *hook.Result, err error) {
+	var running *hook.StillRunningError
+	if err != nil && !errors.As(err, &running) {
+		m.failures.WithLabelValues(run).Inc()
+	}
+	if res == nil {
+		return
+	}
+	deleted := string(hook.Deleted)
+	if res.DryRun {
+		deleted = string(hook.WouldDelete)
+	}
+	m.maps.WithLabelValues(run, deleted).Add(float64(res.Counts.Deleted))
+	m.maps.WithLabelValues(run, string(hook.Skipped)).Add(float64(res.Counts.Skipped))
+	m.maps.WithLabelValues(run, string(hook.Failed)).Add(float64(res.Counts.Failed))
+	m.retries.WithLabelValues("retried").Add(float64(res.Retries))
+	m.retries.WithLabelValues("throttled").Add(float64(res.Throttled))
+}
+
+// cleaned notes an application's cleanup that left none of its maps.
+func (m *metrics) cleaned(a App, res *hook.Result, err error) {
+	if err != nil || res == nil || res.Counts.Deleted == 0 || res.Counts.Skipped > 0 || res.Counts.Failed > 0 {
+		return
+	}
+	m.apps.Inc()
+	m.mu.Lock()
+	since, ok := m.ended[a]
+	delete(m.ended, a)
+	m.mu.Unlock()
+	if ok {
+		m.leak.Observe(time.Since(since).Seconds())
+	}
+}
+
+// serve answers /healthz (the process serves), /readyz (its informers
+// have synced) and /metrics on l until ctx ends.
+func (m *metrics) serve(ctx context.Context, l net.Listener) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !m.ready.Load() {
+			http.Error(w, "informers not synced yet", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.Handle("/metrics", promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	_ = srv.Serve(l)
+}
