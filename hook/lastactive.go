@@ -2,13 +2,11 @@ package hook
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
 )
@@ -36,16 +34,11 @@ func StampLastActive(ctx context.Context, c Clients, log *slog.Logger, m *metav1
 	if last := rule.LastActive(m); !last.IsZero() && at.Sub(last) < LastActiveEvery {
 		return false, nil
 	}
-	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{
-		"uid": m.UID, "resourceVersion": m.ResourceVersion,
-		"annotations": map[string]string{rule.AnnotationLastActive: at.UTC().Format(time.RFC3339)},
-	}})
-	if err != nil {
-		return false, err
-	}
-	_, err = c.Metadata.Resource(configMapsGVR).Namespace(m.Namespace).Patch(ctx, m.Name, types.MergePatchType, patch, metav1.PatchOptions{})
+	err := c.api().AnnotateMap(ctx, m.Namespace, m.Name, m.UID, m.ResourceVersion, rule.AnnotationLastActive, at.UTC().Format(time.RFC3339))
 	switch {
-	case apierrors.IsConflict(err), apierrors.IsNotFound(err):
+	// Another resourceVersion (409), another UID (422: the map was
+	// recreated), or gone.
+	case apierrors.IsConflict(err), apierrors.IsInvalid(err), apierrors.IsNotFound(err):
 		log.Debug("map changed or gone since it was read; not stamped", "namespace", m.Namespace, "configmap", m.Name, "err", err)
 		return false, nil
 	case err != nil:

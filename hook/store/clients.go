@@ -58,6 +58,15 @@ func (c clients) SetMapOwners(ctx context.Context, ns, name string, uid types.UI
 	return err
 }
 
+func (c clients) AnnotateMap(ctx context.Context, ns, name string, uid types.UID, rv, key, value string) error {
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"uid": uid, "resourceVersion": rv, "annotations": map[string]string{key: value}}})
+	if err != nil {
+		return err
+	}
+	_, err = c.md.Resource(ConfigMapsGVR).Namespace(ns).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{})
+	return err
+}
+
 func (c clients) ListNamespaces(ctx context.Context, opts metav1.ListOptions) (*metav1.PartialObjectMetadataList, error) {
 	return c.md.Resource(NamespacesGVR).List(ctx, opts)
 }

@@ -56,6 +56,9 @@ type Store interface {
 	// (metadata.uid is immutable), as the API server answers a merge patch
 	// carrying them; 404 when it is gone.
 	SetMapOwners(ctx context.Context, ns, name string, uid types.UID, rv string, owners []metav1.OwnerReference) error
+	// AnnotateMap sets one annotation of a ConfigMap under the same
+	// preconditions and answers as SetMapOwners.
+	AnnotateMap(ctx context.Context, ns, name string, uid types.UID, rv, key, value string) error
 	// ListNamespaces reads one page of Namespaces' metadata (sweep).
 	ListNamespaces(ctx context.Context, opts metav1.ListOptions) (*metav1.PartialObjectMetadataList, error)
 

@@ -304,6 +304,31 @@ func (s *Store) SetMapOwners(_ context.Context, ns, name string, uid types.UID, 
 	return nil
 }
 
+// AnnotateMap implements store.Store.
+func (s *Store) AnnotateMap(_ context.Context, ns, name string, uid types.UID, rv, annotation, value string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	gvr := store.ConfigMapsGVR
+	old, ok := s.objs[gvr][key(ns, name)]
+	switch {
+	case !ok:
+		return apierrors.NewNotFound(groupResource(gvr), name)
+	case uid != old.GetUID():
+		return apierrors.NewInvalid(schema.GroupKind{Kind: s.kinds[gvr]}, name, field.ErrorList{field.Invalid(field.NewPath("metadata", "uid"), uid, "field is immutable")})
+	case rv != old.GetResourceVersion():
+		return s.conflict(gvr, name, "the object has been modified; please apply your changes to the latest version and try again")
+	}
+	u := old.DeepCopy()
+	a := u.GetAnnotations()
+	if a == nil {
+		a = map[string]string{}
+	}
+	a[annotation] = value
+	u.SetAnnotations(a)
+	s.write(gvr, watch.Modified, u, old)
+	return nil
+}
+
 // ListNamespaces implements store.Store.
 func (s *Store) ListNamespaces(_ context.Context, opts metav1.ListOptions) (*metav1.PartialObjectMetadataList, error) {
 	items, meta, err := s.list(store.NamespacesGVR, "", opts)
