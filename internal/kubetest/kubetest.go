@@ -29,7 +29,7 @@ func (c clientset) AuthenticationV1() kube.AuthenticationV1Interface {
 }
 func (c clientset) Discovery() kube.DiscoveryInterface { return c.cs.Discovery() }
 
-func (c clientset) CoordinationV1() kube.CoordinationV1Interface { return coordinationV1{c.cs} }
+func (c clientset) CoordinationV1() kube.CoordinationV1Interface { return coordinationV1(c) }
 
 type coordinationV1 struct{ cs kubernetes.Interface }
 
