@@ -17,7 +17,8 @@ const (
 	CommandReport = "report"
 	// CommandCheck is check --live: it lists SparkApplications, nothing else.
 	CommandCheck = "check"
-	// CommandController runs cleanup and sweep, and watches what they read.
+	// CommandController runs cleanup and sweep, and watches what they read
+	// (ControllerPermissions).
 	CommandController = "controller"
 	// CommandAll stands for every command: the access the chart grants.
 	CommandAll = "all"
@@ -71,7 +72,6 @@ var listingApps = []string{CommandCleanup, CommandSweep, CommandWatch, CommandRe
 var Permissions = []Access{
 	{Group: "", Resource: "configmaps", Verb: "get", Commands: targeted, Why: "read a map named in a driver Pod's volumes"},
 	{Group: "", Resource: "configmaps", Verb: "list", Commands: reading, Why: "list maps as metadata, by label and page by page"},
-	{Group: "", Resource: "configmaps", Verb: "watch", Commands: watching, Why: "the controller follows maps as metadata (which maps an application has left)"},
 	{Group: "", Resource: "configmaps", Verb: "patch", Commands: stamping, Why: "stamp sparkcm-hook/last-active on a client-mode application's executor map while its executors run (UID and resourceVersion preconditions)"},
 	{Group: "", Resource: "configmaps", Verb: "delete", Commands: allCommands, Why: "delete a leftover map with UID and resourceVersion preconditions"},
 	{Group: "", Resource: "pods", Verb: "get", Commands: targeted, Why: "read the driver Pod"},
@@ -83,21 +83,30 @@ var Permissions = []Access{
 	{Group: ApacheSparkGroup, Resource: "sparkapplications", Verb: "get", Commands: reading, WhenServed: true, Why: "read an Apache operator application's state, attempt and retain settings; read it again just before deleting its maps"},
 	{Group: ApacheSparkGroup, Resource: "sparkapplications", Verb: "list", Commands: listingApps, WhenServed: true, Why: "find Apache operator applications by name or id; sweep reads them all; check --live lints them"},
 	{Group: ApacheSparkGroup, Resource: "sparkapplications", Verb: "watch", Commands: targeted, WhenServed: true, Why: "wait for an Apache operator application to end (cleanup when told to wait, watch)"},
-	{Group: "coordination.k8s.io", Resource: "leases", Verb: "get", Commands: watching, Why: "controller --leader-elect: read the leader Lease"},
-	{Group: "coordination.k8s.io", Resource: "leases", Verb: "create", Commands: watching, Why: "controller --leader-elect: create the leader Lease"},
-	{Group: "coordination.k8s.io", Resource: "leases", Verb: "update", Commands: watching, Why: "controller --leader-elect: take, renew and release the leader Lease (resourceVersion preconditions)"},
 	{Group: "", Resource: "events", Verb: "create", Commands: allCommands, Why: "record the summary Event"},
 	{Group: "", Resource: "namespaces", Verb: "get", Commands: listingApps, Optional: true, Why: "say \"namespace not found\" clearly; a 403 is ignored"},
 }
 
+// ControllerPermissions is the access only the controller needs beyond
+// Permissions: its informers watch maps, and its replicas elect a leader
+// through a Lease. The chart's Role, for the commands a CronJob or a
+// cleanup task runs, does not hold it.
+var ControllerPermissions = []Access{
+	{Group: "", Resource: "configmaps", Verb: "watch", Commands: watching, Why: "the controller follows maps as metadata (which maps an application has left)"},
+	{Group: "coordination.k8s.io", Resource: "leases", Verb: "get", Commands: watching, Why: "controller --leader-elect: read the leader Lease"},
+	{Group: "coordination.k8s.io", Resource: "leases", Verb: "create", Commands: watching, Why: "controller --leader-elect: create the leader Lease"},
+	{Group: "coordination.k8s.io", Resource: "leases", Verb: "update", Commands: watching, Why: "controller --leader-elect: take, renew and release the leader Lease (resourceVersion preconditions)"},
+}
+
 // PermissionsFor returns the access one command (or CommandAll) needs, in
-// table order; nil for an unknown command.
+// table order; nil for an unknown command. CommandAll is what the chart
+// grants: Permissions, without the controller's own.
 func PermissionsFor(command string) []Access {
 	if command == CommandAll {
 		return slices.Clone(Permissions)
 	}
 	var out []Access
-	for _, a := range Permissions {
+	for _, a := range slices.Concat(Permissions, ControllerPermissions) {
 		if slices.Contains(a.Commands, command) {
 			out = append(out, a)
 		}

@@ -88,7 +88,7 @@ func TestChartInstallsServiceAccountRoleBindingAndCronJobInReleaseNamespace(t *t
 func TestChartRoleGrantsExactlyTheDocumentedAccess(t *testing.T) {
 	documented, clusterOnly := documentedPermissions(t)
 	want := []permission{
-		{"", "configmaps", "delete"}, {"", "configmaps", "get"}, {"", "configmaps", "list"},
+		{"", "configmaps", "delete"}, {"", "configmaps", "get"}, {"", "configmaps", "list"}, {"", "configmaps", "patch"},
 		{"", "events", "create"},
 		{"", "pods", "get"}, {"", "pods", "list"}, {"", "pods", "watch"},
 		{"sparkoperator.k8s.io", "sparkapplications", "get"}, {"sparkoperator.k8s.io", "sparkapplications", "list"}, {"sparkoperator.k8s.io", "sparkapplications", "watch"},

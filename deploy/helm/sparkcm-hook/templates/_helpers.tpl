@@ -56,7 +56,7 @@ Rendered into the Role, or into the ClusterRole with clusterWide.enabled.
 {{- define "sparkcm-hook.rules" -}}
 - apiGroups: [""]
   resources: ["configmaps"]
-  verbs: ["get", "list", "watch", "patch", "delete"]
+  verbs: ["get", "list", "patch", "delete"]
 - apiGroups: [""]
   resources: ["pods"]
   verbs: ["get", "list", "watch"]
