@@ -21,9 +21,11 @@ const (
 	CommandAll = "all"
 )
 
-// Commands are the commands that act on a cluster, in the order the README
-// lists them.
-var Commands = []string{CommandCleanup, CommandSweep, CommandWatch, CommandReport, CommandCheck}
+// Commands returns the commands that act on a cluster, in the order the
+// README lists them; a fresh slice each call, so no caller changes another's.
+func Commands() []string {
+	return []string{CommandCleanup, CommandSweep, CommandWatch, CommandReport, CommandCheck}
+}
 
 // Access is one verb on one resource that a command sends.
 type Access struct {
@@ -43,46 +45,47 @@ type Access struct {
 	Why        string `json:"why"`
 }
 
-var allCommands = []string{CommandCleanup, CommandSweep, CommandWatch}
-var targeted = []string{CommandCleanup, CommandWatch}
-
-// reading are the commands that send sweep's reads: report reads exactly
-// what sweep reads, and deletes nothing.
-var reading = []string{CommandCleanup, CommandSweep, CommandWatch, CommandReport}
-
-// listingApps are the commands that list SparkApplications: the readers,
-// and check --live, which lists them to lint them.
-var listingApps = []string{CommandCleanup, CommandSweep, CommandWatch, CommandReport, CommandCheck}
-
-// Permissions is the one list of the API access the commands need: the
-// README's RBAC table, the Helm chart's Role and `rbac preflight` are checked
-// against it (deploy/helm and hook/rbac tests). A change in what the library
-// calls starts here.
-var Permissions = []Access{
-	{Group: "", Resource: "configmaps", Verb: "get", Commands: targeted, Why: "read a map named in a driver Pod's volumes"},
-	{Group: "", Resource: "configmaps", Verb: "list", Commands: reading, Why: "list maps as metadata, by label and page by page"},
-	{Group: "", Resource: "configmaps", Verb: "delete", Commands: allCommands, Why: "delete a leftover map with UID and resourceVersion preconditions"},
-	{Group: "", Resource: "pods", Verb: "get", Commands: targeted, Why: "read the driver Pod"},
-	{Group: "", Resource: "pods", Verb: "list", Commands: reading, Why: "find drivers and the Pods that use maps"},
-	{Group: "", Resource: "pods", Verb: "watch", Commands: targeted, Why: "wait for the driver to end (cleanup when told to wait, watch)"},
-	{Group: "sparkoperator.k8s.io", Resource: "sparkapplications", Verb: "get", Commands: reading, Why: "read the application's state and user-supplied maps; sweep reads it again just before deleting its maps"},
-	{Group: "sparkoperator.k8s.io", Resource: "sparkapplications", Verb: "list", Commands: listingApps, Why: "find applications by id; sweep reads them all; check --live lints them"},
-	{Group: "sparkoperator.k8s.io", Resource: "sparkapplications", Verb: "watch", Commands: reading, Why: "wait for the application to end (cleanup when told to wait, watch); sweep follows the applications it judged until their maps are deleted (without it, it reads each again)"},
-	{Group: ApacheSparkGroup, Resource: "sparkapplications", Verb: "get", Commands: reading, WhenServed: true, Why: "read an Apache operator application's state, attempt and retain settings; read it again just before deleting its maps"},
-	{Group: ApacheSparkGroup, Resource: "sparkapplications", Verb: "list", Commands: listingApps, WhenServed: true, Why: "find Apache operator applications by name or id; sweep reads them all; check --live lints them"},
-	{Group: ApacheSparkGroup, Resource: "sparkapplications", Verb: "watch", Commands: targeted, WhenServed: true, Why: "wait for an Apache operator application to end (cleanup when told to wait, watch)"},
-	{Group: "", Resource: "events", Verb: "create", Commands: allCommands, Why: "record the summary Event"},
-	{Group: "", Resource: "namespaces", Verb: "get", Commands: listingApps, Optional: true, Why: "say \"namespace not found\" clearly; a 403 is ignored"},
+// Permissions returns the one list of the API access the commands need:
+// the README's RBAC table, the Helm chart's Role and `rbac preflight` are
+// checked against it (deploy/helm and hook/rbac tests). A change in what the
+// library calls starts here. The list is built afresh each call, so no
+// caller can change what another is told.
+func Permissions() []Access {
+	// Each entry gets its own slice of commands.
+	deleting := func() []string { return []string{CommandCleanup, CommandSweep, CommandWatch} }
+	targeted := func() []string { return []string{CommandCleanup, CommandWatch} }
+	// reading are the commands that send sweep's reads: report reads
+	// exactly what sweep reads, and deletes nothing.
+	reading := func() []string { return []string{CommandCleanup, CommandSweep, CommandWatch, CommandReport} }
+	// listingApps are the commands that list SparkApplications: the
+	// readers, and check --live, which lists them to lint them.
+	listingApps := func() []string { return append(reading(), CommandCheck) }
+	return []Access{
+		{Group: "", Resource: "configmaps", Verb: "get", Commands: targeted(), Why: "read a map named in a driver Pod's volumes"},
+		{Group: "", Resource: "configmaps", Verb: "list", Commands: reading(), Why: "list maps as metadata, by label and page by page"},
+		{Group: "", Resource: "configmaps", Verb: "delete", Commands: deleting(), Why: "delete a leftover map with UID and resourceVersion preconditions"},
+		{Group: "", Resource: "pods", Verb: "get", Commands: targeted(), Why: "read the driver Pod"},
+		{Group: "", Resource: "pods", Verb: "list", Commands: reading(), Why: "find drivers and the Pods that use maps"},
+		{Group: "", Resource: "pods", Verb: "watch", Commands: targeted(), Why: "wait for the driver to end (cleanup when told to wait, watch)"},
+		{Group: "sparkoperator.k8s.io", Resource: "sparkapplications", Verb: "get", Commands: reading(), Why: "read the application's state and user-supplied maps; sweep reads it again just before deleting its maps"},
+		{Group: "sparkoperator.k8s.io", Resource: "sparkapplications", Verb: "list", Commands: listingApps(), Why: "find applications by id; sweep reads them all; check --live lints them"},
+		{Group: "sparkoperator.k8s.io", Resource: "sparkapplications", Verb: "watch", Commands: reading(), Why: "wait for the application to end (cleanup when told to wait, watch); sweep follows the applications it judged until their maps are deleted (without it, it reads each again)"},
+		{Group: ApacheSparkGroup, Resource: "sparkapplications", Verb: "get", Commands: reading(), WhenServed: true, Why: "read an Apache operator application's state, attempt and retain settings; read it again just before deleting its maps"},
+		{Group: ApacheSparkGroup, Resource: "sparkapplications", Verb: "list", Commands: listingApps(), WhenServed: true, Why: "find Apache operator applications by name or id; sweep reads them all; check --live lints them"},
+		{Group: ApacheSparkGroup, Resource: "sparkapplications", Verb: "watch", Commands: targeted(), WhenServed: true, Why: "wait for an Apache operator application to end (cleanup when told to wait, watch)"},
+		{Group: "", Resource: "events", Verb: "create", Commands: deleting(), Why: "record the summary Event"},
+		{Group: "", Resource: "namespaces", Verb: "get", Commands: listingApps(), Optional: true, Why: "say \"namespace not found\" clearly; a 403 is ignored"},
+	}
 }
 
 // PermissionsFor returns the access one command (or CommandAll) needs, in
 // table order; nil for an unknown command.
 func PermissionsFor(command string) []Access {
 	if command == CommandAll {
-		return slices.Clone(Permissions)
+		return Permissions()
 	}
 	var out []Access
-	for _, a := range Permissions {
+	for _, a := range Permissions() {
 		if slices.Contains(a.Commands, command) {
 			out = append(out, a)
 		}
@@ -94,13 +97,13 @@ func PermissionsFor(command string) []Access {
 // optional, one rule per resource, verbs in table order. The access needed
 // only where a group is served is not among them: see WhenServedRules.
 func RoleRules() []rbacv1.PolicyRule {
-	return RulesFor(func(a Access) bool { return !a.Optional && !a.WhenServed }, Permissions)
+	return RulesFor(func(a Access) bool { return !a.Optional && !a.WhenServed }, Permissions())
 }
 
 // WhenServedRules are the rules the chart's Role adds when told that the
 // Apache operator's CRD is installed (apacheOperator.enabled).
 func WhenServedRules() []rbacv1.PolicyRule {
-	return RulesFor(func(a Access) bool { return a.WhenServed }, Permissions)
+	return RulesFor(func(a Access) bool { return a.WhenServed }, Permissions())
 }
 
 // GroupServed says whether the API server serves an API group (its CRD is

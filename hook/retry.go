@@ -41,19 +41,24 @@ type RetryPolicy struct {
 	readiness func(context.Context) readiness
 }
 
-// DefaultRetryPolicy is exponential backoff with jitter from 200ms to 10s,
-// inside a two-minute budget.
-var DefaultRetryPolicy = RetryPolicy{Budget: 2 * time.Minute, Initial: 200 * time.Millisecond, Max: 10 * time.Second}
+// The default policy is exponential backoff with jitter from 200ms to 10s,
+// inside a two-minute budget. Constants, so that no caller can change
+// what every other one gets.
+const (
+	DefaultRetryBudget  = 2 * time.Minute
+	defaultRetryInitial = 200 * time.Millisecond
+	defaultRetryMax     = 10 * time.Second
+)
 
 func (p RetryPolicy) withDefaults() RetryPolicy {
 	if p.Budget <= 0 {
-		p.Budget = DefaultRetryPolicy.Budget
+		p.Budget = DefaultRetryBudget
 	}
 	if p.Initial <= 0 {
-		p.Initial = DefaultRetryPolicy.Initial
+		p.Initial = defaultRetryInitial
 	}
 	if p.Max <= 0 {
-		p.Max = DefaultRetryPolicy.Max
+		p.Max = defaultRetryMax
 	}
 	if p.Clock == nil {
 		p.Clock = backoff.SystemClock

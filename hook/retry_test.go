@@ -170,7 +170,7 @@ func TestRetryStopsAtOnceOnFinalErrors(t *testing.T) {
 		apierrors.NewInvalid(schema.GroupKind{Kind: "ConfigMap"}, "x", nil),
 	} {
 		calls := 0
-		err := retry(context.Background(), discardLog(), ft.apply(DefaultRetryPolicy), "op", func(context.Context) error {
+		err := retry(context.Background(), discardLog(), ft.apply(RetryPolicy{}), "op", func(context.Context) error {
 			calls++
 			return final
 		})

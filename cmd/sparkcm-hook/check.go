@@ -82,10 +82,10 @@ offline mode: the live check reads no ConfigMaps.
 					}
 				}
 			}
-			if c.NArg() == 0 {
+			if len(g.args) == 0 {
 				return hook.Usagef("check takes the files or directories to read, e.g. check dags/, or --live")
 			}
-			sources, err := lint.Load(c.Args().Slice())
+			sources, err := lint.Load(g.args)
 			if err != nil {
 				if errors.Is(err, fs.ErrNotExist) {
 					return hook.Usagef("%v", err)
@@ -105,8 +105,8 @@ offline mode: the live check reads no ConfigMaps.
 // checkLive runs the rules on the SparkApplications of the cluster.
 func checkLive(c *cli.Context, g *globals, output string, allNamespaces bool, timeout time.Duration) error {
 	switch {
-	case c.NArg() > 0:
-		return hook.Usagef("check --live reads the cluster, not files; give files or --live, not both (got %q)", c.Args().First())
+	case len(g.args) > 0:
+		return hook.Usagef("check --live reads the cluster, not files; give files or --live, not both (got %q)", g.args[0])
 	case timeout < 0:
 		return hook.Usagef("--timeout must not be negative")
 	}

@@ -53,8 +53,8 @@ validating policy, so such an application then passes. It reads no cluster.
 					}
 				}
 			}
-			if c.NArg() > 0 {
-				return hook.Usagef("policy takes no arguments, got %q", c.Args().First())
+			if err := noArgs("policy", g.args); err != nil {
+				return err
 			}
 			if err := exclusiveScope(g.namespaceSet, allNamespaces); err != nil {
 				return err

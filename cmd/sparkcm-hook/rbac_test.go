@@ -263,7 +263,7 @@ func TestPreflightNamesTheApacheVerbsWhenItsCRDIsInstalled(t *testing.T) {
 		}
 	}
 	role, _ := manifest(t, r.stdout)
-	if ok, _ := validation.Covers(role.Rules, hook.RulesFor(func(a hook.Access) bool { return a.WhenServed && slices.Contains(a.Commands, hook.CommandSweep) }, hook.Permissions)); !ok {
+	if ok, _ := validation.Covers(role.Rules, hook.RulesFor(func(a hook.Access) bool { return a.WhenServed && slices.Contains(a.Commands, hook.CommandSweep) }, hook.Permissions())); !ok {
 		t.Errorf("the printed Role %v does not grant the Apache verbs sweep needs", role.Rules)
 	}
 	withApache := grant("with-apache", append(hook.RoleRules(), hook.WhenServedRules()...))

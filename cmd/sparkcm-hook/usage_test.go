@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -257,7 +259,12 @@ func TestCLIExitsOneWhenTheAPIServerStaysUnreachable(t *testing.T) {
 // allows each call: against a server that never answers, each command ends
 // by its own --timeout, long before the test's own limit.
 func TestTimeoutBoundsTheWholeRunInEveryCommand(t *testing.T) {
-	srv := newAPIServer(t, func(_ http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
+	srv := newAPIServer(t, func(_ http.ResponseWriter, r *http.Request) {
+		// Read the body first: net/http notices the client has gone (and
+		// ends r's context) only once it has (access reviews are POSTs).
+		_, _ = io.Copy(io.Discard, r.Body)
+		<-r.Context().Done()
+	})
 	kc := kubeconfig(t, &rest.Config{Host: srv.url}, "jobs")
 	bound := []string{"--kubeconfig", kc, "--timeout", "500ms", "--retry-budget", "1h"}
 	for name, args := range map[string][]string{
@@ -265,6 +272,11 @@ func TestTimeoutBoundsTheWholeRunInEveryCommand(t *testing.T) {
 		"sweep":   append([]string{"sweep", "--older-than", "1h"}, bound...),
 		"watch":   append([]string{"watch", "--pod", "etl-driver", "--grace", "200ms"}, bound...),
 		"report":  append([]string{"report"}, bound...),
+		"adopt":   append([]string{"adopt"}, bound...),
+		// rbac's commands run through the same options as every other.
+		"rbac preflight": append([]string{"rbac", "preflight"}, bound...),
+		"rbac inventory": append([]string{"rbac", "inventory"}, bound...),
+		"rbac who-can":   append([]string{"rbac", "who-can", "delete", "configmaps"}, bound...),
 	} {
 		t.Run(name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -276,6 +288,74 @@ func TestTimeoutBoundsTheWholeRunInEveryCommand(t *testing.T) {
 			}
 			if code != exitFailed && code != exitRunning {
 				t.Fatalf("exit %d, want %d or %d: %s", code, exitFailed, exitRunning, errOut.String())
+			}
+		})
+	}
+}
+
+// --retry-budget bounds each API call's retries in every command: against a
+// server that answers every request 503 (transient, so retried), each
+// command without --timeout gives up once its budget is spent and exits 1,
+// long before the test's own limit.
+func TestRetryBudgetBoundsEachCallInEveryCommand(t *testing.T) {
+	srv := newAPIServer(t, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = fmt.Fprint(w, `{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"ServiceUnavailable","code":503}`)
+	})
+	kc := kubeconfig(t, &rest.Config{Host: srv.url}, "jobs")
+	budget := []string{"--kubeconfig", kc, "--retry-budget", "300ms"}
+	for name, args := range map[string][]string{
+		"cleanup":        append([]string{"cleanup", "--spark-app", "etl"}, budget...),
+		"sweep":          append([]string{"sweep", "--older-than", "1h"}, budget...),
+		"report":         append([]string{"report"}, budget...),
+		"adopt":          append([]string{"adopt"}, budget...),
+		"rbac preflight": append([]string{"rbac", "preflight"}, budget...),
+		"rbac inventory": append([]string{"rbac", "inventory"}, budget...),
+		"rbac who-can":   append([]string{"rbac", "who-can", "delete", "configmaps"}, budget...),
+	} {
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			var out, errOut strings.Builder
+			code := RunContext(ctx, append([]string{"sparkcm-hook"}, args...), strings.NewReader(""), &out, &errOut)
+			if ctx.Err() != nil {
+				t.Fatalf("ran until the test's own limit: --retry-budget did not end it (exit %d: %s)", code, errOut.String())
+			}
+			if code != exitFailed {
+				t.Fatalf("exit %d, want %d: %s", code, exitFailed, errOut.String())
+			}
+		})
+	}
+}
+
+// Flags after a command's arguments are read as if they came before them,
+// by the command's own flag set: -o, -n and --help after who-can's VERB
+// RESOURCE, and a flag the command does not take is refused there as
+// anywhere.
+func TestFlagsAfterTheArgumentsMeanWhatTheyMeanBefore(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "missing")
+	for _, tc := range []struct {
+		name     string
+		args     []string
+		wantCode int
+		stream   func(r run) string
+		want     string
+	}{
+		{"a value flag", []string{"rbac", "who-can", "delete", "configmaps", "-o", "xml"}, exitUsage, func(r run) string { return r.stderr }, `-o must be one of table|json, not "xml"`},
+		{"a value flag with =", []string{"rbac", "who-can", "delete", "configmaps", "--output=xml"}, exitUsage, func(r run) string { return r.stderr }, `not "xml"`},
+		{"a bool flag", []string{"rbac", "who-can", "delete", "configmaps", "-n", "jobs", "-A"}, exitUsage, func(r run) string { return r.stderr }, "give -n NAMESPACE or -A, not both"},
+		{"a global flag", []string{"rbac", "who-can", "delete", "configmaps", "--kubeconfig", missing}, exitUsage, func(r run) string { return r.stderr }, "kubeconfig " + missing},
+		{"an unknown flag", []string{"rbac", "who-can", "delete", "configmaps", "--bogus"}, exitUsage, func(r run) string { return r.stderr }, "flag provided but not defined: --bogus (see sparkcm-hook rbac who-can --help)"},
+		{"a flag without its value", []string{"rbac", "who-can", "delete", "configmaps", "--name"}, exitUsage, func(r run) string { return r.stderr }, "flag needs an argument: --name"},
+		{"a malformed value", []string{"rbac", "who-can", "delete", "configmaps", "--timeout", "soon"}, exitUsage, func(r run) string { return r.stderr }, `invalid value "soon" for flag --timeout`},
+		{"--help", []string{"rbac", "who-can", "delete", "configmaps", "--help"}, exitOK, func(r run) string { return r.stdout }, "sparkcm-hook rbac who-can VERB RESOURCE"},
+		{"after --, an argument", []string{"check", t.TempDir(), "--", "-o"}, exitUsage, func(r run) string { return r.stderr }, "-o: no such file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := runCLI(t, tc.args...)
+			if r.code != tc.wantCode || !strings.Contains(tc.stream(r), tc.want) {
+				t.Fatalf("exit %d (want %d); want %q in\nstdout: %s\nstderr: %s", r.code, tc.wantCode, tc.want, r.stdout, r.stderr)
 			}
 		})
 	}

@@ -80,7 +80,7 @@ func resourceName(group, resource string) string {
 func RunPreflight(ctx context.Context, kc kube.Interface, log *slog.Logger, o PreflightOptions) (*Preflight, error) {
 	need := hook.PermissionsFor(o.Command)
 	if need == nil {
-		return nil, hook.Usagef("no command %q to check: one of %s|%s", o.Command, strings.Join(hook.Commands, "|"), hook.CommandAll)
+		return nil, hook.Usagef("no command %q to check: one of %s|%s", o.Command, strings.Join(hook.Commands(), "|"), hook.CommandAll)
 	}
 	p := &Preflight{Command: o.Command, Namespace: o.Namespace}
 	p.User, p.Groups = whoAmI(ctx, kc, log, o.Retry)
