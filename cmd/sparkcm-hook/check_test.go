@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
+	"github.com/sparkcm-hook/sparkcm-hook/internal/exitcode"
 )
 
 const (
@@ -164,13 +165,13 @@ func TestCheckLiveRunsWithItsPreflightRoleAlone(t *testing.T) {
 	createLintApp(t, ns, "no-ttl", nil)
 	rules := hook.RulesFor(func(a hook.Access) bool { return !a.Optional }, hook.PermissionsFor(hook.CommandCheck))
 	kc := accountKubeconfig(t, ns, "linter", rules...)
-	if r := runCLI(t, "rbac", "preflight", "--kubeconfig", kc, "--for", "check"); r.code != exitOK {
+	if r := runCLI(t, "rbac", "preflight", "--kubeconfig", kc, "--for", "check"); r.code != exitcode.OK {
 		t.Fatalf("preflight --for check: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
-	if r := runCLI(t, "check", "--kubeconfig", kc, "--live"); r.code != exitFindings || !strings.Contains(r.stdout, "sparkapplication/"+ns+"/no-ttl: missing-ttl") {
+	if r := runCLI(t, "check", "--kubeconfig", kc, "--live"); r.code != exitcode.Findings || !strings.Contains(r.stdout, "sparkapplication/"+ns+"/no-ttl: missing-ttl") {
 		t.Fatalf("check --live with its Role alone: exit %d, want 5\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
-	if r := runCLI(t, "rbac", "preflight", "--kubeconfig", kc, "--for", "report"); r.code != exitForbidden {
+	if r := runCLI(t, "rbac", "preflight", "--kubeconfig", kc, "--for", "report"); r.code != exitcode.Forbidden {
 		t.Fatalf("preflight --for report with check's list only: exit %d, want 3", r.code)
 	}
 }

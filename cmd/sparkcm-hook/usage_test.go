@@ -23,6 +23,7 @@ import (
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
 	"github.com/sparkcm-hook/sparkcm-hook/hook/rbac"
+	"github.com/sparkcm-hook/sparkcm-hook/internal/exitcode"
 )
 
 // These tests need no cluster and run under -short: flags, validation and
@@ -152,8 +153,8 @@ func TestBadInputIsOneLineExitTwoAndAsksNoAPIServer(t *testing.T) {
 			}
 			before := srv.requests.Load()
 			r := runCLI(t, tc.args...)
-			if r.code != exitUsage {
-				t.Fatalf("exit %d, want %d; stderr %q", r.code, exitUsage, r.stderr)
+			if r.code != exitcode.Usage {
+				t.Fatalf("exit %d, want %d; stderr %q", r.code, exitcode.Usage, r.stderr)
 			}
 			assertOneLine(t, r)
 			if !strings.Contains(r.stderr, tc.want) {
@@ -198,7 +199,7 @@ func TestNamespaceFlagIsUsedWhereverItIsGiven(t *testing.T) {
 			paths = nil
 			mu.Unlock()
 			r := runCLI(t, tc.args...)
-			if r.code != exitForbidden {
+			if r.code != exitcode.Forbidden {
 				t.Fatalf("exit %d: %s", r.code, r.stderr)
 			}
 			mu.Lock()
@@ -222,19 +223,19 @@ func TestExitCodeFollowsTheErrorTypeNeverItsMessage(t *testing.T) {
 		err  error
 		want int
 	}{
-		{"no error", nil, exitOK},
-		{"usage", hook.Usagef("bad target"), exitUsage},
-		{"wrapped usage", fmt.Errorf("cleanup: %w", hook.Usagef("bad target")), exitUsage},
-		{"forbidden", &hook.ForbiddenError{Verb: "delete", Resource: "configmaps", Err: apierrors.NewForbidden(gr, "x", errors.New("no"))}, exitForbidden},
-		{"still running", fmt.Errorf("%w (use --wait)", &hook.StillRunningError{App: "etl", State: "RUNNING"}), exitRunning},
-		{"partial failure", &hook.PartialFailureError{Failed: 2}, exitFailed},
-		{"who-can disagrees with the API server", fmt.Errorf("who-can: %w", &rbac.DisagreementError{Disagreements: 1}), exitDisagrees},
-		{"urfave/cli's own exit error", cli.Exit("No help topic for 'x'", 3), exitUsage},
+		{"no error", nil, exitcode.OK},
+		{"usage", hook.Usagef("bad target"), exitcode.Usage},
+		{"wrapped usage", fmt.Errorf("cleanup: %w", hook.Usagef("bad target")), exitcode.Usage},
+		{"forbidden", &hook.ForbiddenError{Verb: "delete", Resource: "configmaps", Err: apierrors.NewForbidden(gr, "x", errors.New("no"))}, exitcode.Forbidden},
+		{"still running", fmt.Errorf("%w (use --wait)", &hook.StillRunningError{App: "etl", State: "RUNNING"}), exitcode.Running},
+		{"partial failure", &hook.PartialFailureError{Failed: 2}, exitcode.Failed},
+		{"who-can disagrees with the API server", fmt.Errorf("who-can: %w", &rbac.DisagreementError{Disagreements: 1}), exitcode.Disagrees},
+		{"urfave/cli's own exit error", cli.Exit("No help topic for 'x'", 3), exitcode.Usage},
 		// Messages that look like usage or config errors do not make one.
-		{"server says invalid value", apierrors.NewBadRequest(`invalid value "x" for field y`), exitFailed},
-		{"plain error mentioning a flag", errors.New("flag provided but not defined: -x"), exitFailed},
-		{"plain error mentioning a context", errors.New(`context "nope" not found`), exitFailed},
-		{"deadline", context.DeadlineExceeded, exitFailed},
+		{"server says invalid value", apierrors.NewBadRequest(`invalid value "x" for field y`), exitcode.Failed},
+		{"plain error mentioning a flag", errors.New("flag provided but not defined: -x"), exitcode.Failed},
+		{"plain error mentioning a context", errors.New(`context "nope" not found`), exitcode.Failed},
+		{"deadline", context.DeadlineExceeded, exitcode.Failed},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -249,7 +250,7 @@ func TestCLIExitsOneWhenTheAPIServerStaysUnreachable(t *testing.T) {
 	// Nothing listens there: connection refused, a transient failure.
 	kc := kubeconfig(t, &rest.Config{Host: "https://127.0.0.1:1"}, "default")
 	r := runCLI(t, "cleanup", "--kubeconfig", kc, "--spark-app", "x", "--timeout", "1s")
-	if r.code != exitFailed {
+	if r.code != exitcode.Failed {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
 	assertOneLine(t, r)
@@ -286,8 +287,8 @@ func TestTimeoutBoundsTheWholeRunInEveryCommand(t *testing.T) {
 			if ctx.Err() != nil {
 				t.Fatalf("ran until the test's own limit: --timeout did not end it (exit %d: %s)", code, errOut.String())
 			}
-			if code != exitFailed && code != exitRunning {
-				t.Fatalf("exit %d, want %d or %d: %s", code, exitFailed, exitRunning, errOut.String())
+			if code != exitcode.Failed && code != exitcode.Running {
+				t.Fatalf("exit %d, want %d or %d: %s", code, exitcode.Failed, exitcode.Running, errOut.String())
 			}
 		})
 	}
@@ -322,8 +323,8 @@ func TestRetryBudgetBoundsEachCallInEveryCommand(t *testing.T) {
 			if ctx.Err() != nil {
 				t.Fatalf("ran until the test's own limit: --retry-budget did not end it (exit %d: %s)", code, errOut.String())
 			}
-			if code != exitFailed {
-				t.Fatalf("exit %d, want %d: %s", code, exitFailed, errOut.String())
+			if code != exitcode.Failed {
+				t.Fatalf("exit %d, want %d: %s", code, exitcode.Failed, errOut.String())
 			}
 		})
 	}
@@ -342,15 +343,15 @@ func TestFlagsAfterTheArgumentsMeanWhatTheyMeanBefore(t *testing.T) {
 		stream   func(r run) string
 		want     string
 	}{
-		{"a value flag", []string{"rbac", "who-can", "delete", "configmaps", "-o", "xml"}, exitUsage, func(r run) string { return r.stderr }, `-o must be one of table|json, not "xml"`},
-		{"a value flag with =", []string{"rbac", "who-can", "delete", "configmaps", "--output=xml"}, exitUsage, func(r run) string { return r.stderr }, `not "xml"`},
-		{"a bool flag", []string{"rbac", "who-can", "delete", "configmaps", "-n", "jobs", "-A"}, exitUsage, func(r run) string { return r.stderr }, "give -n NAMESPACE or -A, not both"},
-		{"a global flag", []string{"rbac", "who-can", "delete", "configmaps", "--kubeconfig", missing}, exitUsage, func(r run) string { return r.stderr }, "kubeconfig " + missing},
-		{"an unknown flag", []string{"rbac", "who-can", "delete", "configmaps", "--bogus"}, exitUsage, func(r run) string { return r.stderr }, "flag provided but not defined: --bogus (see sparkcm-hook rbac who-can --help)"},
-		{"a flag without its value", []string{"rbac", "who-can", "delete", "configmaps", "--name"}, exitUsage, func(r run) string { return r.stderr }, "flag needs an argument: --name"},
-		{"a malformed value", []string{"rbac", "who-can", "delete", "configmaps", "--timeout", "soon"}, exitUsage, func(r run) string { return r.stderr }, `invalid value "soon" for flag --timeout`},
-		{"--help", []string{"rbac", "who-can", "delete", "configmaps", "--help"}, exitOK, func(r run) string { return r.stdout }, "sparkcm-hook rbac who-can VERB RESOURCE"},
-		{"after --, an argument", []string{"check", t.TempDir(), "--", "-o"}, exitUsage, func(r run) string { return r.stderr }, "-o: no such file"},
+		{"a value flag", []string{"rbac", "who-can", "delete", "configmaps", "-o", "xml"}, exitcode.Usage, func(r run) string { return r.stderr }, `-o must be one of table|json, not "xml"`},
+		{"a value flag with =", []string{"rbac", "who-can", "delete", "configmaps", "--output=xml"}, exitcode.Usage, func(r run) string { return r.stderr }, `not "xml"`},
+		{"a bool flag", []string{"rbac", "who-can", "delete", "configmaps", "-n", "jobs", "-A"}, exitcode.Usage, func(r run) string { return r.stderr }, "give -n NAMESPACE or -A, not both"},
+		{"a global flag", []string{"rbac", "who-can", "delete", "configmaps", "--kubeconfig", missing}, exitcode.Usage, func(r run) string { return r.stderr }, "kubeconfig " + missing},
+		{"an unknown flag", []string{"rbac", "who-can", "delete", "configmaps", "--bogus"}, exitcode.Usage, func(r run) string { return r.stderr }, "flag provided but not defined: --bogus (see sparkcm-hook rbac who-can --help)"},
+		{"a flag without its value", []string{"rbac", "who-can", "delete", "configmaps", "--name"}, exitcode.Usage, func(r run) string { return r.stderr }, "flag needs an argument: --name"},
+		{"a malformed value", []string{"rbac", "who-can", "delete", "configmaps", "--timeout", "soon"}, exitcode.Usage, func(r run) string { return r.stderr }, `invalid value "soon" for flag --timeout`},
+		{"--help", []string{"rbac", "who-can", "delete", "configmaps", "--help"}, exitcode.OK, func(r run) string { return r.stdout }, "sparkcm-hook rbac who-can VERB RESOURCE"},
+		{"after --, an argument", []string{"check", t.TempDir(), "--", "-o"}, exitcode.Usage, func(r run) string { return r.stderr }, "-o: no such file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := runCLI(t, tc.args...)
@@ -383,12 +384,12 @@ func TestAsKubectlPluginHelpAndErrorsSayKubectlSparkcm(t *testing.T) {
 		stream   func(r run) string
 		want     string
 	}{
-		{"help", []string{"--help"}, exitOK, func(r run) string { return r.stdout }, "kubectl sparkcm [global options] command"},
-		{"a command's usage line", []string{"sweep", "--help"}, exitOK, func(r run) string { return r.stdout }, "kubectl sparkcm sweep (-n NAMESPACE[,NAMESPACE...] | -A"},
-		{"a subcommand's usage line", []string{"rbac", "preflight", "--help"}, exitOK, func(r run) string { return r.stdout }, "kubectl sparkcm rbac preflight (-n"},
-		{"an unknown command", []string{"bogus"}, exitUsage, func(r run) string { return r.stderr }, "(see kubectl sparkcm --help)"},
-		{"an unknown flag", []string{"sweep", "--bogus"}, exitUsage, func(r run) string { return r.stderr }, "(see kubectl sparkcm sweep --help)"},
-		{"the version", []string{"version"}, exitOK, func(r run) string { return r.stdout }, "kubectl sparkcm " + version + " "},
+		{"help", []string{"--help"}, exitcode.OK, func(r run) string { return r.stdout }, "kubectl sparkcm [global options] command"},
+		{"a command's usage line", []string{"sweep", "--help"}, exitcode.OK, func(r run) string { return r.stdout }, "kubectl sparkcm sweep (-n NAMESPACE[,NAMESPACE...] | -A"},
+		{"a subcommand's usage line", []string{"rbac", "preflight", "--help"}, exitcode.OK, func(r run) string { return r.stdout }, "kubectl sparkcm rbac preflight (-n"},
+		{"an unknown command", []string{"bogus"}, exitcode.Usage, func(r run) string { return r.stderr }, "(see kubectl sparkcm --help)"},
+		{"an unknown flag", []string{"sweep", "--bogus"}, exitcode.Usage, func(r run) string { return r.stderr }, "(see kubectl sparkcm sweep --help)"},
+		{"the version", []string{"version"}, exitcode.OK, func(r run) string { return r.stdout }, "kubectl sparkcm " + version + " "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errOut bytes.Buffer
@@ -491,7 +492,7 @@ func TestSweepSweepsEveryNamespaceGivenAndNoneExcluded(t *testing.T) {
 			requests = nil
 			mu.Unlock()
 			r := runCLI(t, append(tc.args, "--kubeconfig", kc, "--older-than", "1h", "-o", "json")...)
-			if r.code != exitOK {
+			if r.code != exitcode.OK {
 				t.Fatalf("exit %d: %s", r.code, r.stderr)
 			}
 			mu.Lock()
