@@ -250,7 +250,7 @@ func asForbidden(err error, verb, group, resource, namespace string) error {
 		return err
 	}
 	if apierrors.IsUnauthorized(err) {
-		op := verb + " " + (&ForbiddenError{Group: group, Resource: resource}).resourceName()
+		op := verb + " " + ResourceName(group, resource)
 		if namespace != "" {
 			op += " in namespace " + namespace
 		}

@@ -168,7 +168,7 @@ func writePreflight(w io.Writer, output string, p *rbac.Preflight) error {
 		case !ch.Allowed:
 			result = "DENIED"
 		}
-		fmt.Fprintf(tw, "#   %s\t%s\t%s\t%s\n", result, ch.Verb, resourceWithGroup(ch.Group, ch.Resource), ch.Why)
+		fmt.Fprintf(tw, "#   %s\t%s\t%s\t%s\n", result, ch.Verb, hook.ResourceName(ch.Group, ch.Resource), ch.Why)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -184,13 +184,6 @@ func writePreflight(w io.Writer, output string, p *rbac.Preflight) error {
 		return err
 	}
 	return bw.Flush()
-}
-
-func resourceWithGroup(group, resource string) string {
-	if group == "" {
-		return resource
-	}
-	return resource + "." + group
 }
 
 // inventoryOptions are rbac inventory's flags.

@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	rbacv1 "k8s.io/api/rbac/v1"
+
+	"github.com/sparkcm-hook/sparkcm-hook/hook"
 )
 
 // The matching below follows the published rules of RBAC
@@ -36,12 +38,9 @@ func (r Request) fullResource() string {
 
 // String is the request in the words of kubectl auth can-i.
 func (r Request) String() string {
-	s := r.Verb + " " + r.fullResource()
-	if r.Group != "" {
-		s = r.Verb + " " + r.Resource + "." + r.Group
-		if r.Subresource != "" {
-			s += "/" + r.Subresource
-		}
+	s := r.Verb + " " + hook.ResourceName(r.Group, r.Resource)
+	if r.Subresource != "" {
+		s += "/" + r.Subresource
 	}
 	if r.Name != "" {
 		s += " " + r.Name
