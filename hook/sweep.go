@@ -111,9 +111,6 @@ func (o *SweepOptions) validate() error {
 	return nil
 }
 
-// ValidateSweep checks sweep options without any API call.
-func ValidateSweep(o SweepOptions) error { return o.validate() }
-
 // sweepIndex is what one sweep knows about the namespaces it sweeps.
 type sweepIndex struct {
 	appsRV     string // the resourceVersion the SparkApplications were read at

@@ -75,17 +75,6 @@ func matchesIgnoringName(rule rbacv1.PolicyRule, req Request) bool {
 	return verbMatches(rule, req.Verb) && groupMatches(rule, req.Group) && resourceMatches(rule, req)
 }
 
-// RuleAllows reports whether rule allows req, names included.
-func RuleAllows(rule rbacv1.PolicyRule, req Request) bool {
-	if !matchesIgnoringName(rule, req) {
-		return false
-	}
-	if len(rule.ResourceNames) == 0 {
-		return true
-	}
-	return req.Name != "" && slices.Contains(rule.ResourceNames, req.Name)
-}
-
 // hasWildcard reports whether the parts of rule that matched use a
 // wildcard: "*" verbs, groups or resources, or a "*/sub" resource.
 func hasWildcard(rule rbacv1.PolicyRule) bool {
