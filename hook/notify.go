@@ -74,7 +74,7 @@ func Notify(ctx context.Context, log *slog.Logger, p NotifyPolicy, rawURL string
 	if client == nil {
 		client = &http.Client{}
 	}
-	return retry(ctx, log, p.Retry, "notify webhook", func(outer context.Context) error {
+	return Retry(ctx, log, p.Retry, "notify webhook", func(outer context.Context) error {
 		ctx, cancel := context.WithTimeout(outer, p.AttemptTimeout)
 		defer cancel()
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, rawURL, bytes.NewReader(payload))

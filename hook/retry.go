@@ -133,11 +133,11 @@ func retryAfter(err error) time.Duration {
 	return 0
 }
 
-// retry runs op until it succeeds, fails with a final error, or the budget
+// Retry runs op until it succeeds, fails with a final error, or the budget
 // or ctx runs out. Waits grow exponentially with jitter and are never
 // shorter than a Retry-After the server sent. The last error is returned
 // (not just "context deadline exceeded") so the caller can say what failed.
-func retry(ctx context.Context, log *slog.Logger, p RetryPolicy, what string, op func(context.Context) error) error {
+func Retry(ctx context.Context, log *slog.Logger, p RetryPolicy, what string, op func(context.Context) error) error {
 	p = p.withDefaults()
 	b := backoff.NewExponentialBackOff()
 	b.InitialInterval = p.Initial
@@ -224,11 +224,11 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 // for the caller to test, anything else is wrapped with the operation and
 // namespace.
 func callAPI(ctx context.Context, log *slog.Logger, p RetryPolicy, ns, what, verb, group, resource string, op func(context.Context) error) error {
-	err := retry(ctx, log, p, what, op)
+	err := Retry(ctx, log, p, what, op)
 	if err == nil || isNotFound(err) {
 		return err
 	}
-	if fe := asForbidden(err, verb, group, resource, ns); fe != err { //nolint:errorlint // identity: asForbidden returns err itself unless it was a 403
+	if fe := AsForbidden(err, verb, group, resource, ns); fe != err { //nolint:errorlint // identity: AsForbidden returns err itself unless it was a 403
 		return fe
 	}
 	where := ns
@@ -240,10 +240,10 @@ func callAPI(ctx context.Context, log *slog.Logger, p RetryPolicy, ns, what, ver
 
 var forbiddenUser = regexp.MustCompile(`User "([^"]+)" cannot`)
 
-// asForbidden turns a 403 from the API server into a *ForbiddenError that
+// AsForbidden turns a 403 from the API server into a *ForbiddenError that
 // names the identity, verb, resource and namespace, and a 401 into an
 // *UnauthorizedError; other errors pass.
-func asForbidden(err error, verb, group, resource, namespace string) error {
+func AsForbidden(err error, verb, group, resource, namespace string) error {
 	if _, ok := unexpectedResponse(err); ok {
 		// A proxy's 401 or 403 page says nothing about RBAC or the
 		// credentials the API server would take.
