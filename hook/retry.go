@@ -41,15 +41,6 @@ type RetryPolicy struct {
 	readiness func(context.Context) readiness
 }
 
-// The default policy is exponential backoff with jitter from 200ms to 10s,
-// inside a two-minute budget. Constants, so that no caller can change
-// what every other one gets.
-const (
-	DefaultRetryBudget  = 2 * time.Minute
-	defaultRetryInitial = 200 * time.Millisecond
-	defaultRetryMax     = 10 * time.Second
-)
-
 func (p RetryPolicy) withDefaults() RetryPolicy {
 	if p.Budget <= 0 {
 		p.Budget = DefaultRetryBudget

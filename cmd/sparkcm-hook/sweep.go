@@ -238,7 +238,7 @@ func validateWebhook(url string) error {
 func notifyWebhook(ctx context.Context, g *globals, url string, body any, what string) {
 	nctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
-	if err := hook.Notify(nctx, g.log, hook.DefaultNotifyPolicy, url, body); err != nil {
+	if err := hook.Notify(nctx, g.log, hook.DefaultNotifyPolicy(), url, body); err != nil {
 		g.log.Warn("could not notify the webhook (the "+what+" itself is unaffected)", "err", err)
 		return
 	}
