@@ -35,6 +35,8 @@ func TestCheckExitCodes(t *testing.T) {
 		{"a cluster flag is refused, not ignored", []string{"check", "-n", "jobs", clean}, 2, "", "--namespace does not apply"},
 		{"a cluster flag before the command too", []string{"--kubeconfig", "/x", "check", clean}, 2, "", "--kubeconfig does not apply"},
 		{"-A without --live is refused", []string{"check", "-A", clean}, 2, "", "--all-namespaces does not apply"},
+		{"--retry-budget without --live is refused", []string{"check", "--retry-budget", "1s", clean}, 2, "", "--retry-budget does not apply"},
+		{"--live takes --retry-budget as every command does", []string{"check", "--live", "--retry-budget", "0s"}, 2, "", "--retry-budget must be positive"},
 		{"files and --live are exclusive", []string{"check", "--live", clean}, 2, "", "give files or --live, not both"},
 		{"--live with -n and -A is refused", []string{"check", "--live", "-n", "jobs", "-A"}, 2, "", "give -n NAMESPACE or -A, not both"},
 	} {

@@ -73,7 +73,7 @@ func checkOutput(format string, allowed ...string) error {
 			return nil
 		}
 	}
-	return hook.Usagef("-o must be one of %s, not %q", strings.Join(allowed, "|"), format)
+	return hook.Usagef("-o %q: want one of %s", format, strings.Join(allowed, "|"))
 }
 
 // textSink is the human table: one row per map as it is decided, then a

@@ -278,6 +278,7 @@ func TestTimeoutBoundsTheWholeRunInEveryCommand(t *testing.T) {
 		"rbac preflight": append([]string{"rbac", "preflight"}, bound...),
 		"rbac inventory": append([]string{"rbac", "inventory"}, bound...),
 		"rbac who-can":   append([]string{"rbac", "who-can", "delete", "configmaps"}, bound...),
+		"check --live":   append([]string{"check", "--live"}, bound...),
 	} {
 		t.Run(name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -314,6 +315,7 @@ func TestRetryBudgetBoundsEachCallInEveryCommand(t *testing.T) {
 		"rbac preflight": append([]string{"rbac", "preflight"}, budget...),
 		"rbac inventory": append([]string{"rbac", "inventory"}, budget...),
 		"rbac who-can":   append([]string{"rbac", "who-can", "delete", "configmaps"}, budget...),
+		"check --live":   append([]string{"check", "--live"}, budget...),
 	} {
 		t.Run(name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -343,8 +345,8 @@ func TestFlagsAfterTheArgumentsMeanWhatTheyMeanBefore(t *testing.T) {
 		stream   func(r run) string
 		want     string
 	}{
-		{"a value flag", []string{"rbac", "who-can", "delete", "configmaps", "-o", "xml"}, exitcode.Usage, func(r run) string { return r.stderr }, `-o must be one of table|json, not "xml"`},
-		{"a value flag with =", []string{"rbac", "who-can", "delete", "configmaps", "--output=xml"}, exitcode.Usage, func(r run) string { return r.stderr }, `not "xml"`},
+		{"a value flag", []string{"rbac", "who-can", "delete", "configmaps", "-o", "xml"}, exitcode.Usage, func(r run) string { return r.stderr }, `-o "xml": want one of table|json`},
+		{"a value flag with =", []string{"rbac", "who-can", "delete", "configmaps", "--output=xml"}, exitcode.Usage, func(r run) string { return r.stderr }, `-o "xml"`},
 		{"a bool flag", []string{"rbac", "who-can", "delete", "configmaps", "-n", "jobs", "-A"}, exitcode.Usage, func(r run) string { return r.stderr }, "give -n NAMESPACE or -A, not both"},
 		{"a global flag", []string{"rbac", "who-can", "delete", "configmaps", "--kubeconfig", missing}, exitcode.Usage, func(r run) string { return r.stderr }, "kubeconfig " + missing},
 		{"an unknown flag", []string{"rbac", "who-can", "delete", "configmaps", "--bogus"}, exitcode.Usage, func(r run) string { return r.stderr }, "flag provided but not defined: --bogus (see sparkcm-hook rbac who-can --help)"},

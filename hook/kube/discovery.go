@@ -54,6 +54,14 @@ func GroupsAndResources(ctx context.Context, d DiscoveryInterface) ([]*metav1.AP
 	return d.ServerGroupsAndResources()
 }
 
+// Groups is d.ServerGroups bounded by ctx, as GroupsAndResources.
+func Groups(ctx context.Context, d DiscoveryInterface) (*metav1.APIGroupList, error) {
+	if dc, ok := d.(*discoveryClient); ok {
+		return dc.serverGroups(ctx)
+	}
+	return d.ServerGroups()
+}
+
 // ServerGroupsAndResources returns the core group first, then the groups
 // in the order /apis lists them, and the resource lists of every version in
 // that order. Like client-go's, it has no context: each request is bounded
