@@ -50,7 +50,7 @@ func (o *cleanupOptions) Validate() error {
 	return err
 }
 
-func (o *cleanupOptions) complete(c *cli.Context, _ *globals) {
+func (o *cleanupOptions) complete(_ *cli.Context, _ *globals) {
 	o.take(&o.DryRun, &o.Concurrency, &o.Retry)
 }
 

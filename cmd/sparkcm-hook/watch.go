@@ -33,7 +33,7 @@ func (o *watchOptions) Validate() error {
 	return hook.ValidateObjectName("driver Pod name", o.Pod)
 }
 
-func (o *watchOptions) complete(c *cli.Context, g *globals) {
+func (o *watchOptions) complete(_ *cli.Context, g *globals) {
 	o.take(&o.DryRun, &o.Concurrency, &o.Retry)
 	if g.namespace == "" {
 		// The downward API's namespace, as the sidecar manifest sets it.
