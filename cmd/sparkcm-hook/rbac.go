@@ -248,7 +248,7 @@ caller may not list is named in the output (and in each row it may affect), neve
 		Flags: withGlobals(
 			[]cli.Flag{
 				allNamespacesFlag(&o.all, "every namespace"),
-				&cli.IntFlag{Name: "pod-names", Value: 10, Usage: "Pod and owner names shown per account (counts are always complete)", EnvVars: env("pod-names"), Destination: &o.podNames},
+				&cli.IntFlag{Name: "pod-names", Value: rbac.DefaultPodNames, Usage: "Pod and owner names shown per account (counts are always complete)", EnvVars: env("pod-names"), Destination: &o.podNames},
 			},
 			o.flags("table", "csv", "json"),
 		),

@@ -23,8 +23,8 @@ type InventoryOptions struct {
 	Namespace     string
 	AllNamespaces bool
 	// PodNames is how many Pod names, and owner names, each account keeps
-	// for the output (default 10). Counts are always complete; the cap keeps
-	// memory independent of the number of Pods.
+	// for the output (default DefaultPodNames). Counts are always complete;
+	// the cap keeps memory independent of the number of Pods.
 	PodNames int
 	Retry    hook.RetryPolicy
 	PageSize int64
@@ -122,7 +122,7 @@ func (a *account) addPod(name string, owner ownerKey, limit int) {
 // *NothingReadError (a forbidden error).
 func Inventory(ctx context.Context, c hook.Clients, log *slog.Logger, o InventoryOptions, emit func(InventoryRow) error) (*InventorySummary, error) {
 	if o.PodNames <= 0 {
-		o.PodNames = 10
+		o.PodNames = DefaultPodNames
 	}
 	inv := &inventory{c: c, o: o, ns: o.Namespace, r: newReader(c, log, o.Retry, o.PageSize),
 		accounts: map[string]*account{}, replicaSets: map[string]ownerKey{}, jobs: map[string]ownerKey{}}
