@@ -267,7 +267,7 @@ func TestTimeoutBoundsTheWholeRunInEveryCommand(t *testing.T) {
 		<-r.Context().Done()
 	})
 	kc := kubeconfig(t, &rest.Config{Host: srv.url}, "jobs")
-	bound := []string{"--kubeconfig", kc, "--timeout", "500ms", "--retry-budget", "1h"}
+	bound := []string{"--kubeconfig", kc, "--timeout", "250ms", "--retry-budget", "1h"}
 	for name, args := range map[string][]string{
 		"cleanup": append([]string{"cleanup", "--spark-app", "etl"}, bound...),
 		"sweep":   append([]string{"sweep", "--older-than", "1h"}, bound...),
@@ -306,7 +306,7 @@ func TestRetryBudgetBoundsEachCallInEveryCommand(t *testing.T) {
 		_, _ = fmt.Fprint(w, `{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"ServiceUnavailable","code":503}`)
 	})
 	kc := kubeconfig(t, &rest.Config{Host: srv.url}, "jobs")
-	budget := []string{"--kubeconfig", kc, "--retry-budget", "300ms"}
+	budget := []string{"--kubeconfig", kc, "--retry-budget", "100ms"}
 	for name, args := range map[string][]string{
 		"cleanup":        append([]string{"cleanup", "--spark-app", "etl"}, budget...),
 		"sweep":          append([]string{"sweep", "--older-than", "1h"}, budget...),
