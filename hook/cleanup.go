@@ -812,7 +812,3 @@ func sortEntries(r *Result) {
 		})
 	}
 }
-
-// ValidateCleanupTarget checks the options' namespace and target without
-// any API call.
-func ValidateCleanupTarget(o CleanupOptions) error { return o.validate() }

@@ -15,7 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
-	"github.com/sparkcm-hook/sparkcm-hook/internal/exittest"
+	"github.com/sparkcm-hook/sparkcm-hook/internal/exitcode"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/faults"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/sparkfixture"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/testbed"
@@ -168,8 +168,8 @@ func (s *faultScene) check(t *testing.T, c *testbed.ControlPlane) int {
 // (retries ran out); anything else is wrong.
 func runOrFail(t *testing.T, what string, err error) {
 	t.Helper()
-	if err != nil && exittest.ExitOf(err) != 1 {
-		t.Fatalf("%s: exit %d (%v), want 0 or 1", what, exittest.ExitOf(err), err)
+	if err != nil && exitcode.Of(err) != 1 {
+		t.Fatalf("%s: exit %d (%v), want 0 or 1", what, exitcode.Of(err), err)
 	}
 }
 

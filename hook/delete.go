@@ -109,7 +109,7 @@ func (d *deleter) deleteOne(ctx context.Context, e Entry) (Entry, error) {
 			err = fmt.Errorf("%s: gave up: its retry budget of %s was spent (last: %s)", what, p.Budget, last)
 			break
 		}
-		err = retry(ctx, d.log, budget, what, func(ctx context.Context) error {
+		err = Retry(ctx, d.log, budget, what, func(ctx context.Context) error {
 			if err := stale(); err != nil {
 				return backoff.Permanent(err)
 			}
@@ -145,7 +145,7 @@ func (d *deleter) deleteOne(ctx context.Context, e Entry) (Entry, error) {
 		e.Decision = Skipped
 		e.Reason = "changed since it was judged (precondition failed); a rerun judges it again"
 	case apierrors.IsForbidden(err):
-		return e, asForbidden(err, "delete", "", "configmaps", e.Namespace)
+		return e, AsForbidden(err, "delete", "", "configmaps", e.Namespace)
 	default:
 		e.Decision = Failed
 		e.Reason = oneLineErr(err)

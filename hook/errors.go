@@ -34,14 +34,16 @@ func (e *ForbiddenError) Error() string {
 		where = "in namespace " + e.Namespace
 	}
 	return fmt.Sprintf("forbidden: %s may not %s %s %s; grant it with an RBAC rule {apiGroups: [%q], resources: [%q], verbs: [%q]}",
-		who, e.Verb, e.resourceName(), where, e.Group, e.Resource, e.Verb)
+		who, e.Verb, ResourceName(e.Group, e.Resource), where, e.Group, e.Resource, e.Verb)
 }
 
-func (e *ForbiddenError) resourceName() string {
-	if e.Group == "" {
-		return e.Resource
+// ResourceName is a resource as kubectl names it: RESOURCE.GROUP, or
+// RESOURCE alone in the core group.
+func ResourceName(group, resource string) string {
+	if group == "" {
+		return resource
 	}
-	return e.Resource + "." + e.Group
+	return resource + "." + group
 }
 
 func (e *ForbiddenError) Unwrap() error { return e.Err }

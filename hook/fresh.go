@@ -14,17 +14,6 @@ import (
 	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
 )
 
-// DefaultRecheckBound is the longest a delete is sent after the last read
-// of what it rests on: the Pods that use the map or belong to its
-// application, and the application's state. The UID and resourceVersion
-// preconditions cover only the map itself; a Pod that starts mounting it,
-// or an application the operator runs again, changes nothing about the map.
-// A delete that waited longer (behind the throttle, a 429's Retry-After, a
-// retry's backoff) reads them again first. A few seconds: long enough for a
-// re-read of a busy namespace's Pods, short beside the Retry-After of a
-// throttled API server.
-const DefaultRecheckBound = 3 * time.Second
-
 // recheckFunc reads again, for one entry, what its delete rests on. It
 // returns why the map must stay now ("" to delete it) and when the reads it
 // rests on began (on the retry policy's clock).

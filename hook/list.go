@@ -44,7 +44,7 @@ func listPaged(ctx context.Context, s listSpec) error {
 		}
 		p := pager.New(func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
 			var obj runtime.Object
-			err := retry(ctx, s.log, s.retry, s.what, func(ctx context.Context) error {
+			err := Retry(ctx, s.log, s.retry, s.what, func(ctx context.Context) error {
 				var err error
 				obj, err = s.list(ctx, opts)
 				return err
@@ -68,7 +68,7 @@ func listPaged(ctx context.Context, s listSpec) error {
 		if isNotFound(err) {
 			return err
 		}
-		if fe := asForbidden(err, s.verb, s.group, s.resrc, s.ns); fe != err { //nolint:errorlint // identity: asForbidden returns err itself unless it was a 403
+		if fe := AsForbidden(err, s.verb, s.group, s.resrc, s.ns); fe != err { //nolint:errorlint // identity: AsForbidden returns err itself unless it was a 403
 			return fe
 		}
 		return fmt.Errorf("%s in namespace %s: %w", s.what, nsLabel(s.ns), err)

@@ -28,10 +28,13 @@ type NotifyPolicy struct {
 }
 
 // DefaultNotifyPolicy is at most about half a minute of retries, ten
-// seconds per POST.
-var DefaultNotifyPolicy = NotifyPolicy{
-	Retry:          RetryPolicy{Budget: 30 * time.Second, Initial: 500 * time.Millisecond, Max: 5 * time.Second},
-	AttemptTimeout: 10 * time.Second,
+// seconds per POST: a fresh value each call, so no caller changes what
+// another gets.
+func DefaultNotifyPolicy() NotifyPolicy {
+	return NotifyPolicy{
+		Retry:          RetryPolicy{Budget: 30 * time.Second, Initial: 500 * time.Millisecond, Max: 5 * time.Second},
+		AttemptTimeout: 10 * time.Second,
+	}
 }
 
 // ValidateWebhookURL accepts an absolute http or https URL with a host.
@@ -65,16 +68,16 @@ func Notify(ctx context.Context, log *slog.Logger, p NotifyPolicy, rawURL string
 		return fmt.Errorf("encode the notification: %w", err)
 	}
 	if p.AttemptTimeout <= 0 {
-		p.AttemptTimeout = DefaultNotifyPolicy.AttemptTimeout
+		p.AttemptTimeout = DefaultNotifyPolicy().AttemptTimeout
 	}
 	if p.Retry.Budget <= 0 {
-		p.Retry = DefaultNotifyPolicy.Retry
+		p.Retry = DefaultNotifyPolicy().Retry
 	}
 	client := p.Client
 	if client == nil {
 		client = &http.Client{}
 	}
-	return retry(ctx, log, p.Retry, "notify webhook", func(outer context.Context) error {
+	return Retry(ctx, log, p.Retry, "notify webhook", func(outer context.Context) error {
 		ctx, cancel := context.WithTimeout(outer, p.AttemptTimeout)
 		defer cancel()
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, rawURL, bytes.NewReader(payload))

@@ -17,7 +17,7 @@ import (
 // noWait is the notification policy with the waits between tries skipped:
 // the tests see which tries are made, not how long apart.
 func noWait() hook.NotifyPolicy {
-	p := hook.DefaultNotifyPolicy
+	p := hook.DefaultNotifyPolicy()
 	p.Retry.Sleep = func(context.Context, time.Duration) error { return nil }
 	return p
 }

@@ -246,7 +246,7 @@ func TestSweepOnTheStoreDeletesExactlyTheFinishedApplicationsLeftovers(t *testin
 			w.cm("jobs", "unrelated", nil)
 			w.finishedApp("other")
 			o := tc.o
-			o.OlderThan, o.Now, o.Retry = time.Hour, later, DefaultRetryPolicy
+			o.OlderThan, o.Now, o.Retry = time.Hour, later, RetryPolicy{Budget: DefaultRetryBudget}
 			res, err := Sweep(context.Background(), w.clients(), memLogger, o)
 			if err != nil {
 				t.Fatal(err)
@@ -278,7 +278,7 @@ func TestSweepOnTheStoreKeepsAMapAPodMountsAndAMapYoungerThanTheBound(t *testing
 	w.finishedApp("jobs")
 	w.pod("jobs", "reader", "", "", corev1.PodRunning, nil, "spark-exec-0000000000000001-conf-map")
 	res, err := Sweep(context.Background(), w.clients(), memLogger, SweepOptions{Namespace: "jobs", OlderThan: time.Hour,
-		Now: func() time.Time { return time.Now().Add(2 * time.Hour) }, Retry: DefaultRetryPolicy})
+		Now: func() time.Time { return time.Now().Add(2 * time.Hour) }, Retry: RetryPolicy{Budget: DefaultRetryBudget}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,7 +288,7 @@ func TestSweepOnTheStoreKeepsAMapAPodMountsAndAMapYoungerThanTheBound(t *testing
 	}
 	w = newMemWorld(t)
 	w.finishedApp("jobs")
-	res, err = Sweep(context.Background(), w.clients(), memLogger, SweepOptions{Namespace: "jobs", OlderThan: 24 * time.Hour, Retry: DefaultRetryPolicy})
+	res, err = Sweep(context.Background(), w.clients(), memLogger, SweepOptions{Namespace: "jobs", OlderThan: 24 * time.Hour, Retry: RetryPolicy{Budget: DefaultRetryBudget}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -324,7 +324,7 @@ func TestCleanupOnTheStoreByEachTarget(t *testing.T) {
 			w.runningApp("jobs")
 			w.clientModeApps("jobs")
 			o := tc.o
-			o.Namespace, o.Retry = "jobs", DefaultRetryPolicy
+			o.Namespace, o.Retry = "jobs", RetryPolicy{Budget: DefaultRetryBudget}
 			res, err := Cleanup(context.Background(), w.clients(), memLogger, o)
 			var running *StillRunningError
 			if tc.running != errors.As(err, &running) || !tc.running && err != nil {
@@ -393,7 +393,7 @@ func TestCleanupOnTheStoreWaitsUntilTheApplicationEndsThenDeletes(t *testing.T) 
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			o := tc.o
-			o.Namespace, o.Wait, o.Retry = "jobs", time.Minute, DefaultRetryPolicy
+			o.Namespace, o.Wait, o.Retry = "jobs", time.Minute, RetryPolicy{Budget: DefaultRetryBudget}
 			res, err := Cleanup(ctx, c, memLogger, o)
 			if err != nil {
 				t.Fatalf("%v; ledger %v", err, decided(res))
@@ -414,7 +414,7 @@ func TestWatchOnTheStoreCleansUpOnceTheDriverContainerEnds(t *testing.T) {
 	c.Store = &onWatch{Store: w.s, then: func() { w.setPod("jobs", "etl-driver", corev1.PodRunning) }}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	res, err := Watch(ctx, c, memLogger, WatchOptions{Namespace: "jobs", Pod: "etl-driver", Retry: DefaultRetryPolicy})
+	res, err := Watch(ctx, c, memLogger, WatchOptions{Namespace: "jobs", Pod: "etl-driver", Retry: RetryPolicy{Budget: DefaultRetryBudget}})
 	if err != nil {
 		t.Fatalf("%v; ledger %v", err, decided(res))
 	}
@@ -444,7 +444,7 @@ func TestAdoptOnTheStoreGivesSharedMapsEveryApplicationAsOwnerAndSkipsTheRest(t 
 	}
 	run := func(apply bool) map[string][2]string {
 		t.Helper()
-		res, err := Adopt(context.Background(), w.clients(), memLogger, AdoptOptions{Namespace: "jobs", Apply: apply, Retry: DefaultRetryPolicy})
+		res, err := Adopt(context.Background(), w.clients(), memLogger, AdoptOptions{Namespace: "jobs", Apply: apply, Retry: RetryPolicy{Budget: DefaultRetryBudget}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -511,7 +511,7 @@ func TestReportOnTheStoreCountsWhatSweepWouldDeleteChangesNothingAndNamesACauseF
 	before := w.maps("jobs")
 	later := func() time.Time { return time.Now().Add(8 * 24 * time.Hour) }
 	causes := map[string]Cause{}
-	rep, err := Report(context.Background(), w.clients(), memLogger, ReportOptions{Namespace: "jobs", OlderThan: time.Hour, Now: later, Retry: DefaultRetryPolicy,
+	rep, err := Report(context.Background(), w.clients(), memLogger, ReportOptions{Namespace: "jobs", OlderThan: time.Hour, Now: later, Retry: RetryPolicy{Budget: DefaultRetryBudget},
 		Sizes: true, Each: func(e Entry, c Cause) { causes[e.Name] = c }})
 	if err != nil {
 		t.Fatal(err)
@@ -519,7 +519,7 @@ func TestReportOnTheStoreCountsWhatSweepWouldDeleteChangesNothingAndNamesACauseF
 	if got := w.maps("jobs"); !slices.Equal(got, before) {
 		t.Fatalf("report changed the maps: %v, was %v", got, before)
 	}
-	dry, err := Sweep(context.Background(), w.clients(), memLogger, SweepOptions{Namespace: "jobs", OlderThan: time.Hour, Now: later, DryRun: true, Retry: DefaultRetryPolicy})
+	dry, err := Sweep(context.Background(), w.clients(), memLogger, SweepOptions{Namespace: "jobs", OlderThan: time.Hour, Now: later, DryRun: true, Retry: RetryPolicy{Budget: DefaultRetryBudget}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -580,7 +580,7 @@ func TestSweepOnTheStoreReadsAgainBeforeADeleteThatWaitedPastTheBound(t *testing
 	w := newMemWorld(t)
 	w.finishedApp("jobs")
 	clock := &jumpClock{}
-	retry := DefaultRetryPolicy
+	retry := RetryPolicy{Budget: DefaultRetryBudget}
 	retry.Clock = clock
 	c := w.clients()
 	// After the batch's re-check, a Pod starts that mounts the executor

@@ -24,9 +24,11 @@ const (
 	CommandAll = "all"
 )
 
-// Commands are the commands that act on a cluster, in the order the README
-// lists them.
-var Commands = []string{CommandCleanup, CommandSweep, CommandWatch, CommandReport, CommandCheck, CommandController}
+// Commands returns the commands that act on a cluster, in the order the
+// README lists them; a fresh slice each call, so no caller changes another's.
+func Commands() []string {
+	return []string{CommandCleanup, CommandSweep, CommandWatch, CommandReport, CommandCheck, CommandController}
+}
 
 // Access is one verb on one resource that a command sends.
 type Access struct {
@@ -46,56 +48,57 @@ type Access struct {
 	Why        string `json:"why"`
 }
 
-var allCommands = []string{CommandCleanup, CommandSweep, CommandWatch, CommandController}
-var targeted = []string{CommandCleanup, CommandWatch, CommandController}
-
-// stamping are the commands that record when a client-mode application's
-// executors were last seen running.
-var stamping = []string{CommandSweep, CommandController}
-
-// watching are the commands that watch a resource: the controller's
-// informers list and watch Pods, SparkApplications and ConfigMaps.
-var watching = []string{CommandController}
-
-// reading are the commands that send sweep's reads: report reads exactly
-// what sweep reads, and deletes nothing.
-var reading = []string{CommandCleanup, CommandSweep, CommandWatch, CommandReport, CommandController}
-
-// listingApps are the commands that list SparkApplications: the readers,
-// and check --live, which lists them to lint them.
-var listingApps = []string{CommandCleanup, CommandSweep, CommandWatch, CommandReport, CommandCheck, CommandController}
-
-// Permissions is the one list of the API access the commands need: the
-// README's RBAC table, the Helm chart's Role and `rbac preflight` are checked
-// against it (deploy/helm and hook/rbac tests). A change in what the library
-// calls starts here.
-var Permissions = []Access{
-	{Group: "", Resource: "configmaps", Verb: "get", Commands: targeted, Why: "read a map named in a driver Pod's volumes"},
-	{Group: "", Resource: "configmaps", Verb: "list", Commands: reading, Why: "list maps as metadata, by label and page by page"},
-	{Group: "", Resource: "configmaps", Verb: "patch", Commands: stamping, Why: "stamp sparkcm-hook/last-active on a client-mode application's executor map while its executors run (UID and resourceVersion preconditions)"},
-	{Group: "", Resource: "configmaps", Verb: "delete", Commands: allCommands, Why: "delete a leftover map with UID and resourceVersion preconditions"},
-	{Group: "", Resource: "pods", Verb: "get", Commands: targeted, Why: "read the driver Pod"},
-	{Group: "", Resource: "pods", Verb: "list", Commands: reading, Why: "find drivers and the Pods that use maps"},
-	{Group: "", Resource: "pods", Verb: "watch", Commands: targeted, Why: "wait for the driver to end (cleanup when told to wait, watch); the controller follows Spark's Pods"},
-	{Group: "sparkoperator.k8s.io", Resource: "sparkapplications", Verb: "get", Commands: reading, Why: "read the application's state and user-supplied maps; sweep reads it again just before deleting its maps"},
-	{Group: "sparkoperator.k8s.io", Resource: "sparkapplications", Verb: "list", Commands: listingApps, Why: "find applications by id; sweep reads them all; check --live lints them"},
-	{Group: "sparkoperator.k8s.io", Resource: "sparkapplications", Verb: "watch", Commands: reading, Why: "wait for the application to end (cleanup when told to wait, watch); sweep follows the applications it judged until their maps are deleted (without it, it reads each again)"},
-	{Group: ApacheSparkGroup, Resource: "sparkapplications", Verb: "get", Commands: reading, WhenServed: true, Why: "read an Apache operator application's state, attempt and retain settings; read it again just before deleting its maps"},
-	{Group: ApacheSparkGroup, Resource: "sparkapplications", Verb: "list", Commands: listingApps, WhenServed: true, Why: "find Apache operator applications by name or id; sweep reads them all; check --live lints them"},
-	{Group: ApacheSparkGroup, Resource: "sparkapplications", Verb: "watch", Commands: targeted, WhenServed: true, Why: "wait for an Apache operator application to end (cleanup when told to wait, watch)"},
-	{Group: "", Resource: "events", Verb: "create", Commands: allCommands, Why: "record the summary Event"},
-	{Group: "", Resource: "namespaces", Verb: "get", Commands: listingApps, Optional: true, Why: "say \"namespace not found\" clearly; a 403 is ignored"},
+// Permissions returns the one list of the API access the commands need:
+// the README's RBAC table, the Helm chart's Role and `rbac preflight` are
+// checked against it (deploy/helm and hook/rbac tests). A change in what the
+// library calls starts here. The list is built afresh each call, so no
+// caller can change what another is told.
+func Permissions() []Access {
+	// Each entry gets its own slice of commands.
+	deleting := func() []string { return []string{CommandCleanup, CommandSweep, CommandWatch, CommandController} }
+	targeted := func() []string { return []string{CommandCleanup, CommandWatch, CommandController} }
+	// reading are the commands that send sweep's reads: report reads
+	// exactly what sweep reads, and deletes nothing.
+	reading := func() []string {
+		return []string{CommandCleanup, CommandSweep, CommandWatch, CommandReport, CommandController}
+	}
+	// stamping are the commands that record when a client-mode
+	// application's executors were last seen running.
+	stamping := func() []string { return []string{CommandSweep, CommandController} }
+	// listingApps are the commands that list SparkApplications: the
+	// readers, and check --live, which lists them to lint them.
+	listingApps := func() []string { return append(reading(), CommandCheck) }
+	return []Access{
+		{Group: "", Resource: "configmaps", Verb: "get", Commands: targeted(), Why: "read a map named in a driver Pod's volumes"},
+		{Group: "", Resource: "configmaps", Verb: "list", Commands: reading(), Why: "list maps as metadata, by label and page by page"},
+		{Group: "", Resource: "configmaps", Verb: "patch", Commands: stamping(), Why: "stamp sparkcm-hook/last-active on a client-mode application's executor map while its executors run (UID and resourceVersion preconditions)"},
+		{Group: "", Resource: "configmaps", Verb: "delete", Commands: deleting(), Why: "delete a leftover map with UID and resourceVersion preconditions"},
+		{Group: "", Resource: "pods", Verb: "get", Commands: targeted(), Why: "read the driver Pod"},
+		{Group: "", Resource: "pods", Verb: "list", Commands: reading(), Why: "find drivers and the Pods that use maps"},
+		{Group: "", Resource: "pods", Verb: "watch", Commands: targeted(), Why: "wait for the driver to end (cleanup when told to wait, watch); the controller follows Spark's Pods"},
+		{Group: "sparkoperator.k8s.io", Resource: "sparkapplications", Verb: "get", Commands: reading(), Why: "read the application's state and user-supplied maps; sweep reads it again just before deleting its maps"},
+		{Group: "sparkoperator.k8s.io", Resource: "sparkapplications", Verb: "list", Commands: listingApps(), Why: "find applications by id; sweep reads them all; check --live lints them"},
+		{Group: "sparkoperator.k8s.io", Resource: "sparkapplications", Verb: "watch", Commands: reading(), Why: "wait for the application to end (cleanup when told to wait, watch); sweep follows the applications it judged until their maps are deleted (without it, it reads each again)"},
+		{Group: ApacheSparkGroup, Resource: "sparkapplications", Verb: "get", Commands: reading(), WhenServed: true, Why: "read an Apache operator application's state, attempt and retain settings; read it again just before deleting its maps"},
+		{Group: ApacheSparkGroup, Resource: "sparkapplications", Verb: "list", Commands: listingApps(), WhenServed: true, Why: "find Apache operator applications by name or id; sweep reads them all; check --live lints them"},
+		{Group: ApacheSparkGroup, Resource: "sparkapplications", Verb: "watch", Commands: targeted(), WhenServed: true, Why: "wait for an Apache operator application to end (cleanup when told to wait, watch)"},
+		{Group: "", Resource: "events", Verb: "create", Commands: deleting(), Why: "record the summary Event"},
+		{Group: "", Resource: "namespaces", Verb: "get", Commands: listingApps(), Optional: true, Why: "say \"namespace not found\" clearly; a 403 is ignored"},
+	}
 }
 
 // ControllerPermissions is the access only the controller needs beyond
 // Permissions: its informers watch maps, and its replicas elect a leader
 // through a Lease. The chart's Role, for the commands a CronJob or a
-// cleanup task runs, does not hold it.
-var ControllerPermissions = []Access{
-	{Group: "", Resource: "configmaps", Verb: "watch", Commands: watching, Why: "the controller follows maps as metadata (which maps an application has left)"},
-	{Group: "coordination.k8s.io", Resource: "leases", Verb: "get", Commands: watching, Why: "controller --leader-elect: read the leader Lease"},
-	{Group: "coordination.k8s.io", Resource: "leases", Verb: "create", Commands: watching, Why: "controller --leader-elect: create the leader Lease"},
-	{Group: "coordination.k8s.io", Resource: "leases", Verb: "update", Commands: watching, Why: "controller --leader-elect: take, renew and release the leader Lease (resourceVersion preconditions)"},
+// cleanup task runs, does not hold it. Built afresh each call.
+func ControllerPermissions() []Access {
+	watching := func() []string { return []string{CommandController} }
+	return []Access{
+		{Group: "", Resource: "configmaps", Verb: "watch", Commands: watching(), Why: "the controller follows maps as metadata (which maps an application has left)"},
+		{Group: "coordination.k8s.io", Resource: "leases", Verb: "get", Commands: watching(), Why: "controller --leader-elect: read the leader Lease"},
+		{Group: "coordination.k8s.io", Resource: "leases", Verb: "create", Commands: watching(), Why: "controller --leader-elect: create the leader Lease"},
+		{Group: "coordination.k8s.io", Resource: "leases", Verb: "update", Commands: watching(), Why: "controller --leader-elect: take, renew and release the leader Lease (resourceVersion preconditions)"},
+	}
 }
 
 // PermissionsFor returns the access one command (or CommandAll) needs, in
@@ -103,10 +106,10 @@ var ControllerPermissions = []Access{
 // grants: Permissions, without the controller's own.
 func PermissionsFor(command string) []Access {
 	if command == CommandAll {
-		return slices.Clone(Permissions)
+		return Permissions()
 	}
 	var out []Access
-	for _, a := range slices.Concat(Permissions, ControllerPermissions) {
+	for _, a := range slices.Concat(Permissions(), ControllerPermissions()) {
 		if slices.Contains(a.Commands, command) {
 			out = append(out, a)
 		}
@@ -118,13 +121,13 @@ func PermissionsFor(command string) []Access {
 // optional, one rule per resource, verbs in table order. The access needed
 // only where a group is served is not among them: see WhenServedRules.
 func RoleRules() []rbacv1.PolicyRule {
-	return RulesFor(func(a Access) bool { return !a.Optional && !a.WhenServed }, Permissions)
+	return RulesFor(func(a Access) bool { return !a.Optional && !a.WhenServed }, Permissions())
 }
 
 // WhenServedRules are the rules the chart's Role adds when told that the
 // Apache operator's CRD is installed (apacheOperator.enabled).
 func WhenServedRules() []rbacv1.PolicyRule {
-	return RulesFor(func(a Access) bool { return a.WhenServed }, Permissions)
+	return RulesFor(func(a Access) bool { return a.WhenServed }, Permissions())
 }
 
 // GroupServed says whether the API server serves an API group (its CRD is

@@ -22,7 +22,7 @@ import (
 )
 
 // Cause is why a ConfigMap is still there: the one setting (or its
-// absence) that left it behind. Each has a remedy (see CauseInfos).
+// absence) that left it behind. Each has a remedy (see InfoOf).
 type Cause string
 
 // The causes, in the order the report lists them.
@@ -75,9 +75,9 @@ type CauseInfo struct {
 	Example string `json:"example,omitempty"`
 }
 
-// CauseInfos are the causes in report order, each with its remedy: the
+// causeInfos are the causes in report order, each with its remedy: the
 // field to set, with a one-line example.
-var CauseInfos = []CauseInfo{
+var causeInfos = []CauseInfo{
 	{CauseNoTTL, "SparkApplication without spec.timeToLiveSeconds: it, its finished driver Pod and every map the Pod owns stay",
 		"set spec.timeToLiveSeconds on the SparkApplication", "spec: {timeToLiveSeconds: 3600}"},
 	{CauseRetainPolicy, "Apache operator application kept by resourceRetainPolicy (Always, or OnFailure after a failure) without a retain duration or TTL: its driver Pod and every map stay as long as it exists",
@@ -105,7 +105,7 @@ var CauseInfos = []CauseInfo{
 
 // InfoOf is the description and remedy of a cause.
 func InfoOf(c Cause) CauseInfo {
-	for _, i := range CauseInfos {
+	for _, i := range causeInfos {
 		if i.Cause == c {
 			return i
 		}
@@ -272,9 +272,6 @@ type ReportOptions struct {
 	Each func(Entry, Cause)
 	Now  func() time.Time
 }
-
-// DefaultTopApps is how many applications a report names by default.
-const DefaultTopApps = 10
 
 // Tally counts maps: all of them, those a sweep would delete now, those it
 // keeps and those it could not decide; with sizes, their bytes.
@@ -505,7 +502,7 @@ func (a *aggregator) result(topN int) *ReportResult {
 			r.Ages = append(r.Ages, Row{Key: b.key, Tally: *t})
 		}
 	}
-	for _, info := range CauseInfos {
+	for _, info := range causeInfos {
 		if t := a.causes[info.Cause]; t != nil {
 			r.Causes = append(r.Causes, CauseRow{CauseInfo: info, Tally: *t})
 		}
@@ -557,14 +554,14 @@ func (a *aggregator) result(topN int) *ReportResult {
 }
 
 func causeOrder(c Cause) int {
-	return slices.IndexFunc(CauseInfos, func(i CauseInfo) bool { return i.Cause == c })
+	return slices.IndexFunc(causeInfos, func(i CauseInfo) bool { return i.Cause == c })
 }
 
 // mainCause is the cause most of an application's maps have (the first in
 // report order on a tie).
 func mainCause(m map[Cause]int) Cause {
 	var best Cause
-	for _, info := range CauseInfos {
+	for _, info := range causeInfos {
 		if n := m[info.Cause]; n > m[best] {
 			best = info.Cause
 		}

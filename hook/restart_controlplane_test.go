@@ -13,7 +13,7 @@ import (
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
 	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
-	"github.com/sparkcm-hook/sparkcm-hook/internal/exittest"
+	"github.com/sparkcm-hook/sparkcm-hook/internal/exitcode"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/sparkfixture"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/testbed"
 )
@@ -96,7 +96,7 @@ func TestSweepFinishesWhenTheAPIServerRestartsUnderIt(t *testing.T) {
 		t.Fatal("the API server was never restarted: the test proves nothing")
 	}
 	if err != nil {
-		t.Fatalf("a restart inside the retry budget ended the sweep: exit %d, %v", exittest.ExitOf(err), err)
+		t.Fatalf("a restart inside the retry budget ended the sweep: exit %d, %v", exitcode.Of(err), err)
 	}
 	if left := s.check(t, c); left != 0 {
 		t.Fatalf("%d maps that should go are left", left)
@@ -115,8 +115,8 @@ func TestSweepFailsWithExitOneWhenTheAPIServerStaysDownAndARerunFinishes(t *test
 	if !wait() {
 		t.Fatal("the API server was never restarted: the test proves nothing")
 	}
-	if err == nil || exittest.ExitOf(err) != 1 {
-		t.Fatalf("err %v (exit %d), want exit 1 after the retries ran out", err, exittest.ExitOf(err))
+	if err == nil || exitcode.Of(err) != 1 {
+		t.Fatalf("err %v (exit %d), want exit 1 after the retries ran out", err, exitcode.Of(err))
 	}
 	left := s.check(t, c)
 	if left == 0 {

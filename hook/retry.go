@@ -41,19 +41,15 @@ type RetryPolicy struct {
 	readiness func(context.Context) readiness
 }
 
-// DefaultRetryPolicy is exponential backoff with jitter from 200ms to 10s,
-// inside a two-minute budget.
-var DefaultRetryPolicy = RetryPolicy{Budget: 2 * time.Minute, Initial: 200 * time.Millisecond, Max: 10 * time.Second}
-
 func (p RetryPolicy) withDefaults() RetryPolicy {
 	if p.Budget <= 0 {
-		p.Budget = DefaultRetryPolicy.Budget
+		p.Budget = DefaultRetryBudget
 	}
 	if p.Initial <= 0 {
-		p.Initial = DefaultRetryPolicy.Initial
+		p.Initial = defaultRetryInitial
 	}
 	if p.Max <= 0 {
-		p.Max = DefaultRetryPolicy.Max
+		p.Max = defaultRetryMax
 	}
 	if p.Clock == nil {
 		p.Clock = backoff.SystemClock
@@ -128,11 +124,11 @@ func retryAfter(err error) time.Duration {
 	return 0
 }
 
-// retry runs op until it succeeds, fails with a final error, or the budget
+// Retry runs op until it succeeds, fails with a final error, or the budget
 // or ctx runs out. Waits grow exponentially with jitter and are never
 // shorter than a Retry-After the server sent. The last error is returned
 // (not just "context deadline exceeded") so the caller can say what failed.
-func retry(ctx context.Context, log *slog.Logger, p RetryPolicy, what string, op func(context.Context) error) error {
+func Retry(ctx context.Context, log *slog.Logger, p RetryPolicy, what string, op func(context.Context) error) error {
 	p = p.withDefaults()
 	b := backoff.NewExponentialBackOff()
 	b.InitialInterval = p.Initial
@@ -219,11 +215,11 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 // for the caller to test, anything else is wrapped with the operation and
 // namespace.
 func callAPI(ctx context.Context, log *slog.Logger, p RetryPolicy, ns, what, verb, group, resource string, op func(context.Context) error) error {
-	err := retry(ctx, log, p, what, op)
+	err := Retry(ctx, log, p, what, op)
 	if err == nil || isNotFound(err) {
 		return err
 	}
-	if fe := asForbidden(err, verb, group, resource, ns); fe != err { //nolint:errorlint // identity: asForbidden returns err itself unless it was a 403
+	if fe := AsForbidden(err, verb, group, resource, ns); fe != err { //nolint:errorlint // identity: AsForbidden returns err itself unless it was a 403
 		return fe
 	}
 	where := ns
@@ -235,17 +231,17 @@ func callAPI(ctx context.Context, log *slog.Logger, p RetryPolicy, ns, what, ver
 
 var forbiddenUser = regexp.MustCompile(`User "([^"]+)" cannot`)
 
-// asForbidden turns a 403 from the API server into a *ForbiddenError that
+// AsForbidden turns a 403 from the API server into a *ForbiddenError that
 // names the identity, verb, resource and namespace, and a 401 into an
 // *UnauthorizedError; other errors pass.
-func asForbidden(err error, verb, group, resource, namespace string) error {
+func AsForbidden(err error, verb, group, resource, namespace string) error {
 	if _, ok := unexpectedResponse(err); ok {
 		// A proxy's 401 or 403 page says nothing about RBAC or the
 		// credentials the API server would take.
 		return err
 	}
 	if apierrors.IsUnauthorized(err) {
-		op := verb + " " + (&ForbiddenError{Group: group, Resource: resource}).resourceName()
+		op := verb + " " + ResourceName(group, resource)
 		if namespace != "" {
 			op += " in namespace " + namespace
 		}

@@ -111,7 +111,7 @@ func TestAProxysPageIsNeverTheAPIServersVerdict(t *testing.T) {
 		t.Error("a proxy's 409 page must not read as a failed precondition, the API server's must")
 	}
 	var fe *ForbiddenError
-	if errors.As(asForbidden(proxyPage(403), "delete", "", "configmaps", "jobs"), &fe) {
+	if errors.As(AsForbidden(proxyPage(403), "delete", "", "configmaps", "jobs"), &fe) {
 		t.Error("a proxy's 403 page must not be reported as missing RBAC")
 	}
 	if !isExpired(apierrors.NewResourceExpired("continue token too old")) || isExpired(proxyPage(410)) {
@@ -122,7 +122,7 @@ func TestAProxysPageIsNeverTheAPIServersVerdict(t *testing.T) {
 func TestRetryHonoursRetryAfterAndBacksOffExponentially(t *testing.T) {
 	ft := newFakeTime()
 	calls := 0
-	err := retry(context.Background(), discardLog(), ft.apply(RetryPolicy{Budget: time.Minute, Initial: 100 * time.Millisecond, Max: 10 * time.Second}), "op", func(context.Context) error {
+	err := Retry(context.Background(), discardLog(), ft.apply(RetryPolicy{Budget: time.Minute, Initial: 100 * time.Millisecond, Max: 10 * time.Second}), "op", func(context.Context) error {
 		calls++
 		switch calls {
 		case 1:
@@ -148,7 +148,7 @@ func TestRetryHonoursRetryAfterAndBacksOffExponentially(t *testing.T) {
 func TestRetryGivesUpWhenTheBudgetRunsOutAndKeepsTheLastError(t *testing.T) {
 	ft := newFakeTime()
 	calls := 0
-	err := retry(context.Background(), discardLog(), ft.apply(RetryPolicy{Budget: 5 * time.Second, Initial: time.Second, Max: time.Second}), "delete configmap x", func(context.Context) error {
+	err := Retry(context.Background(), discardLog(), ft.apply(RetryPolicy{Budget: 5 * time.Second, Initial: time.Second, Max: time.Second}), "delete configmap x", func(context.Context) error {
 		calls++
 		return apierrors.NewServiceUnavailable("still down")
 	})
@@ -170,7 +170,7 @@ func TestRetryStopsAtOnceOnFinalErrors(t *testing.T) {
 		apierrors.NewInvalid(schema.GroupKind{Kind: "ConfigMap"}, "x", nil),
 	} {
 		calls := 0
-		err := retry(context.Background(), discardLog(), ft.apply(DefaultRetryPolicy), "op", func(context.Context) error {
+		err := Retry(context.Background(), discardLog(), ft.apply(RetryPolicy{}), "op", func(context.Context) error {
 			calls++
 			return final
 		})
@@ -182,7 +182,7 @@ func TestRetryStopsAtOnceOnFinalErrors(t *testing.T) {
 
 func TestForbiddenErrorNamesWhoWhatWhereAndTheRule(t *testing.T) {
 	raw := apierrors.NewForbidden(cmGR, "spark-exec-1-conf-map", errors.New(`User "system:serviceaccount:jobs:janitor" cannot delete resource "configmaps" in API group "" in the namespace "jobs"`))
-	err := asForbidden(raw, "delete", "", "configmaps", "jobs")
+	err := AsForbidden(raw, "delete", "", "configmaps", "jobs")
 	var fe *ForbiddenError
 	if !errors.As(err, &fe) {
 		t.Fatalf("not a ForbiddenError: %v", err)

@@ -72,11 +72,6 @@ type SweepOptions struct {
 	NoEvent bool
 }
 
-// DefaultOrphanOlderThan is how long an ownerless executor map, and every
-// Pod of its application, must have been quiet before sweep deletes it: a
-// notebook's client-mode driver can idle at zero executors for days.
-const DefaultOrphanOlderThan = 7 * 24 * time.Hour
-
 func (o *SweepOptions) validate() error {
 	if o.AllNamespaces && (o.Namespace != "" || len(o.Namespaces) > 0) {
 		return Usagef("give a namespace or all namespaces, not both")
@@ -110,9 +105,6 @@ func (o *SweepOptions) validate() error {
 	}
 	return nil
 }
-
-// ValidateSweep checks sweep options without any API call.
-func ValidateSweep(o SweepOptions) error { return o.validate() }
 
 // sweepIndex is what one sweep knows about the namespaces it sweeps.
 type sweepIndex struct {

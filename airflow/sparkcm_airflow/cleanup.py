@@ -24,7 +24,7 @@ from sparkcm_airflow.config import Settings
 
 log = logging.getLogger("sparkcm_airflow")
 
-#: Exit codes of ``sparkcm-hook`` (cmd/sparkcm-hook/exit.go; tests/test_exit_codes.py checks this copy
+#: Exit codes of ``sparkcm-hook`` (internal/exitcode/exitcode.go; tests/test_exit_codes.py checks this copy
 #: against it, so the two cannot drift).
 EXIT_OK = 0
 EXIT_FAILED = 1

@@ -1,6 +1,7 @@
 """The package's copy of sparkcm-hook's exit codes is the Go program's own.
 
-cmd/sparkcm-hook/exit.go defines the codes (constants) and their meanings (the EXIT CODES help text);
+internal/exitcode/exitcode.go defines the codes (constants), cmd/sparkcm-hook/exit.go their meanings
+(the EXIT CODES help text);
 the package turns an exit code into a task failure and a message, so a code added or renumbered on
 one side only would make the Airflow side say the wrong thing. Parsing the Go source needs no build.
 """
@@ -14,25 +15,26 @@ from conftest import REPO_ROOT
 
 from sparkcm_airflow import cleanup
 
+EXITCODE_GO = REPO_ROOT / "internal" / "exitcode" / "exitcode.go"
 EXIT_GO = REPO_ROOT / "cmd" / "sparkcm-hook" / "exit.go"
 
 # Go constant name -> the package's name for the same code.
 NAMES = {
-    "exitOK": "EXIT_OK",
-    "exitFailed": "EXIT_FAILED",
-    "exitUsage": "EXIT_USAGE",
-    "exitForbidden": "EXIT_FORBIDDEN",
-    "exitRunning": "EXIT_STILL_RUNNING",
-    "exitDisagrees": "EXIT_DISAGREES",
-    "exitFindings": "EXIT_FINDINGS",
+    "OK": "EXIT_OK",
+    "Failed": "EXIT_FAILED",
+    "Usage": "EXIT_USAGE",
+    "Forbidden": "EXIT_FORBIDDEN",
+    "Running": "EXIT_STILL_RUNNING",
+    "Disagrees": "EXIT_DISAGREES",
+    "Findings": "EXIT_FINDINGS",
 }
 
 
 def _go_constants() -> dict[str, int]:
-    src = EXIT_GO.read_text()
+    src = EXITCODE_GO.read_text()
     block = re.search(r"const \(\n(.*?)\n\)", src, re.S)
-    assert block, f"no const block in {EXIT_GO}"
-    return {m[1]: int(m[2]) for m in re.finditer(r"^\s*(exit\w+)\s*=\s*(\d+)", block[1], re.M)}
+    assert block, f"no const block in {EXITCODE_GO}"
+    return {m[1]: int(m[2]) for m in re.finditer(r"^\s*([A-Z]\w*)\s*=\s*(\d+)", block[1], re.M)}
 
 
 RBAC_GO = REPO_ROOT / "cmd" / "sparkcm-hook" / "rbac.go"
@@ -60,7 +62,7 @@ def _go_help() -> dict[int, str]:
 
 def test_every_go_exit_code_has_the_same_number_in_the_package():
     go = _go_constants()
-    assert set(go) == set(NAMES), f"exit.go constants changed: {sorted(go)}; update cleanup.py and NAMES"
+    assert set(go) == set(NAMES), f"exitcode.go constants changed: {sorted(go)}; update cleanup.py and NAMES"
     for go_name, py_name in NAMES.items():
         assert getattr(cleanup, py_name) == go[go_name], (go_name, py_name)
 

@@ -2,26 +2,59 @@ package main
 
 import (
 	"bufio"
+	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
 )
 
+// adoptOptions are adopt's flags: the common ones and the library's.
+type adoptOptions struct {
+	common
+	hook.AdoptOptions
+	namespaceGiven bool
+}
+
+func (o *adoptOptions) complete(_ *cli.Context, g *globals) {
+	o.namespaceGiven = g.namespaceSet
+	o.Retry = o.retry()
+}
+
+// Validate checks every flag of adopt without reading any configuration.
+func (o *adoptOptions) Validate() error {
+	if err := o.validate("adopt"); err != nil {
+		return err
+	}
+	return exclusiveScope(o.namespaceGiven, o.AllNamespaces)
+}
+
+func (o *adoptOptions) run(ctx context.Context, g *globals, clients hook.Clients, ns string, stdout io.Writer) error {
+	if !o.AllNamespaces {
+		if err := g.checkNamespace(ctx, clients, ns); err != nil {
+			return err
+		}
+		o.Namespace = ns
+	}
+	res, err := hook.Adopt(ctx, clients, g.log, o.AdoptOptions)
+	if res != nil {
+		if werr := writeAdoptions(stdout, o.output, res); werr != nil && err == nil {
+			err = werr
+		}
+	}
+	return err
+}
+
 func adoptCommand(g *globals) *cli.Command {
-	var (
-		o           hook.AdoptOptions
-		timeout     time.Duration
-		retryBudget time.Duration
-	)
+	o := &adoptOptions{}
 	return &cli.Command{
 		Name:      "adopt",
 		Usage:     "make each user-supplied ConfigMap owned by the SparkApplications that reference it, so it goes with the last of them",
-		UsageText: g.prog + " adopt [-n NAMESPACE | -A] [--apply] [--timeout DURATION]",
+		UsageText: g.prog + " adopt [-n NAMESPACE | -A] [--apply] [-o text|json] [--timeout DURATION]",
 		Description: `A ConfigMap a SparkApplication supplies (spec.sparkConfigMap, spec.hadoopConfigMap,
 spec.driver/executor.configMaps, a ConfigMap volume in spec.volumes) is the user's: cleanup and
 sweep never delete it, and it stays when its applications are gone. adopt gives it an
@@ -40,7 +73,7 @@ An application created after a run is not an owner of a map adopted before it: r
 (on a schedule, say) before the last of the old owners is deleted.
 
 Prints one line per map (adopted, would adopt, already adopted, skipped: why, failed: why) and a
-summary on stdout.
+summary on stdout; -o json prints every map with its decision, owners and reason.
 
 EXIT CODES:
    0  done (also when maps were skipped)
@@ -51,48 +84,23 @@ EXIT CODES:
 		Flags: withGlobals([]cli.Flag{
 			allNamespacesFlag(&o.AllNamespaces, "adopt in every namespace"),
 			&cli.BoolFlag{Name: "apply", Usage: "write the ownerReferences (default: only say what would be written)", EnvVars: env("apply"), Destination: &o.Apply},
-			&cli.DurationFlag{Name: "timeout", Usage: "give up after this long in total, waiting and retries included (0: no limit)", EnvVars: env("timeout"), Destination: &timeout},
-			&cli.DurationFlag{Name: "retry-budget", Value: hook.DefaultRetryPolicy.Budget, Usage: "how long each API call may be retried on transient failures", EnvVars: env("retry-budget"), Destination: &retryBudget},
-		}),
-		Action: func(c *cli.Context) error {
-			if err := noArgs("adopt", c.Args().Slice()); err != nil {
-				return err
-			}
-			if err := exclusiveScope(g.namespaceSet, o.AllNamespaces); err != nil {
-				return err
-			}
-			switch {
-			case timeout < 0:
-				return hook.Usagef("--timeout must not be negative")
-			case retryBudget <= 0:
-				return hook.Usagef("--retry-budget must be positive")
-			}
-			o.Retry = hook.RetryPolicy{Budget: retryBudget}
-			ctx, cancel := withTimeout(c.Context, timeout)
-			defer cancel()
-			clients, ns, err := g.clients()
-			if err != nil {
-				return err
-			}
-			if !o.AllNamespaces {
-				if err := g.checkNamespace(ctx, clients, ns); err != nil {
-					return err
-				}
-				o.Namespace = ns
-			}
-			res, err := hook.Adopt(ctx, clients, g.log, o)
-			if res != nil {
-				if werr := writeAdoptions(c.App.Writer, res); werr != nil && err == nil {
-					err = werr
-				}
-			}
-			return err
-		},
+		}, o.flags("text", "json")),
+		Action: g.action(o),
 	}
 }
 
-// writeAdoptions prints one line per map and the summary.
-func writeAdoptions(w io.Writer, res *hook.AdoptResult) error {
+// writeAdoptions prints one line per map and the summary, or with -o json
+// the whole result.
+func writeAdoptions(w io.Writer, output string, res *hook.AdoptResult) error {
+	if output == "json" {
+		res.Maps = orEmpty(res.Maps)
+		b, err := json.MarshalIndent(res, "", "  ")
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(w, "%s\n", b)
+		return err
+	}
 	bw := bufio.NewWriter(w)
 	for _, m := range res.Maps {
 		line := fmt.Sprintf("%s/%s: %s", m.Namespace, m.Name, m.Decision)

@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/sparkcm-hook/sparkcm-hook/hook"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/sparkfixture"
 )
 
@@ -45,6 +47,16 @@ func TestAdoptIsADryRunUntilApplyThenWritesOnceAndSaysSo(t *testing.T) {
 		if r.code != 0 || r.stdout != s.want {
 			t.Fatalf("step %d %v: exit %d\nstdout:\n%s\nwant:\n%s\nstderr: %s", i, s.args, r.code, r.stdout, s.want, r.stderr)
 		}
+	}
+	// -o json holds the same decisions, one object per map (SPARKCM_APPLY
+	// still says apply: nothing is left to write).
+	r := runCLI(t, "adopt", "--kubeconfig", kc, "-o", "json")
+	var res hook.AdoptResult
+	if err := json.Unmarshal([]byte(r.stdout), &res); r.code != 0 || err != nil {
+		t.Fatalf("-o json: exit %d, %v\n%s\n%s", r.code, err, r.stdout, r.stderr)
+	}
+	if len(res.Maps) != 2 || res.Count(hook.AlreadyAdopted) != 1 || res.Count(hook.AdoptSkipped) != 1 || !res.Apply {
+		t.Errorf("-o json: want defaults already adopted and site skipped, applying, got %+v", res)
 	}
 	m, err := kube.CoreV1().ConfigMaps(ns).Get(context.Background(), "defaults", metav1.GetOptions{})
 	if err != nil {

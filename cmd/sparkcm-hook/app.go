@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -35,7 +36,10 @@ func RunContext(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		prog = programName(args[0])
 	}
 	app := newCLI(prog, stdin, stdout, stderr)
-	err := app.RunContext(ctx, interspersed(args))
+	err := app.RunContext(ctx, args)
+	if errors.Is(err, errHelpShown) {
+		err = nil
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "error: "+oneLine(err.Error()))
 	}

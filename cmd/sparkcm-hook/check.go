@@ -1,11 +1,12 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -17,13 +18,114 @@ import (
 // linters' file:line: form that editors and CI annotate.
 var checkFormats = []string{"text", "json"}
 
+// checkOptions are check's flags: the common ones (--timeout and
+// --retry-budget apply with --live only) and the mode.
+type checkOptions struct {
+	common
+	live, allNamespaces bool
+	namespaceGiven      bool
+	namespaces          []string
+	// clusterFlags are the cluster flags given (on the command line or
+	// through the environment): offline, check refuses them.
+	clusterFlags []string
+}
+
+func (o *checkOptions) complete(c *cli.Context, g *globals) {
+	o.namespaceGiven, o.namespaces = g.namespaceSet, g.namespaces
+	o.clusterFlags = nil
+	for _, name := range []string{"kubeconfig", "context", "namespace", "qps", "burst", "all-namespaces", "timeout", "retry-budget"} {
+		for _, ctx := range c.Lineage() {
+			if ctx.IsSet(name) {
+				o.clusterFlags = append(o.clusterFlags, name)
+				break
+			}
+		}
+	}
+}
+
+// Validate checks every flag of check, in either mode, without reading
+// any file or configuration.
+func (o *checkOptions) Validate() error {
+	if err := o.validateFlags(); err != nil {
+		return err
+	}
+	if o.live {
+		if len(o.args) > 0 {
+			return hook.Usagef("check --live reads the cluster, not files; give files or --live, not both (got %q)", o.args[0])
+		}
+		return exclusiveScope(o.namespaceGiven, o.allNamespaces)
+	}
+	// Offline, check reads no cluster: a cluster flag given to it would be
+	// silently ignored, so it is refused.
+	if len(o.clusterFlags) > 0 {
+		return hook.Usagef("check reads files only without --live; --%s does not apply", o.clusterFlags[0])
+	}
+	if len(o.args) == 0 {
+		return hook.Usagef("check takes the files or directories to read, e.g. check dags/, or --live")
+	}
+	return nil
+}
+
+// runFiles is check without --live: it reads the files named, no cluster.
+func (o *checkOptions) runFiles(g *globals, stdout io.Writer) error {
+	sources, err := lint.Load(o.args)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return hook.Usagef("%v", err)
+		}
+		return err
+	}
+	findings := lint.Check(sources)
+	if err := printFindings(stdout, o.output, findings, len(sources)); err != nil {
+		return err
+	}
+	g.log.Info("check done", "files", len(sources), "findings", len(findings))
+	return lint.Result(findings)
+}
+
+// run is check --live: the same rules on the SparkApplications of the
+// cluster.
+func (o *checkOptions) run(ctx context.Context, g *globals, clients hook.Clients, ns string, stdout io.Writer) error {
+	var namespaces []string // none: every namespace
+	switch {
+	case len(o.namespaces) > 1:
+		namespaces = o.namespaces
+	case !o.allNamespaces:
+		namespaces = []string{ns}
+	}
+	for _, n := range namespaces {
+		if err := g.checkNamespace(ctx, clients, n); err != nil {
+			return err
+		}
+	}
+	sources, err := hook.LiveSources(ctx, clients, g.log, o.retry(), namespaces)
+	if err != nil {
+		return err
+	}
+	findings := lint.Check(sources)
+	for i := range findings {
+		// A line of the YAML the tool made from the object points nowhere
+		// a person can open; the object's name is the location.
+		findings[i].Line = 0
+	}
+	if err := printFindings(stdout, o.output, findings, len(sources)); err != nil {
+		return err
+	}
+	g.log.Info("check done", "applications", len(sources), "findings", len(findings))
+	return lint.Result(findings)
+}
+
 func checkCommand(g *globals) *cli.Command {
-	var (
-		output        string
-		live          bool
-		allNamespaces bool
-		timeout       time.Duration
-	)
+	o := &checkOptions{}
+	common := o.flags(checkFormats...)
+	// check runs in pre-commit hooks and CI, beside jobs that may set
+	// SPARKCM_OUTPUT for a ledger format check does not print: its -o has
+	// a variable of its own.
+	common[0].(*cli.StringFlag).EnvVars = env("check-output")
+	common[0].(*cli.StringFlag).Usage = "findings format on stdout: text or json"
+	common[1].(*cli.DurationFlag).Usage = "with --live, give up after this long in total, retries included (0: no limit)"
+	common[2].(*cli.DurationFlag).Usage = "with --live, how long each API call may be retried on transient failures"
+	live := g.action(o)
 	return &cli.Command{
 		Name:      "check",
 		Usage:     "lint SparkApplication manifests (offline, or live in a cluster) for settings that leave ConfigMaps behind",
@@ -61,95 +163,24 @@ offline mode: the live check reads no ConfigMaps.
 ` + checkExitCodes,
 		Before: g.setup,
 		Flags: withGlobals([]cli.Flag{
-			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: checkFormats[0], Usage: "findings format on stdout: text or json", EnvVars: env("check-output"), Destination: &output},
-			&cli.BoolFlag{Name: "live", Usage: "check the SparkApplications in the cluster instead of files", EnvVars: env("live"), Destination: &live},
-			allNamespacesFlag(&allNamespaces, "with --live, check every namespace"),
-			&cli.DurationFlag{Name: "timeout", Usage: "with --live, give up after this long in total, retries included (0: no limit)", EnvVars: env("timeout"), Destination: &timeout},
-		}),
+			&cli.BoolFlag{Name: "live", Usage: "check the SparkApplications in the cluster instead of files", EnvVars: env("live"), Destination: &o.live},
+			allNamespacesFlag(&o.allNamespaces, "with --live, check every namespace"),
+		}, common),
 		Action: func(c *cli.Context) error {
-			if output != "text" && output != "json" {
-				return hook.Usagef("-o %q: check prints text or json", output)
+			if o.live {
+				return live(c)
 			}
-			if live {
-				return checkLive(c, g, output, allNamespaces, timeout)
-			}
-			// Offline, check reads no cluster: a cluster flag given to it
-			// would be silently ignored, so it is refused.
-			for _, name := range []string{"kubeconfig", "context", "namespace", "qps", "burst", "all-namespaces", "timeout"} {
-				for _, ctx := range c.Lineage() {
-					if ctx.IsSet(name) {
-						return hook.Usagef("check reads files only without --live; --%s does not apply", name)
-					}
-				}
-			}
-			if c.NArg() == 0 {
-				return hook.Usagef("check takes the files or directories to read, e.g. check dags/, or --live")
-			}
-			sources, err := lint.Load(c.Args().Slice())
-			if err != nil {
-				if errors.Is(err, fs.ErrNotExist) {
-					return hook.Usagef("%v", err)
-				}
+			o.args = g.args
+			o.complete(c, g)
+			if err := o.Validate(); err != nil {
 				return err
 			}
-			findings := lint.Check(sources)
-			if err := printFindings(c, output, findings, len(sources)); err != nil {
-				return err
-			}
-			g.log.Info("check done", "files", len(sources), "findings", len(findings))
-			return lint.Result(findings)
+			return o.runFiles(g, c.App.Writer)
 		},
 	}
 }
 
-// checkLive runs the rules on the SparkApplications of the cluster.
-func checkLive(c *cli.Context, g *globals, output string, allNamespaces bool, timeout time.Duration) error {
-	switch {
-	case c.NArg() > 0:
-		return hook.Usagef("check --live reads the cluster, not files; give files or --live, not both (got %q)", c.Args().First())
-	case timeout < 0:
-		return hook.Usagef("--timeout must not be negative")
-	}
-	if err := exclusiveScope(g.namespaceSet, allNamespaces); err != nil {
-		return err
-	}
-	ctx, cancel := withTimeout(c.Context, timeout)
-	defer cancel()
-	clients, ns, err := g.clients()
-	if err != nil {
-		return err
-	}
-	var namespaces []string // none: every namespace
-	switch {
-	case len(g.namespaces) > 1:
-		namespaces = g.namespaces
-	case !allNamespaces:
-		namespaces = []string{ns}
-	}
-	for _, n := range namespaces {
-		if err := g.checkNamespace(ctx, clients, n); err != nil {
-			return err
-		}
-	}
-	sources, err := hook.LiveSources(ctx, clients, g.log, hook.RetryPolicy{}, namespaces)
-	if err != nil {
-		return err
-	}
-	findings := lint.Check(sources)
-	for i := range findings {
-		// A line of the YAML the tool made from the object points nowhere
-		// a person can open; the object's name is the location.
-		findings[i].Line = 0
-	}
-	if err := printFindings(c, output, findings, len(sources)); err != nil {
-		return err
-	}
-	g.log.Info("check done", "applications", len(sources), "findings", len(findings))
-	return lint.Result(findings)
-}
-
-func printFindings(c *cli.Context, output string, findings []lint.Finding, files int) error {
-	w := c.App.Writer
+func printFindings(w io.Writer, output string, findings []lint.Finding, files int) error {
 	if output == "json" {
 		if findings == nil {
 			findings = []lint.Finding{}

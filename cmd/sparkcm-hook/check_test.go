@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
+	"github.com/sparkcm-hook/sparkcm-hook/internal/exitcode"
 )
 
 const (
@@ -34,6 +35,8 @@ func TestCheckExitCodes(t *testing.T) {
 		{"a cluster flag is refused, not ignored", []string{"check", "-n", "jobs", clean}, 2, "", "--namespace does not apply"},
 		{"a cluster flag before the command too", []string{"--kubeconfig", "/x", "check", clean}, 2, "", "--kubeconfig does not apply"},
 		{"-A without --live is refused", []string{"check", "-A", clean}, 2, "", "--all-namespaces does not apply"},
+		{"--retry-budget without --live is refused", []string{"check", "--retry-budget", "1s", clean}, 2, "", "--retry-budget does not apply"},
+		{"--live takes --retry-budget as every command does", []string{"check", "--live", "--retry-budget", "0s"}, 2, "", "--retry-budget must be positive"},
 		{"files and --live are exclusive", []string{"check", "--live", clean}, 2, "", "give files or --live, not both"},
 		{"--live with -n and -A is refused", []string{"check", "--live", "-n", "jobs", "-A"}, 2, "", "give -n NAMESPACE or -A, not both"},
 	} {
@@ -164,13 +167,13 @@ func TestCheckLiveRunsWithItsPreflightRoleAlone(t *testing.T) {
 	createLintApp(t, ns, "no-ttl", nil)
 	rules := hook.RulesFor(func(a hook.Access) bool { return !a.Optional }, hook.PermissionsFor(hook.CommandCheck))
 	kc := accountKubeconfig(t, ns, "linter", rules...)
-	if r := runCLI(t, "rbac", "preflight", "--kubeconfig", kc, "--for", "check"); r.code != exitOK {
+	if r := runCLI(t, "rbac", "preflight", "--kubeconfig", kc, "--for", "check"); r.code != exitcode.OK {
 		t.Fatalf("preflight --for check: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
-	if r := runCLI(t, "check", "--kubeconfig", kc, "--live"); r.code != exitFindings || !strings.Contains(r.stdout, "sparkapplication/"+ns+"/no-ttl: missing-ttl") {
+	if r := runCLI(t, "check", "--kubeconfig", kc, "--live"); r.code != exitcode.Findings || !strings.Contains(r.stdout, "sparkapplication/"+ns+"/no-ttl: missing-ttl") {
 		t.Fatalf("check --live with its Role alone: exit %d, want 5\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
-	if r := runCLI(t, "rbac", "preflight", "--kubeconfig", kc, "--for", "report"); r.code != exitForbidden {
+	if r := runCLI(t, "rbac", "preflight", "--kubeconfig", kc, "--for", "report"); r.code != exitcode.Forbidden {
 		t.Fatalf("preflight --for report with check's list only: exit %d, want 3", r.code)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/urfave/cli/v2"
 
@@ -12,7 +13,7 @@ import (
 
 // cleanupOptions are cleanup's flags: the common ones and the library's.
 type cleanupOptions struct {
-	common
+	deleting
 	hook.CleanupOptions
 }
 
@@ -49,23 +50,25 @@ func (o *cleanupOptions) Validate() error {
 	return err
 }
 
-func (o *cleanupOptions) complete(c *cli.Context, _ *globals) {
-	o.take(c, &o.DryRun, &o.Concurrency, &o.Retry)
+func (o *cleanupOptions) complete(_ *cli.Context, _ *globals) {
+	o.take(&o.DryRun, &o.Concurrency, &o.Retry)
 }
 
-func (o *cleanupOptions) run(ctx context.Context, g *globals, clients hook.Clients, ns string) (*hook.Result, error) {
+func (o *cleanupOptions) run(ctx context.Context, g *globals, clients hook.Clients, ns string, stdout io.Writer) error {
 	if err := g.checkNamespace(ctx, clients, ns); err != nil {
-		return nil, err
+		return err
 	}
 	o.Namespace = ns
-	if err := g.preflight(ctx, &o.common, hook.CommandCleanup, clients, ns); err != nil {
-		return nil, err
+	if err := g.preflight(ctx, &o.common, o.preflight, hook.CommandCleanup, clients, ns); err != nil {
+		return err
 	}
-	res, err := hook.Cleanup(ctx, clients, g.log, o.CleanupOptions)
-	if running := (*hook.StillRunningError)(nil); errors.As(err, &running) && o.Wait == 0 {
-		err = fmt.Errorf("%w (use --wait to wait for it)", err)
-	}
-	return res, err
+	return o.ledger(stdout, g.log, func() (*hook.Result, error) {
+		res, err := hook.Cleanup(ctx, clients, g.log, o.CleanupOptions)
+		if running := (*hook.StillRunningError)(nil); errors.As(err, &running) && o.Wait == 0 {
+			err = fmt.Errorf("%w (use --wait to wait for it)", err)
+		}
+		return res, err
+	})
 }
 
 func cleanupCommand(g *globals) *cli.Command {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 
@@ -15,7 +16,7 @@ import (
 // controllerOptions are controller's flags: the common ones and the
 // library's.
 type controllerOptions struct {
-	common
+	deleting
 	controller.Options
 	orphanSet      bool
 	namespaceGiven bool
@@ -67,7 +68,7 @@ func (o *controllerOptions) Validate() error {
 }
 
 func (o *controllerOptions) complete(c *cli.Context, g *globals) {
-	o.take(c, &o.DryRun, &o.Concurrency, &o.Retry)
+	o.take(&o.DryRun, &o.Concurrency, &o.Retry)
 	o.NoEvent = o.noEvent
 	o.orphanSet = c.IsSet("orphan-older-than")
 	if !o.orphanSet {
@@ -79,7 +80,7 @@ func (o *controllerOptions) complete(c *cli.Context, g *globals) {
 	}
 }
 
-func (o *controllerOptions) run(ctx context.Context, g *globals, clients hook.Clients, ns string) (*hook.Result, error) {
+func (o *controllerOptions) run(ctx context.Context, g *globals, clients hook.Clients, ns string, stdout io.Writer) error {
 	if !o.AllNamespaces {
 		names := g.namespaces
 		if len(names) == 0 {
@@ -87,7 +88,7 @@ func (o *controllerOptions) run(ctx context.Context, g *globals, clients hook.Cl
 		}
 		for _, n := range names {
 			if err := g.checkNamespace(ctx, clients, n); err != nil {
-				return nil, err
+				return err
 			}
 		}
 		o.Namespaces = names
@@ -96,8 +97,8 @@ func (o *controllerOptions) run(ctx context.Context, g *globals, clients hook.Cl
 	if len(o.Namespaces) > 0 {
 		first = o.Namespaces[0]
 	}
-	if err := g.preflight(ctx, &o.common, hook.CommandController, clients, first); err != nil {
-		return nil, err
+	if err := g.preflight(ctx, &o.common, o.preflight, hook.CommandController, clients, first); err != nil {
+		return err
 	}
 	if o.leaderElect {
 		leaseNS := o.leaseNamespace
@@ -114,13 +115,13 @@ func (o *controllerOptions) run(ctx context.Context, g *globals, clients hook.Cl
 	if o.httpAddr != "" {
 		l, err := net.Listen("tcp", o.httpAddr)
 		if err != nil {
-			return nil, fmt.Errorf("--http-addr: %w", err)
+			return fmt.Errorf("--http-addr: %w", err)
 		}
 		o.Listener = l
 	}
 	// SIGTERM or --timeout ends a controller that has started with no
 	// error: that is how its run ends.
-	return controller.Run(ctx, clients, g.log, o.Options)
+	return o.ledger(stdout, g.log, func() (*hook.Result, error) { return controller.Run(ctx, clients, g.log, o.Options) })
 }
 
 func controllerCommand(g *globals) *cli.Command {

@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 
+	"github.com/sparkcm-hook/sparkcm-hook/internal/exitcode"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/sparkfixture"
 )
 
@@ -76,10 +77,10 @@ func TestBadCredentialsAndAnUnreachableServerAreOneLineTheDocumentedExitAndDelet
 		code int
 		says string
 	}{
-		{"expired token", withToken(expired), exitForbidden, "unauthorized"},
-		{"revoked token", revokedCfg, exitForbidden, "unauthorized"},
-		{"malformed token", withToken("not-a-token"), exitForbidden, "unauthorized"},
-		{"kubeconfig pointing nowhere", nowhere, exitFailed, "127.0.0.1:1"},
+		{"expired token", withToken(expired), exitcode.Forbidden, "unauthorized"},
+		{"revoked token", revokedCfg, exitcode.Forbidden, "unauthorized"},
+		{"malformed token", withToken("not-a-token"), exitcode.Forbidden, "unauthorized"},
+		{"kubeconfig pointing nowhere", nowhere, exitcode.Failed, "127.0.0.1:1"},
 	}
 	before := mapCount(t, ns)
 	for _, c := range cases {

@@ -18,6 +18,8 @@ import (
 	"github.com/urfave/cli/v2"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
+
+	"github.com/sparkcm-hook/sparkcm-hook/internal/exitcode"
 )
 
 // The documents whose code blocks people copy: the README first, then the
@@ -309,7 +311,7 @@ var (
 // every "exit N" the docs mention is a code the binary has.
 func TestDocumentedExitCodesAreTheBinarys(t *testing.T) {
 	defined := map[int]bool{}
-	for _, c := range []int{exitOK, exitFailed, exitUsage, exitForbidden, exitRunning, exitDisagrees, exitFindings} {
+	for _, c := range []int{exitcode.OK, exitcode.Failed, exitcode.Usage, exitcode.Forbidden, exitcode.Running, exitcode.Disagrees, exitcode.Findings} {
 		defined[c] = true
 	}
 
@@ -347,10 +349,10 @@ func TestDocumentedExitCodesAreTheBinarys(t *testing.T) {
 	}
 	// 5 means two things, each the command's own: check's findings and
 	// who-can's disagreement.
-	if m := table[exitFindings]; !strings.Contains(m, "`check`") || !strings.Contains(m, "findings") ||
+	if m := table[exitcode.Findings]; !strings.Contains(m, "`check`") || !strings.Contains(m, "findings") ||
 		!strings.Contains(m, "who-can") || !strings.Contains(m, "disagrees") {
 		t.Errorf("README's exit 5 %q does not name check's findings and who-can's disagreement (%q, %q)",
-			m, exitMeanings(checkExitCodes)[exitFindings], exitMeanings(rbacExitCodes)[exitDisagrees])
+			m, exitMeanings(checkExitCodes)[exitcode.Findings], exitMeanings(rbacExitCodes)[exitcode.Disagrees])
 	}
 
 	for _, path := range documentedFiles(t) {

@@ -7,22 +7,12 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
-	"github.com/sparkcm-hook/sparkcm-hook/hook/lint"
-	"github.com/sparkcm-hook/sparkcm-hook/hook/rbac"
+	"github.com/sparkcm-hook/sparkcm-hook/internal/exitcode"
 )
 
-// Exit codes are part of the interface: the README, --help (exitCodesHelp;
-// rbac's and check's own codes in rbacExitCodes and checkExitCodes) and the
-// Airflow package (sparkcm_airflow.cleanup) name the same ones.
-const (
-	exitOK        = 0 // done, also when there was nothing to delete
-	exitFailed    = 1 // failed after retries, or some maps could not be deleted
-	exitUsage     = 2 // invalid usage or input; nothing was changed
-	exitForbidden = 3 // the API server refused a verb (RBAC) or the credentials (401)
-	exitRunning   = 4 // the application is still running; nothing was deleted
-	exitDisagrees = 5 // rbac who-can: the API server disagrees with the roles and bindings
-	exitFindings  = 5 // check: the manifests have findings; the same "ran and found something to look at"
-)
+// The exit codes and which error ends a run with which are defined once,
+// in internal/exitcode; --help names them (exitCodesHelp; rbac's and
+// check's own codes in rbacExitCodes and checkExitCodes).
 
 const exitCodesHelp = `EXIT CODES:
    0  done, also when there was nothing to delete
@@ -40,39 +30,16 @@ const checkExitCodes = `EXIT CODES:
    2  invalid usage or input: a path that does not exist, an unknown -o
    5  findings: the output lists each with file:line, rule, message and remedy`
 
-// exitCode maps an error to its documented exit code by the error's type
-// alone, never by its message: a server answer that happens to say "invalid
-// value" is a failure (1), not a usage error.
+// exitCode is the exit code of a run that ended with err. urfave/cli makes
+// an ExitCoder only of its own complaints ("help" for a command that does
+// not exist, with its code 3, which means forbidden here): a usage error;
+// this program returns none. Flag errors arrive as *hook.UsageError (see
+// usageError).
 func exitCode(err error) int {
-	var (
-		usage     *hook.UsageError
-		cliExit   cli.ExitCoder
-		forbidden *hook.ForbiddenError
-		refused   *hook.UnauthorizedError
-		running   *hook.StillRunningError
-		disagrees *rbac.DisagreementError
-		findings  *lint.FindingsError
-	)
-	switch {
-	case err == nil:
-		return exitOK
-	// Flag errors arrive as *hook.UsageError (see usageError). urfave/cli
-	// makes an ExitCoder only of its own complaints ("help" for a command
-	// that does not exist, with its code 3, which means forbidden here);
-	// this program returns none.
-	case errors.As(err, &usage), errors.As(err, &cliExit):
-		return exitUsage
-	case errors.As(err, &forbidden), errors.As(err, &refused):
-		return exitForbidden
-	case errors.As(err, &running):
-		return exitRunning
-	case errors.As(err, &disagrees):
-		return exitDisagrees
-	case errors.As(err, &findings):
-		return exitFindings
-	default:
-		return exitFailed
+	if cliExit := cli.ExitCoder(nil); errors.As(err, &cliExit) {
+		return exitcode.Usage
 	}
+	return exitcode.Of(err)
 }
 
 // usageError is every command's OnUsageError: urfave/cli reports flag parse

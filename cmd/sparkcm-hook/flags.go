@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -26,16 +28,65 @@ func withGlobals(groups ...[]cli.Flag) []cli.Flag {
 	return append(all, globalFlags()...)
 }
 
-// common are the options every command has besides the globals, with one
-// meaning in each: --timeout bounds the whole run, --retry-budget each API
-// call's retries.
+// common are the options every command that talks to the API server has,
+// with one meaning in each: -o picks the printer of the result on stdout
+// (from the command's own list), --timeout bounds the whole run,
+// --retry-budget each API call's retries.
 type common struct {
-	args        []string // positional arguments; no command takes any
+	args        []string // positional arguments: only who-can takes any
 	output      string
+	formats     []string // the -o values the command prints; the first is the default
 	timeout     time.Duration
 	retryBudget time.Duration
-	concurrency int
+}
+
+// flags are the common flags of a command that prints its result in one
+// of formats.
+func (o *common) flags(formats ...string) []cli.Flag {
+	o.formats = formats
+	return []cli.Flag{
+		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: formats[0], Usage: "result format on stdout: " + strings.Join(formats, ", "), EnvVars: env("output"), Destination: &o.output},
+		&cli.DurationFlag{Name: "timeout", Usage: "give up after this long in total, waiting and retries included (0: no limit)", EnvVars: env("timeout"), Destination: &o.timeout},
+		&cli.DurationFlag{Name: "retry-budget", Value: hook.DefaultRetryBudget, Usage: "how long each API call may be retried on transient failures", EnvVars: env("retry-budget"), Destination: &o.retryBudget},
+	}
+}
+
+// retry is the library's retry policy for --retry-budget; the library
+// fills in the rest.
+func (o *common) retry() hook.RetryPolicy { return hook.RetryPolicy{Budget: o.retryBudget} }
+
+func (o *common) shared() *common { return o }
+
+// validate checks the common options of the named command, which takes
+// no arguments.
+func (o *common) validate(command string) error {
+	if err := noArgs(command, o.args); err != nil {
+		return err
+	}
+	return o.validateFlags()
+}
+
+// validateFlags checks the common flags alone.
+func (o *common) validateFlags() error {
+	if err := checkOutput(o.output, o.formats...); err != nil {
+		return err
+	}
+	switch {
+	case o.timeout < 0:
+		return hook.Usagef("--timeout must not be negative")
+	case o.retryBudget <= 0:
+		return hook.Usagef("--retry-budget must be positive")
+	}
+	return nil
+}
+
+// deleting are the options of the commands that delete (cleanup, sweep,
+// watch) besides the common ones; their result is the ledger, printed by
+// one of formats.
+type deleting struct {
+	common
 	dryRun      bool
+	concurrency int
 	preflight   bool
 
 	// out prints the result in the -o format; streamed says the command
@@ -45,17 +96,47 @@ type common struct {
 	streamed bool
 }
 
-// flags are the common flags; only the default concurrency differs between
-// commands.
-func (o *common) flags(defaultConcurrency int) []cli.Flag {
-	return []cli.Flag{
+// flags are the deleting commands' flags; only the default concurrency
+// differs between them.
+func (o *deleting) flags(defaultConcurrency int) []cli.Flag {
+	return append(o.common.flags(formatList()...),
 		&cli.BoolFlag{Name: "dry-run", Usage: "report what would be deleted, delete nothing", EnvVars: env("dry-run"), Destination: &o.dryRun},
-		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: formats[0].name, Usage: "result format on stdout: " + formatNames(", "), EnvVars: env("output"), Destination: &o.output},
-		&cli.DurationFlag{Name: "timeout", Usage: "give up after this long in total, waiting and retries included (0: no limit)", EnvVars: env("timeout"), Destination: &o.timeout},
-		&cli.DurationFlag{Name: "retry-budget", Value: hook.DefaultRetryPolicy.Budget, Usage: "how long each API call may be retried on transient failures", EnvVars: env("retry-budget"), Destination: &o.retryBudget},
 		&cli.IntFlag{Name: "concurrency", Value: defaultConcurrency, Usage: "deletes in flight at once", EnvVars: env("concurrency"), Destination: &o.concurrency},
 		preflightFlag(&o.preflight),
+	)
+}
+
+// validate checks the options of the named deleting command.
+func (o *deleting) validate(command string) error {
+	if err := o.common.validate(command); err != nil {
+		return err
 	}
+	if o.concurrency < 1 {
+		return hook.Usagef("--concurrency must be at least 1")
+	}
+	return nil
+}
+
+// take sets the library's fields of the deleting options.
+func (o *deleting) take(dryRun *bool, concurrency *int, retry *hook.RetryPolicy) {
+	*dryRun, *concurrency, *retry = o.dryRun, o.concurrency, o.retry()
+}
+
+// ledger runs a deleting command and prints its result in the -o format,
+// also when the run failed (the result then says what was done before the
+// failure).
+func (o *deleting) ledger(w io.Writer, log *slog.Logger, run func() (*hook.Result, error)) error {
+	o.out = sinkFor(o.output, w, log)
+	res, err := run()
+	if res != nil {
+		if !o.streamed {
+			feed(o.out, res)
+		}
+		if werr := o.out.finish(res); werr != nil && err == nil {
+			err = werr
+		}
+	}
+	return err
 }
 
 // allNamespacesFlag is -A, for sweep and the rbac commands.
@@ -68,16 +149,6 @@ func noEventFlag(dst *bool) cli.Flag {
 	return &cli.BoolFlag{Name: "no-event", Usage: "do not record a summary Event", EnvVars: env("no-event"), Destination: dst}
 }
 
-// take takes what the flags cannot hold (the positional arguments), and
-// sets the library's fields of the common options.
-func (o *common) take(c *cli.Context, dryRun *bool, concurrency *int, retry *hook.RetryPolicy) {
-	o.args = c.Args().Slice()
-	*dryRun, *concurrency = o.dryRun, o.concurrency
-	*retry = hook.RetryPolicy{Budget: o.retryBudget} // the library fills in the rest
-}
-
-func (o *common) shared() *common { return o }
-
 // noArgs refuses positional arguments, which no command but who-can takes.
 func noArgs(command string, args []string) error {
 	if len(args) > 0 {
@@ -86,32 +157,14 @@ func noArgs(command string, args []string) error {
 	return nil
 }
 
-// validate checks the common options of the named command.
-func (o *common) validate(command string) error {
-	if err := noArgs(command, o.args); err != nil {
-		return err
-	}
-	if err := checkOutput(o.output, formatList()...); err != nil {
-		return err
-	}
-	switch {
-	case o.timeout < 0:
-		return hook.Usagef("--timeout must not be negative")
-	case o.retryBudget <= 0:
-		return hook.Usagef("--retry-budget must be positive")
-	case o.concurrency < 1:
-		return hook.Usagef("--concurrency must be at least 1")
-	}
-	return nil
-}
-
 // options are a command's options, handled in the same order by every
 // command (as kubectl's Complete, Validate, Run): complete takes what the
 // flags cannot hold, Validate checks every flag without reading any
-// configuration, run does the work once the configuration is read.
+// configuration, run does the work once the configuration is read and
+// prints the result on stdout in the -o format.
 type options interface {
 	complete(c *cli.Context, g *globals)
 	Validate() error
-	run(ctx context.Context, g *globals, clients hook.Clients, ns string) (*hook.Result, error)
+	run(ctx context.Context, g *globals, clients hook.Clients, ns string, stdout io.Writer) error
 	shared() *common
 }

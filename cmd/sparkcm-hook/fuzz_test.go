@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"k8s.io/client-go/rest"
+
+	"github.com/sparkcm-hook/sparkcm-hook/internal/exitcode"
 )
 
 // Fuzz targets for every way user input reaches the program: the command
@@ -110,11 +112,11 @@ func runInput(t *testing.T, s *refusingServer, args []string) (int, string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	code := RunContext(ctx, append([]string{"sparkcm-hook"}, args...), strings.NewReader(""), &out, &errOut)
-	if code < exitOK || code > exitRunning {
+	if code < exitcode.OK || code > exitcode.Running {
 		t.Fatalf("args %q: exit %d is not documented", args, code)
 	}
 	stderr := strings.TrimSpace(errOut.String())
-	if code != exitOK {
+	if code != exitcode.OK {
 		lines := strings.Split(stderr, "\n")
 		if last := lines[len(lines)-1]; !strings.HasPrefix(last, "error: ") || strings.Count(stderr, "\nerror: ")+btoi(strings.HasPrefix(stderr, "error: ")) != 1 {
 			t.Fatalf("args %q: exit %d without exactly one error line last on stderr: %q", args, code, stderr)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -36,6 +37,9 @@ type globals struct {
 	burst      int
 	logFormat  string
 	verbosity  int
+	// args are the command's positional arguments, the flags among them
+	// taken out (see positionals).
+	args []string
 
 	// prog names the program in usage lines: "sparkcm-hook", or
 	// "kubectl sparkcm" when kubectl runs it as a plugin.
@@ -155,6 +159,11 @@ func (g *globals) Validate() error {
 // command runs it first (as its Before). It reads no configuration and makes
 // no API call.
 func (g *globals) setup(c *cli.Context) error {
+	args, err := positionals(c)
+	if err != nil {
+		return err
+	}
+	g.args = args
 	g.load(c)
 	if err := g.Validate(); err != nil {
 		return err
@@ -178,6 +187,70 @@ func (g *globals) setup(c *cli.Context) error {
 	klog.SetSlogLogger(g.log)
 	if g.verbosity < 2 {
 		klog.SetLogger(klogDiscard())
+	}
+	return nil
+}
+
+// errHelpShown ends a run whose --help came after the arguments: the help
+// is printed, and the run exits 0 as for --help anywhere else.
+var errHelpShown = errors.New("help shown")
+
+// positionals sets the flags given after the command's arguments on the
+// command's own flag set, as if they came before them, and returns the
+// arguments: "rbac who-can delete configmaps -n data-jobs" works as in
+// kubectl and "check dags/ -o json" as in linters. urfave/cli v2 (like Go's
+// flag package) stops reading flags at the first argument, and has no
+// setting to read on; "--" ends the flags here too.
+func positionals(c *cli.Context) ([]string, error) {
+	args := c.Args().Slice()
+	var out []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			out = append(out, args[i+1:]...)
+			break
+		}
+		if len(a) < 2 || a[0] != '-' {
+			out = append(out, a)
+			continue
+		}
+		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if name == "help" || name == "h" {
+			if err := cli.ShowSubcommandHelp(c); err != nil {
+				return nil, err
+			}
+			return nil, errHelpShown
+		}
+		f := commandFlag(c.Command, name)
+		if f == nil {
+			return nil, usageError(c, fmt.Errorf("flag provided but not defined: %s", a), true)
+		}
+		if !hasValue {
+			if _, isBool := f.(*cli.BoolFlag); isBool {
+				value = "true"
+			} else if i+1 < len(args) {
+				i++
+				value = args[i]
+			} else {
+				return nil, usageError(c, fmt.Errorf("flag needs an argument: %s", a), true)
+			}
+		}
+		if err := c.Set(name, value); err != nil {
+			return nil, usageError(c, fmt.Errorf("invalid value %q for flag %s: %w", value, a, err), true)
+		}
+	}
+	return out, nil
+}
+
+// commandFlag is the command's flag of that name or alias, or nil.
+func commandFlag(cmd *cli.Command, name string) cli.Flag {
+	if cmd == nil {
+		return nil
+	}
+	for _, f := range cmd.Flags {
+		if slices.Contains(f.Names(), name) {
+			return f
+		}
 	}
 	return nil
 }
@@ -275,33 +348,24 @@ func (g *globals) checkNamespace(ctx context.Context, c hook.Clients, ns string)
 }
 
 // action is every command's Action: it completes and validates the
-// options, applies --timeout, reads the configuration, runs the command and
-// prints the result on stdout in the -o format, also when the run failed
-// (the result then says what was done before the failure).
+// options, applies --timeout, reads the configuration, and runs the
+// command, which prints its result on stdout in the -o format, also when
+// the run failed (the result then says what was done before the failure).
 func (g *globals) action(o options) cli.ActionFunc {
 	return func(c *cli.Context) error {
+		common := o.shared()
+		common.args = g.args
 		o.complete(c, g)
 		if err := o.Validate(); err != nil {
 			return err
 		}
-		common := o.shared()
 		ctx, cancel := withTimeout(c.Context, common.timeout)
 		defer cancel()
 		clients, ns, err := g.clients()
 		if err != nil {
 			return err
 		}
-		common.out = sinkFor(common.output, c.App.Writer, g.log)
-		res, err := o.run(ctx, g, clients, ns)
-		if res != nil {
-			if !common.streamed {
-				feed(common.out, res)
-			}
-			if werr := common.out.finish(res); werr != nil && err == nil {
-				err = werr
-			}
-		}
-		return err
+		return o.run(ctx, g, clients, ns, c.App.Writer)
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
+	"github.com/sparkcm-hook/sparkcm-hook/internal/exitcode"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/sparkfixture"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/testbed"
 )
@@ -126,8 +127,8 @@ func TestBadInputIsOneLineExitTwoAndChangesNothing(t *testing.T) {
 	}
 	check := func(t *testing.T, args ...string) {
 		r := runCLI(t, args...)
-		if r.code != exitUsage {
-			t.Fatalf("exit %d, want %d; stderr %q", r.code, exitUsage, r.stderr)
+		if r.code != exitcode.Usage {
+			t.Fatalf("exit %d, want %d; stderr %q", r.code, exitcode.Usage, r.stderr)
 		}
 		assertOneLine(t, r)
 		if mapCount(t, ns) != before || mapCount(t, finished) != beforeFinished {
@@ -227,7 +228,7 @@ func TestSweepCLISweepsEveryNamespaceGivenAndTheFlagOverridesTheEnvironment(t *t
 	t.Setenv("SPARKCM_NAMESPACE", fromEnv)
 	kc := kubeconfig(t, cp.Get(t).AdminConfig(), "")
 	r := runCLI(t, "-n", a, "sweep", "-n", b, "--kubeconfig", kc, "--older-than", "0s", "-o", "json")
-	if r.code != exitOK {
+	if r.code != exitcode.OK {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
 	if mapCount(t, a) != 0 || mapCount(t, b) != 0 {
@@ -242,7 +243,7 @@ func TestCleanupCLIExitsFourForARunningApplication(t *testing.T) {
 	ns := cp.NewNamespace(t)
 	app := newApp(t, ns, sparkfixture.Spec{State: sparkfixture.StateRunning})
 	r := runCLI(t, "cleanup", "--kubeconfig", kubeconfig(t, cp.Get(t).AdminConfig(), ns), "--spark-app", app.Name)
-	if r.code != exitRunning || !strings.Contains(r.stderr, "still running") {
+	if r.code != exitcode.Running || !strings.Contains(r.stderr, "still running") {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
 	assertOneLine(t, r)
@@ -262,7 +263,7 @@ func TestCLIExitsThreeWhenForbidden(t *testing.T) {
 	kc := kubeconfig(t, cfg, ns)
 	for _, args := range [][]string{{"cleanup", "--kubeconfig", kc, "--spark-app", app.Name}, {"sweep", "--kubeconfig", kc, "--older-than", "0s"}} {
 		r := runCLI(t, args...)
-		if r.code != exitForbidden || !strings.Contains(r.stderr, "system:serviceaccount:"+ns+":nobody") {
+		if r.code != exitcode.Forbidden || !strings.Contains(r.stderr, "system:serviceaccount:"+ns+":nobody") {
 			t.Fatalf("%v: exit %d: %s", args[0], r.code, r.stderr)
 		}
 		assertOneLine(t, r)
@@ -300,7 +301,7 @@ func TestReportCLICountsWhatSweepDryRunDecidesAndDeletesNothing(t *testing.T) {
 	kc := kubeconfig(t, cp.Get(t).AdminConfig(), ns)
 	before := mapCount(t, ns)
 	dry := runCLI(t, "sweep", "--kubeconfig", kc, "--older-than", "0s", "--dry-run", "-o", "json")
-	if dry.code != exitOK {
+	if dry.code != exitcode.OK {
 		t.Fatalf("sweep --dry-run: exit %d: %s", dry.code, dry.stderr)
 	}
 	var ledger hook.Result
@@ -308,7 +309,7 @@ func TestReportCLICountsWhatSweepDryRunDecidesAndDeletesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := runCLI(t, "report", "--kubeconfig", kc, "--sizes", "-o", "json")
-	if r.code != exitOK {
+	if r.code != exitcode.OK {
 		t.Fatalf("report: exit %d: %s", r.code, r.stderr)
 	}
 	var rep hook.ReportResult
@@ -319,7 +320,7 @@ func TestReportCLICountsWhatSweepDryRunDecidesAndDeletesNothing(t *testing.T) {
 		t.Fatalf("report %+v, sweep --dry-run %+v", rep.Total, ledger.Counts)
 	}
 	for _, format := range []string{"text", "yaml", "markdown"} {
-		if r := runCLI(t, "report", "--kubeconfig", kc, "-o", format); r.code != exitOK || !strings.Contains(r.stdout, "no-ttl") {
+		if r := runCLI(t, "report", "--kubeconfig", kc, "-o", format); r.code != exitcode.OK || !strings.Contains(r.stdout, "no-ttl") {
 			t.Errorf("-o %s: exit %d, no cause in\n%s%s", format, r.code, r.stdout, r.stderr)
 		}
 	}

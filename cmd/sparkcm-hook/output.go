@@ -44,13 +44,6 @@ func sinkFor(name string, w io.Writer, log *slog.Logger) sink {
 	return nil
 }
 
-// printResult prints a result whose entries it holds.
-func printResult(format string, w io.Writer, log *slog.Logger, r *hook.Result) error {
-	s := sinkFor(format, w, log)
-	feed(s, r)
-	return s.finish(r)
-}
-
 // feed hands a sink the entries a result holds, in the order deleted,
 // failed, skipped.
 func feed(s sink, r *hook.Result) {
@@ -80,7 +73,7 @@ func checkOutput(format string, allowed ...string) error {
 			return nil
 		}
 	}
-	return hook.Usagef("-o must be one of %s, not %q", strings.Join(allowed, "|"), format)
+	return hook.Usagef("-o %q: want one of %s", format, strings.Join(allowed, "|"))
 }
 
 // textSink is the human table: one row per map as it is decided, then a

@@ -5,6 +5,8 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -152,4 +154,12 @@ func TestTextSummaryNamesTheApplications(t *testing.T) {
 			}
 		})
 	}
+}
+
+// printResult prints a result whose entries it holds, as the deleting
+// commands do once their run ends.
+func printResult(format string, w io.Writer, log *slog.Logger, r *hook.Result) error {
+	s := sinkFor(format, w, log)
+	feed(s, r)
+	return s.finish(r)
 }

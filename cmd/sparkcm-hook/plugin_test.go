@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sparkcm-hook/sparkcm-hook/internal/exitcode"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/testbed"
 )
 
@@ -40,11 +41,11 @@ func TestRealKubectlRunsTheBinaryAsThePluginKubectlSparkcm(t *testing.T) {
 		wantCode int
 		want     func(stdout, stderr string) bool
 	}{
-		{"version", []string{"sparkcm", "version"}, exitOK, func(o, e string) bool { return o == wantVersion && e == "" }},
-		{"help", []string{"sparkcm", "--help"}, exitOK, func(o, _ string) bool {
+		{"version", []string{"sparkcm", "version"}, exitcode.OK, func(o, e string) bool { return o == wantVersion && e == "" }},
+		{"help", []string{"sparkcm", "--help"}, exitcode.OK, func(o, _ string) bool {
 			return strings.Contains(o, "kubectl sparkcm [global options] command") && !strings.Contains(o, "sparkcm-hook [global")
 		}},
-		{"an unknown flag", []string{"sparkcm", "sweep", "--bogus"}, exitUsage, func(o, e string) bool {
+		{"an unknown flag", []string{"sparkcm", "sweep", "--bogus"}, exitcode.Usage, func(o, e string) bool {
 			return o == "" && e == "error: flag provided but not defined: -bogus (see kubectl sparkcm sweep --help)\n"
 		}},
 	} {

@@ -40,9 +40,45 @@ func rbacCommand(g *globals) *cli.Command {
 	}
 }
 
+// preflightOptions are rbac preflight's flags.
+type preflightOptions struct {
+	common
+	forCommand     string
+	all            bool
+	namespaceGiven bool
+}
+
+func (o *preflightOptions) complete(_ *cli.Context, g *globals) { o.namespaceGiven = g.namespaceSet }
+
+// Validate checks every flag of rbac preflight without reading any
+// configuration.
+func (o *preflightOptions) Validate() error {
+	if err := o.validate("preflight"); err != nil {
+		return err
+	}
+	if hook.PermissionsFor(o.forCommand) == nil {
+		return hook.Usagef("--for must be one of %s|%s, not %q", strings.Join(hook.Commands(), "|"), hook.CommandAll, o.forCommand)
+	}
+	return exclusiveScope(o.namespaceGiven, o.all)
+}
+
+func (o *preflightOptions) run(ctx context.Context, g *globals, clients hook.Clients, ns string, stdout io.Writer) error {
+	if o.all {
+		ns = ""
+	} else if err := hook.ValidateNamespace(ns); err != nil {
+		return err
+	}
+	p, err := rbac.RunPreflight(ctx, clients.Kube, g.log, rbac.PreflightOptions{Command: o.forCommand, Namespace: ns, Retry: o.retry()})
+	if p != nil {
+		if werr := writePreflight(stdout, o.output, p); werr != nil && err == nil {
+			err = werr
+		}
+	}
+	return err
+}
+
 func preflightCommand(g *globals) *cli.Command {
-	var forCmd, output string
-	var all bool
+	o := &preflightOptions{}
 	return &cli.Command{
 		Name:      "preflight",
 		Usage:     "may this identity run cleanup, sweep, watch or report here? prints the Role that would let it",
@@ -59,41 +95,12 @@ Creates nothing but access reviews.
 		Before: g.setup,
 		Flags: withGlobals(
 			[]cli.Flag{
-				&cli.StringFlag{Name: "for", Value: hook.CommandAll, Usage: "the command to check: cleanup, sweep, watch, report, check, controller, or all (what the chart grants)", EnvVars: env("for"), Destination: &forCmd},
-				allNamespacesFlag(&all, "check cluster-wide access (sweep -A, report -A)"),
-				&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text (YAML with the report in comments), json or yaml", EnvVars: env("output"), Destination: &output},
+				&cli.StringFlag{Name: "for", Value: hook.CommandAll, Usage: "the command to check: cleanup, sweep, watch, report, check, controller, or all (what the chart grants)", EnvVars: env("for"), Destination: &o.forCommand},
+				allNamespacesFlag(&o.all, "check cluster-wide access (sweep -A, report -A)"),
 			},
+			o.flags("text", "json", "yaml"),
 		),
-		Action: func(c *cli.Context) error {
-			if err := noArgs("preflight", c.Args().Slice()); err != nil {
-				return err
-			}
-			if err := checkOutput(output, "text", "json", "yaml"); err != nil {
-				return err
-			}
-			if hook.PermissionsFor(forCmd) == nil {
-				return hook.Usagef("--for must be one of %s|%s, not %q", strings.Join(hook.Commands, "|"), hook.CommandAll, forCmd)
-			}
-			if err := exclusiveScope(g.namespaceSet, all); err != nil {
-				return err
-			}
-			clients, ns, err := g.clients()
-			if err != nil {
-				return err
-			}
-			if all {
-				ns = ""
-			} else if err := hook.ValidateNamespace(ns); err != nil {
-				return err
-			}
-			p, err := rbac.RunPreflight(c.Context, clients.Kube, g.log, rbac.PreflightOptions{Command: forCmd, Namespace: ns})
-			if p != nil {
-				if werr := writePreflight(c.App.Writer, output, p); werr != nil && err == nil {
-					err = werr
-				}
-			}
-			return err
-		},
+		Action: g.action(o),
 	}
 }
 
@@ -106,12 +113,12 @@ func preflightFlag(dst *bool) cli.Flag {
 // deletes, when --preflight is set. On denial it prints the same report as
 // `rbac preflight` and returns its error (exit 3) before the command sends
 // anything else.
-func (g *globals) preflight(ctx context.Context, o *common, command string, clients hook.Clients, ns string) error {
-	if !o.preflight {
+func (g *globals) preflight(ctx context.Context, o *common, enabled bool, command string, clients hook.Clients, ns string) error {
+	if !enabled {
 		return nil
 	}
 	output := o.output
-	p, err := rbac.RunPreflight(ctx, clients.Kube, g.log, rbac.PreflightOptions{Command: command, Namespace: ns})
+	p, err := rbac.RunPreflight(ctx, clients.Kube, g.log, rbac.PreflightOptions{Command: command, Namespace: ns, Retry: o.retry()})
 	var denied *rbac.DeniedError
 	if errors.As(err, &denied) {
 		if output != "json" && output != "yaml" {
@@ -161,7 +168,7 @@ func writePreflight(w io.Writer, output string, p *rbac.Preflight) error {
 		case !ch.Allowed:
 			result = "DENIED"
 		}
-		fmt.Fprintf(tw, "#   %s\t%s\t%s\t%s\n", result, ch.Verb, resourceWithGroup(ch.Group, ch.Resource), ch.Why)
+		fmt.Fprintf(tw, "#   %s\t%s\t%s\t%s\n", result, ch.Verb, hook.ResourceName(ch.Group, ch.Resource), ch.Why)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -179,17 +186,51 @@ func writePreflight(w io.Writer, output string, p *rbac.Preflight) error {
 	return bw.Flush()
 }
 
-func resourceWithGroup(group, resource string) string {
-	if group == "" {
-		return resource
+// inventoryOptions are rbac inventory's flags.
+type inventoryOptions struct {
+	common
+	all            bool
+	podNames       int
+	namespaceGiven bool
+}
+
+func (o *inventoryOptions) complete(_ *cli.Context, g *globals) { o.namespaceGiven = g.namespaceSet }
+
+// Validate checks every flag of rbac inventory without reading any
+// configuration.
+func (o *inventoryOptions) Validate() error {
+	if err := o.validate("inventory"); err != nil {
+		return err
 	}
-	return resource + "." + group
+	if o.podNames < 1 {
+		return hook.Usagef("--pod-names must be at least 1")
+	}
+	return exclusiveScope(o.namespaceGiven, o.all)
+}
+
+func (o *inventoryOptions) run(ctx context.Context, g *globals, clients hook.Clients, ns string, stdout io.Writer) error {
+	if !o.all {
+		if err := g.checkNamespace(ctx, clients, ns); err != nil {
+			return err
+		}
+	}
+	w := newInventoryWriter(stdout, o.output)
+	sum, err := rbac.Inventory(ctx, clients, g.log, rbac.InventoryOptions{Namespace: ns, AllNamespaces: o.all, PodNames: o.podNames, Retry: o.retry()}, w.row)
+	if err != nil {
+		return err
+	}
+	if err := w.finish(sum); err != nil {
+		return err
+	}
+	for _, gap := range sum.Gaps {
+		g.log.Warn(gap.String())
+	}
+	g.log.Info("inventory", "accounts", sum.Accounts, "unused", sum.Unused, "rows", sum.Rows, "roles", sum.Roles, "bindings", sum.Bindings, "gaps", len(sum.Gaps))
+	return nil
 }
 
 func inventoryCommand(g *globals) *cli.Command {
-	var output string
-	var all bool
-	var podNames int
+	o := &inventoryOptions{}
 	return &cli.Command{
 		Name:      "inventory",
 		Usage:     "every ServiceAccount, each grant that reaches it, and the Pods that run as it",
@@ -206,48 +247,12 @@ caller may not list is named in the output (and in each row it may affect), neve
 		Before: g.setup,
 		Flags: withGlobals(
 			[]cli.Flag{
-				allNamespacesFlag(&all, "every namespace"),
-				&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "table", Usage: "table, csv or json", EnvVars: env("output"), Destination: &output},
-				&cli.IntFlag{Name: "pod-names", Value: 10, Usage: "Pod and owner names shown per account (counts are always complete)", EnvVars: env("pod-names"), Destination: &podNames},
+				allNamespacesFlag(&o.all, "every namespace"),
+				&cli.IntFlag{Name: "pod-names", Value: rbac.DefaultPodNames, Usage: "Pod and owner names shown per account (counts are always complete)", EnvVars: env("pod-names"), Destination: &o.podNames},
 			},
+			o.flags("table", "csv", "json"),
 		),
-		Action: func(c *cli.Context) error {
-			if err := noArgs("inventory", c.Args().Slice()); err != nil {
-				return err
-			}
-			if err := checkOutput(output, "table", "csv", "json"); err != nil {
-				return err
-			}
-			if podNames < 1 {
-				return hook.Usagef("--pod-names must be at least 1")
-			}
-			if err := exclusiveScope(g.namespaceSet, all); err != nil {
-				return err
-			}
-			clients, ns, err := g.clients()
-			if err != nil {
-				return err
-			}
-			o := rbac.InventoryOptions{Namespace: ns, AllNamespaces: all, PodNames: podNames}
-			if !all {
-				if err := g.checkNamespace(c.Context, clients, ns); err != nil {
-					return err
-				}
-			}
-			w := newInventoryWriter(c.App.Writer, output)
-			sum, err := rbac.Inventory(c.Context, clients, g.log, o, w.row)
-			if err != nil {
-				return err
-			}
-			if err := w.finish(sum); err != nil {
-				return err
-			}
-			for _, gap := range sum.Gaps {
-				g.log.Warn(gap.String())
-			}
-			g.log.Info("inventory", "accounts", sum.Accounts, "unused", sum.Unused, "rows", sum.Rows, "roles", sum.Roles, "bindings", sum.Bindings, "gaps", len(sum.Gaps))
-			return nil
-		},
+		Action: g.action(o),
 	}
 }
 
@@ -412,10 +417,67 @@ func podSummary(r rbac.InventoryRow) string {
 	return s
 }
 
+// whoCanOptions are rbac who-can's arguments and flags.
+type whoCanOptions struct {
+	common
+	rbac.WhoCanOptions
+	verb                  string
+	resource              rbac.ResourceArg
+	name                  string
+	noConfirm, noIndirect bool
+	namespaceGiven        bool
+}
+
+func (o *whoCanOptions) complete(_ *cli.Context, g *globals) { o.namespaceGiven = g.namespaceSet }
+
+// Validate checks VERB, RESOURCE and every flag of rbac who-can without
+// reading any configuration.
+func (o *whoCanOptions) Validate() error {
+	if len(o.args) != 2 {
+		return hook.Usagef("who-can takes VERB and RESOURCE, e.g. who-can delete configmaps -n data-jobs")
+	}
+	o.verb = o.args[0]
+	if o.verb == "" || strings.ToLower(o.verb) != o.verb || strings.ContainsAny(o.verb, " /") {
+		return hook.Usagef("verb %q: want a lower-case verb such as get, list, delete, or *", o.verb)
+	}
+	res, err := rbac.ParseResource(o.args[1])
+	if err != nil {
+		return err
+	}
+	o.resource = res
+	if err := o.validateFlags(); err != nil {
+		return err
+	}
+	if o.name != "" {
+		if err := hook.ValidateObjectName("--name", o.name); err != nil {
+			return err
+		}
+	}
+	return exclusiveScope(o.namespaceGiven, o.AllNamespaces)
+}
+
+func (o *whoCanOptions) run(ctx context.Context, g *globals, clients hook.Clients, ns string, stdout io.Writer) error {
+	if o.AllNamespaces {
+		ns = ""
+	} else if err := g.checkNamespace(ctx, clients, ns); err != nil {
+		return err
+	}
+	res := o.resource.Resolve(ctx, clients.Kube.Discovery(), g.log)
+	o.Request = rbac.Request{Verb: o.verb, Group: res.Group, Resource: res.Resource, Subresource: res.Subresource, Name: o.name, Namespace: ns}
+	o.ClusterScoped = !res.Namespaced
+	o.Confirm, o.Indirect = !o.noConfirm, !o.noIndirect
+	o.Retry = o.retry()
+	result, err := rbac.WhoCan(ctx, clients, g.log, o.WhoCanOptions)
+	if result != nil {
+		if werr := writeWhoCan(stdout, o.output, result); werr != nil && err == nil {
+			err = werr
+		}
+	}
+	return err
+}
+
 func whoCanCommand(g *globals) *cli.Command {
-	var o rbac.WhoCanOptions
-	var output, name string
-	var noConfirm, noIndirect bool
+	o := &whoCanOptions{}
 	return &cli.Command{
 		Name:      "who-can",
 		Usage:     "every ServiceAccount, user and group that may VERB RESOURCE, each answer checked by the API server",
@@ -436,58 +498,15 @@ whose ServiceAccount can, bind or escalate roles, or impersonate users, groups o
 		Flags: withGlobals(
 			[]cli.Flag{
 				allNamespacesFlag(&o.AllNamespaces, "every namespace: cluster-wide answers, then each namespace whose RoleBindings add to them"),
-				&cli.StringFlag{Name: "name", Usage: "ask about this one object (a resourceNames rule then counts only if it names it)", EnvVars: env("name"), Destination: &name},
-				&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "table", Usage: "table or json", EnvVars: env("output"), Destination: &output},
-				&cli.BoolFlag{Name: "no-confirm", Usage: "do not ask the API server to confirm each answer", EnvVars: env("no-confirm"), Destination: &noConfirm},
-				&cli.BoolFlag{Name: "no-indirect", Usage: "leave out who may reach it through Pods, role bindings or impersonation", EnvVars: env("no-indirect"), Destination: &noIndirect},
+				&cli.StringFlag{Name: "name", Usage: "ask about this one object (a resourceNames rule then counts only if it names it)", EnvVars: env("name"), Destination: &o.name},
+				&cli.BoolFlag{Name: "no-confirm", Usage: "do not ask the API server to confirm each answer", EnvVars: env("no-confirm"), Destination: &o.noConfirm},
+				&cli.BoolFlag{Name: "no-indirect", Usage: "leave out who may reach it through Pods, role bindings or impersonation", EnvVars: env("no-indirect"), Destination: &o.noIndirect},
 				&cli.BoolFlag{Name: "probe-accounts", Usage: "also ask the API server about every ServiceAccount in scope the bindings give nothing (finds webhook grants)", EnvVars: env("probe-accounts"), Destination: &o.ProbeAccounts},
 				&cli.StringFlag{Name: "own-pods", Value: rbac.DefaultOwnPods, Usage: "label selector of sparkcm-hook's own Pods; other Pods holding a grant are flagged as sharing it", EnvVars: env("own-pods"), Destination: &o.OwnPods},
 			},
+			o.flags("table", "json"),
 		),
-		Action: func(c *cli.Context) error {
-			if c.NArg() != 2 {
-				return hook.Usagef("who-can takes VERB and RESOURCE, e.g. who-can delete configmaps -n data-jobs")
-			}
-			verb := c.Args().Get(0)
-			if verb == "" || strings.ToLower(verb) != verb || strings.ContainsAny(verb, " /") {
-				return hook.Usagef("verb %q: want a lower-case verb such as get, list, delete, or *", verb)
-			}
-			res, err := rbac.ParseResource(c.Args().Get(1))
-			if err != nil {
-				return err
-			}
-			if err := checkOutput(output, "table", "json"); err != nil {
-				return err
-			}
-			if name != "" {
-				if err := hook.ValidateObjectName("--name", name); err != nil {
-					return err
-				}
-			}
-			if err := exclusiveScope(g.namespaceSet, o.AllNamespaces); err != nil {
-				return err
-			}
-			clients, ns, err := g.clients()
-			if err != nil {
-				return err
-			}
-			if o.AllNamespaces {
-				ns = ""
-			} else if err := g.checkNamespace(c.Context, clients, ns); err != nil {
-				return err
-			}
-			res = res.Resolve(c.Context, clients.Kube.Discovery(), g.log)
-			o.Request = rbac.Request{Verb: verb, Group: res.Group, Resource: res.Resource, Subresource: res.Subresource, Name: name, Namespace: ns}
-			o.ClusterScoped = !res.Namespaced
-			o.Confirm, o.Indirect = !noConfirm, !noIndirect
-			result, err := rbac.WhoCan(c.Context, clients, g.log, o)
-			if result != nil {
-				if werr := writeWhoCan(c.App.Writer, output, result); werr != nil && err == nil {
-					err = werr
-				}
-			}
-			return err
-		},
+		Action: g.action(o),
 	}
 }
 
@@ -577,54 +596,4 @@ func confirmed(row rbac.WhoCanRow) string {
 	default:
 		return "yes"
 	}
-}
-
-// interspersed moves who-can's flags ahead of VERB and RESOURCE, and
-// check's ahead of its paths, so that "rbac who-can delete configmaps -n
-// data-jobs" works as in kubectl and "check dags/ -o json" as in linters:
-// urfave/cli stops reading flags at the first argument.
-func interspersed(args []string) []string {
-	at := -1
-	var cmd *cli.Command
-	for i := 1; i < len(args); i++ {
-		if i+1 < len(args) && args[i] == "rbac" && args[i+1] == "who-can" {
-			at, cmd = i+2, whoCanCommand(&globals{})
-			break
-		}
-		if args[i] == "check" {
-			at, cmd = i+1, checkCommand(&globals{})
-			break
-		}
-	}
-	if at < 0 {
-		return args
-	}
-	boolFlag := map[string]bool{"help": true, "h": true}
-	for _, f := range cmd.Flags {
-		if _, ok := f.(*cli.BoolFlag); ok {
-			for _, n := range f.Names() {
-				boolFlag[n] = true
-			}
-		}
-	}
-	var flags, positional []string
-	for i := at; i < len(args); i++ {
-		a := args[i]
-		switch {
-		case a == "--":
-			positional = append(positional, args[i+1:]...)
-			i = len(args)
-		case strings.HasPrefix(a, "-") && len(a) > 1:
-			flags = append(flags, a)
-			name := strings.TrimLeft(a, "-")
-			if !strings.Contains(name, "=") && !boolFlag[name] && i+1 < len(args) {
-				i++
-				flags = append(flags, args[i])
-			}
-		default:
-			positional = append(positional, a)
-		}
-	}
-	out := append(append(append([]string{}, args[:at]...), flags...), positional...)
-	return out
 }

@@ -24,6 +24,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
+	"github.com/sparkcm-hook/sparkcm-hook/internal/exitcode"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/sparkfixture"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/testbed"
 )
@@ -112,7 +113,7 @@ func TestPreflightPrintsARoleThatGrantsExactlyTheMissingVerbs(t *testing.T) {
 	kc := accountKubeconfig(t, ns, "partial", held)
 
 	r := runCLI(t, "rbac", "preflight", "--kubeconfig", kc, "--for", "cleanup")
-	if r.code != exitForbidden {
+	if r.code != exitcode.Forbidden {
 		t.Fatalf("exit %d, want 3\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 	assertOneLine(t, r)
@@ -186,7 +187,7 @@ func TestCleanupWithPreflightStopsBeforeDeletingAnything(t *testing.T) {
 	}
 	kc := accountKubeconfig(t, ns, "no-events", rules...)
 	r := runCLI(t, "cleanup", "--kubeconfig", kc, "--spark-app", app.Name, "--preflight")
-	if r.code != exitForbidden || !reportLine(r.stdout, "DENIED", "create", "events") || !strings.Contains(r.stdout, "kind: Role") {
+	if r.code != exitcode.Forbidden || !reportLine(r.stdout, "DENIED", "create", "events") || !strings.Contains(r.stdout, "kind: Role") {
 		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 	assertOneLine(t, r)
@@ -210,7 +211,7 @@ func TestSweepAndWatchAcceptPreflight(t *testing.T) {
 		{"watch", "--kubeconfig", kc, "--pod", app.DriverPod, "--preflight", "-o", "json"},
 	} {
 		r := runCLI(t, args...)
-		if r.code != exitForbidden {
+		if r.code != exitcode.Forbidden {
 			t.Fatalf("%v: exit %d\n%s\n%s", args, r.code, r.stdout, r.stderr)
 		}
 		assertOneLine(t, r)
@@ -254,7 +255,7 @@ func TestPreflightNamesTheApacheVerbsWhenItsCRDIsInstalled(t *testing.T) {
 	}
 	kubeflowOnly := grant("kubeflow-only", hook.RoleRules())
 	r := runCLI(t, "rbac", "preflight", "--kubeconfig", kubeflowOnly, "--for", "sweep")
-	if r.code != exitForbidden {
+	if r.code != exitcode.Forbidden {
 		t.Fatalf("the Role without the Apache verbs: exit %d, want 3\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 	for _, verb := range []string{"get", "list"} {
@@ -263,7 +264,7 @@ func TestPreflightNamesTheApacheVerbsWhenItsCRDIsInstalled(t *testing.T) {
 		}
 	}
 	role, _ := manifest(t, r.stdout)
-	if ok, _ := validation.Covers(role.Rules, hook.RulesFor(func(a hook.Access) bool { return a.WhenServed && slices.Contains(a.Commands, hook.CommandSweep) }, hook.Permissions)); !ok {
+	if ok, _ := validation.Covers(role.Rules, hook.RulesFor(func(a hook.Access) bool { return a.WhenServed && slices.Contains(a.Commands, hook.CommandSweep) }, hook.Permissions())); !ok {
 		t.Errorf("the printed Role %v does not grant the Apache verbs sweep needs", role.Rules)
 	}
 	withApache := grant("with-apache", append(hook.RoleRules(), hook.WhenServedRules()...))
@@ -369,7 +370,7 @@ func TestInventoryCLINamesWhatItCouldNotReadAndExitsThreeOnlyWhenNothingCouldBe(
 	}
 	nothing := accountKubeconfig(t, ns, "blind")
 	r = runCLI(t, "rbac", "inventory", "--kubeconfig", nothing)
-	if r.code != exitForbidden || !strings.Contains(r.stderr, "could not read anything") {
+	if r.code != exitcode.Forbidden || !strings.Contains(r.stderr, "could not read anything") {
 		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 	assertOneLine(t, r)
@@ -418,7 +419,7 @@ func TestWhoCanCLITakesFlagsAfterItsArgumentsAndRejectsBadInput(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			r := runCLI(t, args...)
-			if r.code != exitUsage {
+			if r.code != exitcode.Usage {
 				t.Fatalf("exit %d, want 2: %s", r.code, r.stderr)
 			}
 			assertOneLine(t, r)
@@ -454,7 +455,7 @@ func TestPreflightForSweepAllNamespacesChecksListNamespaces(t *testing.T) {
 	// Bound by a Role in one namespace only, without list namespaces.
 	kc := accountKubeconfig(t, ns, "role-only", sweepRules...)
 	r := runCLI(t, "rbac", "preflight", "--kubeconfig", kc, "--for", "sweep", "-A")
-	if r.code != exitForbidden || !reportLine(r.stdout, "DENIED", "list", "namespaces") {
+	if r.code != exitcode.Forbidden || !reportLine(r.stdout, "DENIED", "list", "namespaces") {
 		t.Fatalf("Role-only account: exit %d, want 3 and list namespaces DENIED\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 	assertOneLine(t, r)
@@ -507,18 +508,18 @@ func TestReportRunsWithSweepsReadsAlone(t *testing.T) {
 	newApp(t, ns, sparkfixture.Spec{})
 	readRules := hook.RulesFor(func(a hook.Access) bool { return !a.Optional }, hook.PermissionsFor(hook.CommandReport))
 	kc := accountKubeconfig(t, ns, "reader", readRules...)
-	if r := runCLI(t, "rbac", "preflight", "--kubeconfig", kc, "--for", "report"); r.code != exitOK {
+	if r := runCLI(t, "rbac", "preflight", "--kubeconfig", kc, "--for", "report"); r.code != exitcode.OK {
 		t.Fatalf("preflight --for report: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 	r := runCLI(t, "report", "--kubeconfig", kc, "--preflight", "--sizes", "-o", "json")
-	if r.code != exitOK {
+	if r.code != exitcode.OK {
 		t.Fatalf("report with sweep's reads: exit %d\n%s", r.code, r.stderr)
 	}
 	var rep hook.ReportResult
 	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || rep.Total.WouldDelete == 0 {
 		t.Fatalf("report %+v (%v)", rep.Total, err)
 	}
-	if r := runCLI(t, "rbac", "preflight", "--kubeconfig", kc, "--for", "sweep"); r.code != exitForbidden {
+	if r := runCLI(t, "rbac", "preflight", "--kubeconfig", kc, "--for", "sweep"); r.code != exitcode.Forbidden {
 		t.Fatalf("preflight --for sweep with reads only: exit %d, want 3", r.code)
 	}
 }
@@ -548,7 +549,7 @@ func TestReportAllNamespacesWithSizesGoesNamespaceByNamespaceWhereClusterWideIsR
 	}
 	t.Cleanup(func() { _ = kube.RbacV1().ClusterRoleBindings().Delete(ctx, name, metav1.DeleteOptions{}) })
 	r := runCLI(t, "report", "--kubeconfig", kc, "-A", "--sizes", "-o", "json")
-	if r.code != exitOK {
+	if r.code != exitcode.OK {
 		t.Fatalf("report -A --sizes: exit %d\n%s", r.code, r.stderr)
 	}
 	var rep hook.ReportResult

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,20 +17,20 @@ import (
 // reportFormats are report's -o values; the first is the default.
 var reportFormats = []string{"text", "json", "yaml", "markdown"}
 
-// reportOptions are report's flags.
+// reportOptions are report's flags: the common ones and the library's.
 type reportOptions struct {
+	common
 	hook.ReportOptions
-	output         string
 	exclude        cli.StringSlice
 	orphanSet      bool
 	namespaceGiven bool
+	namespaces     []string
 	preflight      bool
 	notifyWebhook  string
 }
 
 func reportCommand(g *globals) *cli.Command {
 	o := &reportOptions{}
-	var c common // --timeout and --retry-budget, as every command has them
 	return &cli.Command{
 		Name:      "report",
 		Usage:     "the backlog at a glance: leftover Spark ConfigMaps, why each is there, and what sweep would do (read-only)",
@@ -65,37 +66,28 @@ and yaml hold every count.
 			&cli.DurationFlag{Name: "orphan-older-than", Value: hook.DefaultOrphanOlderThan, Usage: "sweep's --orphan-older-than; never shorter than --older-than", EnvVars: env("orphan-older-than"), Destination: &o.OrphanOlderThan},
 			&cli.BoolFlag{Name: "sizes", Usage: "add each map's bytes: list the ConfigMaps once more in full, page by page", EnvVars: env("sizes"), Destination: &o.Sizes},
 			&cli.IntFlag{Name: "top", Value: hook.DefaultTopApps, Usage: "how many applications to name, those with the most maps first", EnvVars: env("top"), Destination: &o.TopApps},
-			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: reportFormats[0], Usage: "report format on stdout: " + strings.Join(reportFormats, ", "), EnvVars: env("output"), Destination: &o.output},
-			&cli.DurationFlag{Name: "timeout", Usage: "give up after this long in total, waiting and retries included (0: no limit)", EnvVars: env("timeout"), Destination: &c.timeout},
-			&cli.DurationFlag{Name: "retry-budget", Value: hook.DefaultRetryPolicy.Budget, Usage: "how long each API call may be retried on transient failures", EnvVars: env("retry-budget"), Destination: &c.retryBudget},
 			&cli.StringFlag{Name: "notify-webhook", Usage: "POST the report as JSON to this http(s) URL (retried briefly; a failure is logged and never fails the report)", EnvVars: env("notify-webhook"), Destination: &o.notifyWebhook},
 			preflightFlag(&o.preflight),
-		}),
-		Action: func(ctx *cli.Context) error {
-			if err := o.validate(ctx, g, &c); err != nil {
-				return err
-			}
-			return o.run(ctx, g, &c)
-		},
+		}, o.flags(reportFormats...)),
+		Action: g.action(o),
 	}
 }
 
-// validate checks every flag of report without reading any configuration.
-func (o *reportOptions) validate(c *cli.Context, g *globals, cm *common) error {
-	if err := noArgs("report", c.Args().Slice()); err != nil {
-		return err
-	}
-	if err := checkOutput(o.output, reportFormats...); err != nil {
-		return err
-	}
+func (o *reportOptions) complete(c *cli.Context, g *globals) {
 	o.orphanSet = c.IsSet("orphan-older-than")
+	if !o.orphanSet {
+		o.OrphanOlderThan = 0 // the library's default, as sweep's
+	}
 	o.namespaceGiven = g.namespaceSet
+	o.namespaces = g.namespaces
 	o.ExcludeNamespaces = distinct(o.exclude.Value())
-	switch {
-	case cm.timeout < 0:
-		return hook.Usagef("--timeout must not be negative")
-	case cm.retryBudget <= 0:
-		return hook.Usagef("--retry-budget must be positive")
+	o.Retry = o.retry()
+}
+
+// Validate checks every flag of report without reading any configuration.
+func (o *reportOptions) Validate() error {
+	if err := o.validate("report"); err != nil {
+		return err
 	}
 	if err := validateAges(o.OlderThan, o.OrphanOlderThan, o.orphanSet); err != nil {
 		return err
@@ -103,41 +95,30 @@ func (o *reportOptions) validate(c *cli.Context, g *globals, cm *common) error {
 	if o.TopApps < 1 {
 		return hook.Usagef("--top must be at least 1")
 	}
-	if !o.orphanSet {
-		o.OrphanOlderThan = 0 // the library's default, as sweep's
-	}
 	return validateScope(o.namespaceGiven, o.AllNamespaces, o.ExcludeNamespaces, o.notifyWebhook)
 }
 
-func (o *reportOptions) run(c *cli.Context, g *globals, cm *common) error {
-	ctx, cancel := withTimeout(c.Context, cm.timeout)
-	defer cancel()
-	clients, ns, err := g.clients()
-	if err != nil {
-		return err
-	}
-	o.Retry = hook.RetryPolicy{Budget: cm.retryBudget}
+func (o *reportOptions) run(ctx context.Context, g *globals, clients hook.Clients, ns string, stdout io.Writer) error {
 	switch {
-	case len(g.namespaces) > 1:
-		for _, n := range g.namespaces {
+	case len(o.namespaces) > 1:
+		for _, n := range o.namespaces {
 			if err := g.checkNamespace(ctx, clients, n); err != nil {
 				return err
 			}
 		}
-		o.Namespaces = g.namespaces
+		o.Namespaces = o.namespaces
 	case !o.AllNamespaces:
 		if err := g.checkNamespace(ctx, clients, ns); err != nil {
 			return err
 		}
 		o.Namespace = ns
 	}
-	cm.preflight, cm.output = o.preflight, o.output
-	if err := g.preflight(ctx, cm, hook.CommandReport, clients, o.Namespace); err != nil {
+	if err := g.preflight(ctx, &o.common, o.preflight, hook.CommandReport, clients, o.Namespace); err != nil {
 		return err
 	}
 	r, err := hook.Report(ctx, clients, g.log, o.ReportOptions)
 	if r != nil {
-		if werr := writeReport(c.App.Writer, o.output, r); werr != nil && err == nil {
+		if werr := writeReport(stdout, o.output, r); werr != nil && err == nil {
 			err = werr
 		}
 		if o.notifyWebhook != "" && err == nil {

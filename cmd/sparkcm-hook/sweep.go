@@ -16,7 +16,7 @@ import (
 
 // sweepOptions are sweep's flags: the common ones and the library's.
 type sweepOptions struct {
-	common
+	deleting
 	hook.SweepOptions
 	olderThanSet   bool // --older-than has no default: it must be given
 	orphanSet      bool // --orphan-older-than was given; else the library's default
@@ -82,7 +82,7 @@ func validateScope(namespaceGiven, all bool, exclude []string, webhook string) e
 }
 
 func (o *sweepOptions) complete(c *cli.Context, g *globals) {
-	o.take(c, &o.DryRun, &o.Concurrency, &o.Retry)
+	o.take(&o.DryRun, &o.Concurrency, &o.Retry)
 	o.olderThanSet = c.IsSet("older-than")
 	o.orphanSet = c.IsSet("orphan-older-than")
 	if !o.orphanSet {
@@ -93,35 +93,37 @@ func (o *sweepOptions) complete(c *cli.Context, g *globals) {
 	o.ExcludeNamespaces = distinct(o.exclude.Value())
 }
 
-func (o *sweepOptions) run(ctx context.Context, g *globals, clients hook.Clients, ns string) (*hook.Result, error) {
+func (o *sweepOptions) run(ctx context.Context, g *globals, clients hook.Clients, ns string, stdout io.Writer) error {
 	switch {
 	case len(o.namespaces) > 1:
 		for _, n := range o.namespaces {
 			if err := g.checkNamespace(ctx, clients, n); err != nil {
-				return nil, err
+				return err
 			}
 		}
 		o.Namespaces = o.namespaces
 	case !o.AllNamespaces:
 		if err := g.checkNamespace(ctx, clients, ns); err != nil {
-			return nil, err
+			return err
 		}
 		o.Namespace = ns
 	}
-	if err := g.preflight(ctx, &o.common, hook.CommandSweep, clients, o.Namespace); err != nil {
-		return nil, err
+	if err := g.preflight(ctx, &o.common, o.preflight, hook.CommandSweep, clients, o.Namespace); err != nil {
+		return err
 	}
-	p := newProgress(g.stderr)
-	o.Progress = p.update
-	// Every entry goes to the printer as it is decided: the ledger of a
-	// sweep of any size streams, and the sweep holds only counts.
-	o.Record, o.streamed = o.out.record, true
-	res, err := hook.Sweep(ctx, clients, g.log, o.SweepOptions)
-	p.finish()
-	if o.notifyWebhook != "" && res != nil {
-		notifyWebhook(ctx, g, o.notifyWebhook, res.Summary(), "sweep")
-	}
-	return res, err
+	return o.ledger(stdout, g.log, func() (*hook.Result, error) {
+		p := newProgress(g.stderr)
+		o.Progress = p.update
+		// Every entry goes to the printer as it is decided: the ledger of a
+		// sweep of any size streams, and the sweep holds only counts.
+		o.Record, o.streamed = o.out.record, true
+		res, err := hook.Sweep(ctx, clients, g.log, o.SweepOptions)
+		p.finish()
+		if o.notifyWebhook != "" && res != nil {
+			notifyWebhook(ctx, g, o.notifyWebhook, res.Summary(), "sweep")
+		}
+		return res, err
+	})
 }
 
 func sweepCommand(g *globals) *cli.Command {
@@ -236,7 +238,7 @@ func validateWebhook(url string) error {
 func notifyWebhook(ctx context.Context, g *globals, url string, body any, what string) {
 	nctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
-	if err := hook.Notify(nctx, g.log, hook.DefaultNotifyPolicy, url, body); err != nil {
+	if err := hook.Notify(nctx, g.log, hook.DefaultNotifyPolicy(), url, body); err != nil {
 		g.log.Warn("could not notify the webhook (the "+what+" itself is unaffected)", "err", err)
 		return
 	}

@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -21,6 +23,7 @@ import (
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
 	"github.com/sparkcm-hook/sparkcm-hook/hook/rbac"
+	"github.com/sparkcm-hook/sparkcm-hook/internal/exitcode"
 )
 
 // These tests need no cluster and run under -short: flags, validation and
@@ -164,8 +167,8 @@ func TestBadInputIsOneLineExitTwoAndAsksNoAPIServer(t *testing.T) {
 			}
 			before := srv.requests.Load()
 			r := runCLI(t, tc.args...)
-			if r.code != exitUsage {
-				t.Fatalf("exit %d, want %d; stderr %q", r.code, exitUsage, r.stderr)
+			if r.code != exitcode.Usage {
+				t.Fatalf("exit %d, want %d; stderr %q", r.code, exitcode.Usage, r.stderr)
 			}
 			assertOneLine(t, r)
 			if !strings.Contains(r.stderr, tc.want) {
@@ -210,7 +213,7 @@ func TestNamespaceFlagIsUsedWhereverItIsGiven(t *testing.T) {
 			paths = nil
 			mu.Unlock()
 			r := runCLI(t, tc.args...)
-			if r.code != exitForbidden {
+			if r.code != exitcode.Forbidden {
 				t.Fatalf("exit %d: %s", r.code, r.stderr)
 			}
 			mu.Lock()
@@ -234,19 +237,19 @@ func TestExitCodeFollowsTheErrorTypeNeverItsMessage(t *testing.T) {
 		err  error
 		want int
 	}{
-		{"no error", nil, exitOK},
-		{"usage", hook.Usagef("bad target"), exitUsage},
-		{"wrapped usage", fmt.Errorf("cleanup: %w", hook.Usagef("bad target")), exitUsage},
-		{"forbidden", &hook.ForbiddenError{Verb: "delete", Resource: "configmaps", Err: apierrors.NewForbidden(gr, "x", errors.New("no"))}, exitForbidden},
-		{"still running", fmt.Errorf("%w (use --wait)", &hook.StillRunningError{App: "etl", State: "RUNNING"}), exitRunning},
-		{"partial failure", &hook.PartialFailureError{Failed: 2}, exitFailed},
-		{"who-can disagrees with the API server", fmt.Errorf("who-can: %w", &rbac.DisagreementError{Disagreements: 1}), exitDisagrees},
-		{"urfave/cli's own exit error", cli.Exit("No help topic for 'x'", 3), exitUsage},
+		{"no error", nil, exitcode.OK},
+		{"usage", hook.Usagef("bad target"), exitcode.Usage},
+		{"wrapped usage", fmt.Errorf("cleanup: %w", hook.Usagef("bad target")), exitcode.Usage},
+		{"forbidden", &hook.ForbiddenError{Verb: "delete", Resource: "configmaps", Err: apierrors.NewForbidden(gr, "x", errors.New("no"))}, exitcode.Forbidden},
+		{"still running", fmt.Errorf("%w (use --wait)", &hook.StillRunningError{App: "etl", State: "RUNNING"}), exitcode.Running},
+		{"partial failure", &hook.PartialFailureError{Failed: 2}, exitcode.Failed},
+		{"who-can disagrees with the API server", fmt.Errorf("who-can: %w", &rbac.DisagreementError{Disagreements: 1}), exitcode.Disagrees},
+		{"urfave/cli's own exit error", cli.Exit("No help topic for 'x'", 3), exitcode.Usage},
 		// Messages that look like usage or config errors do not make one.
-		{"server says invalid value", apierrors.NewBadRequest(`invalid value "x" for field y`), exitFailed},
-		{"plain error mentioning a flag", errors.New("flag provided but not defined: -x"), exitFailed},
-		{"plain error mentioning a context", errors.New(`context "nope" not found`), exitFailed},
-		{"deadline", context.DeadlineExceeded, exitFailed},
+		{"server says invalid value", apierrors.NewBadRequest(`invalid value "x" for field y`), exitcode.Failed},
+		{"plain error mentioning a flag", errors.New("flag provided but not defined: -x"), exitcode.Failed},
+		{"plain error mentioning a context", errors.New(`context "nope" not found`), exitcode.Failed},
+		{"deadline", context.DeadlineExceeded, exitcode.Failed},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -261,7 +264,7 @@ func TestCLIExitsOneWhenTheAPIServerStaysUnreachable(t *testing.T) {
 	// Nothing listens there: connection refused, a transient failure.
 	kc := kubeconfig(t, &rest.Config{Host: "https://127.0.0.1:1"}, "default")
 	r := runCLI(t, "cleanup", "--kubeconfig", kc, "--spark-app", "x", "--timeout", "1s")
-	if r.code != exitFailed {
+	if r.code != exitcode.Failed {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
 	assertOneLine(t, r)
@@ -271,9 +274,14 @@ func TestCLIExitsOneWhenTheAPIServerStaysUnreachable(t *testing.T) {
 // allows each call: against a server that never answers, each command ends
 // by its own --timeout, long before the test's own limit.
 func TestTimeoutBoundsTheWholeRunInEveryCommand(t *testing.T) {
-	srv := newAPIServer(t, func(_ http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
+	srv := newAPIServer(t, func(_ http.ResponseWriter, r *http.Request) {
+		// Read the body first: net/http notices the client has gone (and
+		// ends r's context) only once it has (access reviews are POSTs).
+		_, _ = io.Copy(io.Discard, r.Body)
+		<-r.Context().Done()
+	})
 	kc := kubeconfig(t, &rest.Config{Host: srv.url}, "jobs")
-	bound := []string{"--kubeconfig", kc, "--timeout", "500ms", "--retry-budget", "1h"}
+	bound := []string{"--kubeconfig", kc, "--timeout", "250ms", "--retry-budget", "1h"}
 	for name, args := range map[string][]string{
 		"cleanup": append([]string{"cleanup", "--spark-app", "etl"}, bound...),
 		"sweep":   append([]string{"sweep", "--older-than", "1h"}, bound...),
@@ -282,6 +290,12 @@ func TestTimeoutBoundsTheWholeRunInEveryCommand(t *testing.T) {
 		// Stopped before its informers started: a failure, not the end
 		// of a run.
 		"controller": append([]string{"controller"}, bound...),
+		"adopt":      append([]string{"adopt"}, bound...),
+		// rbac's commands run through the same options as every other.
+		"rbac preflight": append([]string{"rbac", "preflight"}, bound...),
+		"rbac inventory": append([]string{"rbac", "inventory"}, bound...),
+		"rbac who-can":   append([]string{"rbac", "who-can", "delete", "configmaps"}, bound...),
+		"check --live":   append([]string{"check", "--live"}, bound...),
 	} {
 		t.Run(name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -291,8 +305,77 @@ func TestTimeoutBoundsTheWholeRunInEveryCommand(t *testing.T) {
 			if ctx.Err() != nil {
 				t.Fatalf("ran until the test's own limit: --timeout did not end it (exit %d: %s)", code, errOut.String())
 			}
-			if code != exitFailed && code != exitRunning {
-				t.Fatalf("exit %d, want %d or %d: %s", code, exitFailed, exitRunning, errOut.String())
+			if code != exitcode.Failed && code != exitcode.Running {
+				t.Fatalf("exit %d, want %d or %d: %s", code, exitcode.Failed, exitcode.Running, errOut.String())
+			}
+		})
+	}
+}
+
+// --retry-budget bounds each API call's retries in every command: against a
+// server that answers every request 503 (transient, so retried), each
+// command without --timeout gives up once its budget is spent and exits 1,
+// long before the test's own limit.
+func TestRetryBudgetBoundsEachCallInEveryCommand(t *testing.T) {
+	srv := newAPIServer(t, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = fmt.Fprint(w, `{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"ServiceUnavailable","code":503}`)
+	})
+	kc := kubeconfig(t, &rest.Config{Host: srv.url}, "jobs")
+	budget := []string{"--kubeconfig", kc, "--retry-budget", "100ms"}
+	for name, args := range map[string][]string{
+		"cleanup":        append([]string{"cleanup", "--spark-app", "etl"}, budget...),
+		"sweep":          append([]string{"sweep", "--older-than", "1h"}, budget...),
+		"report":         append([]string{"report"}, budget...),
+		"adopt":          append([]string{"adopt"}, budget...),
+		"rbac preflight": append([]string{"rbac", "preflight"}, budget...),
+		"rbac inventory": append([]string{"rbac", "inventory"}, budget...),
+		"rbac who-can":   append([]string{"rbac", "who-can", "delete", "configmaps"}, budget...),
+		"check --live":   append([]string{"check", "--live"}, budget...),
+	} {
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			var out, errOut strings.Builder
+			code := RunContext(ctx, append([]string{"sparkcm-hook"}, args...), strings.NewReader(""), &out, &errOut)
+			if ctx.Err() != nil {
+				t.Fatalf("ran until the test's own limit: --retry-budget did not end it (exit %d: %s)", code, errOut.String())
+			}
+			if code != exitcode.Failed {
+				t.Fatalf("exit %d, want %d: %s", code, exitcode.Failed, errOut.String())
+			}
+		})
+	}
+}
+
+// Flags after a command's arguments are read as if they came before them,
+// by the command's own flag set: -o, -n and --help after who-can's VERB
+// RESOURCE, and a flag the command does not take is refused there as
+// anywhere.
+func TestFlagsAfterTheArgumentsMeanWhatTheyMeanBefore(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "missing")
+	for _, tc := range []struct {
+		name     string
+		args     []string
+		wantCode int
+		stream   func(r run) string
+		want     string
+	}{
+		{"a value flag", []string{"rbac", "who-can", "delete", "configmaps", "-o", "xml"}, exitcode.Usage, func(r run) string { return r.stderr }, `-o "xml": want one of table|json`},
+		{"a value flag with =", []string{"rbac", "who-can", "delete", "configmaps", "--output=xml"}, exitcode.Usage, func(r run) string { return r.stderr }, `-o "xml"`},
+		{"a bool flag", []string{"rbac", "who-can", "delete", "configmaps", "-n", "jobs", "-A"}, exitcode.Usage, func(r run) string { return r.stderr }, "give -n NAMESPACE or -A, not both"},
+		{"a global flag", []string{"rbac", "who-can", "delete", "configmaps", "--kubeconfig", missing}, exitcode.Usage, func(r run) string { return r.stderr }, "kubeconfig " + missing},
+		{"an unknown flag", []string{"rbac", "who-can", "delete", "configmaps", "--bogus"}, exitcode.Usage, func(r run) string { return r.stderr }, "flag provided but not defined: --bogus (see sparkcm-hook rbac who-can --help)"},
+		{"a flag without its value", []string{"rbac", "who-can", "delete", "configmaps", "--name"}, exitcode.Usage, func(r run) string { return r.stderr }, "flag needs an argument: --name"},
+		{"a malformed value", []string{"rbac", "who-can", "delete", "configmaps", "--timeout", "soon"}, exitcode.Usage, func(r run) string { return r.stderr }, `invalid value "soon" for flag --timeout`},
+		{"--help", []string{"rbac", "who-can", "delete", "configmaps", "--help"}, exitcode.OK, func(r run) string { return r.stdout }, "sparkcm-hook rbac who-can VERB RESOURCE"},
+		{"after --, an argument", []string{"check", t.TempDir(), "--", "-o"}, exitcode.Usage, func(r run) string { return r.stderr }, "-o: no such file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := runCLI(t, tc.args...)
+			if r.code != tc.wantCode || !strings.Contains(tc.stream(r), tc.want) {
+				t.Fatalf("exit %d (want %d); want %q in\nstdout: %s\nstderr: %s", r.code, tc.wantCode, tc.want, r.stdout, r.stderr)
 			}
 		})
 	}
@@ -320,12 +403,12 @@ func TestAsKubectlPluginHelpAndErrorsSayKubectlSparkcm(t *testing.T) {
 		stream   func(r run) string
 		want     string
 	}{
-		{"help", []string{"--help"}, exitOK, func(r run) string { return r.stdout }, "kubectl sparkcm [global options] command"},
-		{"a command's usage line", []string{"sweep", "--help"}, exitOK, func(r run) string { return r.stdout }, "kubectl sparkcm sweep (-n NAMESPACE[,NAMESPACE...] | -A"},
-		{"a subcommand's usage line", []string{"rbac", "preflight", "--help"}, exitOK, func(r run) string { return r.stdout }, "kubectl sparkcm rbac preflight (-n"},
-		{"an unknown command", []string{"bogus"}, exitUsage, func(r run) string { return r.stderr }, "(see kubectl sparkcm --help)"},
-		{"an unknown flag", []string{"sweep", "--bogus"}, exitUsage, func(r run) string { return r.stderr }, "(see kubectl sparkcm sweep --help)"},
-		{"the version", []string{"version"}, exitOK, func(r run) string { return r.stdout }, "kubectl sparkcm " + version + " "},
+		{"help", []string{"--help"}, exitcode.OK, func(r run) string { return r.stdout }, "kubectl sparkcm [global options] command"},
+		{"a command's usage line", []string{"sweep", "--help"}, exitcode.OK, func(r run) string { return r.stdout }, "kubectl sparkcm sweep (-n NAMESPACE[,NAMESPACE...] | -A"},
+		{"a subcommand's usage line", []string{"rbac", "preflight", "--help"}, exitcode.OK, func(r run) string { return r.stdout }, "kubectl sparkcm rbac preflight (-n"},
+		{"an unknown command", []string{"bogus"}, exitcode.Usage, func(r run) string { return r.stderr }, "(see kubectl sparkcm --help)"},
+		{"an unknown flag", []string{"sweep", "--bogus"}, exitcode.Usage, func(r run) string { return r.stderr }, "(see kubectl sparkcm sweep --help)"},
+		{"the version", []string{"version"}, exitcode.OK, func(r run) string { return r.stdout }, "kubectl sparkcm " + version + " "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errOut bytes.Buffer
@@ -428,7 +511,7 @@ func TestSweepSweepsEveryNamespaceGivenAndNoneExcluded(t *testing.T) {
 			requests = nil
 			mu.Unlock()
 			r := runCLI(t, append(tc.args, "--kubeconfig", kc, "--older-than", "1h", "-o", "json")...)
-			if r.code != exitOK {
+			if r.code != exitcode.OK {
 				t.Fatalf("exit %d: %s", r.code, r.stderr)
 			}
 			mu.Lock()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"os"
 
 	"github.com/urfave/cli/v2"
@@ -12,7 +13,7 @@ import (
 
 // watchOptions are watch's flags: the common ones and the library's.
 type watchOptions struct {
-	common
+	deleting
 	hook.WatchOptions
 }
 
@@ -32,20 +33,20 @@ func (o *watchOptions) Validate() error {
 	return hook.ValidateObjectName("driver Pod name", o.Pod)
 }
 
-func (o *watchOptions) complete(c *cli.Context, g *globals) {
-	o.take(c, &o.DryRun, &o.Concurrency, &o.Retry)
+func (o *watchOptions) complete(_ *cli.Context, g *globals) {
+	o.take(&o.DryRun, &o.Concurrency, &o.Retry)
 	if g.namespace == "" {
 		// The downward API's namespace, as the sidecar manifest sets it.
 		g.namespace = os.Getenv("POD_NAMESPACE")
 	}
 }
 
-func (o *watchOptions) run(ctx context.Context, g *globals, clients hook.Clients, ns string) (*hook.Result, error) {
+func (o *watchOptions) run(ctx context.Context, g *globals, clients hook.Clients, ns string, stdout io.Writer) error {
 	o.Namespace = ns
-	if err := g.preflight(ctx, &o.common, hook.CommandWatch, clients, ns); err != nil {
-		return nil, err
+	if err := g.preflight(ctx, &o.common, o.preflight, hook.CommandWatch, clients, ns); err != nil {
+		return err
 	}
-	return hook.Watch(ctx, clients, g.log, o.WatchOptions)
+	return o.ledger(stdout, g.log, func() (*hook.Result, error) { return hook.Watch(ctx, clients, g.log, o.WatchOptions) })
 }
 
 func watchCommand(g *globals) *cli.Command {

@@ -35,13 +35,13 @@ func TestChartRoleAndREADMEAgreeWithThePermissionsInCode(t *testing.T) {
 	coversBothWays(t, "the chart's Role", hook.RoleRules(), role.Rules)
 
 	cr := typed[rbacv1.ClusterRole](t, one(t, render(t, "sparkcm-hook", "ops", "clusterWide.enabled=true"), "ClusterRole"))
-	coversBothWays(t, "the chart's ClusterRole", hook.RulesFor(func(a hook.Access) bool { return !a.WhenServed }, hook.Permissions), cr.Rules)
+	coversBothWays(t, "the chart's ClusterRole", hook.RulesFor(func(a hook.Access) bool { return !a.WhenServed }, hook.Permissions()), cr.Rules)
 
 	// The Apache operator's verbs, behind their value, in the Role and the ClusterRole alike.
 	role = typed[rbacv1.Role](t, one(t, render(t, "sparkcm-hook", "spark-jobs", "apacheOperator.enabled=true"), "Role"))
 	coversBothWays(t, "the chart's Role with apacheOperator.enabled", append(hook.RoleRules(), hook.WhenServedRules()...), role.Rules)
 	cr = typed[rbacv1.ClusterRole](t, one(t, render(t, "sparkcm-hook", "ops", "clusterWide.enabled=true", "apacheOperator.enabled=true"), "ClusterRole"))
-	coversBothWays(t, "the chart's ClusterRole with apacheOperator.enabled", hook.RulesFor(func(hook.Access) bool { return true }, hook.Permissions), cr.Rules)
+	coversBothWays(t, "the chart's ClusterRole with apacheOperator.enabled", hook.RulesFor(func(hook.Access) bool { return true }, hook.Permissions()), cr.Rules)
 	// ... and without the value where the cluster serves the group at install.
 	for _, v := range []string{"spark.apache.org/v1", "spark.apache.org/v1beta1"} {
 		role = typed[rbacv1.Role](t, one(t, renderArgs(t, "sparkcm-hook", "spark-jobs", []string{"--skip-tests", "--api-versions", v}), "Role"))
@@ -54,7 +54,7 @@ func TestChartRoleAndREADMEAgreeWithThePermissionsInCode(t *testing.T) {
 	}
 	got := readmeRBAC(t, string(readme))
 	want := map[string]string{}
-	for _, a := range hook.Permissions {
+	for _, a := range hook.Permissions() {
 		key := a.Resource
 		if a.Group != "" {
 			key += "." + a.Group

@@ -110,7 +110,14 @@ func (o *Options) validate() error {
 	case o.Workers < 0:
 		return hook.Usagef("workers must not be negative")
 	}
-	return hook.ValidateSweep(o.sweepOptions())
+	// The fallback sweep's bounds, as sweep checks them.
+	switch {
+	case o.OlderThan < 0:
+		return hook.Usagef("the minimum age must not be negative")
+	case o.OrphanOlderThan != 0 && o.OrphanOlderThan < o.OlderThan:
+		return hook.Usagef("the minimum age of ownerless maps (%s) must not be shorter than the minimum age (%s)", o.OrphanOlderThan, o.OlderThan)
+	}
+	return nil
 }
 
 // Validate checks the options without any API call.

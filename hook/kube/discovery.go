@@ -43,13 +43,35 @@ func (e *GroupDiscoveryFailedError) Error() string {
 	return "unable to retrieve the complete list of server APIs: " + strings.Join(parts, ", ")
 }
 
+// GroupsAndResources is d.ServerGroupsAndResources bounded by ctx. The
+// interface has client-go's signature, without a context; this package's
+// client honours ctx, and any other implementation (a test's fake) is asked
+// as it is.
+func GroupsAndResources(ctx context.Context, d DiscoveryInterface) ([]*metav1.APIGroup, []*metav1.APIResourceList, error) {
+	if dc, ok := d.(*discoveryClient); ok {
+		return dc.groupsAndResources(ctx)
+	}
+	return d.ServerGroupsAndResources()
+}
+
+// Groups is d.ServerGroups bounded by ctx, as GroupsAndResources.
+func Groups(ctx context.Context, d DiscoveryInterface) (*metav1.APIGroupList, error) {
+	if dc, ok := d.(*discoveryClient); ok {
+		return dc.serverGroups(ctx)
+	}
+	return d.ServerGroups()
+}
+
 // ServerGroupsAndResources returns the core group first, then the groups
 // in the order /apis lists them, and the resource lists of every version in
 // that order. Like client-go's, it has no context: each request is bounded
-// by the client's timeout.
+// by the client's timeout (GroupsAndResources takes one).
 func (d *discoveryClient) ServerGroupsAndResources() ([]*metav1.APIGroup, []*metav1.APIResourceList, error) {
-	ctx := context.Background()
-	list, err := d.ServerGroups()
+	return d.groupsAndResources(context.Background())
+}
+
+func (d *discoveryClient) groupsAndResources(ctx context.Context) ([]*metav1.APIGroup, []*metav1.APIResourceList, error) {
+	list, err := d.serverGroups(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -97,7 +119,10 @@ func (d *discoveryClient) ServerGroupsAndResources() ([]*metav1.APIGroup, []*met
 // is all that telling whether a group is installed, and in which versions,
 // takes.
 func (d *discoveryClient) ServerGroups() (*metav1.APIGroupList, error) {
-	ctx := context.Background()
+	return d.serverGroups(context.Background())
+}
+
+func (d *discoveryClient) serverGroups(ctx context.Context) (*metav1.APIGroupList, error) {
 	var core metav1.APIVersions
 	if err := d.rc.Get().AbsPath("/api").Do(ctx).Into(&core); err != nil {
 		return nil, err

@@ -94,16 +94,6 @@ func Check(sources []Source) []Finding {
 	return out
 }
 
-// Failing reports whether any finding is more than a note.
-func Failing(fs []Finding) bool {
-	for _, f := range fs {
-		if !f.Note {
-			return true
-		}
-	}
-	return false
-}
-
 type app struct {
 	namespace string
 	userMaps  []string

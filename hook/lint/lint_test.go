@@ -93,10 +93,10 @@ func TestCheckRules(t *testing.T) {
 }
 
 func TestOnlyNotesDoNotFail(t *testing.T) {
-	if Failing([]Finding{{Rule: RuleUnparsed, Note: true}}) {
+	if Result([]Finding{{Rule: RuleUnparsed, Note: true}}) != nil {
 		t.Error("a note alone fails the check")
 	}
-	if !Failing([]Finding{{Rule: RuleUnparsed, Note: true}, {Rule: RuleMissingTTL}}) {
+	if Result([]Finding{{Rule: RuleUnparsed, Note: true}, {Rule: RuleMissingTTL}}) == nil {
 		t.Error("a finding does not fail the check")
 	}
 }

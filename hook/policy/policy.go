@@ -23,12 +23,12 @@ import (
 // adds -default-ttl), so that re-applying replaces them.
 const Name = "sparkcm-hook-spark-ttl"
 
-// Actions are the values of Options.Action, as --action spells them.
-var Actions = []string{"warn", "deny", "audit"}
+// actions are the values of Options.Action, as --action spells them.
+var actions = []string{"warn", "deny", "audit"}
 
 // Options say what to enforce where.
 type Options struct {
-	// Action is warn, deny or audit (Actions).
+	// Action is warn, deny or audit (actions).
 	Action string
 	// Namespaces the policy applies in; empty means every namespace.
 	Namespaces []string
@@ -40,7 +40,7 @@ type Options struct {
 
 // Validate refuses what the objects could not say.
 func (o Options) Validate() error {
-	if !slices.Contains(Actions, o.Action) {
+	if !slices.Contains(actions, o.Action) {
 		return fmt.Errorf("action %q: use one of warn, deny, audit", o.Action)
 	}
 	if o.DefaultTTL < 0 || o.DefaultTTL%time.Second != 0 {

@@ -242,42 +242,6 @@ func (g *Graph) GrantsOf(id Identity) []Grant {
 	return out
 }
 
-// inScope reports whether a binding applies to requests in namespace ns:
-// ClusterRoleBindings always, RoleBindings only in their own namespace.
-func (b *binding) inScope(ns string) bool {
-	return b.ref.Kind == "ClusterRoleBinding" || (ns != "" && b.ref.Namespace == ns)
-}
-
-// Evaluate is what RBAC answers for id and req from this graph: the
-// three-valued answer for req's verb and resource (req.Name is not looked
-// at: use Answer.Allows), the grants that give it, and the bindings whose
-// role is missing (the authorizer's evaluation errors). Members of
-// system:masters are allowed everything.
-func (g *Graph) Evaluate(id Identity, req Request) (Answer, []Grant, []Grant) {
-	var a Answer
-	var grants, missing []Grant
-	if id.IsMaster() {
-		a.Scope = AllNames
-	}
-	for _, k := range id.keys() {
-		for _, u := range g.byKey[k] {
-			if !g.bindings[u.binding].inScope(req.Namespace) {
-				continue
-			}
-			for _, gr := range g.grantsOf(u.binding, u.subject) {
-				switch {
-				case gr.RoleMissing:
-					missing = append(missing, gr)
-				case matchesIgnoringName(*gr.rule, req):
-					a.add(*gr.rule)
-					grants = append(grants, gr)
-				}
-			}
-		}
-	}
-	return a, grants, missing
-}
-
 // keyAnswers are the answers of every binding subject in one scope.
 type keyAnswers map[string]*keyAnswer
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -22,8 +23,8 @@ type InventoryOptions struct {
 	Namespace     string
 	AllNamespaces bool
 	// PodNames is how many Pod names, and owner names, each account keeps
-	// for the output (default 10). Counts are always complete; the cap keeps
-	// memory independent of the number of Pods.
+	// for the output (default DefaultPodNames). Counts are always complete;
+	// the cap keeps memory independent of the number of Pods.
 	PodNames int
 	Retry    hook.RetryPolicy
 	PageSize int64
@@ -121,83 +122,121 @@ func (a *account) addPod(name string, owner ownerKey, limit int) {
 // *NothingReadError (a forbidden error).
 func Inventory(ctx context.Context, c hook.Clients, log *slog.Logger, o InventoryOptions, emit func(InventoryRow) error) (*InventorySummary, error) {
 	if o.PodNames <= 0 {
-		o.PodNames = 10
+		o.PodNames = DefaultPodNames
 	}
-	ns := o.Namespace
+	inv := &inventory{c: c, o: o, ns: o.Namespace, r: newReader(c, log, o.Retry, o.PageSize),
+		accounts: map[string]*account{}, replicaSets: map[string]ownerKey{}, jobs: map[string]ownerKey{}}
 	if o.AllNamespaces {
-		ns = ""
+		inv.ns = ""
 	}
-	r := newReader(c, log, o.Retry, o.PageSize)
-	g, err := r.loadGraph(ctx, graphScope{namespace: ns, everywhere: true})
+	g, err := inv.r.loadGraph(ctx, graphScope{namespace: inv.ns, everywhere: true})
 	if err != nil {
 		return nil, err
 	}
+	saOK, err := inv.readAccounts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	podsOK, err := inv.readPods(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := inv.readOwners(ctx); err != nil {
+		return nil, err
+	}
+	if err := inv.r.nothingRead(); err != nil {
+		return nil, err
+	}
+	sum := &InventorySummary{Gaps: inv.r.gaps}
+	sum.Roles, sum.Bindings = g.Sizes()
+	if !saOK {
+		// Without the accounts there are no rows to write; the summary
+		// names the gap.
+		return sum, nil
+	}
+	return sum, inv.emitRows(g, podsOK, sum, emit)
+}
 
-	accounts := map[string]*account{}
-	var keys []string
-	saOK, err := r.list(ctx, gvrServiceAccounts, ns, func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
-		return c.Kube.CoreV1().ServiceAccounts(ns).List(ctx, opts)
+// inventory is what one Inventory has read: the accounts in scope with the
+// Pods that run as them, and the ReplicaSets and Jobs those Pods name, each
+// resolved to its own controller.
+type inventory struct {
+	c  hook.Clients
+	o  InventoryOptions
+	ns string // "" for every namespace
+	r  *reader
+
+	accounts          map[string]*account // by namespace/name
+	keys              []string            // the accounts' keys, in list order
+	replicaSets, jobs map[string]ownerKey // namespace/name -> its controller
+}
+
+// readAccounts lists the ServiceAccounts in scope, keeping only what a row
+// shows. It reports whether they could be read.
+func (inv *inventory) readAccounts(ctx context.Context) (bool, error) {
+	return inv.r.list(ctx, gvrServiceAccounts, inv.ns, func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+		return inv.c.Kube.CoreV1().ServiceAccounts(inv.ns).List(ctx, opts)
 	}, func(obj runtime.Object) {
 		sa := obj.(*corev1.ServiceAccount)
 		k := sa.Namespace + "/" + sa.Name
-		accounts[k] = &account{owners: map[ownerKey]int{}, sa: &corev1.ServiceAccount{
+		inv.accounts[k] = &account{owners: map[ownerKey]int{}, sa: &corev1.ServiceAccount{
 			ObjectMeta:                   metav1.ObjectMeta{Name: sa.Name, Namespace: sa.Namespace, CreationTimestamp: sa.CreationTimestamp},
 			AutomountServiceAccountToken: sa.AutomountServiceAccountToken,
 		}}
-		keys = append(keys, k)
-	}, func() { clear(accounts); keys = keys[:0] })
-	if err != nil {
-		return nil, err
-	}
+		inv.keys = append(inv.keys, k)
+	}, func() { clear(inv.accounts); inv.keys = inv.keys[:0] })
+}
 
-	// Pods: only the account, name and controller of each are kept, and only
-	// up to PodNames names per account.
-	replicaSets, jobs := map[string]ownerKey{}, map[string]ownerKey{}
-	podsOK, err := r.list(ctx, gvrPods, ns, func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
-		return c.Kube.CoreV1().Pods(ns).List(ctx, opts)
+// readPods counts the Pods of each account. Only the account, name and
+// controller of each are kept, and only up to PodNames names per account;
+// the ReplicaSets and Jobs they name are noted for readOwners. It reports
+// whether the Pods could be read.
+func (inv *inventory) readPods(ctx context.Context) (bool, error) {
+	return inv.r.list(ctx, gvrPods, inv.ns, func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+		return inv.c.Kube.CoreV1().Pods(inv.ns).List(ctx, opts)
 	}, func(obj runtime.Object) {
 		p := obj.(*corev1.Pod)
 		sa := p.Spec.ServiceAccountName
 		if sa == "" {
 			sa = "default"
 		}
-		a := accounts[p.Namespace+"/"+sa]
+		a := inv.accounts[p.Namespace+"/"+sa]
 		if a == nil {
 			return
 		}
 		owner := controllerOf(p.OwnerReferences)
 		switch owner.kind {
 		case "ReplicaSet":
-			replicaSets[p.Namespace+"/"+owner.name] = ownerKey{}
+			inv.replicaSets[p.Namespace+"/"+owner.name] = ownerKey{}
 		case "Job":
-			jobs[p.Namespace+"/"+owner.name] = ownerKey{}
+			inv.jobs[p.Namespace+"/"+owner.name] = ownerKey{}
 		}
 		if owner.kind != "" {
 			owner.name = p.Namespace + "/" + owner.name
 		}
-		a.addPod(p.Name, owner, o.PodNames)
+		a.addPod(p.Name, owner, inv.o.PodNames)
 	}, func() {
-		for _, a := range accounts {
+		for _, a := range inv.accounts {
 			a.pods, a.names, a.order, a.moreOwners = 0, nil, nil, 0
 			clear(a.owners)
 		}
-		clear(replicaSets)
-		clear(jobs)
+		clear(inv.replicaSets)
+		clear(inv.jobs)
 	})
-	if err != nil {
-		return nil, err
-	}
-	// Owners: ReplicaSet -> Deployment, Job -> CronJob, from metadata only,
-	// keeping just the ones Pods named.
+}
+
+// readOwners resolves ReplicaSet -> Deployment and Job -> CronJob, from
+// metadata only, keeping just the ones Pods named.
+func (inv *inventory) readOwners(ctx context.Context) error {
 	for _, x := range []struct {
 		gvr  schema.GroupVersionResource
 		want map[string]ownerKey
-	}{{gvrReplicaSets, replicaSets}, {gvrJobs, jobs}} {
+	}{{gvrReplicaSets, inv.replicaSets}, {gvrJobs, inv.jobs}} {
 		if len(x.want) == 0 {
 			continue
 		}
-		res := c.Metadata.Resource(x.gvr).Namespace(ns)
-		if _, err := r.list(ctx, x.gvr, ns, func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+		res := inv.c.Metadata.Resource(x.gvr).Namespace(inv.ns)
+		if _, err := inv.r.list(ctx, x.gvr, inv.ns, func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
 			return res.List(ctx, opts)
 		}, func(obj runtime.Object) {
 			m := obj.(*metav1.PartialObjectMetadata)
@@ -210,41 +249,26 @@ func Inventory(ctx context.Context, c hook.Clients, log *slog.Logger, o Inventor
 				x.want[k] = ownerKey{}
 			}
 		}); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	if err := r.nothingRead(); err != nil {
-		return nil, err
-	}
+	return nil
+}
 
-	sum := &InventorySummary{Gaps: r.gaps}
-	sum.Roles, sum.Bindings = g.Sizes()
-	gapText := func(res ...string) []string {
-		var out []string
-		for _, gp := range r.gaps {
-			for _, x := range res {
-				if gp.Resource == x {
-					out = append(out, gp.String())
-				}
-			}
-		}
-		return out
-	}
-	grantGaps := gapText("clusterroles", "clusterrolebindings", "roles", "rolebindings")
-	podGaps := gapText("pods", "replicasets", "jobs")
-	if !saOK {
-		// Without the accounts there are no rows to write; the summary
-		// names the gap.
-		return sum, nil
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		a := accounts[k]
+// emitRows writes one row per account and grant, in namespace and account
+// order (one row with no grant for an account that has none), counting
+// them in sum. Each row names the gaps that may affect it.
+func (inv *inventory) emitRows(g *Graph, podsOK bool, sum *InventorySummary, emit func(InventoryRow) error) error {
+	grantGaps := inv.gapText("clusterroles", "clusterrolebindings", "roles", "rolebindings")
+	podGaps := inv.gapText("pods", "replicasets", "jobs")
+	sort.Strings(inv.keys)
+	for _, k := range inv.keys {
+		a := inv.accounts[k]
 		base := InventoryRow{
 			Namespace: a.sa.Namespace, ServiceAccount: a.sa.Name,
 			Pods: nonNil(a.names), PodCount: a.pods, PodsUnknown: !podsOK, Unused: podsOK && a.pods == 0,
 			Automount: automount(a.sa.AutomountServiceAccountToken), Created: a.sa.CreationTimestamp.UTC(),
-			Owners: nonNil(resolveOwners(a, replicaSets, jobs)), MoreOwners: a.moreOwners,
+			Owners: nonNil(resolveOwners(a, inv.replicaSets, inv.jobs)), MoreOwners: a.moreOwners,
 			Gaps: append(append([]string(nil), grantGaps...), podGaps...),
 		}
 		if base.Unused {
@@ -255,7 +279,7 @@ func Inventory(ctx context.Context, c hook.Clients, log *slog.Logger, o Inventor
 		if len(grants) == 0 {
 			sum.Rows++
 			if err := emit(base); err != nil {
-				return sum, err
+				return err
 			}
 			continue
 		}
@@ -268,11 +292,22 @@ func Inventory(ctx context.Context, c hook.Clients, log *slog.Logger, o Inventor
 			row.NonResourceURLs, row.Verbs = gr.Rule.NonResourceURLs, gr.Rule.Verbs
 			sum.Rows++
 			if err := emit(row); err != nil {
-				return sum, err
+				return err
 			}
 		}
 	}
-	return sum, nil
+	return nil
+}
+
+// gapText names the gaps in reading any of the resources.
+func (inv *inventory) gapText(resources ...string) []string {
+	var out []string
+	for _, gp := range inv.r.gaps {
+		if slices.Contains(resources, gp.Resource) {
+			out = append(out, gp.String())
+		}
+	}
+	return out
 }
 
 // controllerOf is the controlling owner, else the first owner.

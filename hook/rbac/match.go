@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	rbacv1 "k8s.io/api/rbac/v1"
+
+	"github.com/sparkcm-hook/sparkcm-hook/hook"
 )
 
 // The matching below follows the published rules of RBAC
@@ -36,12 +38,9 @@ func (r Request) fullResource() string {
 
 // String is the request in the words of kubectl auth can-i.
 func (r Request) String() string {
-	s := r.Verb + " " + r.fullResource()
-	if r.Group != "" {
-		s = r.Verb + " " + r.Resource + "." + r.Group
-		if r.Subresource != "" {
-			s += "/" + r.Subresource
-		}
+	s := r.Verb + " " + hook.ResourceName(r.Group, r.Resource)
+	if r.Subresource != "" {
+		s += "/" + r.Subresource
 	}
 	if r.Name != "" {
 		s += " " + r.Name
@@ -74,17 +73,6 @@ func resourceMatches(rule rbacv1.PolicyRule, req Request) bool {
 // resource, whatever names it restricts to.
 func matchesIgnoringName(rule rbacv1.PolicyRule, req Request) bool {
 	return verbMatches(rule, req.Verb) && groupMatches(rule, req.Group) && resourceMatches(rule, req)
-}
-
-// RuleAllows reports whether rule allows req, names included.
-func RuleAllows(rule rbacv1.PolicyRule, req Request) bool {
-	if !matchesIgnoringName(rule, req) {
-		return false
-	}
-	if len(rule.ResourceNames) == 0 {
-		return true
-	}
-	return req.Name != "" && slices.Contains(rule.ResourceNames, req.Name)
 }
 
 // hasWildcard reports whether the parts of rule that matched use a

@@ -45,8 +45,8 @@ func TestRuleAllowsFollowsThePublishedRules(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			if got := RuleAllows(c.rule, c.req); got != c.want {
-				t.Fatalf("RuleAllows(%+v, %s) = %v, want %v", c.rule, c.req, got, c.want)
+			if got := ruleAllows(c.rule, c.req); got != c.want {
+				t.Fatalf("ruleAllows(%+v, %s) = %v, want %v", c.rule, c.req, got, c.want)
 			}
 		})
 	}
@@ -104,7 +104,7 @@ func TestSubjectsMatchAsTheAuthorizerMatchesThem(t *testing.T) {
 			if ns == "" {
 				ns = "anywhere"
 			}
-			a, _, _ := g.Evaluate(sa, Request{Verb: "delete", Resource: "configmaps", Namespace: ns})
+			a, _, _ := g.evaluate(sa, Request{Verb: "delete", Resource: "configmaps", Namespace: ns})
 			if got := a.Scope == AllNames; got != c.want {
 				t.Fatalf("allowed %v, want %v", got, c.want)
 			}
@@ -121,7 +121,7 @@ func TestRoleBindingsHoldOnlyInTheirNamespaceAndMastersBypassRBAC(t *testing.T) 
 		Subjects: []rbacv1.Subject{{Kind: "User", Name: "alice"}}})
 	alice := Identity{User: "alice", Groups: []string{GroupAuthenticated}}
 	for ns, want := range map[string]Scope{"a": AllNames, "b": No, "": No} {
-		a, _, missing := g.Evaluate(alice, Request{Verb: "delete", Resource: "configmaps", Namespace: ns})
+		a, _, missing := g.evaluate(alice, Request{Verb: "delete", Resource: "configmaps", Namespace: ns})
 		if a.Scope != want {
 			t.Errorf("namespace %q: %v, want %v", ns, a.Scope, want)
 		}
@@ -130,7 +130,7 @@ func TestRoleBindingsHoldOnlyInTheirNamespaceAndMastersBypassRBAC(t *testing.T) 
 		}
 	}
 	root := Identity{User: "root", Groups: []string{GroupMasters}}
-	if a, _, _ := g.Evaluate(root, Request{Verb: "delete", Resource: "nodes"}); a.Scope != AllNames {
+	if a, _, _ := g.evaluate(root, Request{Verb: "delete", Resource: "nodes"}); a.Scope != AllNames {
 		t.Errorf("system:masters: %v", a.Scope)
 	}
 }

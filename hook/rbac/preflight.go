@@ -61,17 +61,10 @@ func (e *DeniedError) Error() string {
 		}
 	}
 	return fmt.Sprintf("preflight for %s: %s lacks %d verb(s), first: %s %s; the Role and RoleBinding printed on stdout grant exactly those",
-		e.Preflight.Command, e.Forbidden.User, n, e.Forbidden.Verb, resourceName(e.Forbidden.Group, e.Forbidden.Resource))
+		e.Preflight.Command, e.Forbidden.User, n, e.Forbidden.Verb, hook.ResourceName(e.Forbidden.Group, e.Forbidden.Resource))
 }
 
 func (e *DeniedError) Unwrap() error { return e.Forbidden }
-
-func resourceName(group, resource string) string {
-	if group == "" {
-		return resource
-	}
-	return resource + "." + group
-}
 
 // RunPreflight asks the API server, one SelfSubjectAccessReview per verb,
 // whether the caller may do what the command needs, and learns the caller's
@@ -80,7 +73,7 @@ func resourceName(group, resource string) string {
 func RunPreflight(ctx context.Context, kc kube.Interface, log *slog.Logger, o PreflightOptions) (*Preflight, error) {
 	need := hook.PermissionsFor(o.Command)
 	if need == nil {
-		return nil, hook.Usagef("no command %q to check: one of %s|%s", o.Command, strings.Join(hook.Commands, "|"), hook.CommandAll)
+		return nil, hook.Usagef("no command %q to check: one of %s|%s", o.Command, strings.Join(hook.Commands(), "|"), hook.CommandAll)
 	}
 	p := &Preflight{Command: o.Command, Namespace: o.Namespace}
 	p.User, p.Groups = whoAmI(ctx, kc, log, o.Retry)

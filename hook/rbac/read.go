@@ -17,9 +17,6 @@ import (
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
 )
 
-// DefaultPageSize is how many objects one LIST page holds.
-const DefaultPageSize = 500
-
 // Gap is a kind the caller could not read: the output says so instead of
 // leaving a silent hole.
 type Gap struct {
@@ -70,7 +67,7 @@ type reader struct {
 
 func newReader(c hook.Clients, log *slog.Logger, retry hook.RetryPolicy, pageSize int64) *reader {
 	if pageSize <= 0 {
-		pageSize = DefaultPageSize
+		pageSize = hook.DefaultPageSize
 	}
 	return &reader{c: c, log: log, retry: retry, pageSize: pageSize}
 }

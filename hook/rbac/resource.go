@@ -44,11 +44,11 @@ func ParseResource(arg string) (ResourceArg, error) {
 // Resolve completes the argument from discovery: the group of a resource
 // named without one (core first), the plural of a singular or short name,
 // and whether it is namespaced. Without discovery it is taken as written.
-func (r ResourceArg) Resolve(_ context.Context, d kube.DiscoveryInterface, log *slog.Logger) ResourceArg {
+func (r ResourceArg) Resolve(ctx context.Context, d kube.DiscoveryInterface, log *slog.Logger) ResourceArg {
 	if r.Resource == "*" {
 		return r
 	}
-	_, lists, err := d.ServerGroupsAndResources()
+	_, lists, err := kube.GroupsAndResources(ctx, d)
 	if err != nil && len(lists) == 0 {
 		log.Warn("could not read API discovery; taking the resource as written", "err", err)
 		return r

@@ -20,10 +20,6 @@ import (
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
 )
 
-// DefaultOwnPods selects the Pods of sparkcm-hook itself (the chart's sweep):
-// a grant shared with any other Pod is flagged.
-const DefaultOwnPods = "app.kubernetes.io/name=sparkcm-hook"
-
 // WhoCanOptions is one who-can question.
 type WhoCanOptions struct {
 	// Request is what is asked; its Namespace is the namespace asked about

@@ -16,7 +16,7 @@ import (
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
 	"github.com/sparkcm-hook/sparkcm-hook/hook/rbac"
-	"github.com/sparkcm-hook/sparkcm-hook/internal/exittest"
+	"github.com/sparkcm-hook/sparkcm-hook/internal/exitcode"
 )
 
 // scene is one namespace (a) with every kind of grant, and a second (b)
@@ -332,7 +332,7 @@ func TestWhoCanFailsWhenTheAPIServerDisagreesWithTheBindings(t *testing.T) {
 	if !errors.As(err, &de) || de.Disagreements != 1 {
 		t.Fatalf("err %v, want a DisagreementError for 1 row", err)
 	}
-	if got := exittest.ExitOf(err); got != 5 {
+	if got := exitcode.Of(err); got != 5 {
 		t.Errorf("exit code %d, want 5", got)
 	}
 	if res == nil || res.Disagreements != 1 {

@@ -99,8 +99,8 @@ func (c clients) CreateEvent(ctx context.Context, ns string, ev *corev1.Event) (
 	return c.kube.CoreV1().Events(ns).Create(ctx, ev, metav1.CreateOptions{})
 }
 
-func (c clients) ServerGroups(_ context.Context) (*metav1.APIGroupList, error) {
-	// Discovery's client takes no context; a cancelled run still ends at
-	// the rest.Config's timeout.
-	return c.kube.Discovery().ServerGroups()
+func (c clients) ServerGroups(ctx context.Context) (*metav1.APIGroupList, error) {
+	// Discovery's interface takes no context (client-go's signature); the
+	// tool's own client honours ctx, so --timeout bounds this request too.
+	return kube.Groups(ctx, c.kube.Discovery())
 }

@@ -21,7 +21,7 @@ import (
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
 	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
-	"github.com/sparkcm-hook/sparkcm-hook/internal/exittest"
+	"github.com/sparkcm-hook/sparkcm-hook/internal/exitcode"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/faults"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/testbed"
 )
@@ -208,7 +208,7 @@ func oneRun(t *testing.T, s uint64, sum *tally) {
 	}
 	res, err := cmd.run(ctx, faulty, hook.RetryPolicy{Budget: 6 * time.Second})
 	played := stop()
-	exit := exittest.ExitOf(err)
+	exit := exitcode.Of(err)
 	sum.runs.Add(1)
 	sum.note(cmd.name, exit)
 	sum.answers.Add(int64(layer.Total()))
@@ -233,7 +233,7 @@ func oneRun(t *testing.T, s uint64, sum *tally) {
 	}
 
 	// A fault-free rerun leaves exactly the expected set.
-	if _, err := cmd.run(ctx, clientsFor(t, cp.Get(t).AdminConfig()), hook.RetryPolicy{}); err != nil && exittest.ExitOf(err) != 4 {
+	if _, err := cmd.run(ctx, clientsFor(t, cp.Get(t).AdminConfig()), hook.RetryPolicy{}); err != nil && exitcode.Of(err) != 4 {
 		t.Errorf("rerun of %s: %v", cmd.name, err)
 	}
 	final := mapsIn(t, ns)

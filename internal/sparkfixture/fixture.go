@@ -182,22 +182,69 @@ func phaseFor(state string) corev1.PodPhase {
 // kube and dyn must be allowed to create all of it (an admin client).
 func Create(ctx context.Context, kube kubernetes.Interface, dyn dynamic.Interface, ns string, spec Spec) (*App, error) {
 	spec.defaults()
+	app := newApp(ns, spec)
+	// Map names are decided first: the driver pod mounts them, and they are
+	// created after it because they are owned by it.
+	plan := planMaps(app, spec)
+
+	var owner *metav1.OwnerReference
+	var sa *unstructured.Unstructured
+	if !spec.NoSparkApplication {
+		var err error
+		if sa, err = createSparkApplication(ctx, dyn, ns, app, spec); err != nil {
+			return nil, err
+		}
+		app.SparkAppUID = sa.GetUID()
+		owner = &metav1.OwnerReference{
+			APIVersion: "sparkoperator.k8s.io/v1beta2", Kind: "SparkApplication",
+			Name: sa.GetName(), UID: sa.GetUID(),
+			Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true),
+		}
+	}
+	if err := createUserMaps(ctx, kube, app, spec); err != nil {
+		return nil, err
+	}
+	driver, err := kube.CoreV1().Pods(ns).Create(ctx, driverPod(app, spec, owner), metav1.CreateOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("create driver pod %s/%s: %w", ns, app.DriverPod, err)
+	}
+	app.DriverUID = driver.UID
+	driverRef := metav1.OwnerReference{APIVersion: "v1", Kind: "Pod", Name: driver.Name, UID: driver.UID, Controller: ptr.To(true)}
+	if err := createMaps(ctx, kube, app, plan, driverRef); err != nil {
+		return nil, err
+	}
+	executors, err := createExecutors(ctx, kube, app, spec, driverRef)
+	if err != nil {
+		return nil, err
+	}
+	if err := settle(ctx, kube, dyn, app, spec, driver, executors, sa); err != nil {
+		return nil, err
+	}
+	return app, nil
+}
+
+// newApp names one application's objects: its id, the resource prefix
+// spark-submit makes, and the driver Pod (the operator's name, or
+// spark-submit's).
+func newApp(ns string, spec Spec) *App {
 	app := &App{
 		Namespace:      ns,
 		Name:           spec.Name,
 		AppID:          NewAppID(),
 		ResourcePrefix: spec.Name + "-" + randomHex(8),
 	}
-	operator := !spec.NoSparkApplication
-	if operator {
+	if !spec.NoSparkApplication {
 		app.SubmissionID = newUUID()
 		app.DriverPod = spec.Name + "-driver"
 	} else {
 		app.DriverPod = app.ResourcePrefix + "-driver"
 	}
+	return app
+}
 
-	// Decide map names first: the driver pod mounts them, and they are
-	// created after it because they are owned by it.
+// planMaps decides the maps Spark generates for the application, with
+// their names (set on app) and data.
+func planMaps(app *App, spec Spec) []plannedMap {
 	var plan []plannedMap
 	if spec.Pre31 {
 		app.DriverConfMap = legacyDriverConfMapName(app.ResourcePrefix)
@@ -226,23 +273,12 @@ func Create(ctx context.Context, kube kubernetes.Interface, dyn dynamic.Interfac
 	for i := range plan {
 		plan[i].data = pad(plan[i].data, spec.DataBytes)
 	}
+	return plan
+}
 
-	var owner *metav1.OwnerReference
-	var sa *unstructured.Unstructured
-	if operator {
-		var err error
-		sa, err = createSparkApplication(ctx, dyn, ns, app, spec)
-		if err != nil {
-			return nil, err
-		}
-		app.SparkAppUID = sa.GetUID()
-		owner = &metav1.OwnerReference{
-			APIVersion: "sparkoperator.k8s.io/v1beta2", Kind: "SparkApplication",
-			Name: sa.GetName(), UID: sa.GetUID(),
-			Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true),
-		}
-	}
-
+// createUserMaps makes the maps the user supplies (spec.sparkConfigMap,
+// spec.hadoopConfigMap); several applications may share one.
+func createUserMaps(ctx context.Context, kube kubernetes.Interface, app *App, spec Spec) error {
 	for _, um := range []struct{ name, key, data string }{
 		{spec.UserSparkConfigMap, "spark-defaults.conf", userSparkDefaults},
 		{spec.UserHadoopConfigMap, "core-site.xml", coreSiteXML},
@@ -251,46 +287,55 @@ func Create(ctx context.Context, kube kubernetes.Interface, dyn dynamic.Interfac
 			continue
 		}
 		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: um.name}, Data: map[string]string{um.key: um.data}}
-		// Several applications may share one user map.
-		if _, err := kube.CoreV1().ConfigMaps(ns).Create(ctx, cm, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-			return nil, fmt.Errorf("create user configmap %s/%s: %w", ns, um.name, err)
+		if _, err := kube.CoreV1().ConfigMaps(app.Namespace).Create(ctx, cm, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("create user configmap %s/%s: %w", app.Namespace, um.name, err)
 		}
 		app.UserMaps = append(app.UserMaps, um.name)
 	}
+	return nil
+}
 
-	driver, err := kube.CoreV1().Pods(ns).Create(ctx, driverPod(app, spec, owner), metav1.CreateOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("create driver pod %s/%s: %w", ns, app.DriverPod, err)
-	}
-	app.DriverUID = driver.UID
-	driverRef := metav1.OwnerReference{APIVersion: "v1", Kind: "Pod", Name: driver.Name, UID: driver.UID, Controller: ptr.To(true)}
-
+// createMaps makes the planned maps, owned by the driver Pod unless the
+// plan says otherwise, and immutable as Spark makes every map it generates.
+func createMaps(ctx context.Context, kube kubernetes.Interface, app *App, plan []plannedMap, driverRef metav1.OwnerReference) error {
 	for _, p := range plan {
 		cm := &corev1.ConfigMap{
 			ObjectMeta: metav1.ObjectMeta{Name: p.name, Labels: p.labels},
 			Data:       p.data,
-			Immutable:  ptr.To(true), // Spark makes every map it generates immutable
+			Immutable:  ptr.To(true),
 		}
 		if !p.noOwner {
 			cm.OwnerReferences = []metav1.OwnerReference{driverRef}
 		}
-		created, err := kube.CoreV1().ConfigMaps(ns).Create(ctx, cm, metav1.CreateOptions{})
+		created, err := kube.CoreV1().ConfigMaps(app.Namespace).Create(ctx, cm, metav1.CreateOptions{})
 		if err != nil {
-			return nil, fmt.Errorf("create configmap %s/%s: %w", ns, p.name, err)
+			return fmt.Errorf("create configmap %s/%s: %w", app.Namespace, p.name, err)
 		}
 		app.Maps = append(app.Maps, created)
 	}
+	return nil
+}
 
+// createExecutors makes the executor Pods, owned by the driver Pod.
+func createExecutors(ctx context.Context, kube kubernetes.Interface, app *App, spec Spec, driverRef metav1.OwnerReference) ([]*corev1.Pod, error) {
 	var executors []*corev1.Pod
 	for i := 1; i <= spec.Executors; i++ {
-		pod, err := kube.CoreV1().Pods(ns).Create(ctx, executorPod(app, spec, i, driverRef), metav1.CreateOptions{})
+		pod, err := kube.CoreV1().Pods(app.Namespace).Create(ctx, executorPod(app, spec, i, driverRef), metav1.CreateOptions{})
 		if err != nil {
-			return nil, fmt.Errorf("create executor pod %s/%s-exec-%d: %w", ns, app.ResourcePrefix, i, err)
+			return nil, fmt.Errorf("create executor pod %s/%s-exec-%d: %w", app.Namespace, app.ResourcePrefix, i, err)
 		}
 		app.ExecutorPods = append(app.ExecutorPods, pod.Name)
 		executors = append(executors, pod)
 	}
+	return executors, nil
+}
 
+// settle moves the Pods to their phases (waiting for the kubelet on a real
+// node, else through the status subresource), records the
+// SparkApplication's state as the operator would, and deletes the driver
+// Pod if the spec says it is gone.
+func settle(ctx context.Context, kube kubernetes.Interface, dyn dynamic.Interface, app *App, spec Spec, driver *corev1.Pod, executors []*corev1.Pod, sa *unstructured.Unstructured) error {
+	ns := app.Namespace
 	if spec.NodeImage != "" {
 		// The kubelet moves the Pods; the operator records the state after.
 		for _, name := range append([]string{app.DriverPod}, app.ExecutorPods...) {
@@ -299,7 +344,7 @@ func Create(ctx context.Context, kube kubernetes.Interface, dyn dynamic.Interfac
 				phase = spec.DriverPhase
 			}
 			if err := WaitForPodPhase(ctx, kube, ns, name, phase); err != nil {
-				return nil, err
+				return err
 			}
 		}
 	}
@@ -307,27 +352,25 @@ func Create(ctx context.Context, kube kubernetes.Interface, dyn dynamic.Interfac
 	// no extra read: that halves Bulk's requests per application.
 	if spec.DriverPhase != corev1.PodPending && spec.NodeImage == "" {
 		if err := setPodPhase(ctx, kube, ns, app.DriverPod, driver, spec.DriverPhase); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if spec.ExecutorPhase != corev1.PodPending && spec.NodeImage == "" {
 		for _, pod := range executors {
 			if err := setPodPhase(ctx, kube, ns, pod.Name, pod, spec.ExecutorPhase); err != nil {
-				return nil, err
+				return err
 			}
 		}
 	}
-	if operator {
+	if sa != nil {
 		if err := setInitialStatus(ctx, dyn, app, spec, sa); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if spec.DriverDeleted {
-		if err := deleteDriverOrphaningDependents(ctx, kube, app); err != nil {
-			return nil, err
-		}
+		return deleteDriverOrphaningDependents(ctx, kube, app)
 	}
-	return app, nil
+	return nil
 }
 
 type plannedMap struct {

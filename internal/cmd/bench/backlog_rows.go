@@ -11,11 +11,11 @@ import (
 	"time"
 )
 
-// issue4 runs the four ways of clearing a backlog, each on its own
+// backlogRows runs the four ways of clearing a backlog, each on its own
 // identical namespace: the sweep first, then the floor (so that the floor,
 // not the sweep, runs on the emptier control plane), DeleteCollection, and
 // the shell janitor's sample.
-func (b *bench) issue4(ctx context.Context, rep *report, backlogs map[string]*backlog) error {
+func (b *bench) backlogRows(ctx context.Context, rep *report, backlogs map[string]*backlog) error {
 	if bl := backlogs["sweep"]; bl != nil {
 		if err := b.sweep(ctx, rep, bl); err != nil {
 			return err

@@ -7,10 +7,10 @@ import (
 	"time"
 )
 
-// issue3 measures one cleanup of a finished application in a busy namespace,
+// cleanupRows measures one cleanup of a finished application in a busy namespace,
 // then the same cleanup in an empty one (the request count must not grow
 // with the namespace), and kubectl's label-selector delete beside it.
-func (b *bench) issue3(ctx context.Context, rep *report, busy, empty *cleanupScene) error {
+func (b *bench) cleanupRows(ctx context.Context, rep *report, busy, empty *cleanupScene) error {
 	if busy == nil {
 		return nil
 	}

@@ -329,10 +329,10 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	debug.FreeOSMemory()
 
 	rep := &report{o: o, loadBefore: loadavg(), version: binVersion(ctx, o.bin)}
-	if err := b.issue3(ctx, rep, busy, empty); err != nil {
+	if err := b.cleanupRows(ctx, rep, busy, empty); err != nil {
 		return err
 	}
-	if err := b.issue4(ctx, rep, backlogs); err != nil {
+	if err := b.backlogRows(ctx, rep, backlogs); err != nil {
 		return err
 	}
 	if inv != nil {
@@ -345,7 +345,7 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return err
 		}
 	}
-	if err := b.issue12(ctx, rep, tmp); err != nil {
+	if err := b.throttledRows(ctx, rep, tmp); err != nil {
 		return err
 	}
 	if err := b.footprint(ctx, rep); err != nil {

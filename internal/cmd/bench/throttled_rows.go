@@ -31,9 +31,9 @@ const (
 
 func init() { allRows = append(allRows, rowThrottled) }
 
-// issue12 seeds its two identical namespaces (after the other rows ran, so
+// throttledRows seeds its two identical namespaces (after the other rows ran, so
 // they do not share the control plane with these) and measures both rows.
-func (b *bench) issue12(ctx context.Context, rep *report, tmp string) error {
+func (b *bench) throttledRows(ctx context.Context, rep *report, tmp string) error {
 	if !b.o.rows[rowThrottled] {
 		return nil
 	}

@@ -70,31 +70,78 @@ func (f *fake) install(sparkVersion string) sparkbed.Install {
 func (f *fake) submit(ctx context.Context, sa *unstructured.Unstructured, submissionID string) (*submitted, error) {
 	ns, name := sa.GetNamespace(), sa.GetName()
 	spec, _, _ := unstructured.NestedMap(sa.Object, "spec")
+	driverSA, _, _ := unstructured.NestedString(spec, "driver", "serviceAccount")
+	token, err := f.operatorIdentity(ctx, ns, driverSA)
+	if err != nil {
+		return nil, err
+	}
+	conf := submitConf(spec, name, sa.GetLabels(), submissionID)
+
+	work, err := os.MkdirTemp("", "fakeoperator-"+submissionID+"-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(work)
+	owner := metav1.OwnerReference{
+		APIVersion: sparkfixture.SparkApplicationResource.GroupVersion().String(), Kind: "SparkApplication",
+		Name: name, UID: sa.GetUID(), Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true),
+	}
+	if err := writePodTemplates(work, spec, owner, conf); err != nil {
+		return nil, err
+	}
+
+	args, _, _ := unstructured.NestedStringSlice(spec, "arguments")
+	str := func(path ...string) string { v, _, _ := unstructured.NestedString(spec, path...); return v }
+	in := f.install(str("sparkVersion"))
+	res, err := in.Submit(ctx, sparkbed.Target{Host: f.host, Token: token}, sparkbed.Submission{
+		Namespace: ns,
+		Name:      name,
+		Class:     str("mainClass"),
+		Resource:  str("mainApplicationFile"),
+		Args:      args,
+		Conf:      conf,
+	})
+	if err != nil {
+		return nil, err
+	}
+	out, err := f.collect(ctx, ns, res.DriverPod, owner)
+	if err != nil {
+		return nil, err
+	}
+	out.appID = res.AppID
+	f.log.Info("spark-submit done", "namespace", ns, "name", name, "spark", in.Version, "appId", res.AppID, "driver", out.driver.Name, "maps", out.maps)
+	return out, nil
+}
+
+// operatorIdentity makes what the operator's chart installs before it can
+// submit: the driver's ServiceAccount in the job namespace (without it the
+// API server refuses the driver Pod) and the operator's own namespace; it
+// returns the operator account's token spark-submit authenticates with.
+func (f *fake) operatorIdentity(ctx context.Context, ns, driverSA string) (string, error) {
+	if driverSA != "" {
+		sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: driverSA}}
+		if _, err := f.kube.CoreV1().ServiceAccounts(ns).Create(ctx, sa, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return "", fmt.Errorf("create driver serviceaccount: %w", err)
+		}
+	}
+	opNS := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNamespace}}
+	if _, err := f.kube.CoreV1().Namespaces().Create(ctx, opNS, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return "", fmt.Errorf("create namespace %s: %w", operatorNamespace, err)
+	}
+	return sparkbed.SubmitToken(ctx, f.kube, operatorNamespace, operatorAccount, "")
+}
+
+// submitConf is the Spark configuration the operator derives from the
+// application's spec: its sparkConf and hadoopConf, image, the driver pod's
+// name, and for each role the labels (the application's own on the driver,
+// the role's, and the operator's), annotations, cores and memory.
+func submitConf(spec map[string]any, name string, appLabels map[string]string, submissionID string) map[string]string {
 	str := func(path ...string) string { v, _, _ := unstructured.NestedString(spec, path...); return v }
 	num := func(path ...string) (int64, bool) { v, ok, _ := unstructured.NestedInt64(spec, path...); return v, ok }
 	strMap := func(path ...string) map[string]string {
 		v, _, _ := unstructured.NestedStringMap(spec, path...)
 		return v
 	}
-
-	driverSA := str("driver", "serviceAccount")
-	if driverSA != "" {
-		// The operator's chart installs the driver's ServiceAccount in each
-		// job namespace; without it the API server refuses the driver Pod.
-		sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: driverSA}}
-		if _, err := f.kube.CoreV1().ServiceAccounts(ns).Create(ctx, sa, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-			return nil, fmt.Errorf("create driver serviceaccount: %w", err)
-		}
-	}
-	opNS := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNamespace}}
-	if _, err := f.kube.CoreV1().Namespaces().Create(ctx, opNS, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		return nil, fmt.Errorf("create namespace %s: %w", operatorNamespace, err)
-	}
-	token, err := sparkbed.SubmitToken(ctx, f.kube, operatorNamespace, operatorAccount, "")
-	if err != nil {
-		return nil, err
-	}
-
 	conf := map[string]string{}
 	for k, v := range strMap("sparkConf") {
 		conf[k] = v
@@ -111,8 +158,8 @@ func (f *fake) submit(ctx context.Context, sa *unstructured.Unstructured, submis
 	conf["spark.kubernetes.driver.pod.name"] = name + "-driver"
 	for _, role := range []string{"driver", "executor"} {
 		labels := map[string]string{}
-		for k, v := range sa.GetLabels() {
-			if role == "driver" {
+		if role == "driver" {
+			for k, v := range appLabels {
 				labels[k] = v
 			}
 		}
@@ -142,19 +189,15 @@ func (f *fake) submit(ctx context.Context, sa *unstructured.Unstructured, submis
 	if n, ok := num("executor", "instances"); ok {
 		conf["spark.executor.instances"] = strconv.FormatInt(n, 10)
 	}
+	return conf
+}
 
-	work, err := os.MkdirTemp("", "fakeoperator-"+submissionID+"-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(work)
-	owner := metav1.OwnerReference{
-		APIVersion: sparkfixture.SparkApplicationResource.GroupVersion().String(), Kind: "SparkApplication",
-		Name: name, UID: sa.GetUID(), Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true),
-	}
+// writePodTemplates writes the driver and executor pod templates into dir
+// and points conf at them.
+func writePodTemplates(dir string, spec map[string]any, owner metav1.OwnerReference, conf map[string]string) error {
 	driverTmpl, err := driverTemplate(spec, owner)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	// The executor template's owner reference is no controller, as the
 	// operator writes it; Spark ships this template in the
@@ -169,40 +212,30 @@ func (f *fake) submit(ctx context.Context, sa *unstructured.Unstructured, submis
 	for file, pod := range map[string]*corev1.Pod{"driver-pod-template.yaml": driverTmpl, "executor-pod-template.yaml": execTmpl} {
 		b, err := json.Marshal(pod)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		if err := os.WriteFile(filepath.Join(work, file), b, 0o600); err != nil {
-			return nil, err
+		if err := os.WriteFile(filepath.Join(dir, file), b, 0o600); err != nil {
+			return err
 		}
 	}
-	conf["spark.kubernetes.driver.podTemplateFile"] = filepath.Join(work, "driver-pod-template.yaml")
+	conf["spark.kubernetes.driver.podTemplateFile"] = filepath.Join(dir, "driver-pod-template.yaml")
 	conf["spark.kubernetes.driver.podTemplateContainerName"] = driverContainer
-	conf["spark.kubernetes.executor.podTemplateFile"] = filepath.Join(work, "executor-pod-template.yaml")
+	conf["spark.kubernetes.executor.podTemplateFile"] = filepath.Join(dir, "executor-pod-template.yaml")
 	conf["spark.kubernetes.executor.podTemplateContainerName"] = executorContainer
+	return nil
+}
 
-	args, _, _ := unstructured.NestedStringSlice(spec, "arguments")
-	version := str("sparkVersion")
-	in := f.install(version)
-	res, err := in.Submit(ctx, sparkbed.Target{Host: f.host, Token: token}, sparkbed.Submission{
-		Namespace: ns,
-		Name:      name,
-		Class:     str("mainClass"),
-		Resource:  str("mainApplicationFile"),
-		Args:      args,
-		Conf:      conf,
-	})
-	if err != nil {
-		return nil, err
-	}
-	driver, err := f.kube.CoreV1().Pods(ns).Get(ctx, res.DriverPod, metav1.GetOptions{})
+// collect reads what spark-submit left: the driver Pod, owned by the
+// application (set here the way the operator's webhook would if this Spark
+// dropped the template's owner reference), and the maps the driver owns.
+func (f *fake) collect(ctx context.Context, ns, driverPod string, owner metav1.OwnerReference) (*submitted, error) {
+	driver, err := f.kube.CoreV1().Pods(ns).Get(ctx, driverPod, metav1.GetOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("driver pod spark-submit reported: %w", err)
 	}
-	if !hasOwner(driver.OwnerReferences, sa.GetUID()) {
-		// A Spark that dropped the template's owner reference: set it the
-		// way the operator's webhook would have.
+	if !hasOwner(driver.OwnerReferences, owner.UID) {
 		patch := fmt.Sprintf(`{"metadata":{"ownerReferences":[{"apiVersion":%q,"kind":"SparkApplication","name":%q,"uid":%q,"controller":true,"blockOwnerDeletion":true}]}}`,
-			owner.APIVersion, name, sa.GetUID())
+			owner.APIVersion, owner.Name, owner.UID)
 		if driver, err = f.kube.CoreV1().Pods(ns).Patch(ctx, driver.Name, types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
 			return nil, fmt.Errorf("set the driver's owner: %w", err)
 		}
@@ -211,14 +244,13 @@ func (f *fake) submit(ctx context.Context, sa *unstructured.Unstructured, submis
 	if err != nil {
 		return nil, err
 	}
-	out := &submitted{appID: res.AppID, driver: driver}
+	out := &submitted{driver: driver}
 	for _, m := range maps.Items {
 		if hasOwner(m.OwnerReferences, driver.UID) {
 			out.maps = append(out.maps, m.Name)
 		}
 	}
 	sort.Strings(out.maps)
-	f.log.Info("spark-submit done", "namespace", ns, "name", name, "spark", in.Version, "appId", res.AppID, "driver", driver.Name, "maps", out.maps)
 	return out, nil
 }
 
