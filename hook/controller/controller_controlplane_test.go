@@ -251,16 +251,28 @@ func TestTheControllerCleansAnApplicationOnceItEndsAndNothingWhileItRuns(t *test
 	}
 	// The metrics say the same: two applications cleaned, each map once,
 	// the time from each end to its last map gone, this replica leading.
-	_, metrics := get(t, base+"/metrics")
+	// A cleanup counts once it has returned, after its deletes and its
+	// Event: the metrics are waited for as the maps were.
 	deleted := len(plain.MapNames()) + len(operated.MapNames())
-	for _, want := range []string{
+	wants := []string{
 		"sparkcm_hook_applications_cleaned_total 2\n",
 		fmt.Sprintf("sparkcm_hook_configmaps_total{decision=\"deleted\",run=\"cleanup\"} %d\n", deleted),
 		"sparkcm_hook_leak_seconds_count 2\n",
 		"sparkcm_hook_leader 1\n",
 		"sparkcm_hook_queue_depth ",
 		"sparkcm_hook_configmaps_total{decision=\"skipped\",run=\"sweep\"}",
-	} {
+	}
+	var metrics string
+	_ = wait.PollUntilContextTimeout(t.Context(), 100*time.Millisecond, bound, true, func(context.Context) (bool, error) {
+		_, metrics = get(t, base+"/metrics")
+		for _, want := range wants {
+			if !strings.Contains(metrics, want) {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	for _, want := range wants {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %q:\n%s", want, metrics)
 		}
