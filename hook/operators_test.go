@@ -50,10 +50,10 @@ func TestGroupServedReadsDiscovery(t *testing.T) {
 	k := fake.NewClientset()
 	k.Resources = []*metav1.APIResourceList{{GroupVersion: ApacheSparkGroup + "/v1", APIResources: []metav1.APIResource{{Name: "sparkapplications", Kind: "SparkApplication", Namespaced: true}}}}
 	d := kubetest.FromClientset(k).Discovery()
-	if ok, err := GroupServed(d, ApacheSparkGroup); !ok || err != nil {
+	if ok, err := GroupServed(context.Background(), d, ApacheSparkGroup); !ok || err != nil {
 		t.Errorf("the Apache group: served %v, %v", ok, err)
 	}
-	if ok, err := GroupServed(d, "sparkoperator.k8s.io"); ok || err != nil {
+	if ok, err := GroupServed(context.Background(), d, "sparkoperator.k8s.io"); ok || err != nil {
 		t.Errorf("a group not installed: served %v, %v", ok, err)
 	}
 	if rules := WhenServedRules(); len(rules) != 1 || rules[0].APIGroups[0] != ApacheSparkGroup {

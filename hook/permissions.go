@@ -1,6 +1,7 @@
 package hook
 
 import (
+	"context"
 	"slices"
 
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -131,9 +132,10 @@ func WhenServedRules() []rbacv1.PolicyRule {
 }
 
 // GroupServed says whether the API server serves an API group (its CRD is
-// installed).
-func GroupServed(d kube.DiscoveryInterface, group string) (bool, error) {
-	list, err := d.ServerGroups()
+// installed), asking discovery within ctx (a silent API server must not
+// outlast --timeout).
+func GroupServed(ctx context.Context, d kube.DiscoveryInterface, group string) (bool, error) {
+	list, err := kube.Groups(ctx, d)
 	if err != nil {
 		return false, err
 	}

@@ -398,11 +398,23 @@ func kindKey(e Entry) string {
 	return string(e.Kind)
 }
 
-// appTally is one application's counts, and the cause most of its maps
-// have.
+// appTally is one application's counts, and how many of its maps each
+// cause left (by the cause's place in causeInfos): a report over 120,000
+// maps may count 24,000 applications, and a map per application would
+// cost more than the rest of the report.
 type appTally struct {
 	Tally
-	causes map[Cause]int
+	causes []int32
+}
+
+// causeIndex is c's place in causeInfos.
+func causeIndex(c Cause) int {
+	for i, info := range causeInfos {
+		if info.Cause == c {
+			return i
+		}
+	}
+	return -1
 }
 
 // aggregator keeps the report's counts as sweep decides maps. Memory grows
@@ -464,11 +476,13 @@ func (a *aggregator) record(e Entry) {
 		key := [2]string{e.Namespace, e.AppID}
 		t := a.apps[key]
 		if t == nil {
-			t = &appTally{causes: map[Cause]int{}}
+			t = &appTally{causes: make([]int32, len(causeInfos))}
 			a.apps[key] = t
 		}
 		t.add(e, size)
-		t.causes[c]++
+		if i := causeIndex(c); i >= 0 {
+			t.causes[i]++
+		}
 	}
 	if a.each != nil {
 		a.each(e, c)
@@ -559,11 +573,12 @@ func causeOrder(c Cause) int {
 
 // mainCause is the cause most of an application's maps have (the first in
 // report order on a tie).
-func mainCause(m map[Cause]int) Cause {
+func mainCause(counts []int32) Cause {
 	var best Cause
-	for _, info := range causeInfos {
-		if n := m[info.Cause]; n > m[best] {
-			best = info.Cause
+	var most int32
+	for i, info := range causeInfos {
+		if counts[i] > most {
+			best, most = info.Cause, counts[i]
 		}
 	}
 	return best

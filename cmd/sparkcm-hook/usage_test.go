@@ -312,6 +312,33 @@ func TestTimeoutBoundsTheWholeRunInEveryCommand(t *testing.T) {
 	}
 }
 
+// rbac preflight asks discovery whether the Apache operator's group is
+// served once the access reviews have answered: a discovery that never
+// answers must end with --timeout too.
+func TestTimeoutBoundsRBACPreflightWhileDiscoveryIsSilent(t *testing.T) {
+	srv := newAPIServer(t, func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case r.URL.Path == "/api" || r.URL.Path == "/apis":
+			<-r.Context().Done() // discovery never answers
+		case strings.HasSuffix(r.URL.Path, "/selfsubjectaccessreviews"):
+			_, _ = fmt.Fprint(w, `{"kind":"SelfSubjectAccessReview","apiVersion":"authorization.k8s.io/v1","status":{"allowed":true}}`)
+		default: // who am I, the namespace: refused, which preflight tolerates
+			w.WriteHeader(http.StatusForbidden)
+			_, _ = fmt.Fprint(w, `{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"Forbidden","code":403}`)
+		}
+	})
+	kc := kubeconfig(t, &rest.Config{Host: srv.url}, "jobs")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var out, errOut strings.Builder
+	code := RunContext(ctx, []string{"sparkcm-hook", "rbac", "preflight", "--kubeconfig", kc, "--timeout", "250ms"}, strings.NewReader(""), &out, &errOut)
+	if ctx.Err() != nil {
+		t.Fatalf("ran until the test's own limit: discovery outlasted --timeout (exit %d: %s)", code, errOut.String())
+	}
+}
+
 // --retry-budget bounds each API call's retries in every command: against a
 // server that answers every request 503 (transient, so retried), each
 // command without --timeout gives up once its budget is spent and exits 1,

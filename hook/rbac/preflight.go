@@ -83,7 +83,7 @@ func RunPreflight(ctx context.Context, kc kube.Interface, log *slog.Logger, o Pr
 			ok, seen := served[a.Group]
 			if !seen {
 				var err error
-				if ok, err = hook.GroupServed(kc.Discovery(), a.Group); err != nil {
+				if ok, err = hook.GroupServed(ctx, kc.Discovery(), a.Group); err != nil {
 					// Unknown: ask, rather than pass over what may be needed.
 					log.Warn("cannot tell whether the API server serves the group; checking its verbs anyway", "group", a.Group, "err", err)
 					ok = true
