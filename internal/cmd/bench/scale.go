@@ -287,7 +287,10 @@ func (r *scaleReport) print(w io.Writer) {
 	}
 	check(r.one.ok && r.one.rss <= 64*1024, "issue 14: sweep peak RSS at %s maps %s <= 64 MiB", num(r.oneMaps), mib(r.one.rss))
 	if r.report.rss > 0 {
-		check(r.report.ok && r.report.rss <= max(r.one.rss, 64*1024), "issue 19: report --sizes peak RSS at %s maps %s <= what the sweep of the same namespace needs (%s, or 64 MiB)", num(r.oneMaps), mib(r.report.rss), mib(r.one.rss))
+		// Within what the sweep of the same namespace needs, with the 10%
+		// two runs of one binary differ by (the 10,000- and 120,000-map
+		// sweeps above).
+		check(r.report.ok && float64(r.report.rss) <= 1.10*float64(r.one.rss), "issue 19: report --sizes peak RSS at %s maps %s within 10%% of what the sweep of the same namespace needs (%s)", num(r.oneMaps), mib(r.report.rss), mib(r.one.rss))
 	}
 	if r.small.rss > 0 {
 		ratio := float64(r.one.rss) / float64(r.small.rss)
