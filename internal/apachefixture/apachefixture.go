@@ -31,7 +31,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
-	"math/big"
 	"sort"
 	"strconv"
 	"time"
@@ -45,6 +44,7 @@ import (
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 
+	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/sparkbed"
 )
 
@@ -96,25 +96,12 @@ var NonTerminal = []string{Submitted, ScheduledToRestart, DriverRequested, Drive
 	InitializedBelowThresholdExecutors, RunningHealthy, RunningWithPartialCapacity, RunningWithBelowThresholdExecutors,
 	DriverStartTimedOut, ExecutorsStartTimedOut, DriverReadyTimedOut, Succeeded, Failed, SchedulingFailure, DriverEvicted}
 
-// The lengths generateSparkAppId works with.
-const (
-	idLengthLimit   = 46
-	hashLengthLimit = 36
-)
-
 // AppID is the operator's application id for an attempt: <name>-<attempt>,
 // or, when that is longer than 46 characters, its first 9 characters, a
 // dash and the first 36 base-36 digits of the SHA-256 of
-// "<namespace>/<name>/<attempt>".
-func AppID(ns, name string, attempt int64) string {
-	preferred := fmt.Sprintf("%s-%d", name, attempt)
-	if len(preferred) <= idLengthLimit {
-		return preferred
-	}
-	sum := sha256.Sum256([]byte(ns + "/" + name + "/" + strconv.FormatInt(attempt, 10)))
-	hash := new(big.Int).SetBytes(sum[:]).Text(36)
-	return preferred[:idLengthLimit-hashLengthLimit-1] + "-" + hash[:hashLengthLimit]
-}
+// "<namespace>/<name>/<attempt>" (the rule's, which the test bed checks
+// against the operator's Java).
+func AppID(ns, name string, attempt int64) string { return rule.ApacheAppID(ns, name, attempt) }
 
 // Spec describes one application.
 type Spec struct {

@@ -286,26 +286,25 @@ func (s *Store) DeleteMap(_ context.Context, ns, name string, pre metav1.Precond
 
 // SetMapOwners implements store.Store.
 func (s *Store) SetMapOwners(_ context.Context, ns, name string, uid types.UID, rv string, owners []metav1.OwnerReference) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	gvr := store.ConfigMapsGVR
-	old, ok := s.objs[gvr][key(ns, name)]
-	switch {
-	case !ok:
-		return apierrors.NewNotFound(groupResource(gvr), name)
-	case uid != old.GetUID():
-		return apierrors.NewInvalid(schema.GroupKind{Kind: s.kinds[gvr]}, name, field.ErrorList{field.Invalid(field.NewPath("metadata", "uid"), uid, "field is immutable")})
-	case rv != old.GetResourceVersion():
-		return s.conflict(gvr, name, "the object has been modified; please apply your changes to the latest version and try again")
-	}
-	u := old.DeepCopy()
-	u.SetOwnerReferences(owners)
-	s.write(gvr, watch.Modified, u, old)
-	return nil
+	return s.patchMap(ns, name, uid, rv, func(u *unstructured.Unstructured) { u.SetOwnerReferences(owners) })
 }
 
 // AnnotateMap implements store.Store.
 func (s *Store) AnnotateMap(_ context.Context, ns, name string, uid types.UID, rv, annotation, value string) error {
+	return s.patchMap(ns, name, uid, rv, func(u *unstructured.Unstructured) {
+		a := u.GetAnnotations()
+		if a == nil {
+			a = map[string]string{}
+		}
+		a[annotation] = value
+		u.SetAnnotations(a)
+	})
+}
+
+// patchMap changes a ConfigMap's metadata as a merge patch carrying the
+// UID and resourceVersion read does on the API server: another UID is
+// 422 Invalid (metadata.uid is immutable), another resourceVersion 409.
+func (s *Store) patchMap(ns, name string, uid types.UID, rv string, change func(*unstructured.Unstructured)) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	gvr := store.ConfigMapsGVR
@@ -319,12 +318,7 @@ func (s *Store) AnnotateMap(_ context.Context, ns, name string, uid types.UID, r
 		return s.conflict(gvr, name, "the object has been modified; please apply your changes to the latest version and try again")
 	}
 	u := old.DeepCopy()
-	a := u.GetAnnotations()
-	if a == nil {
-		a = map[string]string{}
-	}
-	a[annotation] = value
-	u.SetAnnotations(a)
+	change(u)
 	s.write(gvr, watch.Modified, u, old)
 	return nil
 }
