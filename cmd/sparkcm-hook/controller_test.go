@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -30,12 +31,23 @@ func TestTheControllerCleansUntilStoppedThenPrintsItsTotalAndExitsZero(t *testin
 
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
-	var out, errOut bytes.Buffer
+	var out bytes.Buffer
+	errOut := &loggedOnce{logged: make(chan struct{})}
 	code := make(chan int, 1)
 	go func() {
 		code <- RunContext(ctx, []string{"sparkcm-hook", "controller", "--kubeconfig", kc, "--older-than", "0s", "--grace", "0s", "-o", "json"},
-			strings.NewReader(""), &out, &errOut)
+			strings.NewReader(""), &out, errOut)
 	}()
+	// The command routes client-go's process-wide klog into its own log as
+	// it starts; the test's own client calls wait until it has (its first
+	// log line comes after), or the race detector sees both at once.
+	select {
+	case <-errOut.logged:
+	case c := <-code:
+		t.Fatalf("the controller ended at once with exit %d: %s", c, errOut.String())
+	case <-time.After(time.Minute):
+		t.Fatal("the controller logged nothing in a minute")
+	}
 	kube, _ := clients(t)
 	gone := func(app *sparkfixture.App) func(context.Context) (bool, error) {
 		return func(context.Context) (bool, error) {
@@ -71,6 +83,27 @@ func TestTheControllerCleansUntilStoppedThenPrintsItsTotalAndExitsZero(t *testin
 	if want := len(before.MapNames()) + len(during.MapNames()); doc.Counts.Deleted != want || doc.Counts.Failed != 0 {
 		t.Errorf("the total says %+v, want %d deleted, none failed", doc.Counts, want)
 	}
+}
+
+// loggedOnce is a command's stderr that says when the first line came.
+type loggedOnce struct {
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	logged chan struct{}
+	once   sync.Once
+}
+
+func (w *loggedOnce) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.once.Do(func() { close(w.logged) })
+	return w.buf.Write(p)
+}
+
+func (w *loggedOnce) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
 }
 
 // mapNames lists the namespace's ConfigMaps (kube-root-ca.crt aside).
