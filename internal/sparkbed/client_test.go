@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/sparkbed"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/sparkfixture"
 )
@@ -74,6 +75,15 @@ func clientMode(t *testing.T, in sparkbed.Install, seen *observed) {
 			t.Errorf("want exit 0 and nothing deleted\n%s", r)
 		}
 		assertGone(t, before, take(ctx, t, ns.name), nil)
+		// It saw the executor run: the map now says so, and a later sweep
+		// counts the session's quiet time from then.
+		got, err := cp.Clientset().CoreV1().ConfigMaps(ns.name).Get(ctx, cm.Name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Annotations[rule.AnnotationLastActive] == "" {
+			t.Errorf("sweep saw executor Pods of %s run and did not stamp %s on %s: %v", static, rule.AnnotationLastActive, cm.Name, got.Annotations)
+		}
 	})
 	t.Run("static executors: cleanup --app-id exits 4 while an executor Pod is not terminated", func(t *testing.T) {
 		before := take(ctx, t, ns.name)

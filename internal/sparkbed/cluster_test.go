@@ -225,7 +225,7 @@ func clusterMode(t *testing.T, in sparkbed.Install, seen *observed) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		before["Pod/"+ended.Name] = object{string(ended.UID), ended.ResourceVersion}
+		before["Pod/"+ended.Name] = object{uid: string(ended.UID), rv: ended.ResourceVersion}
 		select {
 		case err := <-done:
 			if err != nil {
