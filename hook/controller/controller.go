@@ -681,6 +681,7 @@ func (ctl *Controller) clean(ctx context.Context, a App) {
 	if ctx.Err() != nil {
 		return // no longer leading: the next leader's informers see the application
 	}
+	mark := ctl.m.mark()
 	res, err := hook.Cleanup(ctx, ctl.c, ctl.log, a.cleanupOptions(&ctl.o))
 	ctl.m.count("cleanup", res, err)
 	ctl.m.cleaned(a, res, err)
@@ -701,7 +702,7 @@ func (ctl *Controller) clean(ctx context.Context, a App) {
 	case errors.As(err, &running):
 		ctl.log.Debug("still running; waiting for its next change", "app", a.String(), "state", running.State)
 		ctl.queue.Forget(a)
-		ctl.m.forget(a)
+		ctl.m.forget(a, mark)
 	case errors.As(err, &usage), errors.As(err, &forbidden):
 		ctl.log.Warn("cleanup refused; left to the fallback sweep", "app", a.String(), "err", err)
 		ctl.queue.Forget(a)

@@ -28,12 +28,13 @@ type metrics struct {
 	leader   prometheus.Gauge
 
 	mu    sync.Mutex
-	ended map[App]time.Time // when each queued application was seen to end
+	ended map[App]endSeen // when each queued application was seen to end
+	seen  uint64           // counts sawEnd calls, to tell an end seen again
 	ready atomic.Bool
 }
 
 func newMetrics(queueDepth func() int) *metrics {
-	m := &metrics{registry: prometheus.NewRegistry(), ended: map[App]time.Time{}}
+	m := &metrics{registry: prometheus.NewRegistry(), ended: map[App]endSeen{}}
 	m.maps = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sparkcm_hook_configmaps_total",
 		Help: "ConfigMaps decided, by run (cleanup: the work queue's, sweep: the fallback) and decision (deleted, would-delete, skipped, failed)."},
 		[]string{"run", "decision"})
@@ -54,20 +55,43 @@ func newMetrics(queueDepth func() int) *metrics {
 	return m
 }
 
+// endSeen is when an application was first seen to end, and the latest
+// time it was seen again (as a sequence number).
+type endSeen struct {
+	at   time.Time
+	last uint64
+}
+
 // sawEnd notes when an application was first seen to end.
 func (m *metrics) sawEnd(a App) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if _, ok := m.ended[a]; !ok {
-		m.ended[a] = time.Now()
+	m.seen++
+	e, ok := m.ended[a]
+	if !ok {
+		e.at = time.Now()
 	}
+	e.last = m.seen
+	m.ended[a] = e
 }
 
-// forget drops an application the queue let go.
-func (m *metrics) forget(a App) {
+// mark is the sequence number of what has been seen so far, taken before a
+// cleanup starts.
+func (m *metrics) mark() uint64 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	delete(m.ended, a)
+	return m.seen
+}
+
+// forget drops an application a cleanup found still running, unless its
+// end was seen again after mark (while that cleanup ran): the queue then
+// cleans it once more, and the time counts from the first sight.
+func (m *metrics) forget(a App, mark uint64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if e, ok := m.ended[a]; ok && e.last <= mark {
+		delete(m.ended, a)
+	}
 }
 
 // count adds one run's result.
@@ -101,7 +125,7 @@ func (m *metrics) cleaned(a App, res *hook.Result, err error) {
 	delete(m.ended, a)
 	m.mu.Unlock()
 	if ok {
-		m.leak.Observe(time.Since(since).Seconds())
+		m.leak.Observe(time.Since(since.at).Seconds())
 	}
 }
 
