@@ -29,7 +29,7 @@ type metrics struct {
 
 	mu    sync.Mutex
 	ended map[App]endSeen // when each queued application was seen to end
-	seen  uint64           // counts sawEnd calls, to tell an end seen again
+	seen  uint64          // counts sawEnd calls, to tell an end seen again
 	ready atomic.Bool
 }
 
