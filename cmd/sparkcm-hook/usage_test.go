@@ -298,11 +298,8 @@ func TestTimeoutBoundsTheWholeRunInEveryCommand(t *testing.T) {
 		"check --live":   append([]string{"check", "--live"}, bound...),
 	} {
 		t.Run(name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			var out, errOut strings.Builder
-			code := RunContext(ctx, append([]string{"sparkcm-hook"}, args...), strings.NewReader(""), &out, &errOut)
-			if ctx.Err() != nil {
+			code, errOut, outlasted := runWithinAMinute(args...)
+			if outlasted {
 				t.Fatalf("ran until the test's own limit: --timeout did not end it (exit %d: %s)", code, errOut.String())
 			}
 			if code != exitcode.Failed && code != exitcode.Running {
@@ -310,6 +307,17 @@ func TestTimeoutBoundsTheWholeRunInEveryCommand(t *testing.T) {
 			}
 		})
 	}
+}
+
+// runWithinAMinute runs the command line args (without the program name)
+// with a minute's limit of the test's own: its exit code, its stderr, and
+// whether it ran until that limit.
+func runWithinAMinute(args ...string) (int, *strings.Builder, bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var out, errOut strings.Builder
+	code := RunContext(ctx, append([]string{"sparkcm-hook"}, args...), strings.NewReader(""), &out, &errOut)
+	return code, &errOut, ctx.Err() != nil
 }
 
 // rbac preflight asks discovery whether the Apache operator's group is
@@ -330,11 +338,8 @@ func TestTimeoutBoundsRBACPreflightWhileDiscoveryIsSilent(t *testing.T) {
 		}
 	})
 	kc := kubeconfig(t, &rest.Config{Host: srv.url}, "jobs")
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	var out, errOut strings.Builder
-	code := RunContext(ctx, []string{"sparkcm-hook", "rbac", "preflight", "--kubeconfig", kc, "--timeout", "250ms"}, strings.NewReader(""), &out, &errOut)
-	if ctx.Err() != nil {
+	code, errOut, outlasted := runWithinAMinute("rbac", "preflight", "--kubeconfig", kc, "--timeout", "250ms")
+	if outlasted {
 		t.Fatalf("ran until the test's own limit: discovery outlasted --timeout (exit %d: %s)", code, errOut.String())
 	}
 }
@@ -362,11 +367,8 @@ func TestRetryBudgetBoundsEachCallInEveryCommand(t *testing.T) {
 		"check --live":   append([]string{"check", "--live"}, budget...),
 	} {
 		t.Run(name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			var out, errOut strings.Builder
-			code := RunContext(ctx, append([]string{"sparkcm-hook"}, args...), strings.NewReader(""), &out, &errOut)
-			if ctx.Err() != nil {
+			code, errOut, outlasted := runWithinAMinute(args...)
+			if outlasted {
 				t.Fatalf("ran until the test's own limit: --retry-budget did not end it (exit %d: %s)", code, errOut.String())
 			}
 			if code != exitcode.Failed {
