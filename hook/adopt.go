@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/sparkcm-hook/sparkcm-hook/hook/kube"
 	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
 )
 
@@ -103,7 +104,7 @@ type adoptIndex struct {
 // An application created after the run is not an owner: run adopt again
 // (on a schedule, say) before the last of the old owners goes.
 func Adopt(ctx context.Context, c Clients, log *slog.Logger, o AdoptOptions) (*AdoptResult, error) {
-	o.Retry = o.Retry.withDefaults()
+	o.Retry = o.Retry.WithDefaults()
 	ns := o.Namespace
 	if o.AllNamespaces {
 		ns = ""
@@ -253,16 +254,16 @@ func adoptOne(ctx context.Context, c Clients, log *slog.Logger, o AdoptOptions, 
 	}
 	api := c.api()
 	var m *metav1.PartialObjectMetadata
-	err := callAPI(ctx, log, o.Retry, ns, "get configmap "+name, "get", "", "configmaps", func(ctx context.Context) error {
+	err := kube.CallAPI(ctx, log, o.Retry, ns, "get configmap "+name, "get", "", "configmaps", func(ctx context.Context) error {
 		var err error
 		m, err = api.GetMap(ctx, ns, name)
 		return err
 	})
 	switch {
-	case isNotFound(err):
+	case kube.IsNotFound(err):
 		return skip("not found: no map to adopt")
 	case err != nil:
-		out.Decision, out.Reason = AdoptFailed, oneLineErr(err)
+		out.Decision, out.Reason = AdoptFailed, kube.OneLineErr(err)
 		return out
 	}
 	if reason := adoptBlocked(&m.ObjectMeta, ix.outsiders[rule.NsKey(ns, name)]); reason != "" {
@@ -285,15 +286,15 @@ func adoptOne(ctx context.Context, c Clients, log *slog.Logger, o AdoptOptions, 
 		out.Decision = WouldAdopt
 		return out
 	}
-	err = callAPI(ctx, log, o.Retry, ns, "patch configmap "+name, "patch", "", "configmaps", func(ctx context.Context) error {
+	err = kube.CallAPI(ctx, log, o.Retry, ns, "patch configmap "+name, "patch", "", "configmaps", func(ctx context.Context) error {
 		return api.SetMapOwners(ctx, ns, name, m.UID, m.ResourceVersion, owners)
 	})
 	switch {
-	case isConflict(err), isNotFound(err):
+	case kube.IsConflict(err), kube.IsNotFound(err):
 		// What was judged is no longer there: judge it afresh next run.
 		out.Decision, out.Reason = AdoptFailed, "changed since it was read; run again"
 	case err != nil:
-		out.Decision, out.Reason = AdoptFailed, oneLineErr(err)
+		out.Decision, out.Reason = AdoptFailed, kube.OneLineErr(err)
 	default:
 		out.Decision = Adopted
 		log.Info("adopted", "namespace", ns, "configMap", name, "owners", len(refs))

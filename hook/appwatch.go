@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 
+	"github.com/sparkcm-hook/sparkcm-hook/hook/kube"
 	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
 )
 
@@ -34,7 +35,7 @@ func (s *sweeper) watchApps(ctx context.Context, ns, rv string) *appWatch {
 	}
 	w, err := s.c.api().WatchApps(ctx, SparkApplicationGVR, ns, metav1.ListOptions{ResourceVersion: rv, AllowWatchBookmarks: true})
 	if err != nil {
-		s.log.Debug("cannot watch SparkApplications; the re-check reads them one by one", "err", oneLineErr(err))
+		s.log.Debug("cannot watch SparkApplications; the re-check reads them one by one", "err", kube.OneLineErr(err))
 		return aw
 	}
 	aw.following, aw.stop = true, w.Stop

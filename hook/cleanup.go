@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 
+	"github.com/sparkcm-hook/sparkcm-hook/hook/kube"
 	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
 )
 
@@ -120,8 +121,8 @@ func Cleanup(ctx context.Context, c Clients, log *slog.Logger, o CleanupOptions)
 	if o.Concurrency <= 0 {
 		o.Concurrency = DefaultCleanupConcurrency
 	}
-	o.Retry = o.Retry.withDefaults()
-	o.Retry.readiness = c.readiness
+	o.Retry = o.Retry.WithDefaults()
+	o.Retry.Readiness = c.readiness
 	// One budget for the whole cleanup, every retry drawing from it, plus
 	// the time the caller allowed for waiting.
 	ctx, cancel := context.WithTimeout(ctx, o.Retry.Budget+max(o.Wait, 0))
@@ -342,7 +343,7 @@ func (cl *cleaner) resolveDriver(ctx context.Context, app *rule.View, name strin
 		pod, err = cl.c.api().GetPod(ctx, cl.o.Namespace, name)
 		return err
 	})
-	if isNotFound(err) {
+	if kube.IsNotFound(err) {
 		app.DriverName, app.DriverGone = name, true
 		if fromUser && app.App == nil {
 			return cl.driverNamedFor(ctx, app, name)
@@ -533,7 +534,7 @@ func (cl *cleaner) noteUnreadable(err error) {
 		return
 	}
 	cl.unreadable = err
-	cl.log.Warn("SparkApplications cannot be read; the maps they own are kept", "err", oneLineErr(err))
+	cl.log.Warn("SparkApplications cannot be read; the maps they own are kept", "err", kube.OneLineErr(err))
 }
 
 // findSparkAppByID looks for the SparkApplication whose status names the
@@ -594,7 +595,7 @@ func (cl *cleaner) discover(ctx context.Context, app *rule.View) ([]metav1.Parti
 			m, err = api.GetMap(ctx, ns, name)
 			return err
 		})
-		if isNotFound(err) {
+		if kube.IsNotFound(err) {
 			return nil
 		}
 		if err != nil {
@@ -790,7 +791,7 @@ func (cl *cleaner) recheckOne(app *rule.View) recheckFunc {
 
 // call runs one read with retry and turns a 403 into a *ForbiddenError.
 func (cl *cleaner) call(ctx context.Context, what, verb, group, resource string, op func(context.Context) error) error {
-	return callAPI(ctx, cl.log, cl.o.Retry, cl.o.Namespace, what, verb, group, resource, op)
+	return kube.CallAPI(ctx, cl.log, cl.o.Retry, cl.o.Namespace, what, verb, group, resource, op)
 }
 
 func firstNonEmpty(s ...string) string {

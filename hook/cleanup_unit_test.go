@@ -23,6 +23,7 @@ import (
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/kubetest"
+	"github.com/sparkcm-hook/sparkcm-hook/internal/retrytest"
 )
 
 // fakeWorld is one finished application in fake clients: enough to drive
@@ -114,13 +115,13 @@ func (w *fakeWorld) cleanup(t *testing.T, o CleanupOptions) (*Result, error) {
 	if o.Retry.Budget == 0 {
 		o.Retry = RetryPolicy{Budget: 30 * time.Second, Initial: 100 * time.Millisecond, Max: time.Second}
 	}
-	o.Retry = newFakeTime().apply(o.Retry)
-	return Cleanup(context.Background(), w.clients, discardLog(), o)
+	o.Retry = retrytest.NewFakeTime().Apply(o.Retry)
+	return Cleanup(context.Background(), w.clients, memLogger, o)
 }
 
 func TestCleanupRetriesEachTransientFailureUntilTheMapIsDeleted(t *testing.T) {
 	for name, err := range map[string]error{
-		"429":                tooManyRequests(1),
+		"429":                retrytest.TooManyRequests(1),
 		"500":                apierrors.NewInternalError(errors.New("etcd hiccup")),
 		"503":                apierrors.NewServiceUnavailable("apiserver restarting"),
 		"504 server timeout": apierrors.NewServerTimeout(cmGR, "delete", 1),

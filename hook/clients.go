@@ -61,13 +61,13 @@ func (c Clients) api() store.Store {
 // QPS/burst limits, user agent and transport wrappers.
 func NewClients(cfg *rest.Config) (Clients, error) {
 	clock := &ServerClock{}
-	throttle := NewThrottle()
+	throttle := kube.NewThrottle()
 	cfg = rest.CopyConfig(cfg)
 	// Innermost: a delete's guard is asked after it waited for its place.
 	cfg.Wrap(guardSends)
-	cfg.Wrap(clock.wrap)
+	cfg.Wrap(clock.Wrap)
 	// Outermost, below client-go's own retries: it sees every try.
-	cfg.Wrap(throttle.wrap)
+	cfg.Wrap(throttle.Wrap)
 	kc, err := kube.New(cfg)
 	if err != nil {
 		return Clients{}, fmt.Errorf("build kubernetes client: %w", err)
@@ -83,18 +83,6 @@ func NewClients(cfg *rest.Config) (Clients, error) {
 	return Clients{Kube: kc, Metadata: md, Dynamic: dyn, Clock: clock, Throttle: throttle}, nil
 }
 
-// readiness is what the API server tells of its own state.
-type readiness int
-
-const (
-	ready    readiness = iota
-	notReady           // still starting (or failing): its refusals are not RBAC's verdict
-	// unknownReadiness: /readyz is forbidden to these credentials, and so is
-	// asking whether it is (a cluster that removed the public-info-viewer and
-	// basic-user bindings): a starting server and a settled refusal look alike.
-	unknownReadiness
-)
-
 // readiness asks the API server's /readyz, which every identity may read
 // once RBAC is loaded: 200 is ready; a 5xx or no answer not ready; 401
 // means these credentials are refused whatever the server's state. A 403
@@ -106,30 +94,30 @@ const (
 // the authorizer contradicts itself, as it does while its caches fill;
 // refused too, the state cannot be told. Clients without a REST client
 // (fakes) count as ready.
-func (c Clients) readiness(ctx context.Context) readiness {
+func (c Clients) readiness(ctx context.Context) kube.Readiness {
 	if c.Kube == nil {
-		return ready
+		return kube.Ready
 	}
 	rc := c.Kube.Discovery().RESTClient()
 	if rc == nil || reflect.ValueOf(rc).IsNil() {
-		return ready
+		return kube.Ready
 	}
 	var code int
 	rc.Get().AbsPath("/readyz").Do(ctx).StatusCode(&code)
 	switch {
 	case code == 0 || code >= 500:
-		return notReady
+		return kube.NotReady
 	case code != 403:
-		return ready
+		return kube.Ready
 	}
 	review, err := c.Kube.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authorizationv1.SelfSubjectAccessReview{
 		Spec: authorizationv1.SelfSubjectAccessReviewSpec{NonResourceAttributes: &authorizationv1.NonResourceAttributes{Path: "/readyz", Verb: "get"}},
 	}, metav1.CreateOptions{})
 	switch {
 	case apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err):
-		return unknownReadiness
+		return kube.UnknownReadiness
 	case err != nil, review.Status.Allowed:
-		return notReady
+		return kube.NotReady
 	}
-	return ready
+	return kube.Ready
 }

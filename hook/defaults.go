@@ -14,15 +14,6 @@ const (
 	DefaultGrace              = 20 * time.Second // the sidecar's last cleanup after SIGTERM
 )
 
-// The default policy is exponential backoff with jitter from 200ms to 10s,
-// inside a two-minute budget. Constants, so that no caller can change
-// what every other one gets.
-const (
-	DefaultRetryBudget  = 2 * time.Minute
-	defaultRetryInitial = 200 * time.Millisecond
-	defaultRetryMax     = 10 * time.Second
-)
-
 // DefaultOrphanOlderThan is how long an ownerless executor map, and every
 // Pod of its application, must have been quiet before sweep deletes it: a
 // notebook's client-mode driver can idle at zero executors for days.

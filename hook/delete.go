@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/sparkcm-hook/sparkcm-hook/hook/kube"
 	"github.com/sparkcm-hook/sparkcm-hook/hook/store"
 )
 
@@ -62,7 +62,7 @@ func (d *deleter) deleteOne(ctx context.Context, e Entry) (Entry, error) {
 		rv := e.resourceVersion
 		opts.Preconditions.ResourceVersion = &rv
 	}
-	p := d.retry.withDefaults()
+	p := d.retry.WithDefaults()
 	start := p.Clock.Now()
 	stale := func() error {
 		if d.recheck == nil {
@@ -80,7 +80,7 @@ func (d *deleter) deleteOne(ctx context.Context, e Entry) (Entry, error) {
 		if stale() != nil {
 			reason, at, rerr := d.recheck(ctx, e)
 			if rerr != nil {
-				e.Decision, e.Reason = Failed, "not deleted: the re-check before it failed: "+oneLineErr(rerr)
+				e.Decision, e.Reason = Failed, "not deleted: the re-check before it failed: "+kube.OneLineErr(rerr)
 				return e, nil
 			}
 			if reason != "" {
@@ -104,17 +104,17 @@ func (d *deleter) deleteOne(ctx context.Context, e Entry) (Entry, error) {
 		if budget.Budget -= p.Clock.Now().Sub(start); budget.Budget <= 0 {
 			last := "no try was sent"
 			if err != nil {
-				last = oneLineErr(err) // a delete held back as stale: nothing else loops
+				last = kube.OneLineErr(err) // a delete held back as stale: nothing else loops
 			}
 			err = fmt.Errorf("%s: gave up: its retry budget of %s was spent (last: %s)", what, p.Budget, last)
 			break
 		}
-		err = Retry(ctx, d.log, budget, what, func(ctx context.Context) error {
+		err = kube.Retry(ctx, d.log, budget, what, func(ctx context.Context) error {
 			if err := stale(); err != nil {
 				return backoff.Permanent(err)
 			}
 			err := d.api.DeleteMap(withSendGuard(ctx, stale), e.Namespace, e.Name, *opts.Preconditions)
-			if isNotFound(err) {
+			if kube.IsNotFound(err) {
 				// Deleted by someone else, or by an earlier try whose answer
 				// was lost: either way the map is gone, which is the goal.
 				alreadyGone = true
@@ -130,7 +130,7 @@ func (d *deleter) deleteOne(ctx context.Context, e Entry) (Entry, error) {
 		if !errors.As(err, &se) {
 			break
 		}
-		d.log.Debug("delete waited past its re-check; reading again", "configmap", e.Name, "err", oneLineErr(err))
+		d.log.Debug("delete waited past its re-check; reading again", "configmap", e.Name, "err", kube.OneLineErr(err))
 	}
 	switch {
 	case err == nil:
@@ -138,17 +138,17 @@ func (d *deleter) deleteOne(ctx context.Context, e Entry) (Entry, error) {
 		if alreadyGone {
 			e.Reason = "already deleted"
 		}
-	case isConflict(err):
+	case kube.IsConflict(err):
 		// A precondition failed: the map was replaced (new UID) or changed
 		// (new resourceVersion) since it was judged. Never retry this into
 		// deleting it; the next run judges it afresh.
 		e.Decision = Skipped
 		e.Reason = "changed since it was judged (precondition failed); a rerun judges it again"
 	case apierrors.IsForbidden(err):
-		return e, AsForbidden(err, "delete", "", "configmaps", e.Namespace)
+		return e, kube.AsForbidden(err, "delete", "", "configmaps", e.Namespace)
 	default:
 		e.Decision = Failed
-		e.Reason = oneLineErr(err)
+		e.Reason = kube.OneLineErr(err)
 	}
 	return e, nil
 }
@@ -194,7 +194,7 @@ func (d *deleter) startPool(ctx context.Context, done func(Entry)) *deletePool {
 				res, err := d.deleteOne(ctx, e)
 				if err != nil {
 					d.forbid(e.Namespace, err)
-					res.Decision, res.Reason = Failed, oneLineErr(err)
+					res.Decision, res.Reason = Failed, kube.OneLineErr(err)
 				}
 				mu.Lock()
 				done(res)
@@ -251,9 +251,4 @@ func (d *deleter) forbidden() error {
 		return nil
 	}
 	return d.refused[d.order[0]]
-}
-
-// oneLineErr keeps a failure's reason to one line in the ledger and table.
-func oneLineErr(err error) string {
-	return strings.Join(strings.Fields(err.Error()), " ")
 }

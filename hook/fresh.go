@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/sparkcm-hook/sparkcm-hook/hook/kube"
 	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
 )
 
@@ -178,7 +179,7 @@ func readAppLive(ctx context.Context, c Clients, log *slog.Logger, p RetryPolicy
 		return "", p.Clock.Now(), nil // the group is gone, and every application of it
 	}
 	m := &sendMark{now: p.Clock.Now}
-	err = callAPI(ctx, log, p, ns, "get sparkapplication "+name, "get", gvr.Group, gvr.Resource, func(ctx context.Context) error {
+	err = kube.CallAPI(ctx, log, p, ns, "get sparkapplication "+name, "get", gvr.Group, gvr.Resource, func(ctx context.Context) error {
 		began = p.Clock.Now()
 		var err error
 		u, err = c.api().GetApp(withSendMark(ctx, m), gvr, ns, name)

@@ -13,6 +13,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/sparkcm-hook/sparkcm-hook/internal/retrytest"
 )
 
 // rerun moves the fake world's SparkApplication to state, as the operator
@@ -70,7 +72,7 @@ func TestADeleteThatWaitedPastItsRecheckReadsAgainWhatItRestsOn(t *testing.T) {
 				w.deletes.Add(1)
 				tc.meanwhile(t, w, name)
 				// Longer than the bound: the retry comes after it.
-				return true, nil, tooManyRequests(int(2*DefaultRecheckBound.Seconds()) + 1)
+				return true, nil, retrytest.TooManyRequests(int(2*DefaultRecheckBound.Seconds()) + 1)
 			})
 			res, err := w.cleanup(t, CleanupOptions{Concurrency: 1})
 			if err != nil {
@@ -135,7 +137,7 @@ func TestADeleteThrottledPastItsRecheckAgainAndAgainStaysInsideOneRetryBudget(t 
 		}
 		// Each Retry-After outlasts the bound: every try is preceded by a
 		// re-check, which must not start the budget afresh.
-		return true, nil, tooManyRequests(int(2*DefaultRecheckBound.Seconds()) + 1)
+		return true, nil, retrytest.TooManyRequests(int(2*DefaultRecheckBound.Seconds()) + 1)
 	})
 	res, err := w.cleanup(t, CleanupOptions{Concurrency: 1, Retry: RetryPolicy{Budget: 30 * time.Second, Initial: time.Second, Max: time.Second}})
 	if !isPlainFailure(err) || len(res.Failed) != 2 {
@@ -154,11 +156,11 @@ func TestADeleteThrottledPastItsRecheckAgainAndAgainStaysInsideOneRetryBudget(t 
 
 func TestADeleteWhoseRecheckKeepsTakingLongerThanTheBoundIsNotSent(t *testing.T) {
 	w := newFakeWorld(t, "COMPLETED", corev1.PodSucceeded)
-	ft := newFakeTime()
+	ft := retrytest.NewFakeTime()
 	var deletes, reads atomic.Int32
 	w.md.PrependReactor("delete", "configmaps", func(k8stesting.Action) (bool, runtime.Object, error) {
 		if deletes.Add(1) == 1 {
-			return true, nil, tooManyRequests(int(2*DefaultRecheckBound.Seconds()) + 1)
+			return true, nil, retrytest.TooManyRequests(int(2*DefaultRecheckBound.Seconds()) + 1)
 		}
 		return false, nil, nil
 	})
@@ -171,12 +173,12 @@ func TestADeleteWhoseRecheckKeepsTakingLongerThanTheBoundIsNotSent(t *testing.T)
 		}
 		// Every re-read of the Pods after the first delete takes longer
 		// than the bound: by its answer, what it saw is already stale.
-		_ = ft.sleep(context.Background(), 2*DefaultRecheckBound)
+		_ = ft.Sleep(context.Background(), 2*DefaultRecheckBound)
 		return false, nil, nil
 	})
 	o := CleanupOptions{Namespace: fakeNS, SparkApp: "etl", NoEvent: true, Concurrency: 1,
-		Retry: ft.apply(RetryPolicy{Budget: 5 * time.Minute, Initial: 100 * time.Millisecond, Max: time.Second})}
-	res, err := Cleanup(context.Background(), w.clients, discardLog(), o)
+		Retry: ft.Apply(RetryPolicy{Budget: 5 * time.Minute, Initial: 100 * time.Millisecond, Max: time.Second})}
+	res, err := Cleanup(context.Background(), w.clients, memLogger, o)
 	if !isPlainFailure(err) || len(res.Failed) != 2 || len(res.Deleted) != 0 {
 		t.Fatalf("err %v, result %+v: want both maps failed, none deleted", err, res)
 	}

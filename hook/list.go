@@ -11,6 +11,8 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/pager"
+
+	"github.com/sparkcm-hook/sparkcm-hook/hook/kube"
 )
 
 // expiredRestarts bounds how often one list starts over after its continue
@@ -44,7 +46,7 @@ func listPaged(ctx context.Context, s listSpec) error {
 		}
 		p := pager.New(func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
 			var obj runtime.Object
-			err := Retry(ctx, s.log, s.retry, s.what, func(ctx context.Context) error {
+			err := kube.Retry(ctx, s.log, s.retry, s.what, func(ctx context.Context) error {
 				var err error
 				obj, err = s.list(ctx, opts)
 				return err
@@ -61,14 +63,14 @@ func listPaged(ctx context.Context, s listSpec) error {
 		if err == nil {
 			return nil
 		}
-		if isExpired(err) && attempt < expiredRestarts && ctx.Err() == nil {
-			s.log.Info("list expired while paging; starting it over", "op", s.what, "attempt", attempt+1, "err", oneLineErr(err))
+		if kube.IsExpired(err) && attempt < expiredRestarts && ctx.Err() == nil {
+			s.log.Info("list expired while paging; starting it over", "op", s.what, "attempt", attempt+1, "err", kube.OneLineErr(err))
 			continue
 		}
-		if isNotFound(err) {
+		if kube.IsNotFound(err) {
 			return err
 		}
-		if fe := AsForbidden(err, s.verb, s.group, s.resrc, s.ns); fe != err { //nolint:errorlint // identity: AsForbidden returns err itself unless it was a 403
+		if fe := kube.AsForbidden(err, s.verb, s.group, s.resrc, s.ns); fe != err { //nolint:errorlint // identity: AsForbidden returns err itself unless it was a 403
 			return fe
 		}
 		return fmt.Errorf("%s in namespace %s: %w", s.what, nsLabel(s.ns), err)

@@ -13,6 +13,8 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/sparkcm-hook/sparkcm-hook/hook/kube"
 )
 
 // NotifyPolicy bounds one webhook notification: each POST gets
@@ -77,7 +79,7 @@ func Notify(ctx context.Context, log *slog.Logger, p NotifyPolicy, rawURL string
 	if client == nil {
 		client = &http.Client{}
 	}
-	return Retry(ctx, log, p.Retry, "notify webhook", func(outer context.Context) error {
+	return kube.Retry(ctx, log, p.Retry, "notify webhook", func(outer context.Context) error {
 		ctx, cancel := context.WithTimeout(outer, p.AttemptTimeout)
 		defer cancel()
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, rawURL, bytes.NewReader(payload))
@@ -99,7 +101,7 @@ func Notify(ctx context.Context, log *slog.Logger, p NotifyPolicy, rawURL string
 		if resp.StatusCode/100 == 2 {
 			return nil
 		}
-		werr := &WebhookError{Code: resp.StatusCode, Body: oneLineErr(fmt.Errorf("%s", msg))}
+		werr := &WebhookError{Code: resp.StatusCode, Body: kube.OneLineErr(fmt.Errorf("%s", msg))}
 		if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 {
 			// Classified as the API server's own 429 and 5xx are, so
 			// that the one retry policy decides.

@@ -30,6 +30,7 @@ import (
 
 var (
 	podsGVR   = schema.GroupVersionResource{Version: "v1", Resource: "pods"}
+	cmGR      = schema.GroupResource{Resource: "configmaps"}
 	memLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
 )
 

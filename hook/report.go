@@ -658,8 +658,8 @@ const sizesPageSize = 50
 func mapSizes(ctx context.Context, c Clients, log *slog.Logger, o SweepOptions) (sizeIndex, error) {
 	sizes := sizeIndex{}
 	s := &sweeper{c: c, log: log, o: o}
-	retry := o.Retry.withDefaults()
-	retry.readiness = c.readiness
+	retry := o.Retry.WithDefaults()
+	retry.Readiness = c.readiness
 	listIn := func(ns string) error {
 		got := sizeIndex{} // this namespace's, dropped if its list starts over
 		err := listPaged(ctx, listSpec{

@@ -6,6 +6,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/sparkcm-hook/sparkcm-hook/hook/kube"
 	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
 )
 
@@ -14,7 +15,7 @@ import (
 func (s *sweeper) markMaps(ctx context.Context, ns string) (rule.Mark, error) {
 	local := time.Now()
 	var rv string
-	err := callAPI(ctx, s.log, s.o.Retry, ns, "list configmaps (snapshot mark)", "list", "", "configmaps", func(ctx context.Context) error {
+	err := kube.CallAPI(ctx, s.log, s.o.Retry, ns, "list configmaps (snapshot mark)", "list", "", "configmaps", func(ctx context.Context) error {
 		list, err := s.c.api().ListMaps(ctx, ns, metav1.ListOptions{Limit: 1})
 		if err == nil {
 			rv = list.ResourceVersion

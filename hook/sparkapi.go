@@ -9,6 +9,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
+	"github.com/sparkcm-hook/sparkcm-hook/hook/kube"
 	"github.com/sparkcm-hook/sparkcm-hook/hook/store"
 )
 
@@ -89,7 +90,7 @@ func (g sparkAPIGroup) pickVersion(served []string) string {
 // misses an object.
 func objectNotFound(err error, name string) bool {
 	var status apierrors.APIStatus
-	if name == "" || !isNotFound(err) || !errors.As(err, &status) {
+	if name == "" || !kube.IsNotFound(err) || !errors.As(err, &status) {
 		return false
 	}
 	d := status.Status().Details

@@ -17,6 +17,8 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/sparkcm-hook/sparkcm-hook/internal/retrytest"
 )
 
 func TestObjectNotFoundTellsAMissingObjectFromAMissingResource(t *testing.T) {
@@ -92,8 +94,8 @@ func TestSparkApplicationsInAVersionTheToolDoesNotReadKeepTheirMaps(t *testing.T
 					case "cleanup --app-id":
 						res, err = w.cleanup(t, CleanupOptions{AppID: fakeAppID})
 					case "sweep":
-						o := SweepOptions{Namespace: fakeNS, Retry: newFakeTime().apply(RetryPolicy{Budget: 30 * time.Second})}
-						res, err = Sweep(context.Background(), w.clients, discardLog(), o)
+						o := SweepOptions{Namespace: fakeNS, Retry: retrytest.NewFakeTime().Apply(RetryPolicy{Budget: 30 * time.Second})}
+						res, err = Sweep(context.Background(), w.clients, memLogger, o)
 					}
 					if err != nil {
 						t.Fatalf("%v", err)
@@ -134,8 +136,8 @@ func TestSweepOfAllNamespacesNeverTouchesAnExcludedOne(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newFakeWorld(t, "COMPLETED", corev1.PodSucceeded)
-			o := SweepOptions{AllNamespaces: true, ExcludeNamespaces: tc.exclude, Retry: newFakeTime().apply(RetryPolicy{Budget: 30 * time.Second})}
-			res, err := Sweep(context.Background(), w.clients, discardLog(), o)
+			o := SweepOptions{AllNamespaces: true, ExcludeNamespaces: tc.exclude, Retry: retrytest.NewFakeTime().Apply(RetryPolicy{Budget: 30 * time.Second})}
+			res, err := Sweep(context.Background(), w.clients, memLogger, o)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -199,8 +201,8 @@ func TestSweepNamespaceByNamespaceSkipsAnExcludedOne(t *testing.T) {
 				}
 				return false, nil, nil
 			})
-			o := SweepOptions{AllNamespaces: true, ExcludeNamespaces: tc.exclude, Retry: newFakeTime().apply(RetryPolicy{Budget: 30 * time.Second})}
-			if _, err := Sweep(context.Background(), w.clients, discardLog(), o); err != nil {
+			o := SweepOptions{AllNamespaces: true, ExcludeNamespaces: tc.exclude, Retry: retrytest.NewFakeTime().Apply(RetryPolicy{Budget: 30 * time.Second})}
+			if _, err := Sweep(context.Background(), w.clients, memLogger, o); err != nil {
 				t.Fatal(err)
 			}
 			if got := int(w.deletes.Load()); got != tc.deleted {
@@ -231,8 +233,8 @@ func TestSweepRecheckKeepsMapsWhenTheApplicationsStopBeingServed(t *testing.T) {
 	dyn.PrependWatchReactor("sparkapplications", func(k8stesting.Action) (bool, watch.Interface, error) {
 		return true, nil, notServed()
 	})
-	o := SweepOptions{Namespace: fakeNS, Retry: newFakeTime().apply(RetryPolicy{Budget: 30 * time.Second})}
-	res, err := Sweep(context.Background(), w.clients, discardLog(), o)
+	o := SweepOptions{Namespace: fakeNS, Retry: retrytest.NewFakeTime().Apply(RetryPolicy{Budget: 30 * time.Second})}
+	res, err := Sweep(context.Background(), w.clients, memLogger, o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/sparkcm-hook/sparkcm-hook/hook/kube"
 	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
 )
 
@@ -161,8 +162,8 @@ func Sweep(ctx context.Context, c Clients, log *slog.Logger, o SweepOptions) (*R
 	if o.Now == nil {
 		o.Now = c.Clock.Now
 	}
-	o.Retry = o.Retry.withDefaults()
-	o.Retry.readiness = c.readiness
+	o.Retry = o.Retry.WithDefaults()
+	o.Retry.Readiness = c.readiness
 	s := &sweeper{c: c, log: log.With("namespace", nsLabel(o.Namespace)), o: o, res: res}
 	s.d = &deleter{api: c.api(), log: s.log, retry: o.Retry, concurrency: o.Concurrency, dryRun: o.DryRun,
 		recheck: s.recheckOne, bound: DefaultRecheckBound}
@@ -220,7 +221,7 @@ func (s *sweeper) sweepAll(ctx context.Context) error {
 	if !errors.As(err, &fe) || fe.Verb != "list" || s.res.Counts.total() > 0 {
 		return err
 	}
-	s.log.Info("may not list cluster-wide; sweeping namespace by namespace", "err", oneLineErr(err))
+	s.log.Info("may not list cluster-wide; sweeping namespace by namespace", "err", kube.OneLineErr(err))
 	names, err := s.namespaceNames(ctx, s.o.Retry)
 	if err != nil {
 		return err
@@ -231,8 +232,8 @@ func (s *sweeper) sweepAll(ctx context.Context) error {
 		err := s.sweepScope(ctx, ns)
 		if errors.As(err, &fe) && fe.Verb == "list" {
 			// Reported and skipped: the rest of the cluster goes on.
-			s.log.Warn("namespace cannot be read; skipped", "skippedNamespace", ns, "err", oneLineErr(err))
-			s.res.Unreadable = append(s.res.Unreadable, NamespaceNote{Namespace: ns, Reason: oneLineErr(err)})
+			s.log.Warn("namespace cannot be read; skipped", "skippedNamespace", ns, "err", kube.OneLineErr(err))
+			s.res.Unreadable = append(s.res.Unreadable, NamespaceNote{Namespace: ns, Reason: kube.OneLineErr(err)})
 			if firstForbidden == nil {
 				firstForbidden = err
 			}
@@ -263,7 +264,7 @@ func (s *sweeper) sweepScope(ctx context.Context, ns string) error {
 	}
 	o := s.o
 	ages := rule.AgeRule{Now: o.Now(), OlderThan: o.OlderThan, OrphanOlderThan: o.OrphanOlderThan}
-	s.c.Clock.warnSkew(s.log)
+	s.c.Clock.WarnSkew(s.log)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -595,7 +596,7 @@ func stillRunning(why string) string {
 func notAttempted(entries []Entry, cause error, record func(Entry)) {
 	for _, e := range entries {
 		e.Decision = Failed
-		e.Reason = "not attempted: " + oneLineErr(cause)
+		e.Reason = "not attempted: " + kube.OneLineErr(cause)
 		record(e)
 	}
 }
@@ -739,7 +740,7 @@ func (s *sweeper) index(ctx context.Context, ns string) (*sweepIndex, error) {
 		if uerr := sparkAppsMissing(ctx, s.c, err, ""); uerr != nil {
 			// Installed, but not in a version the tool reads: every map
 			// a SparkApplication owns stays, the rest are judged as ever.
-			s.log.Warn("SparkApplications cannot be read; the maps they own are kept", "err", oneLineErr(uerr))
+			s.log.Warn("SparkApplications cannot be read; the maps they own are kept", "err", kube.OneLineErr(uerr))
 			ix.appsUnread = uerr.Error()
 		} else {
 			// No Spark Operator CRD: plain spark-submit applications only.
@@ -811,7 +812,7 @@ func (ix *sweepIndex) addApp(obj runtime.Object) {
 func (s *sweeper) indexApache(ctx context.Context, ns string, ix *sweepIndex) error {
 	gvr, ok, err := apacheResource(ctx, s.c)
 	if err != nil {
-		s.log.Warn("the Apache operator's SparkApplications cannot be read; the maps they own are kept", "err", oneLineErr(err))
+		s.log.Warn("the Apache operator's SparkApplications cannot be read; the maps they own are kept", "err", kube.OneLineErr(err))
 		ix.apacheUnread = err.Error()
 		return nil
 	}
@@ -846,8 +847,8 @@ func (s *sweeper) indexApache(ctx context.Context, ns string, ix *sweepIndex) er
 		}
 		return nil
 	case errors.As(err, &fe):
-		s.log.Warn("not allowed to list the Apache operator's SparkApplications; the maps they own are kept", "err", oneLineErr(err))
-		ix.apacheUnread = oneLineErr(err)
+		s.log.Warn("not allowed to list the Apache operator's SparkApplications; the maps they own are kept", "err", kube.OneLineErr(err))
+		ix.apacheUnread = kube.OneLineErr(err)
 		return nil
 	}
 	return err

@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/watch"
 
+	"github.com/sparkcm-hook/sparkcm-hook/hook/kube"
 	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
 )
 
@@ -66,7 +67,7 @@ func (cl *cleaner) watchOnce(ctx context.Context, app *rule.View) error {
 	ns := cl.o.Namespace
 	if app.DriverName != "" {
 		w, err := cl.watchPods(ctx, "pod "+app.DriverName, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", app.DriverName).String()})
-		if isExpired(err) {
+		if kube.IsExpired(err) {
 			return cl.expired(ctx, err)
 		}
 		if err != nil {
@@ -98,7 +99,7 @@ func (cl *cleaner) watchOnce(ctx context.Context, app *rule.View) error {
 			w, err = api.WatchApps(ctx, gvr, ns, metav1.ListOptions{FieldSelector: sel, ResourceVersion: rv})
 			return err
 		})
-		if isExpired(err) {
+		if kube.IsExpired(err) {
 			return cl.expired(ctx, err)
 		}
 		if err != nil {
@@ -113,7 +114,7 @@ func (cl *cleaner) watchOnce(ctx context.Context, app *rule.View) error {
 			return err
 		}
 		w, err := cl.watchPods(ctx, "the application's pods", metav1.ListOptions{LabelSelector: sel.String(), FieldSelector: nonTerminatedPods})
-		if isExpired(err) {
+		if kube.IsExpired(err) {
 			return cl.expired(ctx, err)
 		}
 		if err != nil {
@@ -177,8 +178,8 @@ func (cl *cleaner) watchPods(ctx context.Context, what string, opts metav1.ListO
 // on from a fresh read, after a pause so that a server that keeps refusing
 // is not asked in a tight loop.
 func (cl *cleaner) expired(ctx context.Context, err error) error {
-	cl.log.Info("watch expired; reading the application again", "err", oneLineErr(err))
-	if serr := sleepCtx(ctx, time.Second); serr != nil && errors.Is(serr, context.Canceled) {
+	cl.log.Info("watch expired; reading the application again", "err", kube.OneLineErr(err))
+	if serr := kube.SleepCtx(ctx, time.Second); serr != nil && errors.Is(serr, context.Canceled) {
 		return serr
 	}
 	return nil

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
+	"github.com/sparkcm-hook/sparkcm-hook/hook/kube"
 	"github.com/sparkcm-hook/sparkcm-hook/hook/rbac"
 )
 
@@ -168,7 +169,7 @@ func writePreflight(w io.Writer, output string, p *rbac.Preflight) error {
 		case !ch.Allowed:
 			result = "DENIED"
 		}
-		fmt.Fprintf(tw, "#   %s\t%s\t%s\t%s\n", result, ch.Verb, hook.ResourceName(ch.Group, ch.Resource), ch.Why)
+		fmt.Fprintf(tw, "#   %s\t%s\t%s\t%s\n", result, ch.Verb, kube.ResourceName(ch.Group, ch.Resource), ch.Why)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -33,6 +33,7 @@ import (
 	"k8s.io/client-go/util/workqueue"
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
+	"github.com/sparkcm-hook/sparkcm-hook/hook/kube"
 	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
 )
 
@@ -285,13 +286,13 @@ func (ctl *Controller) result() *hook.Result {
 // the version the tool reads) and ConfigMaps (metadata only).
 func (ctl *Controller) informers(ctx context.Context) error {
 	var appsServed bool
-	err := hook.Retry(ctx, ctl.log, ctl.o.Retry, "read the API groups", func(ctx context.Context) error {
+	err := kube.Retry(ctx, ctl.log, ctl.o.Retry, "read the API groups", func(ctx context.Context) error {
 		var err error
 		appsServed, err = ctl.sparkAppsServed(ctx)
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("read the API groups: %w", hook.AsForbidden(err, "get", "", "/apis (discovery)", ""))
+		return fmt.Errorf("read the API groups: %w", kube.AsForbidden(err, "get", "", "/apis (discovery)", ""))
 	}
 	if err := ctl.probe(ctx, appsServed); err != nil {
 		return err
@@ -393,8 +394,8 @@ func (ctl *Controller) probe(ctx context.Context, appsServed bool) error {
 			}})
 		}
 		for _, p := range probes {
-			if err := hook.Retry(ctx, ctl.log, ctl.o.Retry, "list "+p.resource, p.list); err != nil {
-				return fmt.Errorf("list %s: %w", p.resource, hook.AsForbidden(err, "list", p.group, p.resource, ns))
+			if err := kube.Retry(ctx, ctl.log, ctl.o.Retry, "list "+p.resource, p.list); err != nil {
+				return fmt.Errorf("list %s: %w", p.resource, kube.AsForbidden(err, "list", p.group, p.resource, ns))
 			}
 		}
 	}

@@ -6,7 +6,7 @@ import (
 
 	rbacv1 "k8s.io/api/rbac/v1"
 
-	"github.com/sparkcm-hook/sparkcm-hook/hook"
+	"github.com/sparkcm-hook/sparkcm-hook/hook/kube"
 )
 
 // The matching below follows the published rules of RBAC
@@ -38,7 +38,7 @@ func (r Request) fullResource() string {
 
 // String is the request in the words of kubectl auth can-i.
 func (r Request) String() string {
-	s := r.Verb + " " + hook.ResourceName(r.Group, r.Resource)
+	s := r.Verb + " " + kube.ResourceName(r.Group, r.Resource)
 	if r.Subresource != "" {
 		s += "/" + r.Subresource
 	}

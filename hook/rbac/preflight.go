@@ -61,7 +61,7 @@ func (e *DeniedError) Error() string {
 		}
 	}
 	return fmt.Sprintf("preflight for %s: %s lacks %d verb(s), first: %s %s; the Role and RoleBinding printed on stdout grant exactly those",
-		e.Preflight.Command, e.Forbidden.User, n, e.Forbidden.Verb, hook.ResourceName(e.Forbidden.Group, e.Forbidden.Resource))
+		e.Preflight.Command, e.Forbidden.User, n, e.Forbidden.Verb, kube.ResourceName(e.Forbidden.Group, e.Forbidden.Resource))
 }
 
 func (e *DeniedError) Unwrap() error { return e.Forbidden }
@@ -169,7 +169,7 @@ func listNamespacesCheck(ctx context.Context, kc kube.Interface, log *slog.Logge
 // failure the manifest names a placeholder to fill in.
 func whoAmI(ctx context.Context, kc kube.Interface, log *slog.Logger, retry hook.RetryPolicy) (string, []string) {
 	var out *authenticationv1.SelfSubjectReview
-	err := hook.Retry(ctx, log, retry, "create selfsubjectreview", func(ctx context.Context) error {
+	err := kube.Retry(ctx, log, retry, "create selfsubjectreview", func(ctx context.Context) error {
 		var err error
 		out, err = kc.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
 		return err

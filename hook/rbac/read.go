@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/tools/pager"
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
+	"github.com/sparkcm-hook/sparkcm-hook/hook/kube"
 )
 
 // Gap is a kind the caller could not read: the output says so instead of
@@ -79,7 +80,7 @@ func newReader(c hook.Clients, log *slog.Logger, retry hook.RetryPolicy, pageSiz
 func (r *reader) list(ctx context.Context, gvr schema.GroupVersionResource, ns string,
 	list func(context.Context, metav1.ListOptions) (runtime.Object, error), each func(runtime.Object), reset func()) (bool, error) {
 	what := "list " + gvr.Resource
-	err := hook.Retry(ctx, r.log, r.retry, what, func(ctx context.Context) error {
+	err := kube.Retry(ctx, r.log, r.retry, what, func(ctx context.Context) error {
 		reset()
 		p := pager.New(list)
 		p.PageSize = r.pageSize
@@ -96,7 +97,7 @@ func (r *reader) list(ctx context.Context, gvr schema.GroupVersionResource, ns s
 	case apierrors.IsForbidden(err):
 		reset()
 		var fe *hook.ForbiddenError
-		if errors.As(hook.AsForbidden(err, "list", gvr.Group, gvr.Resource, ns), &fe) && r.first == nil {
+		if errors.As(kube.AsForbidden(err, "list", gvr.Group, gvr.Resource, ns), &fe) && r.first == nil {
 			r.first = fe
 		}
 		r.gaps = append(r.gaps, Gap{Resource: gvr.Resource, Namespace: ns, Reason: "forbidden: " + forbiddenReason(err), Forbidden: true})

@@ -52,13 +52,13 @@ func SubjectAccessReview(ctx context.Context, kc kube.Interface, log *slog.Logge
 		User: id.User, Groups: id.Groups, ResourceAttributes: attributes(req),
 	}}
 	var out *authorizationv1.SubjectAccessReview
-	err := hook.Retry(ctx, log, retry, "create subjectaccessreview", func(ctx context.Context) error {
+	err := kube.Retry(ctx, log, retry, "create subjectaccessreview", func(ctx context.Context) error {
 		var err error
 		out, err = kc.AuthorizationV1().SubjectAccessReviews().Create(ctx, sar, metav1.CreateOptions{})
 		return err
 	})
 	if err != nil {
-		return Review{}, hook.AsForbidden(err, "create", "authorization.k8s.io", "subjectaccessreviews", "")
+		return Review{}, kube.AsForbidden(err, "create", "authorization.k8s.io", "subjectaccessreviews", "")
 	}
 	return Review{Allowed: out.Status.Allowed, Denied: out.Status.Denied, Reason: out.Status.Reason, EvaluationError: out.Status.EvaluationError}, nil
 }
@@ -67,13 +67,13 @@ func SubjectAccessReview(ctx context.Context, kc kube.Interface, log *slog.Logge
 func SelfSubjectAccessReview(ctx context.Context, kc kube.Interface, log *slog.Logger, retry hook.RetryPolicy, req Request) (Review, error) {
 	ssar := &authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: attributes(req)}}
 	var out *authorizationv1.SelfSubjectAccessReview
-	err := hook.Retry(ctx, log, retry, "create selfsubjectaccessreview", func(ctx context.Context) error {
+	err := kube.Retry(ctx, log, retry, "create selfsubjectaccessreview", func(ctx context.Context) error {
 		var err error
 		out, err = kc.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, ssar, metav1.CreateOptions{})
 		return err
 	})
 	if err != nil {
-		return Review{}, hook.AsForbidden(err, "create", "authorization.k8s.io", "selfsubjectaccessreviews", "")
+		return Review{}, kube.AsForbidden(err, "create", "authorization.k8s.io", "selfsubjectaccessreviews", "")
 	}
 	return Review{Allowed: out.Status.Allowed, Denied: out.Status.Denied, Reason: out.Status.Reason, EvaluationError: out.Status.EvaluationError}, nil
 }

@@ -1,4 +1,4 @@
-package hook
+package kube
 
 import (
 	"bytes"
@@ -54,8 +54,8 @@ func TestServerClockWarnsOnceOfALargeSkew(t *testing.T) {
 			}
 			var buf bytes.Buffer
 			log := slog.New(slog.NewTextHandler(&buf, nil))
-			c.warnSkew(log)
-			c.warnSkew(log)
+			c.WarnSkew(log)
+			c.WarnSkew(log)
 			warned := strings.Count(buf.String(), "level=WARN")
 			if want := map[bool]int{true: 1, false: 0}[tc.warn]; warned != want {
 				t.Fatalf("%d warnings, want %d:\n%s", warned, want, buf.String())

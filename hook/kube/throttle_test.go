@@ -1,4 +1,4 @@
-package hook
+package kube
 
 import (
 	"context"
@@ -66,7 +66,7 @@ func (f *fakeNow) add(d time.Duration) {
 func TestThrottleStartsSmallAndGrowsWithEverySuccessUntilTheFirst429(t *testing.T) {
 	th := NewThrottle()
 	at := &answerTransport{release: make(chan struct{})}
-	rt := th.wrap(at)
+	rt := th.Wrap(at)
 	var wg sync.WaitGroup
 	for range 20 {
 		wg.Go(func() { send(t, rt, "/ok") })
@@ -170,7 +170,7 @@ func TestThrottleKeepsRequestsInFlightWithinItsWindowFirstComeFirstServed(t *tes
 	th := NewThrottle()
 	th.limit, th.probing = 3, false // as after a 429
 	at := &answerTransport{release: make(chan struct{})}
-	rt := th.wrap(at)
+	rt := th.Wrap(at)
 	var wg sync.WaitGroup
 	for range 12 {
 		wg.Go(func() { send(t, rt, "/ok") })
@@ -209,7 +209,7 @@ func TestThrottleNeverHoldsBackAWatch(t *testing.T) {
 	th.limit, th.probing = 1, false
 	s, _ := th.acquire(context.Background(), false)
 	defer th.release(s, false, 0)
-	rt := th.wrap(&answerTransport{})
+	rt := th.Wrap(&answerTransport{})
 	done := make(chan struct{})
 	go func() { send(t, rt, "/api/v1/pods?watch=true"); close(done) }()
 	select {
@@ -221,7 +221,7 @@ func TestThrottleNeverHoldsBackAWatch(t *testing.T) {
 
 func TestThrottleCountsEveryAnswerThatTurnedARequestAway(t *testing.T) {
 	th := NewThrottle()
-	rt := th.wrap(&answerTransport{})
+	rt := th.Wrap(&answerTransport{})
 	for _, p := range []string{"/ok", "/429", "/503", "/reset", "/ok", "/429"} {
 		send(t, rt, p)
 	}

@@ -1,4 +1,4 @@
-package hook
+package kube_test
 
 import (
 	"context"
@@ -9,10 +9,12 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sparkcm-hook/sparkcm-hook/hook/kube"
+	"github.com/sparkcm-hook/sparkcm-hook/internal/retrytest"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -20,41 +22,7 @@ import (
 
 var cmGR = schema.GroupResource{Resource: "configmaps"}
 
-// fakeTime is an injected retry clock for one test: waits are recorded
-// and advance the clock instantly, so a test sees the policy's waits and
-// exhausts budgets without spending wall time, and tests run in parallel.
-type fakeTime struct {
-	mu    sync.Mutex
-	now   time.Time
-	waits []time.Duration
-}
-
-func (f *fakeTime) Now() time.Time { f.mu.Lock(); defer f.mu.Unlock(); return f.now }
-
-func (f *fakeTime) sleep(ctx context.Context, d time.Duration) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	f.mu.Lock()
-	f.now = f.now.Add(d)
-	f.waits = append(f.waits, d)
-	f.mu.Unlock()
-	return nil
-}
-
-func newFakeTime() *fakeTime { return &fakeTime{now: time.Unix(1_700_000_000, 0)} }
-
-// apply puts the fake clock into a retry policy.
-func (f *fakeTime) apply(p RetryPolicy) RetryPolicy {
-	p.Clock, p.Sleep = f, f.sleep
-	return p
-}
-
 func discardLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
-func tooManyRequests(seconds int) error {
-	return apierrors.NewTooManyRequests("slow down", seconds)
-}
 
 func TestIsTransientClassifiesFailures(t *testing.T) {
 	cases := []struct {
@@ -62,7 +30,7 @@ func TestIsTransientClassifiesFailures(t *testing.T) {
 		err  error
 		want bool
 	}{
-		{"429", tooManyRequests(1), true},
+		{"429", retrytest.TooManyRequests(1), true},
 		{"500", apierrors.NewInternalError(errors.New("boom")), true},
 		{"503", apierrors.NewServiceUnavailable("down"), true},
 		{"504 server timeout", apierrors.NewServerTimeout(cmGR, "delete", 1), true},
@@ -90,8 +58,8 @@ func TestIsTransientClassifiesFailures(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := IsTransient(tc.err); got != tc.want {
-				t.Fatalf("IsTransient(%v) = %v, want %v", tc.err, got, tc.want)
+			if got := kube.IsTransient(tc.err); got != tc.want {
+				t.Fatalf("kube.IsTransient(%v) = %v, want %v", tc.err, got, tc.want)
 			}
 		})
 	}
@@ -104,29 +72,29 @@ func proxyPage(code int) error {
 }
 
 func TestAProxysPageIsNeverTheAPIServersVerdict(t *testing.T) {
-	if isNotFound(proxyPage(404)) || !isNotFound(apierrors.NewNotFound(cmGR, "x")) {
+	if kube.IsNotFound(proxyPage(404)) || !kube.IsNotFound(apierrors.NewNotFound(cmGR, "x")) {
 		t.Error("a proxy's 404 page must not read as NotFound, the API server's must")
 	}
-	if isConflict(proxyPage(409)) || !isConflict(apierrors.NewConflict(cmGR, "x", errors.New("uid"))) {
+	if kube.IsConflict(proxyPage(409)) || !kube.IsConflict(apierrors.NewConflict(cmGR, "x", errors.New("uid"))) {
 		t.Error("a proxy's 409 page must not read as a failed precondition, the API server's must")
 	}
-	var fe *ForbiddenError
-	if errors.As(AsForbidden(proxyPage(403), "delete", "", "configmaps", "jobs"), &fe) {
+	var fe *kube.ForbiddenError
+	if errors.As(kube.AsForbidden(proxyPage(403), "delete", "", "configmaps", "jobs"), &fe) {
 		t.Error("a proxy's 403 page must not be reported as missing RBAC")
 	}
-	if !isExpired(apierrors.NewResourceExpired("continue token too old")) || isExpired(proxyPage(410)) {
+	if !kube.IsExpired(apierrors.NewResourceExpired("continue token too old")) || kube.IsExpired(proxyPage(410)) {
 		t.Error("only the API server's 410 Expired restarts a list")
 	}
 }
 
 func TestRetryHonoursRetryAfterAndBacksOffExponentially(t *testing.T) {
-	ft := newFakeTime()
+	ft := retrytest.NewFakeTime()
 	calls := 0
-	err := Retry(context.Background(), discardLog(), ft.apply(RetryPolicy{Budget: time.Minute, Initial: 100 * time.Millisecond, Max: 10 * time.Second}), "op", func(context.Context) error {
+	err := kube.Retry(context.Background(), discardLog(), ft.Apply(kube.RetryPolicy{Budget: time.Minute, Initial: 100 * time.Millisecond, Max: 10 * time.Second}), "op", func(context.Context) error {
 		calls++
 		switch calls {
 		case 1:
-			return tooManyRequests(7)
+			return retrytest.TooManyRequests(7)
 		case 2, 3, 4:
 			return apierrors.NewServiceUnavailable("down")
 		}
@@ -135,20 +103,20 @@ func TestRetryHonoursRetryAfterAndBacksOffExponentially(t *testing.T) {
 	if err != nil || calls != 5 {
 		t.Fatalf("retry = %v after %d calls, want success after 5", err, calls)
 	}
-	if ft.waits[0] < 7*time.Second {
-		t.Errorf("first wait %v ignores Retry-After: 7s", ft.waits[0])
+	if ft.Waits()[0] < 7*time.Second {
+		t.Errorf("first wait %v ignores Retry-After: 7s", ft.Waits()[0])
 	}
 	// Exponential with ±50% jitter: the fourth wait's lowest value
 	// (0.1s*2^3*0.5) is above the second's highest (0.1s*2*1.5).
-	if ft.waits[3] <= ft.waits[1] {
-		t.Errorf("waits do not grow: %v", ft.waits)
+	if ft.Waits()[3] <= ft.Waits()[1] {
+		t.Errorf("waits do not grow: %v", ft.Waits())
 	}
 }
 
 func TestRetryGivesUpWhenTheBudgetRunsOutAndKeepsTheLastError(t *testing.T) {
-	ft := newFakeTime()
+	ft := retrytest.NewFakeTime()
 	calls := 0
-	err := Retry(context.Background(), discardLog(), ft.apply(RetryPolicy{Budget: 5 * time.Second, Initial: time.Second, Max: time.Second}), "delete configmap x", func(context.Context) error {
+	err := kube.Retry(context.Background(), discardLog(), ft.Apply(kube.RetryPolicy{Budget: 5 * time.Second, Initial: time.Second, Max: time.Second}), "delete configmap x", func(context.Context) error {
 		calls++
 		return apierrors.NewServiceUnavailable("still down")
 	})
@@ -161,7 +129,7 @@ func TestRetryGivesUpWhenTheBudgetRunsOutAndKeepsTheLastError(t *testing.T) {
 }
 
 func TestRetryStopsAtOnceOnFinalErrors(t *testing.T) {
-	ft := newFakeTime()
+	ft := retrytest.NewFakeTime()
 	for _, final := range []error{
 		apierrors.NewBadRequest("bad"),
 		apierrors.NewForbidden(cmGR, "x", errors.New("no")),
@@ -170,7 +138,7 @@ func TestRetryStopsAtOnceOnFinalErrors(t *testing.T) {
 		apierrors.NewInvalid(schema.GroupKind{Kind: "ConfigMap"}, "x", nil),
 	} {
 		calls := 0
-		err := Retry(context.Background(), discardLog(), ft.apply(RetryPolicy{}), "op", func(context.Context) error {
+		err := kube.Retry(context.Background(), discardLog(), ft.Apply(kube.RetryPolicy{}), "op", func(context.Context) error {
 			calls++
 			return final
 		})
@@ -182,10 +150,10 @@ func TestRetryStopsAtOnceOnFinalErrors(t *testing.T) {
 
 func TestForbiddenErrorNamesWhoWhatWhereAndTheRule(t *testing.T) {
 	raw := apierrors.NewForbidden(cmGR, "spark-exec-1-conf-map", errors.New(`User "system:serviceaccount:jobs:janitor" cannot delete resource "configmaps" in API group "" in the namespace "jobs"`))
-	err := AsForbidden(raw, "delete", "", "configmaps", "jobs")
-	var fe *ForbiddenError
+	err := kube.AsForbidden(raw, "delete", "", "configmaps", "jobs")
+	var fe *kube.ForbiddenError
 	if !errors.As(err, &fe) {
-		t.Fatalf("not a ForbiddenError: %v", err)
+		t.Fatalf("not a kube.ForbiddenError: %v", err)
 	}
 	msg := err.Error()
 	for _, want := range []string{"system:serviceaccount:jobs:janitor", "delete", "configmaps", "jobs", `verbs: ["delete"]`} {

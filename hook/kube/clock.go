@@ -1,4 +1,4 @@
-package hook
+package kube
 
 import (
 	"log/slog"
@@ -72,12 +72,12 @@ func (c *ServerClock) Known() bool {
 	return c.known
 }
 
-// warnSkew logs, once per clock, when the local clock is SkewWarning or
+// WarnSkew logs, once per clock, when the local clock is SkewWarning or
 // more off the API server's, or when answers disagree by that much (a
 // proxy in front of replicas whose clocks differ). Ages are measured on
 // the smallest offset either way; the warning says why they may look
 // short.
-func (c *ServerClock) warnSkew(log *slog.Logger) {
+func (c *ServerClock) WarnSkew(log *slog.Logger) {
 	if c == nil {
 		return
 	}
@@ -96,8 +96,8 @@ func (c *ServerClock) warnSkew(log *slog.Logger) {
 	}
 }
 
-// wrap observes the Date of every answer passing through rt.
-func (c *ServerClock) wrap(rt http.RoundTripper) http.RoundTripper {
+// Wrap observes the Date of every answer passing through rt.
+func (c *ServerClock) Wrap(rt http.RoundTripper) http.RoundTripper {
 	return clockTransport{rt: rt, c: c}
 }
 

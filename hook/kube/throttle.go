@@ -1,4 +1,4 @@
-package hook
+package kube
 
 import (
 	"context"
@@ -228,8 +228,8 @@ func (t *Throttle) release(seq uint64, throttled bool, retryAfter time.Duration)
 	t.wakeLocked()
 }
 
-// wrap is the transport layer; NewClients installs it.
-func (t *Throttle) wrap(rt http.RoundTripper) http.RoundTripper {
+// Wrap is the transport layer; NewClients installs it.
+func (t *Throttle) Wrap(rt http.RoundTripper) http.RoundTripper {
 	return throttleTransport{rt: rt, t: t}
 }
 

@@ -1,4 +1,4 @@
-package hook
+package kube
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"regexp"
+	"strings"
 	"syscall"
 	"time"
 
@@ -16,6 +17,15 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
+)
+
+// The default policy is exponential backoff with jitter from 200ms to 10s,
+// inside a two-minute budget. Constants, so that no caller can change
+// what every other one gets.
+const (
+	DefaultRetryBudget  = 2 * time.Minute
+	defaultRetryInitial = 200 * time.Millisecond
+	defaultRetryMax     = 10 * time.Second
 )
 
 // RetryPolicy bounds how the library retries transient API failures.
@@ -32,16 +42,17 @@ type RetryPolicy struct {
 	Clock backoff.Clock
 	Sleep func(ctx context.Context, d time.Duration) error
 
-	// readiness, when set, asks the API server whether it is ready. A
+	// Readiness, when set, asks the API server whether it is ready. A
 	// kube-apiserver that has just started serves requests before its
 	// RBAC caches are filled and refuses them with 403 (or 401) meanwhile:
 	// such a refusal is retried like a 503, never read as RBAC's verdict.
 	// Where readiness cannot be told, a refusal is retried too, and once
 	// the budget is spent it is returned as the refusal it is.
-	readiness func(context.Context) readiness
+	Readiness func(context.Context) Readiness
 }
 
-func (p RetryPolicy) withDefaults() RetryPolicy {
+// WithDefaults fills each zero field with its default.
+func (p RetryPolicy) WithDefaults() RetryPolicy {
 	if p.Budget <= 0 {
 		p.Budget = DefaultRetryBudget
 	}
@@ -55,7 +66,7 @@ func (p RetryPolicy) withDefaults() RetryPolicy {
 		p.Clock = backoff.SystemClock
 	}
 	if p.Sleep == nil {
-		p.Sleep = sleepCtx
+		p.Sleep = SleepCtx
 	}
 	return p
 }
@@ -71,7 +82,7 @@ func IsTransient(err error) bool {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
-	if code, ok := unexpectedResponse(err); ok {
+	if code, ok := UnexpectedResponse(err); ok {
 		// Not a Kubernetes Status: a proxy or load balancer answered. Only
 		// throttling and its 5xx say "try again"; its 400/401/403/404/409
 		// pages are final, and never mean what the API server's would.
@@ -115,9 +126,9 @@ func IsTransient(err error) bool {
 	return false
 }
 
-// retryAfter is the delay the server asked for (Retry-After on 429 and some
+// RetryAfter is the delay the server asked for (Retry-After on 429 and some
 // 5xx), or zero.
-func retryAfter(err error) time.Duration {
+func RetryAfter(err error) time.Duration {
 	if seconds, ok := apierrors.SuggestsClientDelay(err); ok && seconds > 0 {
 		return time.Duration(seconds) * time.Second
 	}
@@ -129,7 +140,7 @@ func retryAfter(err error) time.Duration {
 // shorter than a Retry-After the server sent. The last error is returned
 // (not just "context deadline exceeded") so the caller can say what failed.
 func Retry(ctx context.Context, log *slog.Logger, p RetryPolicy, what string, op func(context.Context) error) error {
-	p = p.withDefaults()
+	p = p.WithDefaults()
 	b := backoff.NewExponentialBackOff()
 	b.InitialInterval = p.Initial
 	b.MaxInterval = p.Max
@@ -149,15 +160,15 @@ func Retry(ctx context.Context, log *slog.Logger, p RetryPolicy, what string, op
 			return perm.Err
 		}
 		transient := IsTransient(err)
-		state := ready
+		state := Ready
 		if !transient {
-			if state = p.startingUp(ctx, err); state == ready {
+			if state = p.startingUp(ctx, err); state == Ready {
 				return err
 			}
 		}
 		wait := b.NextBackOff()
 		if wait == backoff.Stop {
-			if state == unknownReadiness {
+			if state == UnknownReadiness {
 				// Refused all along by a server whose state these
 				// credentials may not read: the refusal is the one thing
 				// known, and it stays what it is (exit 3).
@@ -166,15 +177,15 @@ func Retry(ctx context.Context, log *slog.Logger, p RetryPolicy, what string, op
 			if !transient {
 				// Refused by a server that was not ready: that is not
 				// RBAC's verdict, and must not read as one (exit 3).
-				return fmt.Errorf("%s: gave up after %d attempts in %s: the API server was not ready yet (it refused with: %s)", what, attempt, p.Budget, oneLineErr(err))
+				return fmt.Errorf("%s: gave up after %d attempts in %s: the API server was not ready yet (it refused with: %s)", what, attempt, p.Budget, OneLineErr(err))
 			}
 			return fmt.Errorf("%s: gave up after %d attempts in %s: %w", what, attempt, p.Budget, err)
 		}
-		if ra := retryAfter(err); ra > wait {
+		if ra := RetryAfter(err); ra > wait {
 			wait = ra
 		}
-		if state == unknownReadiness && attempt == 1 {
-			log.Info("refused, and /readyz is forbidden to these credentials: retrying in case the API server is still starting", "op", what, "budget", p.Budget, "err", oneLineErr(err))
+		if state == UnknownReadiness && attempt == 1 {
+			log.Info("refused, and /readyz is forbidden to these credentials: retrying in case the API server is still starting", "op", what, "budget", p.Budget, "err", OneLineErr(err))
 		}
 		log.Debug("transient API failure, retrying", "op", what, "attempt", attempt, "wait", wait, "err", err)
 		if serr := p.Sleep(ctx, wait); serr != nil {
@@ -184,22 +195,22 @@ func Retry(ctx context.Context, log *slog.Logger, p RetryPolicy, what string, op
 }
 
 // startingUp says whether a refusal (403, 401) came from an API server
-// that is not ready yet (notReady), may be (unknownReadiness), or is ready,
+// that is not ready yet (NotReady), may be (UnknownReadiness), or is ready,
 // which makes the refusal final.
-func (p RetryPolicy) startingUp(ctx context.Context, err error) readiness {
-	if p.readiness == nil || !(apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err)) {
-		return ready
+func (p RetryPolicy) startingUp(ctx context.Context, err error) Readiness {
+	if p.Readiness == nil || !(apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err)) {
+		return Ready
 	}
-	if _, unexpected := unexpectedResponse(err); unexpected {
-		return ready
+	if _, unexpected := UnexpectedResponse(err); unexpected {
+		return Ready
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	return p.readiness(ctx)
+	return p.Readiness(ctx)
 }
 
-// sleepCtx waits for d or until ctx ends.
-func sleepCtx(ctx context.Context, d time.Duration) error {
+// SleepCtx waits for d or until ctx ends.
+func SleepCtx(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -210,13 +221,13 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// callAPI runs one API call (or one paged pass) with retry, and says what
+// CallAPI runs one API call (or one paged pass) with retry, and says what
 // failed where: a 403 becomes a *ForbiddenError, NotFound is returned as is
 // for the caller to test, anything else is wrapped with the operation and
 // namespace.
-func callAPI(ctx context.Context, log *slog.Logger, p RetryPolicy, ns, what, verb, group, resource string, op func(context.Context) error) error {
+func CallAPI(ctx context.Context, log *slog.Logger, p RetryPolicy, ns, what, verb, group, resource string, op func(context.Context) error) error {
 	err := Retry(ctx, log, p, what, op)
-	if err == nil || isNotFound(err) {
+	if err == nil || IsNotFound(err) {
 		return err
 	}
 	if fe := AsForbidden(err, verb, group, resource, ns); fe != err { //nolint:errorlint // identity: AsForbidden returns err itself unless it was a 403
@@ -235,7 +246,7 @@ var forbiddenUser = regexp.MustCompile(`User "([^"]+)" cannot`)
 // names the identity, verb, resource and namespace, and a 401 into an
 // *UnauthorizedError; other errors pass.
 func AsForbidden(err error, verb, group, resource, namespace string) error {
-	if _, ok := unexpectedResponse(err); ok {
+	if _, ok := UnexpectedResponse(err); ok {
 		// A proxy's 401 or 403 page says nothing about RBAC or the
 		// credentials the API server would take.
 		return err
@@ -260,12 +271,12 @@ func AsForbidden(err error, verb, group, resource, namespace string) error {
 	return fe
 }
 
-// unexpectedResponse reports an error answer that was not a Kubernetes
+// UnexpectedResponse reports an error answer that was not a Kubernetes
 // Status (an HTML page from a proxy, say), with its HTTP code. client-go
 // still turns such an answer into a StatusError with the reason its code
 // suggests (NotFound for any 404), which must never be read as the API
 // server's word about an object.
-func unexpectedResponse(err error) (int, bool) {
+func UnexpectedResponse(err error) (int, bool) {
 	var status apierrors.APIStatus
 	if !errors.As(err, &status) {
 		return 0, false
@@ -282,23 +293,41 @@ func unexpectedResponse(err error) (int, bool) {
 	return 0, false
 }
 
-// isNotFound is the API server saying the object does not exist; a 404
+// IsNotFound is the API server saying the object does not exist; a 404
 // page from something in front of it is not.
-func isNotFound(err error) bool {
-	_, unexpected := unexpectedResponse(err)
+func IsNotFound(err error) bool {
+	_, unexpected := UnexpectedResponse(err)
 	return apierrors.IsNotFound(err) && !unexpected
 }
 
-// isConflict is the API server refusing a precondition (or an update of
+// IsConflict is the API server refusing a precondition (or an update of
 // a stale object); a 409 page from a proxy is a failure, not a verdict.
-func isConflict(err error) bool {
-	_, unexpected := unexpectedResponse(err)
+func IsConflict(err error) bool {
+	_, unexpected := UnexpectedResponse(err)
 	return apierrors.IsConflict(err) && !unexpected
 }
 
-// isExpired is the API server saying a continue token (or a resource
+// IsExpired is the API server saying a continue token (or a resource
 // version) is too old: the list must start over.
-func isExpired(err error) bool {
-	_, unexpected := unexpectedResponse(err)
+func IsExpired(err error) bool {
+	_, unexpected := UnexpectedResponse(err)
 	return (apierrors.IsResourceExpired(err) || apierrors.IsGone(err)) && !unexpected
+}
+
+// Readiness is what the API server tells of its own state.
+type Readiness int
+
+// The API server's states, as far as a refusal's meaning goes.
+const (
+	Ready    Readiness = iota
+	NotReady           // still starting (or failing): its refusals are not RBAC's verdict
+	// UnknownReadiness means /readyz is forbidden to these credentials, and so is
+	// asking whether it is (a cluster that removed the public-info-viewer and
+	// basic-user bindings): a starting server and a settled refusal look alike.
+	UnknownReadiness
+)
+
+// OneLineErr keeps a failure's reason to one line in the ledger and table.
+func OneLineErr(err error) string {
+	return strings.Join(strings.Fields(err.Error()), " ")
 }

@@ -1,6 +1,8 @@
-package hook
+package kube
 
-import "testing"
+import (
+	"testing"
+)
 
 func TestResourceNameIsKubectlsResourceDotGroup(t *testing.T) {
 	for _, tc := range []struct{ group, resource, want string }{
