@@ -139,16 +139,16 @@ func Cleanup(ctx context.Context, c Clients, log *slog.Logger, o CleanupOptions)
 			AppID: firstNonEmpty(m.Labels[rule.LabelAppSelector], strings.Join(res.AppIDs, ","))}
 		kind, reason := app.Judge(&m.ObjectMeta)
 		e.Kind = kind
-		if reason == "" {
+		if !reason.Keeps() {
 			reason, _ = app.RetainHold(c.Clock.Now(), false)
 		}
-		if reason == "" {
+		if !reason.Keeps() {
 			if users := index.UsedBy(m.Namespace, m.Name); len(users) > 0 {
 				reason = rule.UsedByReason(users)
 			}
 		}
-		if reason != "" {
-			e.Decision, e.Reason = Skipped, reason
+		if reason.Keeps() {
+			e.skip(reason)
 			res.add(e)
 			continue
 		}
@@ -729,9 +729,9 @@ func (cl *cleaner) appStillFinished(ctx context.Context, app *rule.View, toDelet
 		if err != nil {
 			return nil, err
 		}
-		if why != "" {
+		if why.Keeps() {
 			for _, e := range toDelete {
-				e.Decision, e.Reason = Skipped, why
+				e.skip(why)
 				res.add(e)
 			}
 			return nil, nil
@@ -750,20 +750,20 @@ func (cl *cleaner) appStillFinished(ctx context.Context, app *rule.View, toDelet
 func (cl *cleaner) recheckOne(app *rule.View) recheckFunc {
 	var (
 		podReads freshReads[rule.RefIndex]
-		appReads freshReads[string]
+		appReads freshReads[rule.Reason]
 	)
-	return func(ctx context.Context, e Entry) (string, time.Time, error) {
+	return func(ctx context.Context, e Entry) (rule.Reason, time.Time, error) {
 		notBefore := cl.o.Retry.Clock.Now().Add(-DefaultRecheckBound / 2)
 		// Both at once: the delete is bounded by the older of the two reads.
 		var (
 			wg     sync.WaitGroup
-			why    string
+			why    rule.Reason
 			appAt  time.Time
 			appErr error
 		)
 		if app.StateMatters() {
 			wg.Go(func() {
-				why, appAt, appErr = appReads.get(ctx, "", notBefore, func(ctx context.Context) (string, time.Time, error) {
+				why, appAt, appErr = appReads.get(ctx, "", notBefore, func(ctx context.Context) (rule.Reason, time.Time, error) {
 					return readAppLive(ctx, cl.c, cl.log, cl.o.Retry, cl.appGroup, cl.o.Namespace, app.App.Name, app.App.UID)
 				})
 			})
@@ -775,17 +775,17 @@ func (cl *cleaner) recheckOne(app *rule.View) recheckFunc {
 		var still *StillRunningError
 		switch {
 		case errors.As(err, &still):
-			return "application still running: " + still.State, at, nil
+			return rule.Running(still.State), at, nil
 		case err != nil:
-			return "", at, err
+			return rule.Reason{}, at, err
 		case len(index.UsedBy(e.Namespace, e.Name)) > 0:
 			return rule.UsedByReason(index.UsedBy(e.Namespace, e.Name)), at, nil
 		case appErr != nil:
-			return "", at, appErr
-		case why != "":
+			return rule.Reason{}, at, appErr
+		case why.Keeps():
 			return why, at, nil
 		}
-		return "", earliest(at, appAt), nil
+		return rule.Reason{}, earliest(at, appAt), nil
 	}
 }
 

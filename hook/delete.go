@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook/kube"
+	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
 	"github.com/sparkcm-hook/sparkcm-hook/hook/store"
 )
 
@@ -83,8 +84,8 @@ func (d *deleter) deleteOne(ctx context.Context, e Entry) (Entry, error) {
 				e.Decision, e.Reason = Failed, "not deleted: the re-check before it failed: "+kube.OneLineErr(rerr)
 				return e, nil
 			}
-			if reason != "" {
-				e.Decision, e.Reason = Skipped, reason
+			if reason.Keeps() {
+				e.skip(reason)
 				return e, nil
 			}
 			e.checkedAt = at
@@ -142,8 +143,7 @@ func (d *deleter) deleteOne(ctx context.Context, e Entry) (Entry, error) {
 		// A precondition failed: the map was replaced (new UID) or changed
 		// (new resourceVersion) since it was judged. Never retry this into
 		// deleting it; the next run judges it afresh.
-		e.Decision = Skipped
-		e.Reason = "changed since it was judged (precondition failed); a rerun judges it again"
+		e.skip(rule.Because(rule.KeepChanged, "changed since it was judged (precondition failed); a rerun judges it again"))
 	case apierrors.IsForbidden(err):
 		return e, kube.AsForbidden(err, "delete", "", "configmaps", e.Namespace)
 	default:

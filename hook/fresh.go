@@ -18,7 +18,7 @@ import (
 // recheckFunc reads again, for one entry, what its delete rests on. It
 // returns why the map must stay now ("" to delete it) and when the reads it
 // rests on began (on the retry policy's clock).
-type recheckFunc func(ctx context.Context, e Entry) (reason string, at time.Time, err error)
+type recheckFunc func(ctx context.Context, e Entry) (reason rule.Reason, at time.Time, err error)
 
 // staleError is a delete held back because the re-check it rests on is
 // older than the bound: it was not sent.
@@ -162,7 +162,7 @@ func (f *freshReads[T]) get(ctx context.Context, key string, notBefore time.Time
 // same object (by UID) in a state that is not final is live; one gone, or
 // replaced by a new one of the same name, no longer speaks for the maps
 // judged by the old one.
-func readAppLive(ctx context.Context, c Clients, log *slog.Logger, p RetryPolicy, group, ns, name string, uid types.UID) (string, time.Time, error) {
+func readAppLive(ctx context.Context, c Clients, log *slog.Logger, p RetryPolicy, group, ns, name string, uid types.UID) (rule.Reason, time.Time, error) {
 	var (
 		u     *unstructured.Unstructured
 		began time.Time
@@ -173,10 +173,10 @@ func readAppLive(ctx context.Context, c Clients, log *slog.Logger, p RetryPolicy
 	}
 	gvr, served, err := appResource(ctx, c, group)
 	if err != nil {
-		return "its SparkApplication's state cannot be known: " + err.Error(), p.Clock.Now(), nil
+		return rule.StateUnknown(err.Error()), p.Clock.Now(), nil
 	}
 	if !served {
-		return "", p.Clock.Now(), nil // the group is gone, and every application of it
+		return rule.Reason{}, p.Clock.Now(), nil // the group is gone, and every application of it
 	}
 	m := &sendMark{now: p.Clock.Now}
 	err = kube.CallAPI(ctx, log, p, ns, "get sparkapplication "+name, "get", gvr.Group, gvr.Resource, func(ctx context.Context) error {
@@ -191,18 +191,18 @@ func readAppLive(ctx context.Context, c Clients, log *slog.Logger, p RetryPolicy
 		// cannot be read at all (the CRD stopped serving the version the
 		// tool reads) keep their maps.
 		if uerr := appsMissingIn(ctx, c, api, err, name); uerr != nil {
-			return "its SparkApplication's state cannot be known: " + uerr.Error(), at, nil
+			return rule.StateUnknown(uerr.Error()), at, nil
 		}
-		return "", at, nil
+		return rule.Reason{}, at, nil
 	}
 	if err != nil {
-		return "", at, err
+		return rule.Reason{}, at, err
 	}
 	sa := rule.ParseSparkApp(u)
 	if sa.UID != uid || sa.Terminal() {
-		return "", at, nil
+		return rule.Reason{}, at, nil
 	}
-	return stillRunning(nowLive(sa)), at, nil
+	return rule.Running(nowLive(sa)), at, nil
 }
 
 // earliest is the earlier of two instants, a zero one aside.

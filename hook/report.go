@@ -10,7 +10,6 @@ import (
 	"maps"
 	"math"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -159,9 +158,9 @@ func originOf(m *metav1.ObjectMeta, app *rule.View) origin {
 func causeOf(e Entry) Cause {
 	o := e.origin
 	switch {
-	case o.userSource != "" || keepReasonOf(e.Reason) == KeepUserSupplied:
+	case o.userSource != "" || e.keep == rule.KeepUserSupplied:
 		return CauseUserSupplied
-	case o.live || keepReasonOf(e.Reason) == KeepRunning:
+	case o.live || e.keep == rule.KeepRunning:
 		return CauseRunning
 	case o.appsUnreadable:
 		return CauseStateUnknown
@@ -189,62 +188,50 @@ func causeOf(e Entry) Cause {
 	return CauseNotSparks
 }
 
-// KeepReason is the kind of reason sweep keeps a map for.
-type KeepReason string
+// KeepReason is the kind of reason sweep keeps a map for: the rule's
+// (rule.Keep), or KeepOther.
+type KeepReason = rule.Keep
 
-// The reasons sweep keeps a map, in report order.
-const (
-	KeepRunning        KeepReason = "running"
-	KeepInUse          KeepReason = "in-use"
-	KeepTooYoung       KeepReason = "too-young"
-	KeepOwnerlessQuiet KeepReason = "ownerless-not-quiet"
-	KeepChanged        KeepReason = "changed-after-read"
-	KeepAnnotation     KeepReason = "keep-annotation"
-	KeepUserSupplied   KeepReason = "user-supplied"
-	KeepOtherOwner     KeepReason = "another-owner"
-	KeepOtherApp       KeepReason = "another-application"
-	KeepNotSparks      KeepReason = "not-sparks"
-	KeepStateUnknown   KeepReason = "state-unknown"
-	KeepOther          KeepReason = "other"
-)
+// KeepOther counts maps kept for a reason the rule gives no kind: none
+// today (TestTheDeletionRule holds every reason to one), so a row of it in
+// a report is a defect to report.
+const KeepOther KeepReason = "other"
 
-// keepReasons tell a reason's kind by how sweep words it; the titles are
-// what the report prints. The unit tests hold every reason sweep gives to
-// one of them.
-var keepReasons = []struct {
-	reason   KeepReason
-	prefixes []string
-	title    string
-}{
-	{KeepRunning, []string{"application still running"}, "application still running"},
-	{KeepInUse, []string{"in use by Pod"}, "in use by a Pod that has not terminated"},
-	{KeepTooYoung, []string{"younger than the minimum age", "application ended "}, "younger than --older-than, or ended less than --older-than ago"},
-	{KeepOwnerlessQuiet, []string{"ownerless executor map"}, "ownerless, its application seen less than --orphan-older-than ago"},
-	{KeepChanged, []string{"created or changed after its owners were read", "changed since it was judged"}, "written after its owners were read: judged on the next run"},
-	{KeepAnnotation, []string{rule.AnnotationKeep + ":"}, rule.AnnotationKeep + ": \"true\""},
-	{KeepUserSupplied, []string{"user-supplied ("}, "user-supplied: never deleted"},
-	{KeepOtherOwner, []string{"has another owner"}, "has another owner"},
-	{KeepOtherApp, []string{"labelled for another application"}, "labelled for another application"},
-	{KeepNotSparks, []string{"not a name Spark generates", "no evidence that Spark generated it"}, "no evidence Spark generated it for one application"},
-	{KeepStateUnknown, []string{"its SparkApplication's state cannot be known"}, "its SparkApplication cannot be read"},
-}
-
-func keepReasonOf(reason string) KeepReason {
-	for _, k := range keepReasons {
-		for _, p := range k.prefixes {
-			if strings.HasPrefix(reason, p) {
-				return k.reason
-			}
-		}
+// keptReason is the kind of reason the entry was kept for.
+func keptReason(e Entry) KeepReason {
+	if e.keep == "" {
+		return KeepOther
 	}
-	return KeepOther
+	return e.keep
 }
 
+// keepTitle is what the report prints for a kind of reason.
 func keepTitle(r KeepReason) string {
-	for _, k := range keepReasons {
-		if k.reason == r {
-			return k.title
-		}
+	switch r {
+	case rule.KeepRunning:
+		return "application still running"
+	case rule.KeepInUse:
+		return "in use by a Pod that has not terminated"
+	case rule.KeepTooYoung:
+		return "younger than --older-than, or ended less than --older-than ago"
+	case rule.KeepOwnerlessQuiet:
+		return "ownerless, its application seen less than --orphan-older-than ago"
+	case rule.KeepRetainPolicy:
+		return "the Apache operator's resourceRetainPolicy keeps it"
+	case rule.KeepChanged:
+		return "written after its owners were read: judged on the next run"
+	case rule.KeepAnnotation:
+		return rule.AnnotationKeep + ": \"true\""
+	case rule.KeepUserSupplied:
+		return "user-supplied: never deleted"
+	case rule.KeepOtherOwner:
+		return "has another owner"
+	case rule.KeepOtherApp:
+		return "labelled for another application"
+	case rule.KeepNotSparks:
+		return "no evidence Spark generated it for one application"
+	case rule.KeepStateUnknown:
+		return "its SparkApplication cannot be read"
 	}
 	return "other"
 }
@@ -463,7 +450,7 @@ func (a *aggregator) record(e Entry) {
 		a.big.add(e, size)
 	}
 	if e.Decision == Skipped {
-		r := keepReasonOf(e.Reason)
+		r := keptReason(e)
 		k := a.kept[r]
 		if k == nil {
 			k = &KeptRow{Reason: r, Title: keepTitle(r)}
@@ -533,8 +520,8 @@ func (a *aggregator) result(topN int) *ReportResult {
 		r.Causes[i].Kept += a.userMaps.Kept
 		r.Causes[i].Bytes += a.userMaps.Bytes
 	}
-	for _, k := range keepReasons {
-		if row := a.kept[k.reason]; row != nil {
+	for _, k := range rule.Keeps() {
+		if row := a.kept[k]; row != nil {
 			r.Kept = append(r.Kept, *row)
 		}
 	}

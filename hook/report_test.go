@@ -123,8 +123,8 @@ func TestParseSparkAppReadsTheTTLAndExecutorDeletion(t *testing.T) {
 	}
 }
 
-// Every reason sweep keeps a map for falls in one of the report's kinds:
-// a new reason that does not is counted as "other" and fails here.
+// Every reason sweep keeps a map for has its kind, which the report
+// counts by: none is counted as "other".
 func TestReportTellsTheKindOfEveryReasonSweepKeepsMapsFor(t *testing.T) {
 	ages := rule.AgeRule{Now: ruletest.Now, OlderThan: 5 * time.Hour, OrphanOlderThan: 168 * time.Hour}
 	app := ruletest.FinishedView()
@@ -136,51 +136,51 @@ func TestReportTellsTheKindOfEveryReasonSweepKeepsMapsFor(t *testing.T) {
 	changed.ResourceVersion = "2000"
 	unreadable := rule.NewView(ruletest.NS)
 	unreadable.AppName, unreadable.AppsUnreadable = "etl", "not served"
-	reason := func(m *metav1.ObjectMeta, a *rule.View, r rule.AgeRule) string {
-		return sweepVerdict(m, a, nil, r, rule.Mark{RV: "1000"}).Reason
+	kept := func(m *metav1.ObjectMeta, a *rule.View, r rule.AgeRule) Entry {
+		return sweepVerdict(m, a, nil, r, rule.Mark{RV: "1000"})
 	}
-	for want, r := range map[KeepReason]string{
-		KeepRunning:        reason(ruletest.Map(ruletest.DriverMap, ruletest.ByDriver), ruletest.ViewWithDriver(corev1.PodRunning)(), ages),
-		KeepInUse:          rule.UsedByReason([]rule.PodRef{{Name: "nb", Phase: corev1.PodRunning}}),
-		KeepTooYoung:       reason(young, app, ages),
-		KeepOwnerlessQuiet: reason(ruletest.ExecLabels(ruletest.Map(ruletest.ExecMap)), ruletest.ClientModeView(), rule.AgeRule{Now: ruletest.Now, OrphanOlderThan: 168 * time.Hour}),
-		KeepChanged:        reason(changed, app, ages),
-		KeepAnnotation:     reason(keep, app, ages),
-		KeepUserSupplied:   reason(ruletest.Map("team-spark-conf"), app, ages),
-		KeepOtherOwner:     reason(ruletest.Map(ruletest.DriverMap, metav1.OwnerReference{Kind: "StatefulSet", Name: "x"}), app, ages),
-		KeepOtherApp:       reason(ruletest.WithLabels(ruletest.Map(ruletest.ExecMap, ruletest.ByDriver), rule.LabelAppSelector, "spark-other"), app, ages),
-		KeepNotSparks:      reason(ruletest.Map("settings", ruletest.ByDriver), app, ages),
-		KeepStateUnknown:   reason(ruletest.Map(ruletest.DriverMap, ruletest.ByApp), unreadable, ages),
+	skipped := func(r rule.Reason) Entry { var e Entry; e.skip(r); return e }
+	for want, e := range map[KeepReason]Entry{
+		rule.KeepRunning:        kept(ruletest.Map(ruletest.DriverMap, ruletest.ByDriver), ruletest.ViewWithDriver(corev1.PodRunning)(), ages),
+		rule.KeepInUse:          skipped(rule.UsedByReason([]rule.PodRef{{Name: "nb", Phase: corev1.PodRunning}})),
+		rule.KeepTooYoung:       kept(young, app, ages),
+		rule.KeepOwnerlessQuiet: kept(ruletest.ExecLabels(ruletest.Map(ruletest.ExecMap)), ruletest.ClientModeView(), rule.AgeRule{Now: ruletest.Now, OrphanOlderThan: 168 * time.Hour}),
+		rule.KeepChanged:        kept(changed, app, ages),
+		rule.KeepAnnotation:     kept(keep, app, ages),
+		rule.KeepUserSupplied:   kept(ruletest.Map("team-spark-conf"), app, ages),
+		rule.KeepOtherOwner:     kept(ruletest.Map(ruletest.DriverMap, metav1.OwnerReference{Kind: "StatefulSet", Name: "x"}), app, ages),
+		rule.KeepOtherApp:       kept(ruletest.WithLabels(ruletest.Map(ruletest.ExecMap, ruletest.ByDriver), rule.LabelAppSelector, "spark-other"), app, ages),
+		rule.KeepNotSparks:      kept(ruletest.Map("settings", ruletest.ByDriver), app, ages),
+		rule.KeepStateUnknown:   kept(ruletest.Map(ruletest.DriverMap, ruletest.ByApp), unreadable, ages),
 	} {
-		if r == "" {
-			t.Fatalf("%s: sweep kept nothing", want)
+		if e.Decision != Skipped || e.Reason == "" {
+			t.Fatalf("%s: sweep kept nothing: %+v", want, e)
 		}
-		if got := keepReasonOf(r); got != want {
-			t.Errorf("reason %q is %q, want %q", r, got, want)
+		if got := keptReason(e); got != want {
+			t.Errorf("reason %q is %q, want %q", e.Reason, got, want)
+		}
+		if keepTitle(want) == "other" {
+			t.Errorf("%s has no title", want)
 		}
 	}
-	// The re-check's reasons too.
-	if got := keepReasonOf(stillRunning("driver Pod etl-driver is Running")); got != KeepRunning {
-		t.Errorf("the re-check's running reason is %q", got)
-	}
-	if got := keepReasonOf("application ended 5m0s ruletest.Ago, less than the minimum age 1h0m0s"); got != KeepTooYoung {
-		t.Errorf("ended too recently is %q", got)
+	if keepTitle(rule.KeepRetainPolicy) == "other" {
+		t.Errorf("%s has no title", rule.KeepRetainPolicy)
 	}
 }
 
 func TestReportCountsAreSweepsDecisionsByNamespaceKindAgeCauseAndApplication(t *testing.T) {
 	a := newAggregator()
-	e := func(ns, name string, kind rule.MapKind, id string, d Decision, reason string, o origin) Entry {
-		return Entry{Namespace: ns, Name: name, Kind: kind, AppID: id, Decision: d, Reason: reason, origin: o}
+	e := func(ns, name string, kind rule.MapKind, id string, d Decision, reason rule.Reason, o origin) Entry {
+		return Entry{Namespace: ns, Name: name, Kind: kind, AppID: id, Decision: d, Reason: reason.Text, keep: reason.Kind, origin: o}
 	}
 	noTTL := origin{app: true, age: 3 * 24 * time.Hour}
 	a.sizes = sizeIndex{}
 	a.sizes.put("a", "m1", 100)
 	a.sizes.put("a", "m2", 50)
-	a.record(e("a", "m1", rule.KindDriverConf, "app-1", WouldDelete, "", noTTL))
-	a.record(e("a", "m2", rule.KindExecutorConf, "app-1", WouldDelete, "", noTTL))
-	a.record(e("a", "m3", rule.KindDriverConf, "app-2", Skipped, "in use by Pod nb (Running)", noTTL))
-	a.record(e("b", "m4", rule.KindExecutorConf, "app-3", Skipped, "ownerless executor map (client mode...)", origin{ownerless: true, age: 30 * time.Minute}))
+	a.record(e("a", "m1", rule.KindDriverConf, "app-1", WouldDelete, rule.Reason{}, noTTL))
+	a.record(e("a", "m2", rule.KindExecutorConf, "app-1", WouldDelete, rule.Reason{}, noTTL))
+	a.record(e("a", "m3", rule.KindDriverConf, "app-2", Skipped, rule.Because(rule.KeepInUse, "in use by Pod nb (Running)"), noTTL))
+	a.record(e("b", "m4", rule.KindExecutorConf, "app-3", Skipped, rule.Because(rule.KeepOwnerlessQuiet, "ownerless executor map (client mode...)"), origin{ownerless: true, age: 30 * time.Minute}))
 	a.userMap("a", "team-defaults", "spec.sparkConfigMap")
 	r := a.result(1)
 	if r.Total != (Tally{Maps: 4, WouldDelete: 2, Kept: 2, Bytes: 150}) {
@@ -199,7 +199,7 @@ func TestReportCountsAreSweepsDecisionsByNamespaceKindAgeCauseAndApplication(t *
 	if causes[CauseNoTTL].Maps != 3 || causes[CauseNoTTL].WouldDelete != 2 || causes[CauseNoOwner].Maps != 1 || causes[CauseUserSupplied].Maps != 1 {
 		t.Fatalf("causes %+v", causes)
 	}
-	if len(r.Kept) != 2 || r.Kept[0].Reason != KeepInUse || r.Kept[1].Reason != KeepOwnerlessQuiet {
+	if len(r.Kept) != 2 || r.Kept[0].Reason != rule.KeepInUse || r.Kept[1].Reason != rule.KeepOwnerlessQuiet {
 		t.Fatalf("kept %+v", r.Kept)
 	}
 	if len(r.TopApps) != 1 || r.TopApps[0].AppID != "app-1" || r.TopApps[0].Maps != 2 || r.TopApps[0].Cause != CauseNoTTL || r.Applications != 3 {

@@ -45,12 +45,19 @@ type Entry struct {
 	appName         string
 	appUID          types.UID
 	appGroup        string // its API group: which operator's application it is
+	// keep is the kind of the reason it was kept for, when the rule's.
+	keep rule.Keep
 	// origin is what the judgement saw of where the map came from: the
 	// report attributes each map to a cause from it.
 	origin origin
 	// checkedAt is when the last re-check of the Pods (and the
 	// application) this entry rests on began, on the retry policy's clock.
 	checkedAt time.Time
+}
+
+// skip keeps the entry for r.
+func (e *Entry) skip(r rule.Reason) {
+	e.Decision, e.Reason, e.keep = Skipped, r.Text, r.Kind
 }
 
 // Result is what one cleanup or sweep did. On stdout (-o json, yaml) it is

@@ -458,18 +458,18 @@ func (s *sweeper) recheck(ctx context.Context, ns string, aw *appWatch, batch []
 // Pods of its namespace and its application's state. Reads that began
 // within half the bound are shared: the deletes that woke from one
 // Retry-After together wait for one read.
-func (s *sweeper) recheckOne(ctx context.Context, e Entry) (string, time.Time, error) {
+func (s *sweeper) recheckOne(ctx context.Context, e Entry) (rule.Reason, time.Time, error) {
 	notBefore := s.o.Retry.Clock.Now().Add(-s.d.bound / 2)
 	// Both at once: the delete is bounded by the older of the two reads.
 	var (
 		wg     sync.WaitGroup
-		app    string
+		app    rule.Reason
 		appAt  time.Time
 		appErr error
 	)
 	if e.appName != "" {
 		wg.Go(func() {
-			app, appAt, appErr = s.appReads.get(ctx, rule.NsKey(e.Namespace, e.appName)+"/"+string(e.appUID), notBefore, func(ctx context.Context) (string, time.Time, error) {
+			app, appAt, appErr = s.appReads.get(ctx, rule.NsKey(e.Namespace, e.appName)+"/"+string(e.appUID), notBefore, func(ctx context.Context) (rule.Reason, time.Time, error) {
 				return readAppLive(ctx, s.c, s.log, s.o.Retry, e.appGroup, e.Namespace, e.appName, e.appUID)
 			})
 		})
@@ -479,17 +479,19 @@ func (s *sweeper) recheckOne(ctx context.Context, e Entry) (string, time.Time, e
 		return podsInUse{used, live}, at, err
 	})
 	wg.Wait()
+	if err != nil {
+		return rule.Reason{}, at, err
+	}
+	if busy := busyNow(e, pods.used, pods.live); busy.Keeps() {
+		return busy, at, nil
+	}
 	switch {
-	case err != nil:
-		return "", at, err
-	case busyNow(e, pods.used, pods.live) != "":
-		return busyNow(e, pods.used, pods.live), at, nil
 	case appErr != nil:
-		return "", at, appErr
-	case app != "":
+		return rule.Reason{}, at, appErr
+	case app.Keeps():
 		return app, at, nil
 	}
-	return "", earliest(at, appAt), nil
+	return rule.Reason{}, earliest(at, appAt), nil
 }
 
 // podsInUse is one read of a namespace's non-terminated Pods: the maps they
@@ -503,7 +505,7 @@ type podsInUse struct {
 // it is not), and when the read that answered began (zero when the watch
 // answered).
 type appRead struct {
-	why string
+	why rule.Reason
 	at  time.Time
 }
 
@@ -513,11 +515,11 @@ func (s *sweeper) sortOut(batch []Entry, used rule.RefIndex, live map[string][]s
 	var ready []Entry
 	for _, e := range batch {
 		reason := busyNow(e, used, live)
-		if why := apps[rule.NsKey(e.Namespace, e.appName)].why; reason == "" && e.appName != "" && why != "" {
+		if why := apps[rule.NsKey(e.Namespace, e.appName)].why; !reason.Keeps() && e.appName != "" && why.Keeps() {
 			reason = why
 		}
-		if reason != "" {
-			e.Decision, e.Reason = Skipped, reason
+		if reason.Keeps() {
+			e.skip(reason)
 			record(e)
 			continue
 		}
@@ -545,7 +547,7 @@ func (s *sweeper) appsLiveNow(ctx context.Context, aw *appWatch, batch []Entry) 
 			continue
 		}
 		why, _ := aw.liveNow(e.appUID)
-		out[key] = appRead{why: stillRunning(why)}
+		out[key] = appRead{why: rule.Running(why)}
 		if why == "" {
 			todo = append(todo, app{e.Namespace, e.appName, e.appGroup, e.appUID})
 		}
@@ -579,17 +581,8 @@ func (s *sweeper) appsLiveNow(ctx context.Context, aw *appWatch, batch []Entry) 
 
 // busyNow is the re-check's verdict from a fresh read of the Pods that
 // have not terminated (see Busy).
-func busyNow(e Entry, used rule.RefIndex, live map[string][]string) string {
+func busyNow(e Entry, used rule.RefIndex, live map[string][]string) rule.Reason {
 	return rule.Busy(e.Namespace, e.Name, e.appIDs, used, live)
-}
-
-// stillRunning is the reason to keep the maps of an application that is
-// live now, for why ("" when it is not).
-func stillRunning(why string) string {
-	if why == "" {
-		return ""
-	}
-	return "application still running: " + why
 }
 
 // notAttempted records entries a stopped run never got to, with why.
@@ -621,7 +614,7 @@ func (s *sweeper) stampIfExecuting(ctx context.Context, ix *sweepIndex, m *metav
 // the re-check before its batch needs.
 func sweepVerdict(m *metav1.ObjectMeta, app *rule.View, act *rule.Activity, ages rule.AgeRule, mark rule.Mark) Entry {
 	e := Entry{Namespace: m.Namespace, Name: m.Name, UID: string(m.UID), resourceVersion: m.ResourceVersion, AppID: m.Labels[rule.LabelAppSelector]}
-	var reason string
+	var reason rule.Reason
 	e.Kind, e.Age, reason = rule.Verdict(m, app, act, ages, mark)
 	e.origin = originOf(m, app)
 	e.origin.age = ages.Now.Sub(m.CreationTimestamp.Time)
@@ -637,8 +630,8 @@ func sweepVerdict(m *metav1.ObjectMeta, app *rule.View, act *rule.Activity, ages
 			e.appName, e.appUID = app.App.Name, app.App.UID
 		}
 	}
-	if reason != "" {
-		e.Decision, e.Reason = Skipped, reason
+	if reason.Keeps() {
+		e.skip(reason)
 	} else if app != nil {
 		// Deleted against the user's retain choice: the ledger says so.
 		_, e.Reason = app.RetainHold(ages.Now, true)
@@ -660,7 +653,7 @@ type sweeper struct {
 
 	// The re-reads of deletes that waited past the bound, shared.
 	podReads freshReads[podsInUse]
-	appReads freshReads[string]
+	appReads freshReads[rule.Reason]
 }
 
 // excluded says whether a namespace is one of ExcludeNamespaces.

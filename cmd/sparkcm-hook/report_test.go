@@ -9,6 +9,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
+	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
 )
 
 // sampleReport is a backlog of three causes in two namespaces.
@@ -21,7 +22,7 @@ func sampleReport(sizes bool) *hook.ReportResult {
 	}{{hook.CauseNoTTL, 180, 175, 3 << 19}, {hook.CauseNoOwner, 20, 15, 1 << 19}, {hook.CauseUserSupplied, 10, 0, 1 << 20}} {
 		r.Causes = append(r.Causes, hook.CauseRow{CauseInfo: hook.InfoOf(c.cause), Tally: hook.Tally{Maps: c.maps, WouldDelete: c.del, Kept: c.maps - c.del, Bytes: int64(c.bytes)}})
 	}
-	r.Kept = []hook.KeptRow{{Reason: hook.KeepInUse, Title: "in use by a Pod that has not terminated", Maps: 12}, {Reason: hook.KeepUserSupplied, Title: "user-supplied: never deleted", Maps: 8}}
+	r.Kept = []hook.KeptRow{{Reason: rule.KeepInUse, Title: "in use by a Pod that has not terminated", Maps: 12}, {Reason: rule.KeepUserSupplied, Title: "user-supplied: never deleted", Maps: 8}}
 	r.Namespaces = []hook.Row{{Key: "jobs", Tally: hook.Tally{Maps: 200}}, {Key: "etl", Tally: hook.Tally{Maps: 10}}}
 	r.Kinds = []hook.Row{{Key: "driver-conf", Tally: hook.Tally{Maps: 100}}}
 	r.Ages = []hook.Row{{Key: "1d-7d", Tally: hook.Tally{Maps: 150}}, {Key: ">=30d", Tally: hook.Tally{Maps: 60}}}

@@ -75,15 +75,15 @@ func TestParseSparkAppReadsTheApacheOperatorsFields(t *testing.T) {
 func TestOnlySweepOverridesAnEndlessRetainPolicy(t *testing.T) {
 	v := apacheView("TerminatedWithoutReleaseResources", corev1.PodSucceeded, map[string]any{"resourceRetainPolicy": "Always"})()
 	hold, note := v.RetainHold(ruleNow, false)
-	if !strings.Contains(hold, "only sweep --older-than deletes them") || note != "" {
+	if !strings.Contains(hold.Text, "only sweep --older-than deletes them") || hold.Kind != rule.KeepRetainPolicy || note != "" {
 		t.Errorf("cleanup: hold %q note %q", hold, note)
 	}
 	hold, note = v.RetainHold(ruleNow, true)
-	if hold != "" || !strings.Contains(note, "overrides resourceRetainPolicy Always") || !strings.Contains(note, ruleNow.Add(-2*time.Hour).Format(time.RFC3339)) {
+	if hold.Keeps() || !strings.Contains(note, "overrides resourceRetainPolicy Always") || !strings.Contains(note, ruleNow.Add(-2*time.Hour).Format(time.RFC3339)) {
 		t.Errorf("sweep: hold %q note %q", hold, note)
 	}
 	// A Kubeflow application has no such clause.
-	if hold, note := finishedView().RetainHold(ruleNow, false); hold != "" || note != "" {
+	if hold, note := finishedView().RetainHold(ruleNow, false); hold.Keeps() || note != "" {
 		t.Errorf("Kubeflow: hold %q note %q", hold, note)
 	}
 }

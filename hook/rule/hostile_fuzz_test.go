@@ -53,10 +53,10 @@ func FuzzJudgeNeverLetsAMapThroughWithoutEvidence(f *testing.F) {
 			t.Fatalf("kind %q for %q, KindOf says %q", kind, name, rule.KindOf(name))
 		}
 		_, _, swept := rule.Verdict(m, app, nil, rule.AgeRule{Now: ruleNow, OrphanOlderThan: 1}, rule.Mark{RV: "1000"})
-		if reason != "" && swept == "" {
+		if reason.Keeps() && !swept.Keeps() {
 			t.Fatalf("sweep let %q through though judge keeps it: %q", name, reason)
 		}
-		if reason != "" {
+		if reason.Keeps() {
 			return
 		}
 		// Let through: the evidence must be there.
@@ -106,11 +106,11 @@ func FuzzSparkApplicationsOfAnyShapeAreReadWithoutPanic(f *testing.F) {
 func TestJudgingHostileMetadataTakesMemoryInProportion(t *testing.T) {
 	m := hostileMeta(strings.Repeat("a", 229)+"-driver-podspec-conf-map", ruleAppID, "", "Pod", strings.Repeat("d", 253), "v1", 10000, 1<<20-1)
 	app := finishedView()
-	var reason string
+	var reason rule.Reason
 	allocs := testing.AllocsPerRun(20, func() {
 		_, reason = app.Judge(m)
 	})
-	if reason == "" {
+	if !reason.Keeps() {
 		t.Fatal("a map with 10,000 owners, most of them unknown, was let through")
 	}
 	if allocs > 10 {

@@ -191,11 +191,15 @@ func (a *View) StateMatters() bool {
 // (see ApacheApp.RetainHold): why its maps stay now ("" when they may go),
 // and, for a sweep that deletes them anyway, the ledger's note that it
 // overrides the retain policy. now is the API server's clock.
-func (a *View) RetainHold(now time.Time, sweep bool) (hold, overrides string) {
+func (a *View) RetainHold(now time.Time, sweep bool) (hold Reason, overrides string) {
 	if !a.StateMatters() || a.App.Apache == nil {
-		return "", ""
+		return Reason{}, ""
 	}
-	return a.App.Apache.RetainHold(a.App.State, now, sweep)
+	why, overrides := a.App.Apache.RetainHold(a.App.State, now, sweep)
+	if why == "" {
+		return Reason{}, overrides
+	}
+	return Because(KeepRetainPolicy, why), overrides
 }
 
 // PhaseOf is a Pod's phase for a reason: Pending when unset, marked when
@@ -290,17 +294,17 @@ func Ownerless(m *metav1.ObjectMeta) bool { return len(m.OwnerReferences) == 0 }
 // Kept whatever else holds: sparkcm-hook/keep: "true", a map the
 // SparkApplication names as user-supplied, a map with any other owner, a map
 // labelled for another application.
-func (a *View) Judge(m *metav1.ObjectMeta) (MapKind, string) {
+func (a *View) Judge(m *metav1.ObjectMeta) (MapKind, Reason) {
 	kind := KindOf(m.Name)
 	if v, ok := m.Annotations[AnnotationKeep]; ok && v == "true" {
-		return kind, AnnotationKeep + `: "true"`
+		return kind, Because(KeepAnnotation, AnnotationKeep+`: "true"`)
 	}
 	if a.AppsUnreadable != "" && (a.AppName != "" || a.AppUID != "" || OwnedBySparkApp(m.OwnerReferences)) {
-		return kind, "its SparkApplication's state cannot be known: " + a.AppsUnreadable
+		return kind, StateUnknown(a.AppsUnreadable)
 	}
 	if a.App != nil {
 		if src, ok := a.App.UserMaps[m.Name]; ok {
-			return kind, "user-supplied (" + src + ")"
+			return kind, Because(KeepUserSupplied, "user-supplied ("+src+")")
 		}
 	}
 	ownedByDriver, ownedByApp := false, false
@@ -311,16 +315,16 @@ func (a *View) Judge(m *metav1.ObjectMeta) (MapKind, string) {
 		case a.IsAppRef(ref):
 			ownedByApp = true
 		default:
-			return kind, fmt.Sprintf("has another owner (%s %s)", Shown(ref.Kind), Shown(ref.Name))
+			return kind, Because(KeepOtherOwner, fmt.Sprintf("has another owner (%s %s)", Shown(ref.Kind), Shown(ref.Name)))
 		}
 	}
 	label, labelled := m.Labels[LabelAppSelector]
 	if labelled && !a.IDs[label] {
-		return kind, fmt.Sprintf("labelled for another application (%s=%s)", LabelAppSelector, label)
+		return kind, Because(KeepOtherApp, fmt.Sprintf("labelled for another application (%s=%s)", LabelAppSelector, label))
 	}
 	switch {
 	case kind == KindNotGenerated:
-		return kind, "not a name Spark generates"
+		return kind, Because(KeepNotSparks, "not a name Spark generates")
 	case ownedByDriver && kind != KindOperatorProm:
 	case ownedByApp && kind == KindOperatorProm:
 	case Ownerless(m) && kind == KindExecutorConf && labelled && m.Labels[LabelRole] == RoleExecutor:
@@ -329,9 +333,9 @@ func (a *View) Judge(m *metav1.ObjectMeta) (MapKind, string) {
 		// the evidence. Liveness then rests on the application's Pods alone
 		// (see orphanRule).
 	default:
-		return kind, "no evidence that Spark generated it for this application"
+		return kind, Because(KeepNotSparks, "no evidence that Spark generated it for this application")
 	}
-	return kind, ""
+	return kind, Reason{}
 }
 
 // AgeRule is sweep's bound on time. Ages are measured on the API server's
@@ -370,17 +374,17 @@ func (act *Activity) AddPod(p *corev1.Pod) {
 
 // CheckAge applies the age rule to a map already judged Spark's and not
 // live. It returns the age to report and, when the map must stay, why.
-func (r AgeRule) CheckAge(m *metav1.ObjectMeta, a *View, act *Activity) (time.Duration, string) {
+func (r AgeRule) CheckAge(m *metav1.ObjectMeta, a *View, act *Activity) (time.Duration, Reason) {
 	created := m.CreationTimestamp.Time
 	age := r.Now.Sub(created)
 	if age < r.OlderThan {
-		return age, fmt.Sprintf("younger than the minimum age %s", r.OlderThan)
+		return age, Because(KeepTooYoung, fmt.Sprintf("younger than the minimum age %s", r.OlderThan))
 	}
 	if a != nil {
 		if end := a.FinishedAt(); !end.IsZero() {
 			since := r.Now.Sub(end)
 			if since < r.OlderThan {
-				return min(age, since), fmt.Sprintf("application ended %s ago, less than the minimum age %s", RoundAge(since), r.OlderThan)
+				return min(age, since), Because(KeepTooYoung, fmt.Sprintf("application ended %s ago, less than the minimum age %s", RoundAge(since), r.OlderThan))
 			}
 			age = min(age, since)
 		}
@@ -395,11 +399,11 @@ func (r AgeRule) CheckAge(m *metav1.ObjectMeta, a *View, act *Activity) (time.Du
 		}
 		quiet := r.Now.Sub(newest)
 		if quiet < r.OrphanOlderThan {
-			return min(age, quiet), fmt.Sprintf("ownerless executor map (client mode or Spark 3.1.0/3.1.1): the application was last seen %s ago, less than the ownerless-map minimum age %s", RoundAge(quiet), r.OrphanOlderThan)
+			return min(age, quiet), Because(KeepOwnerlessQuiet, fmt.Sprintf("ownerless executor map (client mode or Spark 3.1.0/3.1.1): the application was last seen %s ago, less than the ownerless-map minimum age %s", RoundAge(quiet), r.OrphanOlderThan))
 		}
 		age = min(age, quiet)
 	}
-	return age, ""
+	return age, Reason{}
 }
 
 // LastActive is the map's AnnotationLastActive, or zero when it has none
@@ -442,21 +446,21 @@ func SortedKeys(m map[string]bool) []string {
 // written after its owners were read (the mark); is it old enough. It
 // returns the map's kind, the age to report and, when the map must stay,
 // why. A map with no reason goes to the re-check before its batch (Busy).
-func Verdict(m *metav1.ObjectMeta, app *View, act *Activity, rule AgeRule, mark Mark) (MapKind, time.Duration, string) {
+func Verdict(m *metav1.ObjectMeta, app *View, act *Activity, rule AgeRule, mark Mark) (MapKind, time.Duration, Reason) {
 	age := rule.Now.Sub(m.CreationTimestamp.Time)
 	kind, reason := app.Judge(m)
-	if reason == "" {
+	if !reason.Keeps() {
 		if isLive, why := app.Live(); isLive {
-			reason = "application still running: " + why
+			reason = Running(why)
 		}
 	}
-	if reason == "" {
+	if !reason.Keeps() {
 		reason, _ = app.RetainHold(rule.Now, true)
 	}
-	if reason == "" && mark.ChangedSince(m) {
-		reason = "created or changed after its owners were read; judged on the next run"
+	if !reason.Keeps() && mark.ChangedSince(m) {
+		reason = Because(KeepChanged, "created or changed after its owners were read; judged on the next run")
 	}
-	if reason == "" {
+	if !reason.Keeps() {
 		age, reason = rule.CheckAge(m, app, act)
 	}
 	return kind, age, reason
@@ -466,25 +470,25 @@ func Verdict(m *metav1.ObjectMeta, app *View, act *Activity, rule AgeRule, mark 
 // Pods that have not terminated: a Pod uses the map (used), or a Pod of
 // one of its application ids runs now (live, keyed by NsKey(ns, id)). It
 // returns why the map must stay, or "".
-func Busy(ns, name string, appIDs []string, used RefIndex, live map[string][]string) string {
+func Busy(ns, name string, appIDs []string, used RefIndex, live map[string][]string) Reason {
 	if users := used.UsedBy(ns, name); len(users) > 0 {
 		return UsedByReason(users)
 	}
 	for _, id := range appIDs {
 		if pods := live[NsKey(ns, id)]; len(pods) > 0 {
-			return fmt.Sprintf("application still running: Pod %s of %s=%s has not terminated", strings.Join(pods, ", "), LabelAppSelector, id)
+			return Running(fmt.Sprintf("Pod %s of %s=%s has not terminated", strings.Join(pods, ", "), LabelAppSelector, id))
 		}
 	}
-	return ""
+	return Reason{}
 }
 
 // UsedByReason is the reason to keep a map the Pods users use.
-func UsedByReason(users []PodRef) string {
+func UsedByReason(users []PodRef) Reason {
 	parts := make([]string, 0, len(users))
 	for _, u := range users {
 		parts = append(parts, fmt.Sprintf("%s (%s)", u.Name, u.Phase))
 	}
-	return "in use by Pod " + strings.Join(parts, ", ")
+	return Because(KeepInUse, "in use by Pod "+strings.Join(parts, ", "))
 }
 
 // NsKey is the key of a namespaced name in the rule's indexes.

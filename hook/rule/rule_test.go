@@ -2,6 +2,7 @@ package rule_test
 
 import (
 	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -288,27 +289,31 @@ func TestTheDeletionRule(t *testing.T) {
 				rl = r.rule(rl)
 			}
 			_, _, reason := rule.Verdict(r.m, app, r.act, rl, mark)
-			got := "delete"
-			if reason != "" {
-				got = reason
-			} else {
+			if !reason.Keeps() {
 				used := rule.RefIndex{}
 				for _, p := range r.using {
 					used.Add(p, nil)
 				}
-				if why := rule.Busy(r.m.Namespace, r.m.Name, app.SortedIDs(), used, r.liveBy); why != "" {
-					got = why
-				}
+				reason = rule.Busy(r.m.Namespace, r.m.Name, app.SortedIDs(), used, r.liveBy)
+			}
+			got := "delete"
+			if reason.Keeps() {
+				got = reason.Text
 			}
 			if r.want == "delete" && got != "delete" || r.want != "delete" && !strings.Contains(got, r.want) {
 				t.Fatalf("%s:\n got  %q\n want %q", r.clause, got, r.want)
 			}
+			// Every reason to keep has a kind and words: reports count
+			// by the kind and the ledger shows the words.
+			if reason.Keeps() != (reason.Text != "") || reason.Keeps() && !slices.Contains(rule.Keeps(), reason.Kind) {
+				t.Fatalf("%s: reason %+v has no known kind, or a kind without words", r.clause, reason)
+			}
 			// Cleanup judges with the same judge and liveness: where the
 			// sweep keeps a map for either, so does cleanup.
-			_, reason = app.Judge(r.m)
+			_, judged := app.Judge(r.m)
 			isLive, _ := app.Live()
-			if r.want == "delete" && (reason != "" || isLive) {
-				t.Fatalf("cleanup would keep what sweep deletes: %q live=%v", reason, isLive)
+			if r.want == "delete" && (judged.Keeps() || isLive) {
+				t.Fatalf("cleanup would keep what sweep deletes: %q live=%v", judged, isLive)
 			}
 		})
 	}
