@@ -199,7 +199,8 @@ func (w *memWorld) clientModeApps(ns string) {
 	w.cm(ns, "spark-exec-0000000000000004-conf-map", []string{rule.LabelAppSelector, idQuiet, rule.LabelRole, rule.RoleExecutor})
 }
 
-// decided is every map's decision and reason in a run's ledger.
+// decided is every map's decision, the kind of reason it was kept for and
+// the reason in a run's ledger: "skipped [in-use]: in use by Pod ...".
 func decided(res *Result) map[string]string {
 	out := map[string]string{}
 	if res == nil {
@@ -207,7 +208,11 @@ func decided(res *Result) map[string]string {
 	}
 	for _, list := range [][]Entry{res.Deleted, res.Skipped, res.Failed} {
 		for _, e := range list {
-			out[e.Name] = string(e.Decision) + ": " + e.Reason
+			d := string(e.Decision)
+			if e.Keep != "" {
+				d += " [" + string(e.Keep) + "]"
+			}
+			out[e.Name] = d + ": " + e.Reason
 		}
 	}
 	return out
@@ -262,9 +267,9 @@ func TestSweepOnTheStoreDeletesExactlyTheFinishedApplicationsLeftovers(t *testin
 				t.Errorf("the user's map was judged: it bears no sign of Spark and must be passed over: %q", why["team-conf"])
 			}
 			for name, part := range map[string]string{
-				"spark-drv-00000000000000aa-conf-map":  rule.AnnotationKeep,
-				"spark-drv-0000000000000002-conf-map":  "driver Pod live-driver is Running",
-				"spark-exec-0000000000000003-conf-map": "nb-exec-1",
+				"spark-drv-00000000000000aa-conf-map":  "[keep-annotation]: " + rule.AnnotationKeep,
+				"spark-drv-0000000000000002-conf-map":  "[running]: application still running: driver Pod live-driver is Running",
+				"spark-exec-0000000000000003-conf-map": "[running]: application still running: Pod nb-exec-1",
 			} {
 				if got := why[name]; !strings.Contains(got, part) {
 					t.Errorf("%s: %q, want a reason with %q", name, got, part)
@@ -284,7 +289,7 @@ func TestSweepOnTheStoreKeepsAMapAPodMountsAndAMapYoungerThanTheBound(t *testing
 		t.Fatal(err)
 	}
 	why := decided(res)
-	if got := why["spark-exec-0000000000000001-conf-map"]; !strings.Contains(got, "in use by Pod reader (Running)") {
+	if got := why["spark-exec-0000000000000001-conf-map"]; !strings.Contains(got, "skipped [in-use]: in use by Pod reader (Running)") {
 		t.Errorf("mounted map: %q", got)
 	}
 	w = newMemWorld(t)
@@ -293,7 +298,7 @@ func TestSweepOnTheStoreKeepsAMapAPodMountsAndAMapYoungerThanTheBound(t *testing
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := decided(res)["etl-prom-conf"]; !strings.Contains(got, "younger than the minimum age") {
+	if got := decided(res)["etl-prom-conf"]; !strings.Contains(got, "skipped [too-young]: younger than the minimum age") {
 		t.Errorf("young map: %q", got)
 	}
 }

@@ -158,9 +158,9 @@ func originOf(m *metav1.ObjectMeta, app *rule.View) origin {
 func causeOf(e Entry) Cause {
 	o := e.origin
 	switch {
-	case o.userSource != "" || e.keep == rule.KeepUserSupplied:
+	case o.userSource != "" || e.Keep == rule.KeepUserSupplied:
 		return CauseUserSupplied
-	case o.live || e.keep == rule.KeepRunning:
+	case o.live || e.Keep == rule.KeepRunning:
 		return CauseRunning
 	case o.appsUnreadable:
 		return CauseStateUnknown
@@ -199,10 +199,10 @@ const KeepOther KeepReason = "other"
 
 // keptReason is the kind of reason the entry was kept for.
 func keptReason(e Entry) KeepReason {
-	if e.keep == "" {
+	if e.Keep == "" {
 		return KeepOther
 	}
-	return e.keep
+	return e.Keep
 }
 
 // keepTitle is what the report prints for a kind of reason.

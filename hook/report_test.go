@@ -171,7 +171,7 @@ func TestReportTellsTheKindOfEveryReasonSweepKeepsMapsFor(t *testing.T) {
 func TestReportCountsAreSweepsDecisionsByNamespaceKindAgeCauseAndApplication(t *testing.T) {
 	a := newAggregator()
 	e := func(ns, name string, kind rule.MapKind, id string, d Decision, reason rule.Reason, o origin) Entry {
-		return Entry{Namespace: ns, Name: name, Kind: kind, AppID: id, Decision: d, Reason: reason.Text, keep: reason.Kind, origin: o}
+		return Entry{Namespace: ns, Name: name, Kind: kind, AppID: id, Decision: d, Reason: reason.Text, Keep: reason.Kind, origin: o}
 	}
 	noTTL := origin{app: true, age: 3 * 24 * time.Hour}
 	a.sizes = sizeIndex{}

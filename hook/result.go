@@ -35,6 +35,9 @@ type Entry struct {
 	AgeText  string        `json:"age,omitempty"`
 	Decision Decision      `json:"decision"`
 	Reason   string        `json:"reason,omitempty"`
+	// Keep is the kind of Reason a skipped map was kept for (in-use,
+	// running, too-young, ...: rule.Keeps), for tools that count them.
+	Keep rule.Keep `json:"keep,omitempty"`
 
 	// What the delete and the re-check before it need: the delete's
 	// resourceVersion precondition (exactly what was judged), the ids whose
@@ -45,8 +48,6 @@ type Entry struct {
 	appName         string
 	appUID          types.UID
 	appGroup        string // its API group: which operator's application it is
-	// keep is the kind of the reason it was kept for, when the rule's.
-	keep rule.Keep
 	// origin is what the judgement saw of where the map came from: the
 	// report attributes each map to a cause from it.
 	origin origin
@@ -57,7 +58,7 @@ type Entry struct {
 
 // skip keeps the entry for r.
 func (e *Entry) skip(r rule.Reason) {
-	e.Decision, e.Reason, e.keep = Skipped, r.Text, r.Kind
+	e.Decision, e.Reason, e.Keep = Skipped, r.Text, r.Kind
 }
 
 // Result is what one cleanup or sweep did. On stdout (-o json, yaml) it is

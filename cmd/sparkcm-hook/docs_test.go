@@ -19,6 +19,7 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
+	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/exitcode"
 )
 
@@ -366,6 +367,20 @@ func TestDocumentedExitCodesAreTheBinarys(t *testing.T) {
 					t.Errorf("%s:%d: %q, but the binary has no exit code %d", strings.TrimPrefix(path, "../../"), i+1, m[0], n)
 				}
 			}
+		}
+	}
+}
+
+// The ledger's `keep` field is a contract for the tools that count kept
+// maps: the reference names every kind the rule gives.
+func TestTheLedgerReferenceNamesEveryKindOfReasonToKeep(t *testing.T) {
+	b, err := os.ReadFile("../../docs/commands.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range rule.Keeps() {
+		if !bytes.Contains(b, []byte("`"+string(k)+"`")) {
+			t.Errorf("docs/commands.md does not name the ledger's keep kind %q", k)
 		}
 	}
 }
