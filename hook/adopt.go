@@ -16,6 +16,7 @@ import (
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook/kube"
 	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
+	"github.com/sparkcm-hook/sparkcm-hook/hook/store"
 )
 
 // AdoptOptions say where adopt looks and whether it writes.
@@ -144,10 +145,10 @@ func readAdoptIndex(ctx context.Context, c Clients, log *slog.Logger, p RetryPol
 	}
 	api := c.api()
 	err := listPaged(ctx, listSpec{
-		log: log, retry: p, ns: ns, what: "list sparkapplications", verb: "list", group: SparkApplicationGVR.Group, resrc: SparkApplicationGVR.Resource,
+		log: log, retry: p, ns: ns, what: "list sparkapplications", verb: "list", group: store.SparkApplicationGVR.Group, resrc: store.SparkApplicationGVR.Resource,
 		pageSize: sparkAppPageSize,
 		list: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
-			return api.ListApps(ctx, SparkApplicationGVR, ns, opts)
+			return api.ListApps(ctx, store.SparkApplicationGVR, ns, opts)
 		},
 		each: func(obj runtime.Object) error {
 			u := obj.(*unstructured.Unstructured)
@@ -332,7 +333,7 @@ func adoptBlocked(m *metav1.ObjectMeta, outsiders []string) string {
 func adoptOwnerRef(a *rule.SparkApp) metav1.OwnerReference {
 	f := false
 	return metav1.OwnerReference{
-		APIVersion: SparkApplicationGVR.GroupVersion().String(), Kind: "SparkApplication",
+		APIVersion: store.SparkApplicationGVR.GroupVersion().String(), Kind: "SparkApplication",
 		Name: a.Name, UID: a.UID, Controller: &f, BlockOwnerDeletion: &f,
 	}
 }

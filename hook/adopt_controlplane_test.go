@@ -16,6 +16,7 @@ import (
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
 	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
+	"github.com/sparkcm-hook/sparkcm-hook/hook/store"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/sparkfixture"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/testbed"
 )
@@ -141,7 +142,7 @@ func TestAdoptSkipsMapsSomethingElseHolds(t *testing.T) {
 	newApp(t, ns, sparkfixture.Spec{Name: "app-vol"})
 	createMap(t, ns, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "by-volume"}})
 	volumes := []byte(`{"spec":{"volumes":[{"name":"extra","configMap":{"name":"by-volume"}}]}}`)
-	if _, err := c.Dynamic.Resource(hook.SparkApplicationGVR).Namespace(ns).Patch(ctx, "app-vol", types.MergePatchType, volumes, metav1.PatchOptions{}); err != nil {
+	if _, err := c.Dynamic.Resource(store.SparkApplicationGVR).Namespace(ns).Patch(ctx, "app-vol", types.MergePatchType, volumes, metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	setMeta := func(name string, edit func(*metav1.ObjectMeta)) {

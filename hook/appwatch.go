@@ -12,6 +12,7 @@ import (
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook/kube"
 	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
+	"github.com/sparkcm-hook/sparkcm-hook/hook/store"
 )
 
 // appWatch follows the SparkApplications a sweep read, from the
@@ -33,7 +34,7 @@ func (s *sweeper) watchApps(ctx context.Context, ns, rv string) *appWatch {
 	if rv == "" {
 		return aw
 	}
-	w, err := s.c.api().WatchApps(ctx, SparkApplicationGVR, ns, metav1.ListOptions{ResourceVersion: rv, AllowWatchBookmarks: true})
+	w, err := s.c.api().WatchApps(ctx, store.SparkApplicationGVR, ns, metav1.ListOptions{ResourceVersion: rv, AllowWatchBookmarks: true})
 	if err != nil {
 		s.log.Debug("cannot watch SparkApplications; the re-check reads them one by one", "err", kube.OneLineErr(err))
 		return aw

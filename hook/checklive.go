@@ -15,11 +15,6 @@ import (
 	"github.com/sparkcm-hook/sparkcm-hook/hook/lint"
 )
 
-// apacheSparkAPI is the Apache Spark Kubernetes Operator's group. Only check
-// reads it, in whichever version the API server prefers: the lint reads
-// its applications by apiVersion group, not by version.
-var apacheSparkAPI = sparkAPIGroup{Group: "spark.apache.org", Resource: "sparkapplications", Kind: "SparkApplication"}
-
 // LiveSources lists the SparkApplications of the namespaces (none, or "",
 // for all) in every group the lint knows and the API server serves, and
 // returns each as a lint source named after the object, so that the same
@@ -31,7 +26,9 @@ func LiveSources(ctx context.Context, c Clients, log *slog.Logger, retry RetryPo
 		namespaces = []string{""}
 	}
 	var out []lint.Source
-	for _, g := range []sparkAPIGroup{sparkOperatorAPI, apacheSparkAPI} {
+	// Check reads each group in whichever version the API server prefers:
+	// the lint reads applications by apiVersion group, not by version.
+	for _, g := range []sparkAPIGroup{sparkOperatorAPI, {Group: apacheAppsAPI.Group, Resource: apacheAppsAPI.Resource, Kind: apacheAppsAPI.Kind}} {
 		version, err := liveVersion(ctx, c, g)
 		if err != nil {
 			return nil, err
@@ -64,7 +61,7 @@ func LiveSources(ctx context.Context, c Clients, log *slog.Logger, retry RetryPo
 				reset: func() { out = out[:start] },
 			})
 			var fe *ForbiddenError
-			if err != nil && g.Group == apacheSparkAPI.Group && errors.As(err, &fe) {
+			if err != nil && g.Group == apacheAppsAPI.Group && errors.As(err, &fe) {
 				// The tool's Role grants the Kubeflow group only: an
 				// Apache group it may not read is skipped aloud, not
 				// the whole check failed.

@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook/lint"
+	"github.com/sparkcm-hook/sparkcm-hook/hook/store"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/kubetest"
 )
 
@@ -42,7 +43,7 @@ func liveApp(ns, name string, ttl any) *unstructured.Unstructured {
 
 func TestLiveApplicationsAreLintedAsTheirManifests(t *testing.T) {
 	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(),
-		map[schema.GroupVersionResource]string{SparkApplicationGVR: "SparkApplicationList"},
+		map[schema.GroupVersionResource]string{store.SparkApplicationGVR: "SparkApplicationList"},
 		liveApp("jobs", "no-ttl", nil), liveApp("jobs", "with-ttl", int64(3600)), liveApp("other", "elsewhere", nil))
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	sources, err := LiveSources(context.Background(), Clients{Dynamic: dyn}, log, RetryPolicy{}, []string{"jobs"})
@@ -90,14 +91,14 @@ func TestLiveChecksTheApacheGroupWhenServedAndReadable(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			kube := fake.NewClientset()
-			kube.Resources = []*metav1.APIResourceList{{GroupVersion: SparkApplicationGVR.GroupVersion().String(),
+			kube.Resources = []*metav1.APIResourceList{{GroupVersion: store.SparkApplicationGVR.GroupVersion().String(),
 				APIResources: []metav1.APIResource{{Name: "sparkapplications", Kind: "SparkApplication", Namespaced: true}}}}
 			if tc.served {
 				kube.Resources = append(kube.Resources, &metav1.APIResourceList{GroupVersion: apacheGVR.GroupVersion().String(),
 					APIResources: []metav1.APIResource{{Name: "sparkapplications", Kind: "SparkApplication", Namespaced: true}}})
 			}
 			dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(),
-				map[schema.GroupVersionResource]string{SparkApplicationGVR: "SparkApplicationList", apacheGVR: "SparkApplicationList"},
+				map[schema.GroupVersionResource]string{store.SparkApplicationGVR: "SparkApplicationList", apacheGVR: "SparkApplicationList"},
 				liveApp("jobs", "no-ttl", nil), apacheApp)
 			if tc.forbidden {
 				dyn.PrependReactor("list", "sparkapplications", func(a k8stesting.Action) (bool, runtime.Object, error) {

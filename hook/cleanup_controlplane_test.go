@@ -16,6 +16,7 @@ import (
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
 	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
+	"github.com/sparkcm-hook/sparkcm-hook/hook/store"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/sparkfixture"
 )
 
@@ -98,7 +99,7 @@ func TestCleanupFindsMapsByOwnerNameWhenTheDriverPodIsAlreadyDeleted(t *testing.
 	// not reached the maps.
 	deletePod(t, ns, app.DriverPod)
 	_, c := admin(t)
-	if err := c.Dynamic.Resource(hook.SparkApplicationGVR).Namespace(ns).Delete(ctxFor(t), app.Name, metav1.DeleteOptions{}); err != nil {
+	if err := c.Dynamic.Resource(store.SparkApplicationGVR).Namespace(ns).Delete(ctxFor(t), app.Name, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	before := mapNames(t, ns)

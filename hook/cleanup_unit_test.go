@@ -22,6 +22,7 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
+	"github.com/sparkcm-hook/sparkcm-hook/hook/store"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/kubetest"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/retrytest"
 )
@@ -80,7 +81,7 @@ func newFakeWorld(t *testing.T, state string, driverPhase corev1.PodPhase) *fake
 	}
 	md := metadatafake.NewSimpleMetadataClient(ms, metas...)
 	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(),
-		map[schema.GroupVersionResource]string{SparkApplicationGVR: "SparkApplicationList"}, sa)
+		map[schema.GroupVersionResource]string{store.SparkApplicationGVR: "SparkApplicationList"}, sa)
 	w := &fakeWorld{kube: kube, md: md, clients: Clients{Kube: kubetest.FromClientset(kube), Metadata: md, Dynamic: dyn}}
 	md.PrependReactor("delete", "configmaps", func(k8stesting.Action) (bool, runtime.Object, error) {
 		w.deletes.Add(1)

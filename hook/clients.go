@@ -8,24 +8,13 @@ import (
 	authorizationv1 "k8s.io/api/authorization/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook/kube"
-	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
 	"github.com/sparkcm-hook/sparkcm-hook/hook/store"
 )
-
-// SparkApplicationGVR is the Kubeflow Spark Operator's resource. It is read
-// through the dynamic client so the tool does not depend on the operator's
-// Go module and still works where the CRD is not installed.
-var SparkApplicationGVR = schema.GroupVersionResource{
-	Group:    rule.KubeflowGroup,
-	Version:  "v1beta2",
-	Resource: "sparkapplications",
-}
 
 // Clients is everything the library talks to. Each is an interface so that
 // tests pass fake clientsets (internal/kubetest adapts client-go's), a real

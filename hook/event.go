@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
+	"github.com/sparkcm-hook/sparkcm-hook/hook/store"
 )
 
 // recordEvent leaves a summary Event on the SparkApplication, or else on the
@@ -22,7 +23,7 @@ func (cl *cleaner) recordEvent(ctx context.Context, app *rule.View, res *Result)
 	case app.App != nil:
 		gvr, _, _ := appResource(ctx, cl.c, cl.appGroup)
 		if gvr.Group == "" {
-			gvr = SparkApplicationGVR
+			gvr = store.SparkApplicationGVR
 		}
 		ref = corev1.ObjectReference{APIVersion: gvr.GroupVersion().String(), Kind: "SparkApplication", Name: app.App.Name, UID: app.App.UID, Namespace: cl.o.Namespace}
 	case app.Driver != nil:

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	k8stesting "k8s.io/client-go/testing"
 
+	"github.com/sparkcm-hook/sparkcm-hook/hook/store"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/retrytest"
 )
 
@@ -21,7 +22,7 @@ import (
 // does when its spec is edited.
 func (w *fakeWorld) rerun(t *testing.T, state string) {
 	t.Helper()
-	apps := w.clients.Dynamic.Resource(SparkApplicationGVR).Namespace(fakeNS)
+	apps := w.clients.Dynamic.Resource(store.SparkApplicationGVR).Namespace(fakeNS)
 	u, err := apps.Get(context.Background(), "etl", metav1.GetOptions{})
 	if err != nil {
 		t.Error(err)

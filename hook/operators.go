@@ -5,6 +5,9 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
+	"github.com/sparkcm-hook/sparkcm-hook/hook/store"
 )
 
 // The operators whose SparkApplications the tool reads, as a user names
@@ -15,7 +18,7 @@ const (
 )
 
 // ApacheSparkGroup is the Apache Spark Kubernetes Operator's API group.
-const ApacheSparkGroup = "spark.apache.org"
+const ApacheSparkGroup = rule.ApacheGroup
 
 // apacheAppsAPI is the Apache Spark Kubernetes Operator's group, in the
 // versions whose status the tool reads (release 1.0.0: v1 storage, v1beta1
@@ -124,5 +127,5 @@ func appResource(ctx context.Context, c Clients, group string) (schema.GroupVers
 	if group == ApacheSparkGroup {
 		return apacheResource(ctx, c)
 	}
-	return SparkApplicationGVR, true, nil
+	return store.SparkApplicationGVR, true, nil
 }

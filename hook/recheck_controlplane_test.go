@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
+	"github.com/sparkcm-hook/sparkcm-hook/hook/store"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/sparkfixture"
 )
 
@@ -303,7 +304,7 @@ func TestCleanupReadsTheApplicationAgainJustBeforeDeletingItsMaps(t *testing.T) 
 func retrySubmissions(t *testing.T, ns, name string, retries, attempts int64) {
 	t.Helper()
 	_, admins := admin(t)
-	apps := admins.Dynamic.Resource(hook.SparkApplicationGVR).Namespace(ns)
+	apps := admins.Dynamic.Resource(store.SparkApplicationGVR).Namespace(ns)
 	u, err := apps.Get(ctxFor(t), name, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)

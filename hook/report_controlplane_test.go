@@ -10,6 +10,7 @@ import (
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
 	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
+	"github.com/sparkcm-hook/sparkcm-hook/hook/store"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/sparkfixture"
 )
 
@@ -24,7 +25,7 @@ func TestReportMatchesSweepDryRunMapForMapAndGivesEachACause(t *testing.T) {
 	// TTL's to remove.
 	ttl := newApp(t, w.ns, sparkfixture.Spec{})
 	patch := `{"spec":{"timeToLiveSeconds":86400,"sparkConf":{"` + rule.ConfExecutorDeleteOnTermination + `":"false"}}}`
-	if _, err := c.Dynamic.Resource(hook.SparkApplicationGVR).Namespace(w.ns).Patch(ctxFor(t), ttl.Name, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+	if _, err := c.Dynamic.Resource(store.SparkApplicationGVR).Namespace(w.ns).Patch(ctxFor(t), ttl.Name, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	// A client-mode application's executor map: no owner at all.

@@ -21,6 +21,7 @@ import (
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
 	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
+	"github.com/sparkcm-hook/sparkcm-hook/hook/store"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/sparkfixture"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/testbed"
 )
@@ -254,14 +255,14 @@ func TestSweepNeverDeletesAMapYoungerThanOlderThanWhateverItsApplicationSays(t *
 	// with the status of a run that ended two days ago; its maps are new.
 	app := newApp(t, ns, sparkfixture.Spec{})
 	_, c := admin(t)
-	sa, err := c.Dynamic.Resource(hook.SparkApplicationGVR).Namespace(ns).Get(ctxFor(t), app.Name, metav1.GetOptions{})
+	sa, err := c.Dynamic.Resource(store.SparkApplicationGVR).Namespace(ns).Get(ctxFor(t), app.Name, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := unstructured.SetNestedField(sa.Object, time.Now().Add(-48*time.Hour).UTC().Format(time.RFC3339), "status", "terminationTime"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Dynamic.Resource(hook.SparkApplicationGVR).Namespace(ns).UpdateStatus(ctxFor(t), sa, metav1.UpdateOptions{}); err != nil {
+	if _, err := c.Dynamic.Resource(store.SparkApplicationGVR).Namespace(ns).UpdateStatus(ctxFor(t), sa, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	res, err := sweep(t, c, hook.SweepOptions{Namespace: ns, OlderThan: time.Hour})
@@ -396,7 +397,7 @@ func retryWithSameName(t *testing.T, ns, state string) (first *sparkfixture.App,
 	t.Helper()
 	first = newApp(t, ns, sparkfixture.Spec{Name: "daily-etl"})
 	_, c := admin(t)
-	sas := c.Dynamic.Resource(hook.SparkApplicationGVR).Namespace(ns)
+	sas := c.Dynamic.Resource(store.SparkApplicationGVR).Namespace(ns)
 	// No garbage collector runs in this test bed: the driver Pod and the
 	// maps stay, as when the collector is behind.
 	background := metav1.DeletePropagationBackground

@@ -23,9 +23,9 @@ type sparkAPIGroup struct {
 }
 
 // sparkOperatorAPI is the Kubeflow Spark Operator's group; the tool reads
-// SparkApplicationGVR, its one version here.
-var sparkOperatorAPI = sparkAPIGroup{Group: SparkApplicationGVR.Group, Resource: SparkApplicationGVR.Resource, Kind: "SparkApplication",
-	Versions: []string{SparkApplicationGVR.Version}}
+// store.SparkApplicationGVR, its one version here.
+var sparkOperatorAPI = sparkAPIGroup{Group: store.SparkApplicationGVR.Group, Resource: store.SparkApplicationGVR.Resource, Kind: "SparkApplication",
+	Versions: []string{store.SparkApplicationGVR.Version}}
 
 // UnservedError says that an API group of SparkApplications is installed
 // but answers in none of the versions the tool reads (a CRD upgraded to a

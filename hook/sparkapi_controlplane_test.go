@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
+	"github.com/sparkcm-hook/sparkcm-hook/hook/store"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/sparkfixture"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/testbed"
 )
@@ -23,7 +24,7 @@ func stopServing(t *testing.T, c *testbed.ControlPlane, newVersion string) {
 	t.Helper()
 	ctx := ctxFor(t)
 	crds := c.Dynamic().Resource(testbed.CRDResource)
-	name := hook.SparkApplicationGVR.Resource + "." + hook.SparkApplicationGVR.Group
+	name := store.SparkApplicationGVR.Resource + "." + store.SparkApplicationGVR.Group
 	crd, err := crds.Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -43,7 +44,7 @@ func stopServing(t *testing.T, c *testbed.ControlPlane, newVersion string) {
 		t.Fatalf("update CRD: %v", err)
 	}
 	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
-		_, err := c.Dynamic().Resource(hook.SparkApplicationGVR).List(ctx, metav1.ListOptions{})
+		_, err := c.Dynamic().Resource(store.SparkApplicationGVR).List(ctx, metav1.ListOptions{})
 		if err == nil {
 			return false, nil
 		}
@@ -52,14 +53,14 @@ func stopServing(t *testing.T, c *testbed.ControlPlane, newVersion string) {
 			return false, nil //nolint:nilerr // keep polling
 		}
 		for _, g := range groups.Groups {
-			if g.Name == hook.SparkApplicationGVR.Group && len(g.Versions) == 1 && g.Versions[0].Version == newVersion {
+			if g.Name == store.SparkApplicationGVR.Group && len(g.Versions) == 1 && g.Versions[0].Version == newVersion {
 				return true, nil
 			}
 		}
 		return false, nil
 	})
 	if err != nil {
-		t.Fatalf("the API server still serves %s: %v", hook.SparkApplicationGVR.Version, err)
+		t.Fatalf("the API server still serves %s: %v", store.SparkApplicationGVR.Version, err)
 	}
 }
 

@@ -18,11 +18,12 @@ import (
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 	k8stesting "k8s.io/client-go/testing"
 
+	"github.com/sparkcm-hook/sparkcm-hook/hook/store"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/retrytest"
 )
 
 func TestObjectNotFoundTellsAMissingObjectFromAMissingResource(t *testing.T) {
-	gr := schema.GroupResource{Group: SparkApplicationGVR.Group, Resource: SparkApplicationGVR.Resource}
+	gr := schema.GroupResource{Group: store.SparkApplicationGVR.Group, Resource: store.SparkApplicationGVR.Resource}
 	for _, tc := range []struct {
 		name   string
 		err    error
@@ -48,7 +49,7 @@ func TestObjectNotFoundTellsAMissingObjectFromAMissingResource(t *testing.T) {
 // notServed is what client-go makes of the API server's answer to a group
 // or version it does not serve: a bare "404 page not found", no Status.
 func notServed() error {
-	return apierrors.NewGenericServerResponse(404, "get", schema.GroupResource{Group: SparkApplicationGVR.Group, Resource: SparkApplicationGVR.Resource}, "", "404 page not found", 0, true)
+	return apierrors.NewGenericServerResponse(404, "get", schema.GroupResource{Group: store.SparkApplicationGVR.Group, Resource: store.SparkApplicationGVR.Resource}, "", "404 page not found", 0, true)
 }
 
 // withSparkAPI makes every read of SparkApplications answer what the API
@@ -57,8 +58,8 @@ func notServed() error {
 func (w *fakeWorld) withSparkAPI(answer error, served ...string) {
 	var lists []*metav1.APIResourceList
 	for _, v := range served {
-		lists = append(lists, &metav1.APIResourceList{GroupVersion: SparkApplicationGVR.Group + "/" + v,
-			APIResources: []metav1.APIResource{{Name: SparkApplicationGVR.Resource, Kind: "SparkApplication", Namespaced: true}}})
+		lists = append(lists, &metav1.APIResourceList{GroupVersion: store.SparkApplicationGVR.Group + "/" + v,
+			APIResources: []metav1.APIResource{{Name: store.SparkApplicationGVR.Resource, Kind: "SparkApplication", Namespaced: true}}})
 	}
 	w.kube.Resources = lists
 	dyn := w.clients.Dynamic.(*dynamicfake.FakeDynamicClient)
@@ -222,8 +223,8 @@ func TestSweepNamespaceByNamespaceSkipsAnExcludedOne(t *testing.T) {
 // not read as "the application is gone".
 func TestSweepRecheckKeepsMapsWhenTheApplicationsStopBeingServed(t *testing.T) {
 	w := newFakeWorld(t, "COMPLETED", corev1.PodSucceeded)
-	w.kube.Resources = []*metav1.APIResourceList{{GroupVersion: SparkApplicationGVR.Group + "/v1",
-		APIResources: []metav1.APIResource{{Name: SparkApplicationGVR.Resource, Kind: "SparkApplication", Namespaced: true}}}}
+	w.kube.Resources = []*metav1.APIResourceList{{GroupVersion: store.SparkApplicationGVR.Group + "/v1",
+		APIResources: []metav1.APIResource{{Name: store.SparkApplicationGVR.Resource, Kind: "SparkApplication", Namespaced: true}}}}
 	dyn := w.clients.Dynamic.(*dynamicfake.FakeDynamicClient)
 	dyn.PrependReactor("get", "sparkapplications", func(k8stesting.Action) (bool, runtime.Object, error) {
 		return true, nil, notServed()

@@ -21,6 +21,7 @@ import (
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook/kube"
 	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
+	"github.com/sparkcm-hook/sparkcm-hook/hook/store"
 )
 
 // SweepOptions configures the TTL fallback over whole namespaces.
@@ -711,12 +712,12 @@ func (s *sweeper) index(ctx context.Context, ns string) (*sweepIndex, error) {
 		activity: map[string]*rule.Activity{}, executing: map[string]bool{}, userMaps: map[string]string{}, appGroup: map[types.UID]string{},
 	}
 	api := s.c.api()
-	err := s.paged(ctx, ns, "list sparkapplications", "list", SparkApplicationGVR.Group, SparkApplicationGVR.Resource,
+	err := s.paged(ctx, ns, "list sparkapplications", "list", store.SparkApplicationGVR.Group, store.SparkApplicationGVR.Resource,
 		func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
 			// A SparkApplication decodes into a generic map many times its
 			// size on the wire; smaller pages keep that bounded.
 			opts.Limit = min(opts.Limit, sparkAppPageSize)
-			l, err := api.ListApps(ctx, SparkApplicationGVR, ns, opts)
+			l, err := api.ListApps(ctx, store.SparkApplicationGVR, ns, opts)
 			if err == nil && opts.Continue == "" {
 				ix.appsRV = l.GetResourceVersion() // every page of one list is read at the first page's
 			}

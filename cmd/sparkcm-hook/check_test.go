@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
+	"github.com/sparkcm-hook/sparkcm-hook/hook/store"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/exitcode"
 )
 
@@ -154,7 +155,7 @@ func createLintApp(t *testing.T, ns, name string, ttl any) {
 	u := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "sparkoperator.k8s.io/v1beta2", "kind": "SparkApplication",
 		"metadata": map[string]any{"name": name, "namespace": ns}, "spec": spec}}
-	if _, err := dyn.Resource(hook.SparkApplicationGVR).Namespace(ns).Create(context.Background(), u, metav1.CreateOptions{}); err != nil {
+	if _, err := dyn.Resource(store.SparkApplicationGVR).Namespace(ns).Create(context.Background(), u, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -35,6 +35,7 @@ import (
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
 	"github.com/sparkcm-hook/sparkcm-hook/hook/kube"
 	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
+	"github.com/sparkcm-hook/sparkcm-hook/hook/store"
 )
 
 // Defaults of Options.
@@ -298,7 +299,7 @@ func (ctl *Controller) informers(ctx context.Context) error {
 		return err
 	}
 	if !appsServed {
-		ctl.log.Info("SparkApplications are not served: watching Pods only", "resource", hook.SparkApplicationGVR.String())
+		ctl.log.Info("SparkApplications are not served: watching Pods only", "resource", store.SparkApplicationGVR.String())
 	}
 	indexers := cache.Indexers{byAppID: func(obj any) ([]string, error) {
 		m, err := metaOf(obj)
@@ -350,10 +351,10 @@ func (ctl *Controller) informers(ctx context.Context) error {
 		}
 		apps := cache.NewSharedIndexInformer(&cache.ListWatch{
 			ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
-				return ctl.c.Dynamic.Resource(hook.SparkApplicationGVR).Namespace(ns).List(ctx, opts)
+				return ctl.c.Dynamic.Resource(store.SparkApplicationGVR).Namespace(ns).List(ctx, opts)
 			},
 			WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
-				return ctl.c.Dynamic.Resource(hook.SparkApplicationGVR).Namespace(ns).Watch(ctx, opts)
+				return ctl.c.Dynamic.Resource(store.SparkApplicationGVR).Namespace(ns).Watch(ctx, opts)
 			},
 		}, &unstructured.Unstructured{}, 0, cache.Indexers{})
 		if _, err := apps.AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -388,8 +389,8 @@ func (ctl *Controller) probe(ctx context.Context, appsServed bool) error {
 			probes = append(probes, struct {
 				group, resource string
 				list            func(context.Context) error
-			}{hook.SparkApplicationGVR.Group, hook.SparkApplicationGVR.Resource, func(ctx context.Context) error {
-				_, err := ctl.c.Dynamic.Resource(hook.SparkApplicationGVR).Namespace(ns).List(ctx, one)
+			}{store.SparkApplicationGVR.Group, store.SparkApplicationGVR.Resource, func(ctx context.Context) error {
+				_, err := ctl.c.Dynamic.Resource(store.SparkApplicationGVR).Namespace(ns).List(ctx, one)
 				return err
 			}})
 		}
@@ -425,11 +426,11 @@ func (ctl *Controller) sparkAppsServed(ctx context.Context) (bool, error) {
 		}
 	}
 	for _, g := range groups.Groups {
-		if g.Name != hook.SparkApplicationGVR.Group {
+		if g.Name != store.SparkApplicationGVR.Group {
 			continue
 		}
 		for _, v := range g.Versions {
-			if v.Version == hook.SparkApplicationGVR.Version {
+			if v.Version == store.SparkApplicationGVR.Version {
 				return true, nil
 			}
 		}

@@ -17,6 +17,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
+
+	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
 )
 
 // Name is the name of every object the package writes (the mutating policy
@@ -50,8 +52,8 @@ func (o Options) Validate() error {
 }
 
 const (
-	kubeflowGroup = "sparkoperator.k8s.io"
-	apacheGroup   = "spark.apache.org"
+	kubeflowGroup = rule.KubeflowGroup
+	apacheGroup   = rule.ApacheGroup
 )
 
 // The checks, one per operator. Each passes objects of the other group, so

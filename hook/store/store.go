@@ -20,13 +20,17 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
+
+	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
 )
 
-// SparkApplicationGVR is the Kubeflow Spark Operator's resource, the
-// custom resource the contract is checked on. The app methods take the
+// SparkApplicationGVR is the Kubeflow Spark Operator's resource, read
+// through the dynamic client so the tool does not depend on the operator's
+// Go module and still works where the CRD is not installed; the custom
+// resource the contract is checked on. The app methods take the
 // resource so that the version discovery picked (or another operator's
 // kind) is read the same way.
-var SparkApplicationGVR = schema.GroupVersionResource{Group: "sparkoperator.k8s.io", Version: "v1beta2", Resource: "sparkapplications"}
+var SparkApplicationGVR = schema.GroupVersionResource{Group: rule.KubeflowGroup, Version: "v1beta2", Resource: "sparkapplications"}
 
 // ConfigMapsGVR and NamespacesGVR are read as metadata only.
 var (
