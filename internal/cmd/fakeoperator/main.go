@@ -84,6 +84,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/sparkcm-hook/sparkcm-hook/hook/kube"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/sparkbed"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/sparkfixture"
 )
@@ -309,14 +310,7 @@ func sleep(ctx context.Context, seconds float64) error {
 	if seconds <= 0 {
 		return nil
 	}
-	t := time.NewTimer(time.Duration(seconds * float64(time.Second)))
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return kube.SleepCtx(ctx, time.Duration(seconds*float64(time.Second)))
 }
 
 func phaseOf(state string) corev1.PodPhase {
