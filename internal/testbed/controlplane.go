@@ -131,7 +131,7 @@ func start(ctx context.Context, bins string, opts Options) (_ *ControlPlane, err
 		}
 	}
 	if opts.ControllerManager || opts.Node {
-		controllers := "garbagecollector,clusterrole-aggregation,serviceaccount,serviceaccount-token"
+		controllers := baseControllers
 		if opts.Node {
 			// Jobs (the chart's CronJob) need the job controller; every Pod's
 			// kube-api-access volume needs the kube-root-ca.crt map.
@@ -245,6 +245,22 @@ func (c *ControlPlane) runAPIServer(ctx context.Context) error {
 	return waitReady(ctx, p, c.api.timeout, func(ctx context.Context) error {
 		return rc.Get().AbsPath("/readyz").Do(ctx).Error()
 	})
+}
+
+// baseControllers are the controllers Options.ControllerManager starts.
+const baseControllers = "garbagecollector,clusterrole-aggregation,serviceaccount,serviceaccount-token"
+
+// StartControllerManager starts kube-controller-manager, as
+// Options.ControllerManager does, on a control plane started without it:
+// a benchmark measures the garbage collector last, after rows that must
+// run with nothing else acting on the cluster. It returns once the
+// controller-manager is up; Stop stops it with the rest.
+func (c *ControlPlane) StartControllerManager(ctx context.Context) error {
+	bins, err := BinDir(ctx)
+	if err != nil {
+		return err
+	}
+	return c.startControllerManager(ctx, bins, baseControllers, 60*time.Second)
 }
 
 func (c *ControlPlane) startControllerManager(ctx context.Context, bins, controllers string, timeout time.Duration) error {

@@ -82,6 +82,9 @@ type options struct {
 	invAccounts   int
 	invSample     int
 	invScript     string
+	// The controller's rows: applications ending, how many a minute; the
+	// memory row's namespace; the sidecars the idle row multiplies by.
+	ctlApps, ctlRate, ctlPods, ctlMaps, sidecars int
 	// keepLedgers, when set, is the folder each sweep row's -o json is
 	// written to.
 	keepLedgers string
@@ -110,6 +113,11 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.invSample, "inv-sample", 5, "namespaces the shell inventory runs over (it needs about a second per account); 0 all, -1 skips it")
 	fs.StringVar(&o.invScript, "inv-script", "", "the shell inventory (default: <repo>/../shared/baseline/seed-sa-inventory.sh; the row is skipped when it is missing)")
 	fs.StringVar(&o.keepLedgers, "keep-ledgers", "", "a folder to keep each sweep row's ledger (its -o json) in, as <namespace or row>.json (created if missing)")
+	fs.IntVar(&o.ctlApps, "controller-apps", 150, "controller: applications that end in the leak-window row, and driver Pods the gc-anchor row deletes")
+	fs.IntVar(&o.ctlRate, "controller-rate", 100, "controller: applications ending (driver Pods deleted) a minute in the leak-window and gc-anchor rows")
+	fs.IntVar(&o.ctlPods, "controller-pods", 1000, "controller: Spark Pods the controller-memory row's controller watches (a multiple of 10: a driver and 9 executors per application; the issue's figure is 10000)")
+	fs.IntVar(&o.ctlMaps, "controller-maps", 10000, "controller: maps the controller-memory row's controller watches (at least 5 per 10 Pods; the issue's figure is 100000)")
+	fs.IntVar(&o.sidecars, "sidecars", 1000, "controller: running drivers the idle-cost row counts one watch sidecar for")
 	rows := fs.String("rows", strings.Join(allRows, ","), "the rows to run (and seed for), comma-separated")
 	fs.IntVar(&o.preRounds, "pre-rounds", 3, "issue 8: rounds of the floor that prices the resourceVersion precondition (every second delete carries it)")
 	fs.IntVar(&o.preMaps, "pre-maps", 5000, "issue 8: maps in the namespace of each round")
@@ -143,6 +151,10 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 		return nil, errors.New("--inv-namespaces must be at least 1 and --inv-accounts at least 6")
 	case o.seedWorkers < 1 || o.floorWorkers < 1:
 		return nil, errors.New("--seed-workers and --floor-workers must be at least 1")
+	case o.ctlApps < 1 || o.ctlRate < 1 || o.sidecars < 1:
+		return nil, errors.New("--controller-apps, --controller-rate and --sidecars must be at least 1")
+	case o.ctlPods < 10 || o.ctlPods%10 != 0 || o.ctlMaps < o.ctlPods/2:
+		return nil, errors.New("--controller-pods must be a positive multiple of 10 and --controller-maps at least half of it (5 maps per application of 10 Pods)")
 	case o.preRounds < 1 || o.preMaps < 5 || o.preMaps%5 != 0:
 		return nil, errors.New("--pre-rounds must be at least 1 and --pre-maps a positive multiple of 5")
 	case o.scaleMode && (o.scale.namespaces < 1 || o.scale.maps%(5*o.scale.namespaces) != 0 || o.scale.small%5 != 0 || o.scale.pods < 5 || o.scale.pods%o.scale.namespaces != 0):
@@ -246,28 +258,55 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		b.logf("measuring %s in place (cannot hard-link it: %v)", o.bin, err)
 	}
 
-	b.logf("starting etcd + kube-apiserver on loopback")
-	var tbOpts testbed.Options
 	if o.scaleMode {
-		tbOpts.EtcdFlags = []string{etcdScaleQuota}
+		cp, err := b.startControlPlane(ctx, tmp, testbed.Options{EtcdFlags: []string{etcdScaleQuota}})
+		if err != nil {
+			return err
+		}
+		defer cp.Stop()
+		return b.scale(ctx, stdout)
 	}
-	cp, err := testbed.Start(ctx, tbOpts)
-	if err != nil {
+	rep := &report{o: o, version: binVersion(ctx, o.bin)}
+	if o.mainRows() {
+		if err := b.mainRows(ctx, rep, tmp); err != nil {
+			return err
+		}
+	}
+	// The controller's rows run on a control plane of their own, started
+	// after the others stopped: nothing else is on it, and its
+	// controller-manager starts only for the garbage collector's row.
+	if err := b.controllerRows(ctx, rep, tmp); err != nil {
 		return err
 	}
-	defer cp.Stop()
+	rep.loadAfter = loadavg()
+	rep.print(stdout, runtime.NumCPU(), time.Now())
+	b.logf("done")
+	return exactFailure(rep.exact)
+}
+
+// startControlPlane starts a control plane for the rows and points b's
+// admin clients, request counter and kubeconfig at it.
+func (b *bench) startControlPlane(ctx context.Context, tmp string, opts testbed.Options) (*testbed.ControlPlane, error) {
+	b.logf("starting etcd + kube-apiserver on loopback")
+	cp, err := testbed.Start(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
 	b.kubeconfig = filepath.Join(tmp, "kubeconfig")
 	if err := testbed.WriteKubeconfig(b.kubeconfig, cp.AdminConfig(), ""); err != nil {
-		return err
+		cp.Stop()
+		return nil, err
 	}
 	acfg := cp.AdminConfig()
 	acfg.QPS = -1 // seeding as fast as the control plane goes
-	b.a = &admin{cp: cp, workers: o.seedWorkers}
+	b.a = &admin{cp: cp, workers: b.o.seedWorkers}
 	if b.a.dyn, err = dynamic.NewForConfig(acfg); err != nil {
-		return err
+		cp.Stop()
+		return nil, err
 	}
 	if b.a.metadata, err = metadata.NewForConfig(acfg); err != nil {
-		return err
+		cp.Stop()
+		return nil, err
 	}
 	// Protobuf costs the API server and this program less than JSON to
 	// encode and decode: seeding is faster (the measured tools use their
@@ -275,12 +314,22 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	acfg.ContentType = "application/vnd.kubernetes.protobuf"
 	acfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
 	if b.a.kube, err = kubernetes.NewForConfig(acfg); err != nil {
-		return err
+		cp.Stop()
+		return nil, err
 	}
 	b.count = requestCounter{kube: b.a.kube}
-	if o.scaleMode {
-		return b.scale(ctx, stdout)
+	return cp, nil
+}
+
+// mainRows seeds and measures every row but the controller's, on one
+// control plane it stops when done.
+func (b *bench) mainRows(ctx context.Context, rep *report, tmp string) error {
+	o := b.o
+	cp, err := b.startControlPlane(ctx, tmp, testbed.Options{})
+	if err != nil {
+		return err
 	}
+	defer cp.Stop()
 
 	// Seed everything first, so that every row runs on the same control
 	// plane holding the same data.
@@ -328,7 +377,7 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	runtime.GC()
 	debug.FreeOSMemory()
 
-	rep := &report{o: o, loadBefore: loadavg(), version: binVersion(ctx, o.bin)}
+	rep.loadBefore = loadavg()
 	if err := b.cleanupRows(ctx, rep, busy, empty); err != nil {
 		return err
 	}
@@ -348,13 +397,7 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := b.throttledRows(ctx, rep, tmp); err != nil {
 		return err
 	}
-	if err := b.footprint(ctx, rep); err != nil {
-		return err
-	}
-	rep.loadAfter = loadavg()
-	rep.print(stdout, runtime.NumCPU(), time.Now())
-	b.logf("done")
-	return exactFailure(rep.exact)
+	return b.footprint(ctx, rep)
 }
 
 // env is the environment of a measured child: the real one with a scratch

@@ -42,6 +42,9 @@ type report struct {
 	// Issue 12: the throttled sweep and the unthrottled one at 3.
 	throttled, unthrottled3 measurement
 
+	// ctl is the controller's section; nil when none of its rows ran.
+	ctl *ctlReport
+
 	// exact is, for every sweep row, whether it deleted exactly what the
 	// seed meant to go.
 	exact []exactCheck
@@ -52,17 +55,6 @@ func (r *report) add(x row) { r.rows = append(r.rows, x) }
 func (r *report) print(w io.Writer, cpus int, now time.Time) {
 	fmt.Fprintf(w, "sparkcm-hook %s, %s, %d CPUs, one local control plane (etcd + kube-apiserver on loopback); load average %s before the rows, %s after\n\n",
 		r.version, now.UTC().Format("2006-01-02 15:04 MST"), cpus, r.loadBefore, r.loadAfter)
-	fmt.Fprintln(w, "| Issue | Run | Scope | Wall time | Per map | Peak RSS | API requests | Deleted | In-use maps lost | Notes |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|")
-	for _, x := range r.rows {
-		cells := []string{x.issue, x.run, x.scope, x.wall, x.perMap, x.rss, x.requests, x.deleted, x.lost, x.notes}
-		for i, c := range cells {
-			cells[i] = strings.ReplaceAll(c, "|", `\|`)
-		}
-		fmt.Fprintf(w, "| %s |\n", strings.Join(cells, " | "))
-	}
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Targets:")
 	check := func(ok bool, format string, args ...any) {
 		verdict := "FAIL"
 		if ok {
@@ -71,6 +63,20 @@ func (r *report) print(w io.Writer, cpus int, now time.Time) {
 		fmt.Fprintf(w, "- %s %s\n", verdict, fmt.Sprintf(format, args...))
 	}
 	na := func(what string) { fmt.Fprintf(w, "- n/a %s (not run)\n", what) }
+	if r.ctl != nil {
+		// Printed first: the other rows' targets end with an early return.
+		defer r.ctl.print(w, check)
+	}
+	if !r.o.mainRows() {
+		return
+	}
+	fmt.Fprintln(w, "| Issue | Run | Scope | Wall time | Per map | Peak RSS | API requests | Deleted | In-use maps lost | Notes |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|")
+	for _, x := range r.rows {
+		table(w, x.issue, x.run, x.scope, x.wall, x.perMap, x.rss, x.requests, x.deleted, x.lost, x.notes)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Targets:")
 	if r.cleanupRequests > 0 {
 		check(r.cleanupRequests == r.cleanupRequestsEmpty,
 			"issue 3: one cleanup sends a constant number of requests: %d in the busy namespace, %d in an empty one",
@@ -110,6 +116,42 @@ func (r *report) print(w io.Writer, cpus int, now time.Time) {
 		fmt.Fprintln(w, "- n/a issue 4: sweep peak RSS <= 64 MiB (GNU time, which measures it, is not installed)")
 	}
 	check(r.sweep.ok && r.sweep.lost == 0, "issue 4: sweep lost 0 in-use maps (lost %d)", r.sweep.lost)
+}
+
+// table prints one markdown table row.
+func table(w io.Writer, cells ...string) {
+	for i, c := range cells {
+		cells[i] = strings.ReplaceAll(c, "|", `\|`)
+	}
+	fmt.Fprintf(w, "| %s |\n", strings.Join(cells, " | "))
+}
+
+// print writes the controller's table and its targets.
+func (c *ctlReport) print(w io.Writer, check func(bool, string, ...any)) {
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Controller:")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| Measures | Run | Scope | Applications | p50 | p99 | Peak RSS | API requests per application | Notes |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
+	for _, x := range c.rows {
+		table(w, x.what, x.run, x.scope, x.apps, x.p50, x.p99, x.rss, x.requests, x.notes)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Targets:")
+	if len(c.leak) > 0 || c.leakNotCleaned > 0 {
+		p99 := percentile(c.leak, 0.99)
+		gc := ""
+		if len(c.gc) > 0 {
+			gc = fmt.Sprintf(" (the garbage collector's, same run: p99 %s)", durPrec(percentile(c.gc, 0.99)))
+		}
+		check(c.leakNotCleaned == 0 && p99 <= leakTarget, "controller leak window p99 %s <= %s, every application cleaned (%d not)%s",
+			durPrec(p99), dur(leakTarget), c.leakNotCleaned, gc)
+		check(c.cleanupRequests > 0 && c.ctlRequests <= float64(c.cleanupRequests),
+			"controller API requests per cleaned application %.1f <= cleanup --driver-pod's %d", c.ctlRequests, c.cleanupRequests)
+	}
+	if c.memory > 0 {
+		check(c.memory <= ctlMemoryTarget, "controller peak RSS %s <= 64 MiB watching %s Spark Pods and %s maps", mib(c.memory), num(c.memPods), num(c.memMaps))
+	}
 }
 
 // num writes 10000 as 10,000.
