@@ -259,9 +259,7 @@ func (b *bench) leakWindow(ctx context.Context, tmp string, cr *ctlReport) (int6
 	exit, _ := d.stop()
 	leaks, notCleaned := leakWindows(ended, appMaps(apps), g.snapshot())
 	cr.leak, cr.leakNotCleaned = leaks, notCleaned
-	// The bench's own requests in the window are the status updates that
-	// end the driver Pods; the controller never sends one.
-	ctlReqs := excluding(reqs, func(key string) bool { return strings.HasPrefix(key, "UPDATE pods/status ") })
+	ctlReqs := excluding(reqs, podStatusUpdate)
 	cleanedApps := n - notCleaned
 	if cleanedApps > 0 {
 		cr.ctlRequests = float64(ctlReqs.total) / float64(cleanedApps)
@@ -411,7 +409,7 @@ func (b *bench) idleCost(ctx context.Context, tmp string, cr *ctlReport, ctlIdle
 	sidecar := sorted[len(sorted)/2]
 	n := b.o.sidecars
 	b.logf("controller: idle RSS %s once for the cluster vs a watch sidecar's %s (runs: %s) x %d drivers = %s",
-		mib(ctlIdle), mib(sidecar), mibs(rss), n, mib(sidecar*int64(n)))
+		mib(ctlIdle), mib(sidecar), mibs(rss), n, gib(sidecar*int64(n)))
 	cr.rows = append(cr.rows, ctlRow{
 		what:     "idle cost",
 		run:      fmt.Sprintf("one controller vs one `sparkcm-hook watch` sidecar per running driver, %s drivers", num(n)),
@@ -419,10 +417,10 @@ func (b *bench) idleCost(ctx context.Context, tmp string, cr *ctlReport, ctlIdle
 		apps:     "-",
 		p50:      "-",
 		p99:      "-",
-		rss:      fmt.Sprintf("%s vs %s", mib(ctlIdle), mib(sidecar*int64(n))),
+		rss:      fmt.Sprintf("%s vs %s", mib(ctlIdle), gib(sidecar*int64(n))),
 		requests: "-",
 		notes: fmt.Sprintf("controller: %s once per cluster (VmRSS 3 s after it was ready); sidecar: %s each (median VmRSS of %d runs, 3 s after start: %s) x %s = %s",
-			mib(ctlIdle), mib(sidecar), sidecarRuns, mibs(rss), num(n), mib(sidecar*int64(n))),
+			mib(ctlIdle), mib(sidecar), sidecarRuns, mibs(rss), num(n), gib(sidecar*int64(n))),
 	})
 	return nil
 }
@@ -493,6 +491,14 @@ func (b *bench) controllerMemory(ctx context.Context, tmp string, cr *ctlReport)
 			dur(ready), mib(rss), dur(seeded)),
 	})
 	return nil
+}
+
+// gib writes a KiB count of a GiB or more in GiB.
+func gib(kib int64) string {
+	if kib < 1024*1024 {
+		return mib(kib)
+	}
+	return fmt.Sprintf("%.1f GiB", float64(kib)/(1024*1024))
 }
 
 // endAtRate calls end(i) for i in 0..n-1, perMinute a minute, evenly
@@ -566,6 +572,11 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 	rank := int(math.Ceil(p*float64(len(s)))) - 1
 	return s[min(max(rank, 0), len(s)-1)]
 }
+
+// podStatusUpdate names the series of the bench's own requests in the
+// leak window: the status updates that end the driver Pods. The controller
+// never sends one.
+func podStatusUpdate(key string) bool { return strings.HasPrefix(key, "PUT pods/status ") }
 
 // excluding drops from r the series drop names ("VERB resource code").
 func excluding(r requests, drop func(key string) bool) requests {

@@ -56,11 +56,23 @@ func TestLeakWindowRunsToTheLastMapGoneAndCountsAppsWithAMapLeft(t *testing.T) {
 	}
 }
 
-func TestExcludingDropsTheNamedSeriesFromTheTotal(t *testing.T) {
-	r := requests{total: 9, by: map[string]int{"UPDATE pods/status 200": 4, "DELETE configmaps 200": 5}}
-	got := excluding(r, func(k string) bool { return k == "UPDATE pods/status 200" })
-	if got.total != 5 || got.by["DELETE configmaps 200"] != 5 || len(got.by) != 1 {
-		t.Errorf("excluding = %s, want 5 [DELETE configmaps 200 x5]", got)
+func TestTheLeakWindowCountsEveryRequestButTheBenchsPodStatusUpdates(t *testing.T) {
+	before, err := parseRequestTotal(`apiserver_request_total{code="200",component="apiserver",dry_run="",group="",resource="pods",scope="resource",subresource="status",verb="PUT",version="v1"} 1
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := parseRequestTotal(`apiserver_request_total{code="200",component="apiserver",dry_run="",group="",resource="pods",scope="resource",subresource="status",verb="PUT",version="v1"} 5
+apiserver_request_total{code="200",component="apiserver",dry_run="",group="",resource="configmaps",scope="resource",subresource="",verb="DELETE",version="v1"} 5
+apiserver_request_total{code="200",component="apiserver",dry_run="",group="",resource="pods",scope="resource",subresource="",verb="PUT",version="v1"} 1
+apiserver_request_total{code="200",component="apiserver",dry_run="",group="",resource="pods",scope="resource",subresource="",verb="GET",version="v1"} 1
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := excluding(diff(before, after), podStatusUpdate)
+	if got.total != 7 || got.by["PUT pods/status 200"] != 0 || got.by["DELETE configmaps 200"] != 5 || got.by["PUT pods 200"] != 1 {
+		t.Errorf("the controller's requests = %s, want 7 [DELETE configmaps 200 x5, GET pods 200 x1, PUT pods 200 x1]", got)
 	}
 }
 
