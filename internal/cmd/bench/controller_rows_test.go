@@ -76,13 +76,13 @@ apiserver_request_total{code="200",component="apiserver",dry_run="",group="",res
 	}
 }
 
-func TestParseVmReadsPeakAndCurrentRSS(t *testing.T) {
-	hwm, rss, err := parseVm("Name:\tsparkcm-hook\nVmPeak:\t 1265432 kB\nVmHWM:\t   41234 kB\nVmRSS:\t   39876 kB\nThreads:\t8\n")
+func TestParseVMReadsPeakAndCurrentRSS(t *testing.T) {
+	hwm, rss, err := parseVM("Name:\tsparkcm-hook\nVmPeak:\t 1265432 kB\nVmHWM:\t   41234 kB\nVmRSS:\t   39876 kB\nThreads:\t8\n")
 	if err != nil || hwm != 41234 || rss != 39876 {
-		t.Errorf("parseVm = %d, %d, %v; want 41234, 39876, nil", hwm, rss, err)
+		t.Errorf("parseVM = %d, %d, %v; want 41234, 39876, nil", hwm, rss, err)
 	}
-	if _, _, err := parseVm("Name:\tzombie\nState:\tZ (zombie)\n"); err == nil {
-		t.Error("parseVm of a status without VmHWM: no error")
+	if _, _, err := parseVM("Name:\tzombie\nState:\tZ (zombie)\n"); err == nil {
+		t.Error("parseVM of a status without VmHWM: no error")
 	}
 }
 

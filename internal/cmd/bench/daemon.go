@@ -92,11 +92,11 @@ func (d *daemon) memory() (hwm, rss int64, err error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	return parseVm(string(b))
+	return parseVM(string(b))
 }
 
-// parseVm reads VmHWM and VmRSS (in kB) from /proc/PID/status.
-func parseVm(status string) (hwm, rss int64, err error) {
+// parseVM reads VmHWM and VmRSS (in kB) from /proc/PID/status.
+func parseVM(status string) (hwm, rss int64, err error) {
 	for _, line := range strings.Split(status, "\n") {
 		key, val, ok := strings.Cut(line, ":")
 		if !ok || (key != "VmHWM" && key != "VmRSS") {
@@ -209,7 +209,11 @@ func (d *daemon) waitFor(ctx context.Context, timeout time.Duration, what string
 		}
 		last = err
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s: %s not seen within %s (last error: %v); log:\n%s", d.name, what, timeout, last, d.logTail(20))
+			msg := fmt.Sprintf("%s: %s not seen within %s", d.name, what, timeout)
+			if last != nil {
+				return fmt.Errorf("%s (last error: %w); log:\n%s", msg, last, d.logTail(20))
+			}
+			return fmt.Errorf("%s; log:\n%s", msg, d.logTail(20))
 		}
 		select {
 		case <-ctx.Done():

@@ -13,6 +13,14 @@
 // the shell janitor (on a sample), one DeleteCollection and the floor (a bare
 // client deleting every map with a UID precondition and no checks).
 //
+// The controller's rows (leak-window, gc-anchor, controller-memory,
+// idle-cost) run last, on a control plane of their own: `sparkcm-hook
+// controller` as a child while applications end at --controller-rate a
+// minute, the garbage collector's time for a deleted driver's maps beside
+// it, the controller's memory over --controller-pods Spark Pods and
+// --controller-maps maps, and its idle memory against one `watch` sidecar
+// per running driver.
+//
 // API requests are counted by the API server itself (apiserver_request_total
 // before and after each row); wall time is the child process's, from start to
 // exit, and its peak RSS is measured by GNU time. After every sweep row the
