@@ -100,12 +100,35 @@ func groupOf(apiVersion string) string {
 	return g
 }
 
+// OperatorOfGroup is the operator name (OperatorKubeflow,
+// OperatorApache) of a SparkApplication API group, or "" for a group the
+// tool does not read.
+func OperatorOfGroup(group string) string { return operatorOfGroup(group) }
+
+// ServedSparkApps is the resource in which the API server serves an
+// operator's SparkApplications, in the version the tool reads them in (the
+// one cleanup and sweep read): ok false when the group is not served (its
+// CRD is not installed); an *UnservedError when it is served in no version
+// the tool reads, or discovery cannot say. An operator that is not one of
+// the tool's is a *UsageError.
+func ServedSparkApps(ctx context.Context, c Clients, operator string) (gvr schema.GroupVersionResource, ok bool, err error) {
+	g, known := operatorGroups[operator]
+	if !known {
+		return gvr, false, Usagef("--operator must be %s or %s, not %q", OperatorKubeflow, OperatorApache, operator)
+	}
+	return g.served(ctx, c)
+}
+
 // apacheResource is the version of the Apache operator's group to read:
 // ok false when the API server does not serve the group (its CRD is not
 // installed, or there is no discovery: minimal fakes); an *UnservedError
 // when it is served in no version the tool reads, or discovery cannot say.
 func apacheResource(ctx context.Context, c Clients) (gvr schema.GroupVersionResource, ok bool, err error) {
-	g := apacheAppsAPI
+	return apacheAppsAPI.served(ctx, c)
+}
+
+// served is the version of the group to read, as apacheResource says.
+func (g sparkAPIGroup) served(ctx context.Context, c Clients) (gvr schema.GroupVersionResource, ok bool, err error) {
 	if c.Kube == nil && c.Store == nil {
 		return gvr, false, nil
 	}

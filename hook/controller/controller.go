@@ -16,14 +16,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"reflect"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -35,7 +33,6 @@ import (
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
 	"github.com/sparkcm-hook/sparkcm-hook/hook/kube"
 	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
-	"github.com/sparkcm-hook/sparkcm-hook/hook/store"
 )
 
 // Defaults of Options.
@@ -143,17 +140,26 @@ type App struct {
 	// Exactly one of them.
 	SparkApp  string
 	DriverPod string
+	// Operator says whose SparkApplication SparkApp is (hook.OperatorKubeflow
+	// or hook.OperatorApache, as cleanup --operator takes it): both
+	// operators' groups may hold an application of the name, and cleanup
+	// never guesses which is meant.
+	Operator string
 }
 
 func (a App) String() string {
 	if a.SparkApp != "" {
-		return a.Namespace + "/SparkApplication/" + a.SparkApp
+		s := a.Namespace + "/SparkApplication/" + a.SparkApp
+		if a.Operator != "" {
+			s += " (" + a.Operator + ")"
+		}
+		return s
 	}
 	return a.Namespace + "/Pod/" + a.DriverPod
 }
 
 func (a App) cleanupOptions(o *Options) hook.CleanupOptions {
-	return hook.CleanupOptions{Namespace: a.Namespace, SparkApp: a.SparkApp, DriverPod: a.DriverPod,
+	return hook.CleanupOptions{Namespace: a.Namespace, SparkApp: a.SparkApp, DriverPod: a.DriverPod, Operator: a.Operator,
 		DryRun: o.DryRun, Concurrency: o.Concurrency, Retry: o.Retry, NoEvent: o.NoEvent}
 }
 
@@ -282,24 +288,28 @@ func (ctl *Controller) result() *hook.Result {
 	return &r
 }
 
+// operators are the operators whose SparkApplications the controller
+// watches, where the API server serves them.
+var operators = []string{hook.OperatorKubeflow, hook.OperatorApache}
+
+// appResource is one operator's SparkApplications, in the version the
+// tool reads.
+type appResource struct {
+	operator string
+	gvr      schema.GroupVersionResource
+}
+
 // informers builds one informer per namespace (or one for all) for Spark's
-// Pods (label spark-role), SparkApplications (where the API server serves
-// the version the tool reads) and ConfigMaps (metadata only).
+// Pods (label spark-role), each operator's SparkApplications (where the
+// API server serves a version the tool reads) and ConfigMaps (metadata
+// only).
 func (ctl *Controller) informers(ctx context.Context) error {
-	var appsServed bool
-	err := kube.Retry(ctx, ctl.log, ctl.o.Retry, "read the API groups", func(ctx context.Context) error {
-		var err error
-		appsServed, err = ctl.sparkAppsServed(ctx)
-		return err
-	})
+	served, err := ctl.servedApps(ctx)
 	if err != nil {
-		return fmt.Errorf("read the API groups: %w", kube.AsForbidden(err, "get", "", "/apis (discovery)", ""))
-	}
-	if err := ctl.probe(ctx, appsServed); err != nil {
 		return err
 	}
-	if !appsServed {
-		ctl.log.Info("SparkApplications are not served: watching Pods only", "resource", store.SparkApplicationGVR.String())
+	if err := ctl.probe(ctx, served); err != nil {
+		return err
 	}
 	indexers := cache.Indexers{byAppID: func(obj any) ([]string, error) {
 		m, err := metaOf(obj)
@@ -346,33 +356,69 @@ func (ctl *Controller) informers(ctx context.Context) error {
 		}
 		ctl.maps = append(ctl.maps, maps)
 
-		if !appsServed {
-			continue
+		for _, r := range served {
+			apps := cache.NewSharedIndexInformer(&cache.ListWatch{
+				ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+					return ctl.c.Dynamic.Resource(r.gvr).Namespace(ns).List(ctx, opts)
+				},
+				WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
+					return ctl.c.Dynamic.Resource(r.gvr).Namespace(ns).Watch(ctx, opts)
+				},
+			}, &unstructured.Unstructured{}, 0, cache.Indexers{})
+			if _, err := apps.AddEventHandler(cache.ResourceEventHandlerDetailedFuncs{
+				AddFunc:    func(obj any, initial bool) { ctl.appAdded(r.operator, obj, initial) },
+				UpdateFunc: func(oldObj, obj any) { ctl.appChanged(r.operator, oldObj, obj) },
+				DeleteFunc: func(obj any) { ctl.appDeleted(r.operator, obj) },
+			}); err != nil {
+				return err
+			}
+			ctl.apps = append(ctl.apps, apps)
 		}
-		apps := cache.NewSharedIndexInformer(&cache.ListWatch{
-			ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
-				return ctl.c.Dynamic.Resource(store.SparkApplicationGVR).Namespace(ns).List(ctx, opts)
-			},
-			WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
-				return ctl.c.Dynamic.Resource(store.SparkApplicationGVR).Namespace(ns).Watch(ctx, opts)
-			},
-		}, &unstructured.Unstructured{}, 0, cache.Indexers{})
-		if _, err := apps.AddEventHandler(cache.ResourceEventHandlerFuncs{
-			UpdateFunc: ctl.appChanged,
-			DeleteFunc: ctl.appDeleted,
-		}); err != nil {
-			return err
-		}
-		ctl.apps = append(ctl.apps, apps)
 	}
 	return nil
+}
+
+// servedApps is the SparkApplication resource of each operator whose
+// group the API server serves in a version the tool reads (as cleanup and
+// sweep read them). A group served only in versions the tool cannot read
+// is not watched: cleanup and sweep keep what its applications own.
+func (ctl *Controller) servedApps(ctx context.Context) ([]appResource, error) {
+	var served []appResource
+	for _, op := range operators {
+		var (
+			gvr schema.GroupVersionResource
+			ok  bool
+		)
+		err := kube.Retry(ctx, ctl.log, ctl.o.Retry, "read the API groups", func(ctx context.Context) error {
+			var err error
+			gvr, ok, err = hook.ServedSparkApps(ctx, ctl.c, op)
+			var unserved *hook.UnservedError
+			if errors.As(err, &unserved) && unserved.Err != nil {
+				return unserved.Err // discovery failed: retried as any request
+			}
+			return err
+		})
+		var unserved *hook.UnservedError
+		switch {
+		case errors.As(err, &unserved):
+			ctl.log.Warn("SparkApplications cannot be read: not watched; the maps they own are kept", "operator", op, "err", err)
+			continue
+		case err != nil:
+			return nil, fmt.Errorf("read the API groups: %w", kube.AsForbidden(err, "get", "", "/apis (discovery)", ""))
+		case !ok:
+			ctl.log.Info("SparkApplications are not served: not watched", "operator", op)
+			continue
+		}
+		served = append(served, appResource{operator: op, gvr: gvr})
+	}
+	return served, nil
 }
 
 // probe lists one of each resource the informers watch, in each namespace:
 // an informer retries a refused list forever, so a missing grant would
 // otherwise leave the controller waiting silently. A refusal is a
 // *hook.ForbiddenError naming the verb to grant.
-func (ctl *Controller) probe(ctx context.Context, appsServed bool) error {
+func (ctl *Controller) probe(ctx context.Context, served []appResource) error {
 	one := metav1.ListOptions{Limit: 1}
 	for _, ns := range ctl.scope() {
 		probes := []struct {
@@ -385,12 +431,12 @@ func (ctl *Controller) probe(ctx context.Context, appsServed bool) error {
 				return err
 			}},
 		}
-		if appsServed {
+		for _, r := range served {
 			probes = append(probes, struct {
 				group, resource string
 				list            func(context.Context) error
-			}{store.SparkApplicationGVR.Group, store.SparkApplicationGVR.Resource, func(ctx context.Context) error {
-				_, err := ctl.c.Dynamic.Resource(store.SparkApplicationGVR).Namespace(ns).List(ctx, one)
+			}{r.gvr.Group, r.gvr.Resource, func(ctx context.Context) error {
+				_, err := ctl.c.Dynamic.Resource(r.gvr).Namespace(ns).List(ctx, one)
 				return err
 			}})
 		}
@@ -401,41 +447,6 @@ func (ctl *Controller) probe(ctx context.Context, appsServed bool) error {
 		}
 	}
 	return nil
-}
-
-// sparkAppsServed says whether the API server serves the version of
-// SparkApplications the tool reads. Where it does not, hook.Cleanup keeps
-// what such applications own, and there is nothing to watch.
-func (ctl *Controller) sparkAppsServed(ctx context.Context) (bool, error) {
-	// Discovery's ServerGroups takes no context: where the client has a
-	// REST client, /apis is read with ctx, so that --timeout or SIGTERM
-	// ends a start that hangs.
-	groups := &metav1.APIGroupList{}
-	if rc := ctl.c.Kube.Discovery().RESTClient(); rc != nil && !reflect.ValueOf(rc).IsNil() {
-		err := rc.Get().AbsPath("/apis").Do(ctx).Into(groups)
-		if apierrors.IsNotFound(err) {
-			return false, nil // no API groups at all
-		}
-		if err != nil {
-			return false, err
-		}
-	} else {
-		var err error
-		if groups, err = ctl.c.Kube.Discovery().ServerGroups(); err != nil {
-			return false, err
-		}
-	}
-	for _, g := range groups.Groups {
-		if g.Name != store.SparkApplicationGVR.Group {
-			continue
-		}
-		for _, v := range g.Versions {
-			if v.Version == store.SparkApplicationGVR.Version {
-				return true, nil
-			}
-		}
-	}
-	return false, nil
 }
 
 func metaOf(obj any) (metav1.Object, error) {
@@ -620,41 +631,50 @@ func (ctl *Controller) driverOf(p *corev1.Pod) *corev1.Pod {
 }
 
 // appOfDriver is the target cleanup is given for a driver: its
-// SparkApplication when one owns it, so that the operator's state is what
-// says the application ended, else the Pod.
+// SparkApplication when one of an operator the tool reads controls it, so
+// that the operator's state is what says the application ended, else the
+// Pod (cleanup then finds the SparkApplication that owns it, if any).
 func appOfDriver(p *corev1.Pod) App {
 	for _, ref := range p.OwnerReferences {
-		if ref.Kind == "SparkApplication" && ref.Controller != nil && *ref.Controller {
-			return App{Namespace: p.Namespace, SparkApp: ref.Name}
+		group, _, _ := strings.Cut(ref.APIVersion, "/")
+		if op := hook.OperatorOfGroup(group); ref.Kind == "SparkApplication" && op != "" && ref.Controller != nil && *ref.Controller {
+			return App{Namespace: p.Namespace, SparkApp: ref.Name, Operator: op}
 		}
 	}
 	return App{Namespace: p.Namespace, DriverPod: p.Name}
 }
 
-// appChanged queues a SparkApplication whose state changed: the cleanup
-// judges whether that state is final (a state the rule does not count as
-// final makes it find the application still running, and nothing is
-// deleted).
-func (ctl *Controller) appChanged(oldObj, obj any) {
+// appChanged queues a SparkApplication that has just reached a state the
+// rule counts as final (rule.SparkApp.Terminal): the cleanup then judges
+// it on a fresh read. Other changes queue nothing: the cleanup would find
+// the application running.
+func (ctl *Controller) appChanged(operator string, oldObj, obj any) {
 	old, ok1 := oldObj.(*unstructured.Unstructured)
 	u, ok2 := obj.(*unstructured.Unstructured)
 	if !ok1 || !ok2 {
 		return
 	}
-	if state(old) != state(u) && state(u) != "" {
-		ctl.enqueue(App{Namespace: u.GetNamespace(), SparkApp: u.GetName()})
+	was, now := rule.ParseSparkApp(old), rule.ParseSparkApp(u)
+	if now.Terminal() && (!was.Terminal() || was.State != now.State) {
+		ctl.enqueue(App{Namespace: u.GetNamespace(), SparkApp: u.GetName(), Operator: operator})
 	}
 }
 
-func (ctl *Controller) appDeleted(obj any) {
+// appAdded queues a SparkApplication first seen in a final state after
+// the informers' first list: it ended while the watch was broken (a
+// relist after an expired watch or an API server restart shows it so).
+// Those of the first list are the fallback sweep's, as the maps of any
+// application that ended while no controller watched.
+func (ctl *Controller) appAdded(operator string, obj any, initial bool) {
+	if u, ok := obj.(*unstructured.Unstructured); ok && !initial && rule.ParseSparkApp(u).Terminal() {
+		ctl.enqueue(App{Namespace: u.GetNamespace(), SparkApp: u.GetName(), Operator: operator})
+	}
+}
+
+func (ctl *Controller) appDeleted(operator string, obj any) {
 	if m, err := metaOf(obj); err == nil {
-		ctl.enqueue(App{Namespace: m.GetNamespace(), SparkApp: m.GetName()})
+		ctl.enqueue(App{Namespace: m.GetNamespace(), SparkApp: m.GetName(), Operator: operator})
 	}
-}
-
-func state(u *unstructured.Unstructured) string {
-	s, _, _ := unstructured.NestedString(u.Object, "status", "applicationState", "state")
-	return s
 }
 
 func (ctl *Controller) enqueue(a App) {

@@ -24,6 +24,7 @@ import (
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
 	"github.com/sparkcm-hook/sparkcm-hook/hook/controller"
 	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
+	"github.com/sparkcm-hook/sparkcm-hook/internal/apachefixture"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/sparkfixture"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/testbed"
 )
@@ -31,7 +32,9 @@ import (
 // cp is one real control plane (etcd + kube-apiserver, no
 // controller-manager: nothing but the controller under test deletes maps)
 // shared by this package's tests; each test works in its own namespace.
-var cp = testbed.NewShared(testbed.Options{})
+// Both operators' SparkApplication CRDs are installed, as on a cluster
+// that runs both.
+var cp = testbed.NewShared(testbed.Options{ApacheCRD: true})
 
 func TestMain(m *testing.M) { os.Exit(cp.RunMain(m)) }
 
@@ -232,7 +235,7 @@ func TestTheControllerCleansAnApplicationOnceItEndsAndNothingWhileItRuns(t *test
 			t.Fatal(err)
 		}
 	}
-	operatedApp := controller.App{Namespace: ns, SparkApp: operated.Name}
+	operatedApp := controller.App{Namespace: ns, SparkApp: operated.Name, Operator: hook.OperatorKubeflow}
 	waitFor(t, "a cleanup of the operated application", func() bool {
 		r.mu.Lock()
 		defer r.mu.Unlock()
@@ -438,4 +441,112 @@ func TestOnlyTheLeaderDeletesAndAnotherTakesOverWhenItDies(t *testing.T) {
 	if h := lease.Spec.HolderIdentity; h == nil || *h != "replica-b" {
 		t.Errorf("the Lease is held by %v, want replica-b", h)
 	}
+}
+
+// cleanups counts the cleanups of the application the controller ran.
+func (r *recorder) cleanups(a controller.App) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, c := range r.cleaned {
+		if c.app == a {
+			n++
+		}
+	}
+	return n
+}
+
+// TestTheControllerCleansAnApacheOperatorApplicationOnceItReachesAFinalState
+// runs the controller where both operators' CRDs are installed, with an
+// application named pi in each group. The Apache operator's pi ends as
+// the operator ends it: its driver Pod terminates, the application reads
+// Succeeded (not final: the operator may still restart it), the operator
+// deletes the driver Pod, and only then writes ResourceReleased. The
+// cleanups the driver's end and deletion trigger find it running; only
+// the final state, which nothing but the Apache SparkApplication shows,
+// tells the controller to clean it (the fallback sweep's bound keeps it
+// away from these young maps). The Kubeflow pi runs on, keeping its maps,
+// and so does another Apache application; when the Kubeflow pi completes,
+// its cleanup names its operator, and its maps go too.
+func TestTheControllerCleansAnApacheOperatorApplicationOnceItReachesAFinalState(t *testing.T) {
+	ns := cp.NewNamespace(t)
+	kube, c := admin(t)
+	ctx := t.Context()
+	op := apachefixture.Operator{Kube: kube, Dyn: c.Dynamic}
+	launch := func(name string) *apachefixture.Attempt {
+		t.Helper()
+		if _, err := op.Create(ctx, ns, apachefixture.Spec{Name: name}); err != nil {
+			t.Fatal(err)
+		}
+		a, err := op.Launch(ctx, ns, name, 0, apachefixture.Spec{Name: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := op.Run(ctx, ns, name, 0); err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	pi, other := launch("pi"), launch("other")
+	kubeflowPi := newApp(t, ns, sparkfixture.Spec{Name: "pi", State: sparkfixture.StateRunning, Executors: 1})
+
+	r := start(t, c, controller.Options{Namespaces: []string{ns}, Grace: 0, ResyncPeriod: time.Hour, OlderThan: time.Hour})
+	driver := controller.App{Namespace: ns, DriverPod: pi.Driver.Name}
+	if err := apachefixture.SetPodPhase(ctx, kube, ns, pi.Driver.Name, corev1.PodSucceeded); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the cleanup the driver's end triggers", func() bool { return r.cleanups(driver) >= 1 })
+	if err := op.SetState(ctx, ns, "pi", 0, apachefixture.Succeeded); err != nil {
+		t.Fatal(err)
+	}
+	if err := kube.CoreV1().Pods(ns).Delete(ctx, pi.Driver.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &pi.Driver.UID}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the cleanup the driver's deletion triggers", func() bool { return r.cleanups(driver) >= 2 })
+	if got := present(t, ns, pi.Maps); len(got) != len(pi.Maps) {
+		t.Fatalf("before its final state, the Apache application's maps are %v, want all of %v", got, pi.Maps)
+	}
+	if err := op.SetState(ctx, ns, "pi", 0, apachefixture.ResourceReleased); err != nil {
+		t.Fatal(err)
+	}
+	apachePi := controller.App{Namespace: ns, SparkApp: "pi", Operator: hook.OperatorApache}
+	waitFor(t, "the Apache application's maps to go", func() bool { return len(present(t, ns, pi.Maps)) == 0 })
+	if got := r.deletedBy(apachePi); !slices.Equal(sortedCopy(got), pi.Maps) {
+		t.Errorf("the cleanups of %s deleted %v, want %v", apachePi, got, pi.Maps)
+	}
+	if got := present(t, ns, kubeflowPi.MapNames()); len(got) != len(kubeflowPi.MapNames()) {
+		t.Errorf("the running Kubeflow application's maps are %v, want all of %v", got, kubeflowPi.MapNames())
+	}
+	if got := present(t, ns, other.Maps); len(got) != len(other.Maps) {
+		t.Errorf("the running Apache application's maps are %v, want all of %v", got, other.Maps)
+	}
+
+	for _, p := range slices.Concat(kubeflowPi.ExecutorPods, []string{kubeflowPi.DriverPod}) {
+		if err := sparkfixture.SetPodPhase(ctx, kube, ns, p, corev1.PodSucceeded); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := sparkfixture.SetState(ctx, c.Dynamic, ns, "pi", sparkfixture.StateCompleted); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the Kubeflow application's maps to go", func() bool { return len(present(t, ns, kubeflowPi.MapNames())) == 0 })
+	if got := present(t, ns, other.Maps); len(got) != len(other.Maps) {
+		t.Errorf("the running Apache application's maps are %v, want all of %v", got, other.Maps)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.sweeps != 1 {
+		t.Errorf("%d fallback sweeps ran, want only the first", r.sweeps)
+	}
+	for _, cl := range r.cleaned {
+		if cl.res != nil && len(cl.res.Failed) > 0 {
+			t.Errorf("cleanup of %s failed: %+v (%v)", cl.app, cl.res.Failed, cl.err)
+		}
+	}
+}
+
+func sortedCopy(s []string) []string {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return s
 }
