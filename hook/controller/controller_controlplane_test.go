@@ -78,6 +78,12 @@ func newApp(t *testing.T, ns string, spec sparkfixture.Spec) *sparkfixture.App {
 func present(t *testing.T, ns string, names []string) []string {
 	t.Helper()
 	kube, _ := admin(t)
+	return presentOn(t, kube, ns, names)
+}
+
+// presentOn is which of names exist in ns, on the control plane of kube.
+func presentOn(t *testing.T, kube kubernetes.Interface, ns string, names []string) []string {
+	t.Helper()
 	list, err := kube.CoreV1().ConfigMaps(ns).List(t.Context(), metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -96,6 +102,8 @@ type recorder struct {
 	mu      sync.Mutex
 	cleaned []cleaned
 	sweeps  int
+	// done is closed once the controller's Run has returned.
+	done chan struct{}
 }
 
 type cleaned struct {
@@ -152,9 +160,9 @@ func start(t *testing.T, c hook.Clients, o controller.Options) *recorder {
 // returns once it has).
 func run(t *testing.T, c hook.Clients, o controller.Options) (r *recorder, stop func()) {
 	t.Helper()
-	r = &recorder{}
-	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
+	r = &recorder{done: done}
+	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
 		defer close(done)
 		if _, err := controller.Run(ctx, c, testLog(), r.options(o)); err != nil {
