@@ -82,7 +82,7 @@ func Permissions() []Access {
 		{Group: "sparkoperator.k8s.io", Resource: "sparkapplications", Verb: "watch", Commands: reading(), Why: "wait for the application to end (cleanup when told to wait, watch); sweep follows the applications it judged until their maps are deleted (without it, it reads each again)"},
 		{Group: ApacheSparkGroup, Resource: "sparkapplications", Verb: "get", Commands: reading(), WhenServed: true, Why: "read an Apache operator application's state, attempt and retain settings; read it again just before deleting its maps"},
 		{Group: ApacheSparkGroup, Resource: "sparkapplications", Verb: "list", Commands: listingApps(), WhenServed: true, Why: "find Apache operator applications by name or id; sweep reads them all; check --live lints them"},
-		{Group: ApacheSparkGroup, Resource: "sparkapplications", Verb: "watch", Commands: targeted(), WhenServed: true, Why: "wait for an Apache operator application to end (cleanup when told to wait, watch)"},
+		{Group: ApacheSparkGroup, Resource: "sparkapplications", Verb: "watch", Commands: targeted(), WhenServed: true, Why: "wait for an Apache operator application to end (cleanup when told to wait, watch); the controller follows Apache operator applications"},
 		{Group: "", Resource: "events", Verb: "create", Commands: deleting(), Why: "record the summary Event"},
 		{Group: "", Resource: "namespaces", Verb: "get", Commands: listingApps(), Optional: true, Why: "say \"namespace not found\" clearly; a 403 is ignored"},
 	}
