@@ -427,6 +427,13 @@ func TestALeaderThatDiesMidQueueLeavesTheRestToTheNextOneAndNothingIsDeletedTwic
 		t.Errorf("the leader did not die mid-queue: replica-a deleted %d maps, replica-b %d", byReplica["replica-a"], byReplica["replica-b"])
 	}
 	audit := auditedDeletes(t, auditLog, ns)
+	answers := map[int32]int{}
+	for _, codes := range audit {
+		for _, code := range codes {
+			answers[code]++
+		}
+	}
+	t.Logf("the audit log's deletes of the namespace's maps, by answer: %v", answers)
 	for _, m := range endedMaps {
 		if n := len(slices.DeleteFunc(slices.Clone(audit[m]), func(code int32) bool { return code != http.StatusOK })); n != 1 {
 			t.Errorf("map %s: %d deletes answered 200 (all answers %v), want 1", m, n, audit[m])
