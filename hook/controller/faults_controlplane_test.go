@@ -110,7 +110,7 @@ type scanBody struct {
 
 func (b *scanBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
-	buf := append(b.tail, p[:n]...)
+	buf := slices.Concat(b.tail, p[:n])
 	for {
 		i := bytes.Index(buf, b.needle)
 		if i < 0 {
@@ -122,7 +122,7 @@ func (b *scanBody) Read(p []byte) (int, error) {
 	if keep := len(b.needle) - 1; len(buf) > keep {
 		buf = buf[len(buf)-keep:]
 	}
-	b.tail = slices.Clone(buf)
+	b.tail = buf // a copy: the caller reuses p
 	return n, err
 }
 
