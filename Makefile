@@ -83,7 +83,7 @@ SPARK_ENV = SPARKCM_SPARK="$$(hack/spark.sh 2>/dev/null | paste -sd: -)"
 # The real-Spark matrix alone: every pinned version, cluster and client mode.
 test-spark: build controlplane spark
 	$(SPARK_ENV) SPARKCM_CONTROLPLANE_BIN=$$(hack/controlplane.sh) SPARKCM_BIN=$(CURDIR)/$(BIN) \
-	  $(GO) test $(GOTEST_FLAGS) -count=1 -v -run TestRealSpark ./internal/sparkbed/
+	  $(GO) test $(GOTEST_FLAGS) -count=1 -v -run TestRealSpark ./internal/sparksubmit/
 
 helm:
 	@hack/helm.sh >/dev/null

@@ -15,7 +15,7 @@ k8s_version_ldflags() {
 }
 
 # in_ci succeeds when CI is set to anything but "", "0" or "false", as
-# internal/testbed's InCI decides: there a required tier must run.
+# internal/kubecluster's InCI decides: there a required tier must run.
 in_ci() {
   case "${CI:-}" in
     "" | 0 | [Ff][Aa][Ll][Ss][Ee]) return 1 ;;
@@ -23,7 +23,7 @@ in_ci() {
   return 0
 }
 
-# tier_unavailable TIER WHY is a script's testbed.Require: under CI it says
+# tier_unavailable TIER WHY is a script's kubecluster.Require: under CI it says
 # that TIER is required but cannot run and fails (returns 1, for the caller
 # to exit); otherwise it appends "tier TIER skipped: WHY" to
 # $SPARKCM_TIER_LOG (when set) for make test's summary and succeeds.

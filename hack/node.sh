@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Prepares the test node (internal/testbed WithNode): builds kubelet and
+# Prepares the test node (internal/kubecluster WithNode): builds kubelet and
 # kube-scheduler from the k8s.io/kubernetes module pinned in
 # tools/controlplane/go.mod into a cache folder keyed by the Kubernetes and Go
 # versions, installs containerd, runc and the CNI plugins from Debian's

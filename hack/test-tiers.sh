@@ -7,7 +7,7 @@
 #
 # `go test` without -v prints "ok" for a package whose every test skipped, so
 # the tiers that can skip (spark without Java 17, node without root, Airflow's
-# pytest) record each skip in $SPARKCM_TIER_LOG (internal/testbed Require,
+# pytest) record each skip in $SPARKCM_TIER_LOG (internal/kubecluster Require,
 # hack/lib.sh tier_unavailable) and this reads it. With CI set those skips
 # fail where they happen; should one be recorded all the same, the run fails
 # here.

@@ -17,8 +17,8 @@ import (
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
 	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
 	"github.com/sparkcm-hook/sparkcm-hook/hook/store"
+	"github.com/sparkcm-hook/sparkcm-hook/internal/kubecluster"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/sparkfixture"
-	"github.com/sparkcm-hook/sparkcm-hook/internal/testbed"
 )
 
 func decisions(res *hook.AdoptResult) map[string]hook.AdoptDecision {
@@ -35,7 +35,7 @@ func decisions(res *hook.AdoptResult) map[string]hook.AdoptDecision {
 // kube-controller-manager, which the package's shared control plane does not
 // run (nothing deletes behind the other tests' back), so it starts its own.
 func TestAdoptedMapGoesWithTheLastApplicationThatReferencesIt(t *testing.T) {
-	gc := testbed.ForTest(t, testbed.Options{ControllerManager: true})
+	gc := kubecluster.ForTest(t, kubecluster.Options{ControllerManager: true})
 	ctx := ctxFor(t)
 	ns := gc.NewNamespace(t)
 	kube, dyn := gc.Clientset(), gc.Dynamic()

@@ -19,15 +19,15 @@ import (
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/apachefixture"
+	"github.com/sparkcm-hook/sparkcm-hook/internal/kubecluster"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/sparkfixture"
-	"github.com/sparkcm-hook/sparkcm-hook/internal/testbed"
 )
 
 // apacheCP is a control plane with both operators' SparkApplication CRDs
 // (the Kubeflow one and the Apache Spark Kubernetes Operator's), and no
 // garbage collector: a released driver's maps stay until the tool (or, in
 // TestApacheReleaseLeavesNothingToTheTool, the real collector) removes them.
-var apacheCP = testbed.NewShared(testbed.Options{ApacheCRD: true})
+var apacheCP = kubecluster.NewShared(kubecluster.Options{ApacheCRD: true})
 
 type apacheBed struct {
 	ns   string
@@ -37,7 +37,7 @@ type apacheBed struct {
 	op   apachefixture.Operator
 }
 
-func newApacheBed(t *testing.T, shared *testbed.ControlPlane) *apacheBed {
+func newApacheBed(t *testing.T, shared *kubecluster.ControlPlane) *apacheBed {
 	t.Helper()
 	cfg := shared.AdminConfig()
 	b := &apacheBed{ns: shared.NewNamespace(t), kube: kubeFor(t, cfg), dyn: dynamic.NewForConfigOrDie(cfg), c: clientsFor(t, cfg, nil)}
@@ -366,7 +366,7 @@ func TestSweepOverBothOperatorsDeletesExactlyTheFinishedOnesLeftovers(t *testing
 // deletes its driver Pod) removes every map the driver owned; the tool then
 // finds nothing to do and says so.
 func TestApacheReleaseLeavesNothingToTheTool(t *testing.T) {
-	gc := testbed.ForTest(t, testbed.Options{ApacheCRD: true, ControllerManager: true})
+	gc := kubecluster.ForTest(t, kubecluster.Options{ApacheCRD: true, ControllerManager: true})
 	b := newApacheBed(t, gc)
 	ctx := ctxFor(t)
 	a := b.launch(t, apachefixture.Spec{Name: "pi", Hadoop: true})

@@ -17,8 +17,8 @@ import (
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/exitcode"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/faults"
+	"github.com/sparkcm-hook/sparkcm-hook/internal/kubecluster"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/sparkfixture"
-	"github.com/sparkcm-hook/sparkcm-hook/internal/testbed"
 )
 
 // Connection faults on real sockets (toxiproxy between the tool and the API
@@ -106,7 +106,7 @@ type faultScene struct {
 	gone, stay []string
 }
 
-func newFaultScene(t *testing.T, c *testbed.ControlPlane, maps int) *faultScene {
+func newFaultScene(t *testing.T, c *kubecluster.ControlPlane, maps int) *faultScene {
 	t.Helper()
 	ns := c.NewNamespace(t)
 	admins, kube := clientsFor(t, c.AdminConfig(), nil), kubeFor(t, c.AdminConfig())
@@ -140,7 +140,7 @@ func newFaultScene(t *testing.T, c *testbed.ControlPlane, maps int) *faultScene 
 
 // check fails the test when a map that must stay is gone, and returns how
 // many of the maps that should go are left.
-func (s *faultScene) check(t *testing.T, c *testbed.ControlPlane) int {
+func (s *faultScene) check(t *testing.T, c *kubecluster.ControlPlane) int {
 	t.Helper()
 	list, err := kubeFor(t, c.AdminConfig()).CoreV1().ConfigMaps(s.ns).List(ctxFor(t), metav1.ListOptions{})
 	if err != nil {
@@ -183,7 +183,7 @@ func TestSweepThroughEachConnectionFaultDeletesOnlyTheRightMapsAndARerunFinishes
 		t.Run(kind, func(t *testing.T) {
 			s := newFaultScene(t, cp.Get(t), 80)
 			// A proxy of its own: one a reset_peer has cut connections
-			// under is not safe to change again (see testbed.Toxiproxy).
+			// under is not safe to change again (see kubecluster.Toxiproxy).
 			proxy, err := cp.Get(t).StartToxiproxy(ctxFor(t), int64(12+i))
 			if err != nil {
 				t.Fatal(err)
@@ -192,7 +192,7 @@ func TestSweepThroughEachConnectionFaultDeletesOnlyTheRightMapsAndARerunFinishes
 			// Latency makes the run long enough for the schedule to hit
 			// it. Added first and never removed, it stays ahead of the
 			// windows' toxics in the chain.
-			slow := testbed.Toxic{Name: "slow", Type: "latency", Attributes: map[string]int64{"latency": 15}}
+			slow := kubecluster.Toxic{Name: "slow", Type: "latency", Attributes: map[string]int64{"latency": 15}}
 			if _, err := proxy.AddToxic(ctxFor(t), slow); err != nil {
 				t.Fatal(err)
 			}

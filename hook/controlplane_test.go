@@ -20,15 +20,15 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
+	"github.com/sparkcm-hook/sparkcm-hook/internal/kubecluster"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/sparkfixture"
-	"github.com/sparkcm-hook/sparkcm-hook/internal/testbed"
 )
 
 // cp is one real control plane (etcd + kube-apiserver, no
 // controller-manager: nothing garbage-collects behind the tests' back)
 // shared by this package's tests; each test works in its own namespace.
 // It starts with the first test that needs it (cp.Get, cp.NewNamespace).
-var cp = testbed.NewShared(testbed.Options{})
+var cp = kubecluster.NewShared(kubecluster.Options{})
 
 func TestMain(m *testing.M) {
 	code := cp.RunMain(m)

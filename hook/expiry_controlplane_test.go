@@ -15,8 +15,8 @@ import (
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
 	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
+	"github.com/sparkcm-hook/sparkcm-hook/internal/kubecluster"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/sparkfixture"
-	"github.com/sparkcm-hook/sparkcm-hook/internal/testbed"
 )
 
 // Watches and paged lists outlive an etcd compaction on a busy cluster:
@@ -70,7 +70,7 @@ func TestCleanupWaitStartsOverWhenItsWatchIsAnswered410Gone(t *testing.T) {
 // compactBeforeWatch writes and compacts etcd just before the first watch
 // of resource reaches the API server: the watch starts from a revision
 // that no longer exists.
-func compactBeforeWatch(t *testing.T, c *testbed.ControlPlane, ns, resource string, compacted *atomic.Int32) hook.Clients {
+func compactBeforeWatch(t *testing.T, c *kubecluster.ControlPlane, ns, resource string, compacted *atomic.Int32) hook.Clients {
 	kube := kubeFor(t, c.AdminConfig())
 	return clientsFor(t, c.AdminConfig(), func(rt http.RoundTripper) http.RoundTripper {
 		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
@@ -91,7 +91,7 @@ func TestWatchStartsOverWhenEtcdCompactedTheRevisionItWatchesFrom(t *testing.T) 
 	skipShort(t)
 	// Without the watch cache the API server watches etcd itself, and a
 	// watch from a compacted revision ends with a 410 error event.
-	etcdOnly := testbed.ForTest(t, testbed.Options{APIServerFlags: []string{"--watch-cache=false"}})
+	etcdOnly := kubecluster.ForTest(t, kubecluster.Options{APIServerFlags: []string{"--watch-cache=false"}})
 	ns := etcdOnly.NewNamespace(t)
 	admins, kube := clientsFor(t, etcdOnly.AdminConfig(), nil), kubeFor(t, etcdOnly.AdminConfig())
 	app, err := sparkfixture.Create(ctxFor(t), kube, admins.Dynamic, ns, sparkfixture.Spec{State: sparkfixture.StateRunning, PodTemplate: true})
@@ -128,7 +128,7 @@ func TestWatchStartsOverWhenEtcdCompactedTheRevisionItWatchesFrom(t *testing.T) 
 
 func TestCleanupStartsItsFullMapListOverWhenItsContinueTokenExpired(t *testing.T) {
 	skipShort(t)
-	etcdOnly := testbed.ForTest(t, testbed.Options{APIServerFlags: []string{"--watch-cache=false"}})
+	etcdOnly := kubecluster.ForTest(t, kubecluster.Options{APIServerFlags: []string{"--watch-cache=false"}})
 	ns := etcdOnly.NewNamespace(t)
 	admins, kube := clientsFor(t, etcdOnly.AdminConfig(), nil), kubeFor(t, etcdOnly.AdminConfig())
 	// The driver Pod is gone: cleanup pages through every map to find the

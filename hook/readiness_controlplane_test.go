@@ -16,7 +16,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
-	"github.com/sparkcm-hook/sparkcm-hook/internal/testbed"
+	"github.com/sparkcm-hook/sparkcm-hook/internal/kubecluster"
 )
 
 // A refused request is retried only while the API server may be starting,
@@ -27,7 +27,7 @@ import (
 func TestARefusalIsRBACsVerdictWhereReadyzIsForbiddenToTheTool(t *testing.T) {
 	skipShort(t)
 	// A control plane of its own: the built-in roles change for everyone.
-	c := testbed.ForTest(t, testbed.Options{})
+	c := kubecluster.ForTest(t, kubecluster.Options{})
 	ctx := ctxFor(t)
 	admin := c.Clientset()
 	ns := c.NewNamespace(t)

@@ -14,8 +14,8 @@ import (
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
 	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/exitcode"
+	"github.com/sparkcm-hook/sparkcm-hook/internal/kubecluster"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/sparkfixture"
-	"github.com/sparkcm-hook/sparkcm-hook/internal/testbed"
 )
 
 // kube-apiserver is killed in the middle of a run and started again on the
@@ -24,7 +24,7 @@ import (
 
 // restartAfter kills kube-apiserver once the sweep has decided `after` maps,
 // keeps it down for down and starts it again; wait returns once it is back.
-func restartAfter(t *testing.T, c *testbed.ControlPlane, after int, down time.Duration) (progress func(decided, deleted int), wait func() bool) {
+func restartAfter(t *testing.T, c *kubecluster.ControlPlane, after int, down time.Duration) (progress func(decided, deleted int), wait func() bool) {
 	var once sync.Once
 	var done sync.WaitGroup
 	var fired atomic.Bool
@@ -58,8 +58,8 @@ func restartAfter(t *testing.T, c *testbed.ControlPlane, after int, down time.Du
 // restartScene is a control plane of its own (the restart would disturb
 // the other tests) with a namespace of maps that must go and must stay,
 // and a ServiceAccount with the documented Role to sweep as.
-func restartScene(t *testing.T, maps int) (*testbed.ControlPlane, *faultScene, hook.Clients) {
-	c := testbed.ForTest(t, testbed.Options{})
+func restartScene(t *testing.T, maps int) (*kubecluster.ControlPlane, *faultScene, hook.Clients) {
+	c := kubecluster.ForTest(t, kubecluster.Options{})
 	s := newFaultScene(t, c, maps)
 	kube := c.Clientset()
 	ctx := ctxFor(t)
@@ -133,7 +133,7 @@ func TestSweepFailsWithExitOneWhenTheAPIServerStaysDownAndARerunFinishes(t *test
 
 func TestWatchCleansUpAfterTheAPIServerRestartedWhileItWaited(t *testing.T) {
 	skipShort(t)
-	c := testbed.ForTest(t, testbed.Options{})
+	c := kubecluster.ForTest(t, kubecluster.Options{})
 	ns := c.NewNamespace(t)
 	admins, kube := clientsFor(t, c.AdminConfig(), nil), kubeFor(t, c.AdminConfig())
 	app, err := sparkfixture.Create(ctxFor(t), kube, admins.Dynamic, ns, sparkfixture.Spec{State: sparkfixture.StateRunning, PodTemplate: true})

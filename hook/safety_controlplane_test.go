@@ -22,8 +22,8 @@ import (
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
 	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
 	"github.com/sparkcm-hook/sparkcm-hook/hook/store"
+	"github.com/sparkcm-hook/sparkcm-hook/internal/kubecluster"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/sparkfixture"
-	"github.com/sparkcm-hook/sparkcm-hook/internal/testbed"
 )
 
 // Regression tests for the ways a live application's map could be
@@ -504,7 +504,7 @@ func TestSweepStartsAListOverWhenItsContinueTokenExpired(t *testing.T) {
 	// Without the watch cache the API server pages straight from etcd, and
 	// a continue token from before a compaction gets 410 Expired, as it
 	// does on a busy cluster once a list outlives the compaction interval.
-	etcdOnly := testbed.ForTest(t, testbed.Options{APIServerFlags: []string{"--watch-cache=false"}})
+	etcdOnly := kubecluster.ForTest(t, kubecluster.Options{APIServerFlags: []string{"--watch-cache=false"}})
 	ns := etcdOnly.NewNamespace(t)
 	admins, kube := clientsFor(t, etcdOnly.AdminConfig(), nil), kubeFor(t, etcdOnly.AdminConfig())
 	apps, err := sparkfixture.Bulk(ctxFor(t), kube, admins.Dynamic, ns, 12, sparkfixture.BulkOptions{})

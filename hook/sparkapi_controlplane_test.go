@@ -12,18 +12,18 @@ import (
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
 	"github.com/sparkcm-hook/sparkcm-hook/hook/store"
+	"github.com/sparkcm-hook/sparkcm-hook/internal/kubecluster"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/sparkfixture"
-	"github.com/sparkcm-hook/sparkcm-hook/internal/testbed"
 )
 
 // stopServing rewrites the SparkApplication CRD the way an operator
 // upgrade does that drops a version: v1beta2 stays stored but is no longer
 // served; the same schema is served as version newVersion. It returns once
 // the API server answers 404 for v1beta2 and discovery lists newVersion.
-func stopServing(t *testing.T, c *testbed.ControlPlane, newVersion string) {
+func stopServing(t *testing.T, c *kubecluster.ControlPlane, newVersion string) {
 	t.Helper()
 	ctx := ctxFor(t)
-	crds := c.Dynamic().Resource(testbed.CRDResource)
+	crds := c.Dynamic().Resource(kubecluster.CRDResource)
 	name := store.SparkApplicationGVR.Resource + "." + store.SparkApplicationGVR.Group
 	crd, err := crds.Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
@@ -69,7 +69,7 @@ func stopServing(t *testing.T, c *testbed.ControlPlane, newVersion string) {
 // the operator's applications, saying which version is served, and judge
 // plain spark-submit maps as ever.
 func TestMapsOfSparkApplicationsInAVersionTheToolDoesNotReadAreKept(t *testing.T) {
-	c := testbed.ForTest(t, testbed.Options{})
+	c := kubecluster.ForTest(t, kubecluster.Options{})
 	ns := c.NewNamespace(t)
 	ctx := ctxFor(t)
 	operatorApp, err := sparkfixture.Create(ctx, c.Clientset(), c.Dynamic(), ns, sparkfixture.Spec{Executors: 1})

@@ -27,8 +27,8 @@ from test_e2e import ANN_MAPS, GROUP, PLURAL, USER_MAP, VERSION, _manifest, _mis
 
 pytestmark = pytest.mark.e2e
 
-HOOK_IMAGE = "sparkcm-hook:testbed"  # internal/testbed HookImage
-STUB_IMAGE = "sparkcm-testbed/podstub:latest"  # internal/testbed StubImage
+HOOK_IMAGE = "sparkcm-hook:testbed"  # internal/kubecluster HookImage
+STUB_IMAGE = "sparkcm-testbed/podstub:latest"  # internal/kubecluster StubImage
 
 
 @pytest.fixture(scope="session")

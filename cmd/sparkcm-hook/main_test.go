@@ -18,15 +18,15 @@ import (
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/exitcode"
+	"github.com/sparkcm-hook/sparkcm-hook/internal/kubecluster"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/sparkfixture"
-	"github.com/sparkcm-hook/sparkcm-hook/internal/testbed"
 )
 
 // The CLI is tested end to end through Run's own argument parsing, on a
 // real control plane, with kubeconfig files like a user's. The control plane
 // starts with the first test that needs it; the tests in usage_test.go need
 // none and run under -short.
-var cp = testbed.NewShared(testbed.Options{})
+var cp = kubecluster.NewShared(kubecluster.Options{})
 
 func TestMain(m *testing.M) {
 	code := cp.RunMain(m)
@@ -51,7 +51,7 @@ func runCLI(t *testing.T, args ...string) run {
 func kubeconfig(t *testing.T, cfg *rest.Config, ns string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := testbed.WriteKubeconfig(path, cfg, ns); err != nil {
+	if err := kubecluster.WriteKubeconfig(path, cfg, ns); err != nil {
 		t.Fatal(err)
 	}
 	return path

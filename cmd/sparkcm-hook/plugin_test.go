@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/sparkcm-hook/sparkcm-hook/internal/exitcode"
-	"github.com/sparkcm-hook/sparkcm-hook/internal/testbed"
+	"github.com/sparkcm-hook/sparkcm-hook/internal/kubecluster"
 )
 
 // The real kubectl finds the binary installed as kubectl-sparkcm on PATH
@@ -81,7 +81,7 @@ func pluginTestBinary(t *testing.T) string {
 		}
 		return bin
 	}
-	root, err := testbed.RepoRoot()
+	root, err := kubecluster.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}

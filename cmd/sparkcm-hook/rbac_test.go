@@ -25,8 +25,8 @@ import (
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/exitcode"
+	"github.com/sparkcm-hook/sparkcm-hook/internal/kubecluster"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/sparkfixture"
-	"github.com/sparkcm-hook/sparkcm-hook/internal/testbed"
 )
 
 // reportLine finds "#   RESULT  VERB  RESOURCE" in a preflight report.
@@ -231,7 +231,7 @@ func TestSweepAndWatchAcceptPreflight(t *testing.T) {
 func TestPreflightNamesTheApacheVerbsWhenItsCRDIsInstalled(t *testing.T) {
 	skipShort(t)
 	ctx := context.Background()
-	both := testbed.ForTest(t, testbed.Options{ApacheCRD: true})
+	both := kubecluster.ForTest(t, kubecluster.Options{ApacheCRD: true})
 	ns := both.NewNamespace(t)
 	kube := kubernetes.NewForConfigOrDie(both.AdminConfig())
 	grant := func(name string, rules []rbacv1.PolicyRule) string {

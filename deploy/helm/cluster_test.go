@@ -19,12 +19,12 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 
-	"github.com/sparkcm-hook/sparkcm-hook/internal/testbed"
+	"github.com/sparkcm-hook/sparkcm-hook/internal/kubecluster"
 )
 
 // The control plane is started by the first test that needs it and shared by the rest, so the
 // render-only tests never wait for it.
-var cp = testbed.NewShared(testbed.Options{})
+var cp = kubecluster.NewShared(kubecluster.Options{})
 
 func TestMain(m *testing.M) { os.Exit(cp.RunMain(m)) }
 
@@ -68,7 +68,7 @@ func apply(ctx context.Context, t *testing.T, cfg *rest.Config, objs []*unstruct
 }
 
 // serviceAccountClient authenticates with a token of the chart's own ServiceAccount.
-func serviceAccountClient(ctx context.Context, t *testing.T, c *testbed.ControlPlane, objs []*unstructured.Unstructured) (*rest.Config, kubernetes.Interface) {
+func serviceAccountClient(ctx context.Context, t *testing.T, c *kubecluster.ControlPlane, objs []*unstructured.Unstructured) (*rest.Config, kubernetes.Interface) {
 	t.Helper()
 	sa := one(t, objs, "ServiceAccount")
 	cfg, err := c.ServiceAccountConfig(ctx, sa.GetNamespace(), sa.GetName())
@@ -109,7 +109,7 @@ func granted(ctx context.Context, t *testing.T, kube kubernetes.Interface, ns st
 // without any binding of its own (the namespace's "default") may do there: the default
 // ClusterRoleBindings give every authenticated user some access (self reviews, reading
 // ClusterTrustBundles, ...), which is not the chart's doing.
-func grantedByChart(ctx context.Context, t *testing.T, c *testbed.ControlPlane, kube kubernetes.Interface, ns string) []permission {
+func grantedByChart(ctx context.Context, t *testing.T, c *kubecluster.ControlPlane, kube kubernetes.Interface, ns string) []permission {
 	t.Helper()
 	baseCfg, err := c.ServiceAccountConfig(ctx, ns, "default")
 	if err != nil {

@@ -6,8 +6,8 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 
+	"github.com/sparkcm-hook/sparkcm-hook/internal/kubecluster"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/sparkfixture"
-	"github.com/sparkcm-hook/sparkcm-hook/internal/testbed"
 )
 
 // The chart's excludeNamespaces reaches the CLI: the cluster-wide CronJob,
@@ -33,7 +33,7 @@ func TestChartClusterWideSweepLeavesTheExcludedNamespacesAlone(t *testing.T) {
 	before := configMapUIDs(ctx, t, admin, excluded)
 	saCfg, _ := serviceAccountClient(ctx, t, c, objs)
 	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := testbed.WriteKubeconfig(kubeconfig, saCfg, ""); err != nil {
+	if err := kubecluster.WriteKubeconfig(kubeconfig, saCfg, ""); err != nil {
 		t.Fatal(err)
 	}
 	if code, _, _ := runLikeCronJob(t, cj, kubeconfig); code != 0 {

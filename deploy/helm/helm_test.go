@@ -23,7 +23,7 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
-	"github.com/sparkcm-hook/sparkcm-hook/internal/testbed"
+	"github.com/sparkcm-hook/sparkcm-hook/internal/kubecluster"
 )
 
 // chartDir is the chart under test, relative to this package.
@@ -39,7 +39,7 @@ var (
 // A missing helm fails the test: the chart is only proved by the real renderer.
 func helmBinary(t *testing.T) string {
 	t.Helper()
-	testbed.SkipIfShort(t) // the short tier starts no process
+	kubecluster.SkipIfShort(t) // the short tier starts no process
 	helmOnce.Do(func() {
 		if p := os.Getenv("SPARKCM_HELM"); p != "" {
 			helmPath = p

@@ -14,8 +14,8 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/sparkcm-hook/sparkcm-hook/internal/kubecluster"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/sparkfixture"
-	"github.com/sparkcm-hook/sparkcm-hook/internal/testbed"
 )
 
 // quickstartBlock is one README code block marked "```sh quickstart".
@@ -102,7 +102,7 @@ func TestREADMEQuickstartRunsAsWrittenOnARealCluster(t *testing.T) {
 		t.Fatalf("helm package made %v, want one chart", charts)
 	}
 	kubeconfig := filepath.Join(tmp, "kubeconfig")
-	if err := testbed.WriteKubeconfig(kubeconfig, c.AdminConfig(), ""); err != nil {
+	if err := kubecluster.WriteKubeconfig(kubeconfig, c.AdminConfig(), ""); err != nil {
 		t.Fatal(err)
 	}
 	work := filepath.Join(tmp, "work")
@@ -176,7 +176,7 @@ func TestREADMEQuickstartRunsAsWrittenOnARealCluster(t *testing.T) {
 }
 
 // cronJobDryRun reports whether the release's one CronJob runs the sweep with --dry-run.
-func cronJobDryRun(ctx context.Context, t *testing.T, c *testbed.ControlPlane, ns string) bool {
+func cronJobDryRun(ctx context.Context, t *testing.T, c *kubecluster.ControlPlane, ns string) bool {
 	t.Helper()
 	list, err := c.Clientset().BatchV1().CronJobs(ns).List(ctx, metav1.ListOptions{})
 	if err != nil {

@@ -20,8 +20,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/sparkcm-hook/sparkcm-hook/internal/kubecluster"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/sparkfixture"
-	"github.com/sparkcm-hook/sparkcm-hook/internal/testbed"
 )
 
 var (
@@ -33,13 +33,13 @@ var (
 // sparkcmHook returns the CLI: $SPARKCM_BIN (what `make test` built), else a fresh build.
 func sparkcmHook(t *testing.T) string {
 	t.Helper()
-	testbed.SkipIfShort(t)
+	kubecluster.SkipIfShort(t)
 	binOnce.Do(func() {
 		if p := os.Getenv("SPARKCM_BIN"); p != "" {
 			binPath = p
 			return
 		}
-		root, err := testbed.RepoRoot()
+		root, err := kubecluster.RepoRoot()
 		if err != nil {
 			binErr = err
 			return
@@ -146,7 +146,7 @@ func TestChartCronJobSweepsAsItsServiceAccountAndStopsWithoutItsRoleBinding(t *t
 
 	saCfg, saKube := serviceAccountClient(ctx, t, c, objs)
 	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := testbed.WriteKubeconfig(kubeconfig, saCfg, ""); err != nil {
+	if err := kubecluster.WriteKubeconfig(kubeconfig, saCfg, ""); err != nil {
 		t.Fatal(err)
 	}
 

@@ -25,8 +25,8 @@ import (
 	"github.com/sparkcm-hook/sparkcm-hook/hook/controller"
 	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/apachefixture"
+	"github.com/sparkcm-hook/sparkcm-hook/internal/kubecluster"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/sparkfixture"
-	"github.com/sparkcm-hook/sparkcm-hook/internal/testbed"
 )
 
 // cp is one real control plane (etcd + kube-apiserver, no
@@ -34,7 +34,7 @@ import (
 // shared by this package's tests; each test works in its own namespace.
 // Both operators' SparkApplication CRDs are installed, as on a cluster
 // that runs both.
-var cp = testbed.NewShared(testbed.Options{ApacheCRD: true})
+var cp = kubecluster.NewShared(kubecluster.Options{ApacheCRD: true})
 
 func TestMain(m *testing.M) { os.Exit(cp.RunMain(m)) }
 

@@ -24,8 +24,8 @@ import (
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
 	"github.com/sparkcm-hook/sparkcm-hook/hook/controller"
 	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
+	"github.com/sparkcm-hook/sparkcm-hook/internal/kubecluster"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/sparkfixture"
-	"github.com/sparkcm-hook/sparkcm-hook/internal/testbed"
 )
 
 // The controller runs for weeks: its watches break, expire and meet an
@@ -143,7 +143,7 @@ var tooOld = []byte("too old")
 // clean that application; one that ends afterwards is cleaned too, and a
 // running one keeps its maps.
 func TestTheControllerRelistsWhenItsWatchExpiresAndCleansWhatEndedMeanwhile(t *testing.T) {
-	bed := testbed.ForTest(t, testbed.Options{APIServerFlags: []string{"--watch-cache=false"}})
+	bed := kubecluster.ForTest(t, kubecluster.Options{APIServerFlags: []string{"--watch-cache=false"}})
 	ns := bed.NewNamespace(t)
 	var (
 		fromScratch, expired atomic.Int32
@@ -243,7 +243,7 @@ func checkCleaned(t *testing.T, kube kubernetes.Interface, r *recorder, ended, r
 // once it is back, with the controller still running; an application
 // that ends then is cleaned, and a running one keeps its maps.
 func TestTheControllerSurvivesAnAPIServerRestartAndCleansWhatEndsAfterIt(t *testing.T) {
-	bed := testbed.ForTest(t, testbed.Options{})
+	bed := kubecluster.ForTest(t, kubecluster.Options{})
 	ns := bed.NewNamespace(t)
 	var watches atomic.Int32
 	kube, c := clientsOn(t, bed.AdminConfig(), func(rt http.RoundTripper) http.RoundTripper {
@@ -351,7 +351,7 @@ func TestALeaderThatDiesMidQueueLeavesTheRestToTheNextOneAndNothingIsDeletedTwic
 	if err := os.WriteFile(policy, []byte(auditPolicy), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	bed := testbed.ForTest(t, testbed.Options{APIServerFlags: []string{"--audit-policy-file=" + policy, "--audit-log-path=" + auditLog, "--audit-log-mode=blocking"}})
+	bed := kubecluster.ForTest(t, kubecluster.Options{APIServerFlags: []string{"--audit-policy-file=" + policy, "--audit-log-path=" + auditLog, "--audit-log-mode=blocking"}})
 	ns := bed.NewNamespace(t)
 	kube, cb := clientsOn(t, bed.AdminConfig(), nil)
 	_, ca := clientsOn(t, bed.AdminConfig(), func(rt http.RoundTripper) http.RoundTripper {

@@ -21,10 +21,10 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook/policy"
-	"github.com/sparkcm-hook/sparkcm-hook/internal/testbed"
+	"github.com/sparkcm-hook/sparkcm-hook/internal/kubecluster"
 )
 
-var cp = testbed.NewShared(testbed.Options{})
+var cp = kubecluster.NewShared(kubecluster.Options{})
 
 func TestMain(m *testing.M) { os.Exit(cp.RunMain(m)) }
 

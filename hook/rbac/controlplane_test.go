@@ -19,14 +19,14 @@ import (
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
 	"github.com/sparkcm-hook/sparkcm-hook/hook/rbac"
+	"github.com/sparkcm-hook/sparkcm-hook/internal/kubecluster"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/kubetest"
-	"github.com/sparkcm-hook/sparkcm-hook/internal/testbed"
 )
 
 // cp runs RBAC and the controller-manager, whose clusterrole-aggregation
 // controller fills in aggregated ClusterRoles. It starts with the first test
 // that needs it; under -short those tests skip and it never starts.
-var cp = testbed.NewShared(testbed.Options{ControllerManager: true})
+var cp = kubecluster.NewShared(kubecluster.Options{ControllerManager: true})
 
 func TestMain(m *testing.M) { os.Exit(cp.RunMain(m)) }
 

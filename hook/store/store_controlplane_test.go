@@ -16,13 +16,13 @@ import (
 	"github.com/sparkcm-hook/sparkcm-hook/hook/kube"
 	"github.com/sparkcm-hook/sparkcm-hook/hook/store"
 	"github.com/sparkcm-hook/sparkcm-hook/hook/store/storetest"
-	"github.com/sparkcm-hook/sparkcm-hook/internal/testbed"
+	"github.com/sparkcm-hook/sparkcm-hook/internal/kubecluster"
 )
 
 // seeder writes through client-go's clientset, as the cluster's other
 // clients do, and compacts the test bed's etcd.
 type seeder struct {
-	cp   *testbed.ControlPlane
+	cp   *kubecluster.ControlPlane
 	kube kubernetes.Interface
 	dyn  dynamic.Interface
 }
@@ -64,7 +64,7 @@ func TestRealAPIServerKeepsTheContract(t *testing.T) {
 	// memory store's Compact stands for.
 	// Its own control plane, started while other packages' tests may load
 	// the machine: readiness gets more than the default minute.
-	cp := testbed.ForTest(t, testbed.Options{APIServerFlags: []string{"--watch-cache=false"}, ReadyTimeout: 5 * time.Minute})
+	cp := kubecluster.ForTest(t, kubecluster.Options{APIServerFlags: []string{"--watch-cache=false"}, ReadyTimeout: 5 * time.Minute})
 	cfg := rest.CopyConfig(cp.AdminConfig())
 	cfg.QPS, cfg.Burst = 1000, 2000
 	k, err := kube.New(cfg)

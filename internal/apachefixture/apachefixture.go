@@ -45,7 +45,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
-	"github.com/sparkcm-hook/sparkcm-hook/internal/sparkbed"
+	"github.com/sparkcm-hook/sparkcm-hook/internal/sparksubmit"
 )
 
 // Resource is the operator's SparkApplication resource in its storage
@@ -146,7 +146,7 @@ type Operator struct {
 	// Spark, when set, makes the driver Pod's spec and the maps' data with
 	// the real spark-submit of that install (see launchWithSpark), at Host
 	// with Token; otherwise the stand-in writes them itself.
-	Spark *sparkbed.Install
+	Spark *sparksubmit.Install
 	Host  string
 	Token string
 }

@@ -11,7 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
-	"github.com/sparkcm-hook/sparkcm-hook/internal/sparkbed"
+	"github.com/sparkcm-hook/sparkcm-hook/internal/sparksubmit"
 )
 
 // launchWithSpark makes the attempt's objects from what real Spark builds.
@@ -49,7 +49,7 @@ func (op Operator) launchWithSpark(ctx context.Context, a *Attempt, spec Spec, a
 	}
 	conf["spark.kubernetes.executor.podTemplateFile"] = tmpl
 	conf["spark.kubernetes.executor.podTemplateContainerName"] = "executor"
-	sub := sparkbed.Submission{Namespace: ns, Name: a.AppName, Conf: conf}
+	sub := sparksubmit.Submission{Namespace: ns, Name: a.AppName, Conf: conf}
 	if spec.Hadoop {
 		dir := filepath.Join(work, "hadoop")
 		if err := os.Mkdir(dir, 0o755); err != nil {
@@ -67,7 +67,7 @@ func (op Operator) launchWithSpark(ctx context.Context, a *Attempt, spec Spec, a
 		}
 		conf["spark.kubernetes.kerberos.krb5.path"] = path
 	}
-	res, err := op.Spark.Submit(ctx, sparkbed.Target{Host: op.Host, Token: op.Token}, sub)
+	res, err := op.Spark.Submit(ctx, sparksubmit.Target{Host: op.Host, Token: op.Token}, sub)
 	if err != nil {
 		return nil, err
 	}

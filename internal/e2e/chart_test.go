@@ -14,19 +14,19 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/sparkcm-hook/sparkcm-hook/internal/kubecluster"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/sparkfixture"
-	"github.com/sparkcm-hook/sparkcm-hook/internal/testbed"
 )
 
 // installChart installs deploy/helm/sparkcm-hook with real helm, the image
 // the node holds, and a sweep that counts every map as old enough.
-func installChart(t *testing.T, c *testbed.ControlPlane, release, ns string) {
+func installChart(t *testing.T, c *kubecluster.ControlPlane, release, ns string) {
 	t.Helper()
-	root, err := testbed.RepoRoot()
+	root, err := kubecluster.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	repo, tag, _ := strings.Cut(testbed.HookImage, ":")
+	repo, tag, _ := strings.Cut(kubecluster.HookImage, ":")
 	helm(t, "install", release, filepath.Join(root, "deploy", "helm", "sparkcm-hook"),
 		"--kubeconfig", adminKubeconfig(t, c), "--namespace", ns,
 		"--set", "image.repository="+repo, "--set", "image.tag="+tag, "--set", "image.pullPolicy=Never",
@@ -37,7 +37,7 @@ func installChart(t *testing.T, c *testbed.ControlPlane, release, ns string) {
 // the one Pod that ran it.
 func waitJob(ctx context.Context, t *testing.T, kube kubernetes.Interface, job *batchv1.Job) (batchv1.JobConditionType, *corev1.Pod) {
 	t.Helper()
-	result, pods, err := testbed.WaitForJob(ctx, kube, job, 3*time.Minute)
+	result, pods, err := kubecluster.WaitForJob(ctx, kube, job, 3*time.Minute)
 	if err != nil {
 		for i := range pods {
 			t.Log(describe(&pods[i]))
@@ -52,7 +52,7 @@ func waitJob(ctx context.Context, t *testing.T, kube kubernetes.Interface, job *
 
 func triggerCronJob(ctx context.Context, t *testing.T, kube kubernetes.Interface, ns, name, jobName string) *batchv1.Job {
 	t.Helper()
-	job, err := testbed.TriggerCronJob(ctx, kube, ns, name, jobName)
+	job, err := kubecluster.TriggerCronJob(ctx, kube, ns, name, jobName)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,11 +68,11 @@ func TestChartCronJobPodSweepsOnTheNodeAndFailsWithExitThreeWithoutItsRoleBindin
 
 	// A finished application whose driver and executor the kubelet ran to
 	// Succeeded, and one whose driver still runs.
-	finished, err := sparkfixture.Create(ctx, admin, c.Dynamic(), ns, sparkfixture.Spec{NodeImage: testbed.StubImage, Executors: 1, UserSparkConfigMap: "team-spark-defaults"})
+	finished, err := sparkfixture.Create(ctx, admin, c.Dynamic(), ns, sparkfixture.Spec{NodeImage: kubecluster.StubImage, Executors: 1, UserSparkConfigMap: "team-spark-defaults"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	running, err := sparkfixture.Create(ctx, admin, c.Dynamic(), ns, sparkfixture.Spec{NodeImage: testbed.StubImage, State: sparkfixture.StateRunning, Executors: 1})
+	running, err := sparkfixture.Create(ctx, admin, c.Dynamic(), ns, sparkfixture.Spec{NodeImage: kubecluster.StubImage, State: sparkfixture.StateRunning, Executors: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +106,7 @@ func TestChartCronJobPodSweepsOnTheNodeAndFailsWithExitThreeWithoutItsRoleBindin
 
 	// Without its RoleBinding the same CronJob's Pod is refused: exit 3, the
 	// Job fails at once (podFailurePolicy), nothing is deleted.
-	again, err := sparkfixture.Create(ctx, admin, c.Dynamic(), ns, sparkfixture.Spec{NodeImage: testbed.StubImage, Executors: 1})
+	again, err := sparkfixture.Create(ctx, admin, c.Dynamic(), ns, sparkfixture.Spec{NodeImage: kubecluster.StubImage, Executors: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +138,7 @@ func TestChartCronJobPodSweepsOnTheNodeAndFailsWithExitThreeWithoutItsRoleBindin
 
 // waitDenied waits until RBAC no longer lets the ServiceAccount list
 // ConfigMaps in ns (the authorizer learns of a deleted binding by a watch).
-func waitDenied(ctx context.Context, t *testing.T, c *testbed.ControlPlane, ns, sa string) {
+func waitDenied(ctx context.Context, t *testing.T, c *kubecluster.ControlPlane, ns, sa string) {
 	t.Helper()
 	cfg, err := c.ServiceAccountConfig(ctx, ns, sa)
 	if err != nil {

@@ -14,8 +14,8 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/sparkcm-hook/sparkcm-hook/internal/kubecluster"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/sparkfixture"
-	"github.com/sparkcm-hook/sparkcm-hook/internal/testbed"
 )
 
 // distDir is what make dist writes for the node's platform (binaries for
@@ -23,7 +23,7 @@ import (
 // index a user gets, the image and the chart), built by hack/dist.sh.
 func distDir(t *testing.T) string {
 	t.Helper()
-	root, err := testbed.RepoRoot()
+	root, err := kubecluster.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +98,7 @@ func TestPackagedChartWithTheDistImageSweepsAndPassesHelmTest(t *testing.T) {
 	}
 	text = logs.ReplaceAllLiteralString(text, `echo "ran job $job"`)
 	for run := 1; run <= 2; run++ {
-		app, err := sparkfixture.Create(ctx, admin, c.Dynamic(), ns, sparkfixture.Spec{NodeImage: testbed.StubImage, Executors: 1})
+		app, err := sparkfixture.Create(ctx, admin, c.Dynamic(), ns, sparkfixture.Spec{NodeImage: kubecluster.StubImage, Executors: 1})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -17,7 +17,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sparkcm-hook/sparkcm-hook/internal/testbed"
+	"github.com/sparkcm-hook/sparkcm-hook/internal/kubecluster"
 )
 
 // dockerfileImage is what the Dockerfile says about the image it builds.
@@ -209,7 +209,7 @@ func TestMakeImageBuildsWithoutDockerTheImageTheDockerfileDescribes(t *testing.T
 	if testing.Short() {
 		t.Skip("-short: builds the binary and the image")
 	}
-	root, err := testbed.RepoRoot()
+	root, err := kubecluster.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,14 +19,14 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/sparkcm-hook/sparkcm-hook/internal/testbed"
+	"github.com/sparkcm-hook/sparkcm-hook/internal/kubecluster"
 )
 
 // One control plane with a node serves the package; the first test that
 // needs it starts it, so -short and non-root runs start nothing.
 var (
 	cpOnce sync.Once
-	cp     *testbed.ControlPlane
+	cp     *kubecluster.ControlPlane
 	cpErr  error
 )
 
@@ -40,13 +40,13 @@ func TestMain(m *testing.M) {
 
 // node returns the shared control plane with its node, or skips the test
 // with one line when no node can run here.
-func node(t *testing.T) *testbed.ControlPlane {
+func node(t *testing.T) *kubecluster.ControlPlane {
 	t.Helper()
-	testbed.SkipWithoutNode(t)
+	kubecluster.SkipWithoutNode(t)
 	cpOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 		defer cancel()
-		cp, cpErr = testbed.Start(ctx, testbed.Options{Node: true})
+		cp, cpErr = kubecluster.Start(ctx, kubecluster.Options{Node: true})
 	})
 	if cpErr != nil {
 		t.Fatalf("start control plane with a node: %v", cpErr)
@@ -111,7 +111,7 @@ func grantDocumentedRole(ctx context.Context, t *testing.T, kube kubernetes.Inte
 }
 
 // containerLog reads a container's log from the node.
-func containerLog(t *testing.T, c *testbed.ControlPlane, pod *corev1.Pod, container string) string {
+func containerLog(t *testing.T, c *kubecluster.ControlPlane, pod *corev1.Pod, container string) string {
 	t.Helper()
 	out, err := c.ContainerLog(pod.Namespace, pod.Name, pod.UID, container)
 	if err != nil {
@@ -147,7 +147,7 @@ func helm(t *testing.T, args ...string) string {
 			helmPath = p
 			return
 		}
-		root, err := testbed.RepoRoot()
+		root, err := kubecluster.RepoRoot()
 		if err != nil {
 			helmErr = err
 			return
@@ -173,10 +173,10 @@ func helm(t *testing.T, args ...string) string {
 	return stdout.String()
 }
 
-func adminKubeconfig(t *testing.T, c *testbed.ControlPlane) string {
+func adminKubeconfig(t *testing.T, c *kubecluster.ControlPlane) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := testbed.WriteKubeconfig(p, c.AdminConfig(), ""); err != nil {
+	if err := kubecluster.WriteKubeconfig(p, c.AdminConfig(), ""); err != nil {
 		t.Fatal(err)
 	}
 	return p

@@ -14,11 +14,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
+	"github.com/sparkcm-hook/sparkcm-hook/internal/kubecluster"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/sparkfixture"
-	"github.com/sparkcm-hook/sparkcm-hook/internal/testbed"
 )
 
-func clients(t *testing.T, c *testbed.ControlPlane) hook.Clients {
+func clients(t *testing.T, c *kubecluster.ControlPlane) hook.Clients {
 	t.Helper()
 	cl, err := hook.NewClients(c.AdminConfig())
 	if err != nil {
@@ -45,9 +45,9 @@ func sortedCopy(in []string) []string {
 }
 
 // onNode creates an application whose Pods the kubelet runs to their phase.
-func onNode(ctx context.Context, t *testing.T, c *testbed.ControlPlane, ns string, spec sparkfixture.Spec) *sparkfixture.App {
+func onNode(ctx context.Context, t *testing.T, c *kubecluster.ControlPlane, ns string, spec sparkfixture.Spec) *sparkfixture.App {
 	t.Helper()
-	spec.NodeImage = testbed.StubImage
+	spec.NodeImage = kubecluster.StubImage
 	app, err := sparkfixture.Create(ctx, c.Clientset(), c.Dynamic(), ns, spec)
 	if err != nil {
 		t.Fatal(err)
@@ -121,7 +121,7 @@ func TestSweepOfApplicationsWhosePodsTheKubeletRan(t *testing.T) {
 			RestartPolicy: corev1.RestartPolicyNever,
 			Volumes:       []corev1.Volume{{Name: "hadoop", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: hadoop}}}}},
 			Containers: []corev1.Container{{
-				Name: "notebook", Image: testbed.StubImage, ImagePullPolicy: corev1.PullNever,
+				Name: "notebook", Image: kubecluster.StubImage, ImagePullPolicy: corev1.PullNever,
 				VolumeMounts: []corev1.VolumeMount{{Name: "hadoop", MountPath: "/etc/hadoop"}},
 			}},
 		},

@@ -10,8 +10,8 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/utils/ptr"
 
+	"github.com/sparkcm-hook/sparkcm-hook/internal/kubecluster"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/sparkfixture"
-	"github.com/sparkcm-hook/sparkcm-hook/internal/testbed"
 )
 
 // sidecar is the container airflow/examples/spark-application.yaml puts in
@@ -19,7 +19,7 @@ import (
 func sidecar() corev1.Container {
 	return corev1.Container{
 		Name:            "sparkcm-hook",
-		Image:           testbed.HookImage,
+		Image:           kubecluster.HookImage,
 		ImagePullPolicy: corev1.PullNever,
 		Args:            []string{"watch"},
 		Env: []corev1.EnvVar{
@@ -45,13 +45,13 @@ func TestWatchSidecarCleansUpWhenTheDriverEndsAndThePodFinishes(t *testing.T) {
 			ns := c.NewNamespace(t)
 			admin := c.Clientset()
 			grantDocumentedRole(ctx, t, admin, ns, "default")
-			other, err := sparkfixture.Create(ctx, admin, c.Dynamic(), ns, sparkfixture.Spec{NodeImage: testbed.StubImage, State: sparkfixture.StateRunning})
+			other, err := sparkfixture.Create(ctx, admin, c.Dynamic(), ns, sparkfixture.Spec{NodeImage: kubecluster.StubImage, State: sparkfixture.StateRunning})
 			if err != nil {
 				t.Fatal(err)
 			}
 			// The driver runs a few seconds beside the sidecar, then exits 0.
 			spec := tc.spec
-			spec.NodeImage, spec.State, spec.DriverRun, spec.PodTemplate = testbed.StubImage, sparkfixture.StateRunning, 5*time.Second, true
+			spec.NodeImage, spec.State, spec.DriverRun, spec.PodTemplate = kubecluster.StubImage, sparkfixture.StateRunning, 5*time.Second, true
 			app, err := sparkfixture.Create(ctx, admin, c.Dynamic(), ns, spec)
 			if err != nil {
 				t.Fatal(err)
@@ -99,7 +99,7 @@ func TestWatchSidecarOnSIGTERMFromPodDeletionBeforeTheDriverEndsDeletesNothing(t
 	// shutdown hooks, takes a few seconds to end after SIGTERM: the sidecar's
 	// SIGTERM provably comes before the driver ended.
 	app, err := sparkfixture.Create(ctx, admin, c.Dynamic(), ns, sparkfixture.Spec{
-		NodeImage: testbed.StubImage, State: sparkfixture.StateRunning, DriverShutdown: 5 * time.Second,
+		NodeImage: kubecluster.StubImage, State: sparkfixture.StateRunning, DriverShutdown: 5 * time.Second,
 		DriverSidecars: []corev1.Container{sidecar()},
 	})
 	if err != nil {
@@ -162,7 +162,7 @@ func TestWatchSidecarOnSIGTERMFromPodDeletionBeforeTheDriverEndsDeletesNothing(t
 	}
 }
 
-func readLogOrEmpty(c *testbed.ControlPlane, pod *corev1.Pod, container string) string {
+func readLogOrEmpty(c *kubecluster.ControlPlane, pod *corev1.Pod, container string) string {
 	out, _ := c.ContainerLog(pod.Namespace, pod.Name, pod.UID, container)
 	return out
 }

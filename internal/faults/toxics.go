@@ -12,7 +12,7 @@ import (
 
 	"k8s.io/client-go/rest"
 
-	"github.com/sparkcm-hook/sparkcm-hook/internal/testbed"
+	"github.com/sparkcm-hook/sparkcm-hook/internal/kubecluster"
 )
 
 // ToxicKinds are the connection faults a schedule draws from.
@@ -22,7 +22,7 @@ var ToxicKinds = []string{"reset_peer", "timeout", "limit_data", "latency", "slo
 // starts.
 type Window struct {
 	At, For time.Duration
-	Toxic   testbed.Toxic
+	Toxic   kubecluster.Toxic
 }
 
 // Schedule draws n windows of connection faults from seed, all within
@@ -33,7 +33,7 @@ func Schedule(seed uint64, n int, span time.Duration) []Window {
 	var out []Window
 	for i := range n {
 		kind := ToxicKinds[rng.IntN(len(ToxicKinds))]
-		x := testbed.Toxic{Name: fmt.Sprintf("%s-%d", kind, i), Type: kind, Stream: "downstream", Attributes: map[string]int64{}}
+		x := kubecluster.Toxic{Name: fmt.Sprintf("%s-%d", kind, i), Type: kind, Stream: "downstream", Attributes: map[string]int64{}}
 		if rng.IntN(4) == 0 {
 			x.Stream = "upstream"
 		}
@@ -146,8 +146,8 @@ type Played struct {
 //
 // One toxic at a time, never touching any other on p, is what keeps
 // toxiproxy whole while a reset_peer, limit_data or timeout toxic has
-// closed connections under it (see testbed.Toxiproxy).
-func Play(ctx context.Context, p *testbed.Toxiproxy, windows []Window, wire *Wire, errf func(string, ...any)) (stop func() Played) {
+// closed connections under it (see kubecluster.Toxiproxy).
+func Play(ctx context.Context, p *kubecluster.Toxiproxy, windows []Window, wire *Wire, errf func(string, ...any)) (stop func() Played) {
 	ctx, cancel := context.WithCancel(ctx)
 	windows = slices.Clone(windows)
 	slices.SortStableFunc(windows, func(a, b Window) int { return cmp.Compare(a.At, b.At) })

@@ -11,12 +11,12 @@ import (
 
 	"sigs.k8s.io/yaml"
 
-	"github.com/sparkcm-hook/sparkcm-hook/internal/testbed"
+	"github.com/sparkcm-hook/sparkcm-hook/internal/kubecluster"
 )
 
 func repoRoot(t *testing.T) string {
 	t.Helper()
-	root, err := testbed.RepoRoot()
+	root, err := kubecluster.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}

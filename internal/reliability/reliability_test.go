@@ -23,7 +23,7 @@ import (
 	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/exitcode"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/faults"
-	"github.com/sparkcm-hook/sparkcm-hook/internal/testbed"
+	"github.com/sparkcm-hook/sparkcm-hook/internal/kubecluster"
 )
 
 var (
@@ -33,7 +33,7 @@ var (
 )
 
 // cp starts with the first test that needs it; under -short none does.
-var cp = testbed.NewShared(testbed.Options{})
+var cp = kubecluster.NewShared(kubecluster.Options{})
 
 func TestMain(m *testing.M) { os.Exit(cp.RunMain(m)) }
 
@@ -60,7 +60,7 @@ func (t *tally) note(command string, exit int) {
 }
 
 func TestNothingWrongIsDeletedUnderFaultsAndEveryRerunConverges(t *testing.T) {
-	testbed.SkipIfShort(t)
+	kubecluster.SkipIfShort(t)
 	start := time.Now()
 	var sum tally
 	next := make(chan uint64)
@@ -190,7 +190,7 @@ func oneRun(t *testing.T, s uint64, sum *tally) {
 	// The faults: error answers around the transport, connection faults
 	// through a toxiproxy of this run's own (one a reset_peer has cut
 	// connections under is not safe to change again: see
-	// testbed.Toxiproxy).
+	// kubecluster.Toxiproxy).
 	layer := faults.NewLayer(s, 0.02+rng.Float64()*0.2, 1+rng.IntN(8))
 	windows := faults.Schedule(s, rng.IntN(4), 1500*time.Millisecond)
 	proxy, err := cp.Get(t).StartToxiproxy(ctx, int64(s))

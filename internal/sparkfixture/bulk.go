@@ -16,7 +16,7 @@ type BulkOptions struct {
 	// Bulk decides PodTemplate, Hadoop, Krb5 and NoExecutorMap itself.
 	Template Spec
 	// Workers create applications in parallel (default 32). Pass clients whose
-	// rate limit allows it (testbed's AdminConfig does).
+	// rate limit allows it (kubecluster's AdminConfig does).
 	Workers int
 }
 

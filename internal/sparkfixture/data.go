@@ -8,7 +8,7 @@ import (
 
 // driverConfData is the data of the driver conf map: spark.properties, and the
 // namespace under its own key, as real Spark 3.5 and 4.x write it (checked by
-// internal/sparkbed's tests). Files in the submitter's SPARK_CONF_DIR would
+// internal/sparksubmit's tests). Files in the submitter's SPARK_CONF_DIR would
 // be added too; there are none with pip's pyspark.
 func driverConfData(app *App, spec Spec) map[string]string {
 	props := map[string]string{

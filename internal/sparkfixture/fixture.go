@@ -75,7 +75,7 @@ type Spec struct {
 	Labels map[string]string
 
 	// NodeImage, when set, runs the driver and executor Pods on a real node
-	// (testbed Options.Node) with this image (testbed.StubImage) instead of
+	// (kubecluster Options.Node) with this image (kubecluster.StubImage) instead of
 	// patching their status: each container runs for DriverRun and exits 0
 	// (Succeeded) or 1 (Failed); a Running Pod's container runs until the Pod
 	// is deleted unless DriverRun is set; a Pending Pod asks for a node that
@@ -746,7 +746,7 @@ func driverPod(app *App, spec Spec, owner *metav1.OwnerReference) *corev1.Pod {
 	sv, sm, se := sharedVolumes(app, spec)
 	for i := range sv {
 		// The driver projects each shipped file by name, as real Spark does
-		// (internal/sparkbed compares); executors keep the plain volume.
+		// (internal/sparksubmit compares); executors keep the plain volume.
 		if sv[i].Name == VolumeHadoopConf {
 			sv[i].ConfigMap.Items = []corev1.KeyToPath{{Key: "core-site.xml", Path: "core-site.xml"}, {Key: "hdfs-site.xml", Path: "hdfs-site.xml"}}
 		}

@@ -17,12 +17,12 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/sparkcm-hook/sparkcm-hook/internal/kubecluster"
 	sf "github.com/sparkcm-hook/sparkcm-hook/internal/sparkfixture"
-	"github.com/sparkcm-hook/sparkcm-hook/internal/testbed"
 )
 
 // No controller-manager: nothing but the fixture changes what it made.
-var cp = testbed.NewShared(testbed.Options{})
+var cp = kubecluster.NewShared(kubecluster.Options{})
 
 func TestMain(m *testing.M) { os.Exit(cp.RunMain(m)) }
 

@@ -17,8 +17,8 @@ import (
 	"k8s.io/client-go/metadata"
 	"k8s.io/utils/ptr"
 
+	"github.com/sparkcm-hook/sparkcm-hook/internal/kubecluster"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/sparkfixture"
-	"github.com/sparkcm-hook/sparkcm-hook/internal/testbed"
 )
 
 // The controller (`sparkcm-hook controller`): how long an application's
@@ -86,7 +86,7 @@ func (b *bench) controllerRows(ctx context.Context, rep *report, tmp string) err
 	if !o.rows[rowLeak] && !o.rows[rowGCAnchor] && !o.rows[rowCtlMemory] && !o.rows[rowIdleCost] {
 		return nil
 	}
-	cp, err := b.startControlPlane(ctx, tmp, testbed.Options{})
+	cp, err := b.startControlPlane(ctx, tmp, kubecluster.Options{})
 	if err != nil {
 		return err
 	}

@@ -52,7 +52,7 @@ import (
 	"k8s.io/client-go/metadata"
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
-	"github.com/sparkcm-hook/sparkcm-hook/internal/testbed"
+	"github.com/sparkcm-hook/sparkcm-hook/internal/kubecluster"
 )
 
 func main() {
@@ -188,14 +188,14 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	if o.janitor == "" {
 		// The baselines sit beside the repository (../shared/baseline) on
 		// the machines that have them; the row is skipped where not.
-		root, err := testbed.RepoRoot()
+		root, err := kubecluster.RepoRoot()
 		if err != nil {
 			return nil, err
 		}
 		o.janitor = filepath.Join(filepath.Dir(root), "shared", "baseline", "seed-janitor.sh")
 	}
 	if o.invScript == "" {
-		root, err := testbed.RepoRoot()
+		root, err := kubecluster.RepoRoot()
 		if err != nil {
 			return nil, err
 		}
@@ -272,7 +272,7 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 
 	if o.scaleMode {
-		cp, err := b.startControlPlane(ctx, tmp, testbed.Options{EtcdFlags: []string{etcdScaleQuota}})
+		cp, err := b.startControlPlane(ctx, tmp, kubecluster.Options{EtcdFlags: []string{etcdScaleQuota}})
 		if err != nil {
 			return err
 		}
@@ -312,14 +312,14 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 // startControlPlane starts a control plane for the rows and points b's
 // admin clients, request counter and kubeconfig at it.
-func (b *bench) startControlPlane(ctx context.Context, tmp string, opts testbed.Options) (*testbed.ControlPlane, error) {
+func (b *bench) startControlPlane(ctx context.Context, tmp string, opts kubecluster.Options) (*kubecluster.ControlPlane, error) {
 	b.logf("starting etcd + kube-apiserver on loopback")
-	cp, err := testbed.Start(ctx, opts)
+	cp, err := kubecluster.Start(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
 	b.kubeconfig = filepath.Join(tmp, "kubeconfig")
-	if err := testbed.WriteKubeconfig(b.kubeconfig, cp.AdminConfig(), ""); err != nil {
+	if err := kubecluster.WriteKubeconfig(b.kubeconfig, cp.AdminConfig(), ""); err != nil {
 		cp.Stop()
 		return nil, err
 	}
@@ -351,7 +351,7 @@ func (b *bench) startControlPlane(ctx context.Context, tmp string, opts testbed.
 // control plane it stops when done.
 func (b *bench) mainRows(ctx context.Context, rep *report, tmp string) error {
 	o := b.o
-	cp, err := b.startControlPlane(ctx, tmp, testbed.Options{})
+	cp, err := b.startControlPlane(ctx, tmp, kubecluster.Options{})
 	if err != nil {
 		return err
 	}

@@ -17,14 +17,14 @@ import (
 	"k8s.io/client-go/metadata"
 	"k8s.io/utils/ptr"
 
+	"github.com/sparkcm-hook/sparkcm-hook/internal/kubecluster"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/sparkfixture"
-	"github.com/sparkcm-hook/sparkcm-hook/internal/testbed"
 )
 
 // admin is what seeding and checking use: the test bed's admin with no
 // client-side rate limit.
 type admin struct {
-	cp       *testbed.ControlPlane
+	cp       *kubecluster.ControlPlane
 	kube     kubernetes.Interface
 	dyn      dynamic.Interface
 	metadata metadata.Interface

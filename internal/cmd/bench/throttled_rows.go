@@ -12,7 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
-	"github.com/sparkcm-hook/sparkcm-hook/internal/testbed"
+	"github.com/sparkcm-hook/sparkcm-hook/internal/kubecluster"
 )
 
 // Issue 12: a sweep that the API server's own API Priority and Fairness
@@ -61,7 +61,7 @@ func (b *bench) throttledRows(ctx context.Context, rep *report, tmp string) erro
 			return err
 		}
 		kubeconfigs[i] = filepath.Join(tmp, "kubeconfig-"+ns)
-		if err := testbed.WriteKubeconfig(kubeconfigs[i], cfg, ns); err != nil {
+		if err := kubecluster.WriteKubeconfig(kubeconfigs[i], cfg, ns); err != nil {
 			return err
 		}
 	}

@@ -12,7 +12,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/sparkcm-hook/sparkcm-hook/internal/apachefixture"
-	"github.com/sparkcm-hook/sparkcm-hook/internal/testbed"
+	"github.com/sparkcm-hook/sparkcm-hook/internal/kubecluster"
 )
 
 // apacheStep shows the Apache Spark Kubernetes Operator's leak and its
@@ -21,7 +21,7 @@ import (
 // its driver Pod and maps for as long as the application exists), one that
 // still runs, and one whose retain duration has not passed. The sweep
 // deletes the first one's maps only, and says why each of the others stays.
-func apacheStep(ctx context.Context, cp *testbed.ControlPlane, bin string, stdout, stderr io.Writer, say func(string, ...any)) error {
+func apacheStep(ctx context.Context, cp *kubecluster.ControlPlane, bin string, stdout, stderr io.Writer, say func(string, ...any)) error {
 	const ns = "apache-jobs"
 	say("the Apache Spark Kubernetes Operator (spark.apache.org) in namespace %s: one finished and retained forever, one running, one retained for an hour", ns)
 	if err := cp.CreateNamespace(ctx, ns); err != nil {
@@ -33,7 +33,7 @@ func apacheStep(ctx context.Context, cp *testbed.ControlPlane, bin string, stdou
 	}
 	defer os.RemoveAll(dir)
 	kc := filepath.Join(dir, "kubeconfig")
-	if err := testbed.WriteKubeconfig(kc, cp.AdminConfig(), ns); err != nil {
+	if err := kubecluster.WriteKubeconfig(kc, cp.AdminConfig(), ns); err != nil {
 		return err
 	}
 	op := apachefixture.Operator{Kube: cp.Clientset(), Dyn: cp.Dynamic()}

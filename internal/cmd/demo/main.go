@@ -34,8 +34,8 @@ import (
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
 	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
+	"github.com/sparkcm-hook/sparkcm-hook/internal/kubecluster"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/sparkfixture"
-	"github.com/sparkcm-hook/sparkcm-hook/internal/testbed"
 )
 
 func main() {
@@ -80,7 +80,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	start := time.Now()
 	say("starting etcd and kube-apiserver on loopback")
-	cp, err := testbed.Start(ctx, testbed.Options{ApacheCRD: true})
+	cp, err := kubecluster.Start(ctx, kubecluster.Options{ApacheCRD: true})
 	if err != nil {
 		return err
 	}
@@ -95,7 +95,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	kc := filepath.Join(dir, "kubeconfig")
-	if err := testbed.WriteKubeconfig(kc, cp.AdminConfig(), ns); err != nil {
+	if err := kubecluster.WriteKubeconfig(kc, cp.AdminConfig(), ns); err != nil {
 		return err
 	}
 	kube, dyn := cp.Clientset(), cp.Dynamic()

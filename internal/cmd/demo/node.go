@@ -14,8 +14,8 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
+	"github.com/sparkcm-hook/sparkcm-hook/internal/kubecluster"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/sparkfixture"
-	"github.com/sparkcm-hook/sparkcm-hook/internal/testbed"
 )
 
 // nodeStep is the demo's last step: on a fresh control plane with a real node,
@@ -24,17 +24,17 @@ import (
 // whose Pods the kubelet ran, left behind, and keeps a running one's maps.
 // It needs root; otherwise it says why it skipped.
 func nodeStep(ctx context.Context, stdout io.Writer, say func(string, ...any)) error {
-	if why := testbed.NodeUnavailable(); why != "" {
+	if why := kubecluster.NodeUnavailable(); why != "" {
 		say("skipped the last step (the chart's CronJob Pod on a real node): %s", why)
 		// make test-clone runs this: its summary must count the step as the node tier skipped.
-		return testbed.RecordTierSkip("node", "demo: "+why)
+		return kubecluster.RecordTierSkip("node", "demo: "+why)
 	}
 	helm, err := helmBinary(ctx)
 	if err != nil {
 		return err
 	}
 	say("last step: a control plane with a real node (kubelet, containerd, runc)")
-	cp, err := testbed.Start(ctx, testbed.Options{Node: true})
+	cp, err := kubecluster.Start(ctx, kubecluster.Options{Node: true})
 	if err != nil {
 		return err
 	}
@@ -49,14 +49,14 @@ func nodeStep(ctx context.Context, stdout io.Writer, say func(string, ...any)) e
 	}
 	defer os.RemoveAll(dir)
 	kc := filepath.Join(dir, "kubeconfig")
-	if err := testbed.WriteKubeconfig(kc, cp.AdminConfig(), ns); err != nil {
+	if err := kubecluster.WriteKubeconfig(kc, cp.AdminConfig(), ns); err != nil {
 		return err
 	}
-	root, err := testbed.RepoRoot()
+	root, err := kubecluster.RepoRoot()
 	if err != nil {
 		return err
 	}
-	repo, tag, _ := strings.Cut(testbed.HookImage, ":")
+	repo, tag, _ := strings.Cut(kubecluster.HookImage, ":")
 	say("helm install sparkcm-hook deploy/helm/sparkcm-hook (sweep.olderThan=0s)")
 	install := exec.CommandContext(ctx, helm, "install", "sparkcm-hook", filepath.Join(root, "deploy", "helm", "sparkcm-hook"),
 		"--kubeconfig", kc, "--namespace", ns, "--set", "image.repository="+repo, "--set", "image.tag="+tag,
@@ -70,8 +70,8 @@ func nodeStep(ctx context.Context, stdout io.Writer, say func(string, ...any)) e
 	say("two Spark applications run to completion on the node, a third keeps running")
 	var finished []*sparkfixture.App
 	for _, spec := range []sparkfixture.Spec{
-		{NodeImage: testbed.StubImage, Executors: 1, PodTemplate: true},
-		{NodeImage: testbed.StubImage, State: sparkfixture.StateFailed, Executors: 1},
+		{NodeImage: kubecluster.StubImage, Executors: 1, PodTemplate: true},
+		{NodeImage: kubecluster.StubImage, State: sparkfixture.StateFailed, Executors: 1},
 	} {
 		app, err := sparkfixture.Create(ctx, kube, dyn, ns, spec)
 		if err != nil {
@@ -79,17 +79,17 @@ func nodeStep(ctx context.Context, stdout io.Writer, say func(string, ...any)) e
 		}
 		finished = append(finished, app)
 	}
-	running, err := sparkfixture.Create(ctx, kube, dyn, ns, sparkfixture.Spec{NodeImage: testbed.StubImage, State: sparkfixture.StateRunning, Executors: 1})
+	running, err := sparkfixture.Create(ctx, kube, dyn, ns, sparkfixture.Spec{NodeImage: kubecluster.StubImage, State: sparkfixture.StateRunning, Executors: 1})
 	if err != nil {
 		return err
 	}
 	say("kubectl create job --from=cronjob/sparkcm-hook: the Job's Pod runs the image and sweeps")
 	start := time.Now()
-	job, err := testbed.TriggerCronJob(ctx, kube, ns, "sparkcm-hook", "sparkcm-hook-demo")
+	job, err := kubecluster.TriggerCronJob(ctx, kube, ns, "sparkcm-hook", "sparkcm-hook-demo")
 	if err != nil {
 		return err
 	}
-	result, pods, err := testbed.WaitForJob(ctx, kube, job, 3*time.Minute)
+	result, pods, err := kubecluster.WaitForJob(ctx, kube, job, 3*time.Minute)
 	if err != nil {
 		return err
 	}
@@ -128,7 +128,7 @@ func helmBinary(ctx context.Context) (string, error) {
 	if p := os.Getenv("SPARKCM_HELM"); p != "" {
 		return p, nil
 	}
-	root, err := testbed.RepoRoot()
+	root, err := kubecluster.RepoRoot()
 	if err != nil {
 		return "", err
 	}

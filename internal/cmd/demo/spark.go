@@ -13,9 +13,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/sparkcm-hook/sparkcm-hook/internal/sparkbed"
+	"github.com/sparkcm-hook/sparkcm-hook/internal/kubecluster"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/sparkfixture"
-	"github.com/sparkcm-hook/sparkcm-hook/internal/testbed"
+	"github.com/sparkcm-hook/sparkcm-hook/internal/sparksubmit"
 )
 
 // finished is the application an Airflow task has just run: the demo's
@@ -33,22 +33,22 @@ const justFinishedName = "daily-etl-a1b2c3d4"
 // maps) and marks its driver Pod Succeeded, as the kubelet would once the
 // driver ended; there is no node here. Where Spark cannot run (no Java), it
 // says why and internal/sparkfixture stands in.
-func justFinished(ctx context.Context, cp *testbed.ControlPlane, ns string, say func(string, ...any)) (*finished, error) {
+func justFinished(ctx context.Context, cp *kubecluster.ControlPlane, ns string, say func(string, ...any)) (*finished, error) {
 	kube := cp.Clientset()
-	var in sparkbed.Install
-	pinned, err := sparkbed.Pinned(ctx)
+	var in sparksubmit.Install
+	pinned, err := sparksubmit.Pinned(ctx)
 	if err == nil {
-		var installs []sparkbed.Install
-		if installs, err = sparkbed.Find(ctx, pinned[0]); err == nil {
+		var installs []sparksubmit.Install
+		if installs, err = sparksubmit.Find(ctx, pinned[0]); err == nil {
 			in = installs[0]
 		}
 	}
-	var unavailable *sparkbed.UnavailableError
+	var unavailable *sparksubmit.UnavailableError
 	switch {
 	case errors.As(err, &unavailable):
 		say("real Spark cannot run here (%s); internal/sparkfixture makes %s's objects instead", unavailable.Reason, justFinishedName)
 		// make test-clone runs this: its summary must count the fallback as the spark tier skipped.
-		if err := testbed.RecordTierSkip("spark", "demo: "+unavailable.Reason); err != nil {
+		if err := kubecluster.RecordTierSkip("spark", "demo: "+unavailable.Reason); err != nil {
 			return nil, err
 		}
 		app, err := sparkfixture.Create(ctx, kube, cp.Dynamic(), ns, sparkfixture.Spec{Name: justFinishedName, PodTemplate: true, Hadoop: true, NoSparkApplication: true})
@@ -61,7 +61,7 @@ func justFinished(ctx context.Context, cp *testbed.ControlPlane, ns string, say 
 	}
 
 	say("a real spark-submit (Spark %s, cluster mode) submits %s to the local API server", in.Version, justFinishedName)
-	token, err := sparkbed.SubmitToken(ctx, kube, ns, "spark", ns)
+	token, err := sparksubmit.SubmitToken(ctx, kube, ns, "spark", ns)
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +83,7 @@ func justFinished(ctx context.Context, cp *testbed.ControlPlane, ns string, say 
 			return nil, err
 		}
 	}
-	sub, err := in.Submit(ctx, sparkbed.Target{Host: cp.Host(), Token: token}, sparkbed.Submission{
+	sub, err := in.Submit(ctx, sparksubmit.Target{Host: cp.Host(), Token: token}, sparksubmit.Submission{
 		Namespace:     ns,
 		Name:          justFinishedName,
 		HadoopConfDir: filepath.Join(dir, "hadoop"),

@@ -21,7 +21,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/sparkcm-hook/sparkcm-hook/internal/testbed"
+	"github.com/sparkcm-hook/sparkcm-hook/internal/kubecluster"
 )
 
 func main() {
@@ -73,7 +73,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	_ = os.Remove(ready) // a marker left by a killed run must not pass for this one
 
 	startCtx, cancel := context.WithTimeout(ctx, *startTimeout)
-	cp, err := testbed.Start(startCtx, testbed.Options{ControllerManager: *withCM, Node: *withNode})
+	cp, err := kubecluster.Start(startCtx, kubecluster.Options{ControllerManager: *withCM, Node: *withNode})
 	cancel()
 	if err != nil {
 		return err
@@ -81,7 +81,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer cp.Stop()
 	defer func() { _ = os.Remove(ready) }()
 
-	if err := testbed.WriteKubeconfig(kubeconfig, cp.AdminConfig(), "default"); err != nil {
+	if err := kubecluster.WriteKubeconfig(kubeconfig, cp.AdminConfig(), "default"); err != nil {
 		return err
 	}
 	if err := cp.CreateNamespace(ctx, "default"); err != nil {

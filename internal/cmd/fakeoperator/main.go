@@ -45,7 +45,7 @@
 // and sparkcm-hook.test/driver-pod on the SparkApplication.
 //
 // With --node-image IMAGE (a control plane with a node, devenv up --node) the
-// Pods really run: each container runs IMAGE (testbed's podstub) for the
+// Pods really run: each container runs IMAGE (kubecluster's podstub) for the
 // run-seconds and exits 0 or 1 by the outcome, and the kubelet, not this
 // program, moves the Pods to Succeeded or Failed; the SparkApplication's state
 // follows once the kubelet reported the driver's end. The Pods then come from
@@ -85,8 +85,8 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook/kube"
-	"github.com/sparkcm-hook/sparkcm-hook/internal/sparkbed"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/sparkfixture"
+	"github.com/sparkcm-hook/sparkcm-hook/internal/sparksubmit"
 )
 
 // Annotations the tests read and write.
@@ -116,7 +116,7 @@ func main() {
 	flag.StringVar(&o.outcome, "outcome", sparkfixture.StateCompleted, "default outcome: COMPLETED or FAILED")
 	flag.Float64Var(&o.runSeconds, "run-seconds", 1, "default seconds in RUNNING before the outcome")
 	flag.StringVar(&o.nodeImage, "node-image", "", "run the Pods on the test node with this image (the kubelet sets their phases)")
-	flag.StringVar(&o.spark, "spark", firstEntry(os.Getenv(sparkbed.EnvInstalls)), "a Spark install made by hack/spark.sh (several, separated like PATH: picked by spec.sparkVersion)")
+	flag.StringVar(&o.spark, "spark", firstEntry(os.Getenv(sparksubmit.EnvInstalls)), "a Spark install made by hack/spark.sh (several, separated like PATH: picked by spec.sparkVersion)")
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
@@ -146,7 +146,7 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 		return err
 	}
 	f := &fake{opts: o, kube: kube, dyn: dyn, log: log, seen: map[types.UID]bool{}, host: cfg.Host}
-	if f.spark, err = sparkbed.Load(filepath.SplitList(o.spark)...); err != nil {
+	if f.spark, err = sparksubmit.Load(filepath.SplitList(o.spark)...); err != nil {
 		return err
 	}
 	if len(f.spark) == 0 && o.nodeImage == "" {
@@ -173,8 +173,8 @@ type fake struct {
 	seen map[types.UID]bool
 	wg   sync.WaitGroup
 
-	host  string             // the API server, for spark-submit
-	spark []sparkbed.Install // empty: no real Spark, the fixtures stand in
+	host  string                // the API server, for spark-submit
+	spark []sparksubmit.Install // empty: no real Spark, the fixtures stand in
 }
 
 func (f *fake) client() dynamic.ResourceInterface {

@@ -17,8 +17,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 
-	"github.com/sparkcm-hook/sparkcm-hook/internal/sparkbed"
 	"github.com/sparkcm-hook/sparkcm-hook/internal/sparkfixture"
+	"github.com/sparkcm-hook/sparkcm-hook/internal/sparksubmit"
 )
 
 // The operator's own identity: its ServiceAccount may do what Spark needs in
@@ -46,7 +46,7 @@ type submitted struct {
 
 // install picks the Spark install for the application's spec.sparkVersion:
 // the same major.minor if there is one, else the first.
-func (f *fake) install(sparkVersion string) sparkbed.Install {
+func (f *fake) install(sparkVersion string) sparksubmit.Install {
 	mm := func(v string) string {
 		parts := strings.SplitN(v, ".", 3)
 		if len(parts) < 2 {
@@ -93,7 +93,7 @@ func (f *fake) submit(ctx context.Context, sa *unstructured.Unstructured, submis
 	args, _, _ := unstructured.NestedStringSlice(spec, "arguments")
 	str := func(path ...string) string { v, _, _ := unstructured.NestedString(spec, path...); return v }
 	in := f.install(str("sparkVersion"))
-	res, err := in.Submit(ctx, sparkbed.Target{Host: f.host, Token: token}, sparkbed.Submission{
+	res, err := in.Submit(ctx, sparksubmit.Target{Host: f.host, Token: token}, sparksubmit.Submission{
 		Namespace: ns,
 		Name:      name,
 		Class:     str("mainClass"),
@@ -128,7 +128,7 @@ func (f *fake) operatorIdentity(ctx context.Context, ns, driverSA string) (strin
 	if _, err := f.kube.CoreV1().Namespaces().Create(ctx, opNS, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return "", fmt.Errorf("create namespace %s: %w", operatorNamespace, err)
 	}
-	return sparkbed.SubmitToken(ctx, f.kube, operatorNamespace, operatorAccount, "")
+	return sparksubmit.SubmitToken(ctx, f.kube, operatorNamespace, operatorAccount, "")
 }
 
 // submitConf is the Spark configuration the operator derives from the
