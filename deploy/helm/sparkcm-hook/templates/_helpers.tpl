@@ -50,13 +50,18 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 
 {{/*
-The API access sweep and cleanup need, and no more; the README says why for each verb.
-Rendered into the Role, or into the ClusterRole with clusterWide.enabled.
+The API access sweep and cleanup need, and no more; the README says why for each verb. The
+controller also watches maps (as metadata). Rendered into the Role, or into the ClusterRole with
+clusterWide.enabled; deploy/helm/permissions_test.go holds it to hook.Permissions.
 */}}
 {{- define "sparkcm-hook.rules" -}}
 - apiGroups: [""]
   resources: ["configmaps"]
+  {{- if eq .Values.mode "controller" }}
+  verbs: ["get", "list", "watch", "patch", "delete"]
+  {{- else }}
   verbs: ["get", "list", "patch", "delete"]
+  {{- end }}
 - apiGroups: [""]
   resources: ["pods"]
   verbs: ["get", "list", "watch"]
@@ -135,5 +140,38 @@ all namespaces or one per listed namespace. The CronJobs and the helm test each 
   valueFrom:
     fieldRef:
       fieldPath: metadata.namespace
+{{- end }}
+{{- end }}
+
+{{/*
+The controller's leader election: its Lease, in the release namespace only (a Role there, whatever
+clusterWide says). No delete: a leader that stops releases the Lease by updating it.
+*/}}
+{{- define "sparkcm-hook.leaseRules" -}}
+- apiGroups: ["coordination.k8s.io"]
+  resources: ["leases"]
+  verbs: ["get", "create", "update"]
+{{- end }}
+
+{{- define "sparkcm-hook.leaseName" -}}
+{{- .Values.controller.leaseName | default (include "sparkcm-hook.fullname" .) }}
+{{- end }}
+
+{{/*
+Where the controller watches, as the environment of its container: the release namespace, the
+listed namespaces (the controller takes several), or every namespace.
+*/}}
+{{- define "sparkcm-hook.controllerScopeEnv" -}}
+{{- if not .Values.clusterWide.enabled }}
+- name: SPARKCM_NAMESPACE
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.namespace
+{{- else if .Values.clusterWide.namespaces }}
+- name: SPARKCM_NAMESPACE
+  value: {{ join "," .Values.clusterWide.namespaces | quote }}
+{{- else }}
+- name: SPARKCM_ALL_NAMESPACES
+  value: "true"
 {{- end }}
 {{- end }}
