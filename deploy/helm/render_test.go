@@ -19,6 +19,8 @@ func TestChartPassesStrictLint(t *testing.T) {
 		"cluster-wide, namespaces": {"clusterWide.enabled=true", "clusterWide.namespaces={spark-a,spark-b}"},
 		"cluster-wide, all":        {"clusterWide.enabled=true"},
 		"cluster-wide, excluding":  {"clusterWide.enabled=true", "clusterWide.excludeNamespaces={kube-system,prod}"},
+		"controller":               {"mode=controller"},
+		"controller, cluster-wide": {"mode=controller", "clusterWide.enabled=true", "clusterWide.namespaces={spark-a,spark-b}"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			args := []string{"lint", "--strict", chartDir, "--namespace", "spark-jobs"}
@@ -43,6 +45,11 @@ func TestChartSchemaRejectsInvalidValues(t *testing.T) {
 		"an unknown key in a section":        "sweep.olderThen=1h",
 		"an unknown image key":               "image.tags=1.2.3",
 		"a digest that is not sha256":        "image.digest=latest",
+		"an unknown mode":                    "mode=daemonset",
+		"no controller replica":              "controller.replicas=0",
+		"a grace that is not a duration":     "controller.grace=soon",
+		"an unknown controller key":          "controller.replica=2",
+		"a port out of range":                "controller.httpPort=70000",
 	} {
 		t.Run(name, func(t *testing.T) {
 			out, err := runHelm(t, "template", "r", chartDir, "--set", set)
