@@ -19,18 +19,23 @@ import (
 )
 
 // installChart installs deploy/helm/sparkcm-hook with real helm, the image
-// the node holds, and a sweep that counts every map as old enough.
-func installChart(t *testing.T, c *kubecluster.ControlPlane, release, ns string) {
+// the node holds, and a sweep that counts every map as old enough; set are
+// more --set values.
+func installChart(t *testing.T, c *kubecluster.ControlPlane, release, ns string, set ...string) {
 	t.Helper()
 	root, err := kubecluster.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
 	repo, tag, _ := strings.Cut(kubecluster.HookImage, ":")
-	helm(t, "install", release, filepath.Join(root, "deploy", "helm", "sparkcm-hook"),
+	args := []string{"install", release, filepath.Join(root, "deploy", "helm", "sparkcm-hook"),
 		"--kubeconfig", adminKubeconfig(t, c), "--namespace", ns,
-		"--set", "image.repository="+repo, "--set", "image.tag="+tag, "--set", "image.pullPolicy=Never",
-		"--set", "sweep.olderThan=0s")
+		"--set", "image.repository=" + repo, "--set", "image.tag=" + tag, "--set", "image.pullPolicy=Never",
+		"--set", "sweep.olderThan=0s"}
+	for _, s := range set {
+		args = append(args, "--set", s)
+	}
+	helm(t, args...)
 }
 
 // waitJob waits until the Job is Complete or Failed and returns which, with

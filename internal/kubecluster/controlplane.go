@@ -134,8 +134,10 @@ func start(ctx context.Context, bins string, opts Options) (_ *ControlPlane, err
 		controllers := baseControllers
 		if opts.Node {
 			// Jobs (the chart's CronJob) need the job controller; every Pod's
-			// kube-api-access volume needs the kube-root-ca.crt map.
-			controllers += ",job,root-ca-cert-publisher"
+			// kube-api-access volume needs the kube-root-ca.crt map; the
+			// chart's controller mode is a Deployment with a
+			// PodDisruptionBudget.
+			controllers += ",job,root-ca-cert-publisher,deployment,replicaset,disruption"
 		}
 		if err := cp.startControllerManager(ctx, bins, controllers, opts.ReadyTimeout); err != nil {
 			return nil, err
