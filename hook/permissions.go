@@ -90,8 +90,11 @@ func Permissions() []Access {
 
 // ControllerPermissions is the access only the controller needs beyond
 // Permissions: its informers watch maps, and its replicas elect a leader
-// through a Lease. The chart's Role, for the commands a CronJob or a
-// cleanup task runs, does not hold it. Built afresh each call.
+// through a Lease. The chart's default Role, for the commands a CronJob or a
+// cleanup task runs, does not hold it; its controller mode adds the watch to
+// that Role and the Lease verbs in a Role of their own in the release
+// namespace (deploy/helm tests hold both to PermissionsFor(CommandController)).
+// Built afresh each call.
 func ControllerPermissions() []Access {
 	watching := func() []string { return []string{CommandController} }
 	return []Access{
@@ -104,7 +107,8 @@ func ControllerPermissions() []Access {
 
 // PermissionsFor returns the access one command (or CommandAll) needs, in
 // table order; nil for an unknown command. CommandAll is what the chart
-// grants: Permissions, without the controller's own.
+// grants in its default (CronJob) mode: Permissions, without the
+// controller's own.
 func PermissionsFor(command string) []Access {
 	if command == CommandAll {
 		return Permissions()
