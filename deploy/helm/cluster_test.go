@@ -283,3 +283,35 @@ func TestChartClusterWideWithoutNamespacesGrantsEveryNamespace(t *testing.T) {
 		access{verb: "get", resource: "nodes"},
 	)
 }
+
+// In controller mode the API server lets the chart's ServiceAccount do what
+// the controller does where it watches, and touch its Lease only in the
+// release namespace, cluster-wide or not.
+func TestChartControllerModeGrantsItsLeaseOnlyInTheReleaseNamespace(t *testing.T) {
+	c := cp.Get(t)
+	ctx := testContext(t)
+	leases := func(ns string) []access {
+		var out []access
+		for _, v := range []string{"get", "create", "update"} {
+			out = append(out, access{verb: v, group: leaseGroup, resource: "leases", namespace: ns})
+		}
+		return out
+	}
+	watchMaps := func(ns string) access { return access{verb: "watch", resource: "configmaps", namespace: ns} }
+
+	release, other := c.NewNamespace(t), c.NewNamespace(t)
+	objs := render(t, "sparkcm-hook", release, "mode=controller")
+	apply(ctx, t, c.AdminConfig(), objs)
+	_, kube := serviceAccountClient(ctx, t, c, objs)
+	checkAccess(ctx, t, kube, true, append(leases(release), watchMaps(release))...)
+	checkAccess(ctx, t, kube, false, append(leases(other), watchMaps(other))...)
+	checkAccess(ctx, t, kube, false, leases("")...)
+	checkAccess(ctx, t, kube, false, access{verb: "delete", group: leaseGroup, resource: "leases", namespace: release})
+
+	release, watched, unlisted := c.NewNamespace(t), c.NewNamespace(t), c.NewNamespace(t)
+	objs = render(t, "sparkcm-hook", release, "mode=controller", "clusterWide.enabled=true", "clusterWide.namespaces={"+watched+"}")
+	apply(ctx, t, c.AdminConfig(), objs)
+	_, kube = serviceAccountClient(ctx, t, c, objs)
+	checkAccess(ctx, t, kube, true, append(leases(release), watchMaps(watched))...)
+	checkAccess(ctx, t, kube, false, append(append(leases(watched), leases(unlisted)...), watchMaps(unlisted))...)
+}
