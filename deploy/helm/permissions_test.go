@@ -73,15 +73,37 @@ func TestChartRoleAndREADMEAgreeWithThePermissionsInCode(t *testing.T) {
 			want[k] = strings.Replace(v, " (optional", "", 1) + " (optional)"
 		}
 	}
+	// The controller's own access: on a resource the table already lists,
+	// after "; `controller`:" in its row; else a row of its own.
+	base := map[string]bool{}
+	for k := range want {
+		base[k] = true
+	}
+	extra := map[string]string{}
+	for _, a := range hook.ControllerPermissions() {
+		key := a.Resource
+		if a.Group != "" {
+			key += "." + a.Group
+		}
+		if base[key] {
+			extra[key] = strings.TrimPrefix(extra[key]+", "+a.Verb, ", ")
+			continue
+		}
+		want[key] = strings.TrimPrefix(want[key]+", "+a.Verb, ", ")
+	}
+	for k, v := range extra {
+		want[k] += "; controller: " + v
+	}
 	if !reflect.DeepEqual(got, want) {
-		t.Errorf("README's RBAC table %v,\nhook.Permissions %v", got, want)
+		t.Errorf("README's RBAC table %v,\nhook.Permissions and ControllerPermissions %v", got, want)
 	}
 }
 
-var rbacRow = regexp.MustCompile("^\\| `([a-z0-9.]+)` \\| ([a-z]+(?:, [a-z]+)*)( \\(optional)?[^|]*\\|")
+var rbacRow = regexp.MustCompile("^\\| `([a-z0-9.]+)` \\| ([a-z]+(?:, [a-z]+)*)( \\(optional)?(?:; `controller`: ([a-z]+(?:, [a-z]+)*))?[^|]*\\|")
 
 // readmeRBAC reads the README's "### RBAC" table: resource -> "verbs" with
-// " (optional)" for the optional rows.
+// " (optional)" for the optional rows and "; controller: verbs" for what
+// only the controller adds on that resource.
 func readmeRBAC(t *testing.T, readme string) map[string]string {
 	t.Helper()
 	_, section, ok := strings.Cut(readme, "\n### RBAC\n")
@@ -100,6 +122,9 @@ func readmeRBAC(t *testing.T, readme string) map[string]string {
 		v := strings.TrimSpace(m[2])
 		if m[3] != "" {
 			v += " (optional)"
+		}
+		if m[4] != "" {
+			v += "; controller: " + m[4]
 		}
 		out[m[1]] = v
 	}
