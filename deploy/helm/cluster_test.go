@@ -3,15 +3,19 @@ package helm_test
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
@@ -314,4 +318,47 @@ func TestChartControllerModeGrantsItsLeaseOnlyInTheReleaseNamespace(t *testing.T
 	_, kube = serviceAccountClient(ctx, t, c, objs)
 	checkAccess(ctx, t, kube, true, append(leases(release), watchMaps(watched))...)
 	checkAccess(ctx, t, kube, false, append(append(leases(watched), leases(unlisted)...), watchMaps(unlisted))...)
+}
+
+// `helm test` in controller mode runs `rbac preflight --for controller` as
+// the chart's ServiceAccount: the chart's two Roles grant every verb it asks
+// for, and without the Lease's RoleBinding it exits 3.
+func TestChartControllerModeHelmTestPassesAndFailsWithoutTheLeaseBinding(t *testing.T) {
+	c := cp.Get(t)
+	ctx := testContext(t)
+	ns := c.NewNamespace(t)
+	objs := render(t, "sparkcm-hook", ns, "mode=controller")
+	apply(ctx, t, c.AdminConfig(), objs)
+	tests := renderTests(t, "sparkcm-hook", ns, "mode=controller")
+	if len(tests) != 1 {
+		t.Fatalf("%d helm test objects, want 1", len(tests))
+	}
+	preflight := typed[batchv1.Job](t, tests[0]).Spec.Template.Spec.Containers[0]
+	saCfg, _ := serviceAccountClient(ctx, t, c, objs)
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := kubecluster.WriteKubeconfig(kubeconfig, saCfg, ""); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, _ := runLikePod(t, ns, preflight, kubeconfig); code != 0 {
+		t.Fatalf("helm test's preflight exit %d, want 0", code)
+	}
+	leaseBinding := ""
+	for _, rb := range find(objs, "RoleBinding") {
+		if strings.HasSuffix(rb.GetName(), "-lease") {
+			leaseBinding = rb.GetName()
+		}
+	}
+	if err := c.Clientset().RbacV1().RoleBindings(ns).Delete(ctx, leaseBinding, metav1.DeleteOptions{}); err != nil {
+		t.Fatalf("delete the Lease RoleBinding %q: %v", leaseBinding, err)
+	}
+	_, kube := serviceAccountClient(ctx, t, c, objs)
+	if err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		return !allowed(ctx, t, kube, access{verb: "update", group: leaseGroup, resource: "leases", namespace: ns}), nil
+	}); err != nil {
+		t.Fatal("the Lease is still allowed after its RoleBinding was deleted")
+	}
+	code, stdout, _ := runLikePod(t, ns, preflight, kubeconfig)
+	if code != 3 || !strings.Contains(stdout, "leases") {
+		t.Fatalf("helm test's preflight without the Lease binding: exit %d, want 3 and the Lease Role on stdout:\n%s", code, stdout)
+	}
 }

@@ -68,14 +68,20 @@ func sparkcmHook(t *testing.T) string {
 // environment reaches it.
 func runLikeCronJob(t *testing.T, cj *batchv1.CronJob, kubeconfig string) (code int, stdout, stderr string) {
 	t.Helper()
-	c := cj.Spec.JobTemplate.Spec.Template.Spec.Containers[0]
+	return runLikePod(t, cj.Namespace, cj.Spec.JobTemplate.Spec.Template.Spec.Containers[0], kubeconfig)
+}
+
+// runLikePod runs one rendered container's args and env as runLikeCronJob
+// does, in a Pod of namespace ns.
+func runLikePod(t *testing.T, ns string, c corev1.Container, kubeconfig string) (code int, stdout, stderr string) {
+	t.Helper()
 	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "SPARKCM_KUBECONFIG=" + kubeconfig}
 	for _, e := range c.Env {
 		switch {
 		case e.ValueFrom == nil:
 			env = append(env, e.Name+"="+e.Value)
 		case e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.namespace":
-			env = append(env, e.Name+"="+cj.Namespace)
+			env = append(env, e.Name+"="+ns)
 		default:
 			t.Fatalf("env %s: the test cannot resolve %+v", e.Name, e.ValueFrom)
 		}
