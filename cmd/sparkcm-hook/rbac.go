@@ -83,7 +83,7 @@ func preflightCommand(g *globals) *cli.Command {
 	return &cli.Command{
 		Name:      "preflight",
 		Usage:     "may this identity run cleanup, sweep, watch or report here? prints the Role that would let it",
-		UsageText: g.prog + " rbac preflight (-n NAMESPACE | -A) [--for cleanup|sweep|watch|report|check|all] [-o text|json|yaml]",
+		UsageText: g.prog + " rbac preflight (-n NAMESPACE | -A) [--for cleanup|sweep|watch|report|check|controller|all] [-o text|json|yaml]",
 		Description: `Asks the API server, one SelfSubjectAccessReview per verb, whether the current identity has
 exactly the access the command needs (the README's RBAC table and the Helm chart's Role) and prints
 each as allowed or denied. When any required verb is denied it prints a Role and RoleBinding (with
