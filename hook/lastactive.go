@@ -2,11 +2,13 @@ package hook
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
 )
@@ -46,4 +48,31 @@ func StampLastActive(ctx context.Context, c Clients, log *slog.Logger, m *metav1
 	}
 	log.Debug("stamped the client-mode application's executor map as active", "namespace", m.Namespace, "configmap", m.Name, "at", at)
 	return true, nil
+}
+
+// StampApp stamps the ownerless executor maps of one application
+// (StampLastActive each), found by their labels: one LIST of the
+// application's executor maps, as metadata, in its namespace. It returns
+// how many it stamped.
+func StampApp(ctx context.Context, c Clients, log *slog.Logger, ns, appID string, at time.Time) (int, error) {
+	if appID == "" {
+		return 0, nil
+	}
+	sel := labels.SelectorFromValidatedSet(labels.Set{rule.LabelAppSelector: appID, rule.LabelRole: rule.RoleExecutor})
+	l, err := c.api().ListMaps(ctx, ns, metav1.ListOptions{LabelSelector: sel.String()})
+	if err != nil {
+		return 0, err
+	}
+	stamped := 0
+	var errs []error
+	for i := range l.Items {
+		ok, err := StampLastActive(ctx, c, log, &l.Items[i].ObjectMeta, at)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		if ok {
+			stamped++
+		}
+	}
+	return stamped, errors.Join(errs...)
 }

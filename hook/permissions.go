@@ -89,16 +89,16 @@ func Permissions() []Access {
 }
 
 // ControllerPermissions is the access only the controller needs beyond
-// Permissions: its informers watch maps, and its replicas elect a leader
-// through a Lease. The chart's default Role, for the commands a CronJob or a
-// cleanup task runs, does not hold it; its controller mode adds the watch to
-// that Role and the Lease verbs in a Role of their own in the release
-// namespace (deploy/helm tests hold both to PermissionsFor(CommandController)).
-// Built afresh each call.
+// Permissions: its replicas elect a leader through a Lease. (It watches
+// Pods and SparkApplications, which Permissions grants; it caches no maps,
+// so it needs no watch on them.) The chart's default Role, for the
+// commands a CronJob or a cleanup task runs, does not hold it; its
+// controller mode adds the Lease verbs in a Role of their own in the
+// release namespace (deploy/helm tests hold it to
+// PermissionsFor(CommandController)). Built afresh each call.
 func ControllerPermissions() []Access {
 	watching := func() []string { return []string{CommandController} }
 	return []Access{
-		{Group: "", Resource: "configmaps", Verb: "watch", Commands: watching(), Why: "the controller follows maps as metadata (which maps an application has left)"},
 		{Group: "coordination.k8s.io", Resource: "leases", Verb: "get", Commands: watching(), Why: "controller --leader-elect: read the leader Lease"},
 		{Group: "coordination.k8s.io", Resource: "leases", Verb: "create", Commands: watching(), Why: "controller --leader-elect: create the leader Lease"},
 		{Group: "coordination.k8s.io", Resource: "leases", Verb: "update", Commands: watching(), Why: "controller --leader-elect: take, renew and release the leader Lease (resourceVersion preconditions)"},

@@ -129,7 +129,7 @@ func controllerCommand(g *globals) *cli.Command {
 	return &cli.Command{
 		Name:      "controller",
 		Usage:     "run continuously: clean each application seconds after it ends, and sweep periodically",
-		UsageText: g.prog + " controller (-n NAMESPACE[,NAMESPACE...] | -A) [--grace 2s] [--resync-period 1h] [--older-than 1h] [--orphan-older-than 168h] [--workers 4] [--dry-run]",
+		UsageText: g.prog + " controller (-n NAMESPACE[,NAMESPACE...] | -A) [--grace 1s] [--resync-period 1h] [--older-than 1h] [--orphan-older-than 168h] [--workers 4] [--dry-run]",
 		Description: `Watches Spark's driver and executor Pods (label spark-role), SparkApplications and ConfigMaps (as
 metadata only) in the namespaces given with -n (repeated or comma-separated), or in every namespace
 with -A, and cleans each application once it is seen to end: a driver Pod that terminated or was

@@ -558,3 +558,14 @@ func TestSweepSweepsEveryNamespaceGivenAndNoneExcluded(t *testing.T) {
 		})
 	}
 }
+
+// The controller cleans an application 1 s after it sees it end unless
+// told otherwise: with the cleanup's own tenth of a second or two, its
+// maps are then gone within 2 s of the end.
+func TestTheControllersGraceIsOneSecondByDefault(t *testing.T) {
+	r := runCLI(t, "controller", "--help")
+	want := "clean an application this long after it is seen to end (0s: at once) (default: 1s)"
+	if r.code != exitcode.OK || !strings.Contains(r.stdout, want) || !strings.Contains(r.stdout, "[--grace 1s]") {
+		t.Fatalf("exit %d; want %q and the usage line's [--grace 1s] in\n%s", r.code, want, r.stdout)
+	}
+}

@@ -1,5 +1,5 @@
 // Package controller is sparkcm-hook's long-running mode: it watches Spark's
-// Pods, SparkApplications and ConfigMaps through shared informers and cleans
+// Pods and SparkApplications through shared informers and cleans
 // each application soon after it ends, through exactly the code path of
 // hook.Cleanup, with hook.Sweep as a periodic fallback. It holds no deletion
 // rule of its own: what it sees only decides when to ask; hook.Cleanup and
@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"slices"
 	"strings"
@@ -39,8 +40,10 @@ import (
 const (
 	// DefaultGrace is how long after an application is seen to end it is
 	// cleaned: Spark's own shutdown (executors deleted, the operator's last
-	// state) usually settles within it, so the cleanup finds it finished.
-	DefaultGrace = 2 * time.Second
+	// state) usually settles within it, so the cleanup finds it finished;
+	// and with the cleanup's own tenth of a second or so, an application's
+	// maps are gone within 2 s of its end.
+	DefaultGrace = time.Second
 	// DefaultResyncPeriod is how often the fallback sweep runs.
 	DefaultResyncPeriod = time.Hour
 	// DefaultOlderThan is the fallback sweep's --older-than: it catches what
@@ -179,7 +182,12 @@ type Controller struct {
 	// executors were seen running, for their maps' last-active stamp.
 	stamps workqueue.TypedRateLimitingInterface[string]
 
-	pods, maps, apps []cache.SharedIndexInformer
+	pods, apps []cache.SharedIndexInformer
+	// stamped is when each client-mode application's maps were last
+	// listed for the stamp (only stampWork reads and writes it), and
+	// pruned when it was last cleared of entries past the interval.
+	stamped map[string]time.Time
+	pruned  time.Time
 
 	start  time.Time
 	m      *metrics
@@ -201,7 +209,7 @@ func Run(ctx context.Context, c hook.Clients, log *slog.Logger, o Options) (*hoo
 	if o.Workers == 0 {
 		o.Workers = DefaultWorkers
 	}
-	ctl := &Controller{c: c, log: log.With("mode", "controller"), o: o, seenID: map[string]bool{}, start: time.Now(),
+	ctl := &Controller{c: c, log: log.With("mode", "controller"), o: o, seenID: map[string]bool{}, start: time.Now(), stamped: map[string]time.Time{},
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[App](),
 			workqueue.TypedRateLimitingQueueConfig[App]{Name: "sparkcm-hook"}),
 		stamps: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
@@ -265,7 +273,7 @@ func Run(ctx context.Context, c hook.Clients, log *slog.Logger, o Options) (*hoo
 }
 
 func (ctl *Controller) all() []cache.SharedIndexInformer {
-	return slices.Concat(ctl.pods, ctl.apps, ctl.maps)
+	return slices.Concat(ctl.pods, ctl.apps)
 }
 
 func (ctl *Controller) scope() []string {
@@ -300,9 +308,10 @@ type appResource struct {
 }
 
 // informers builds one informer per namespace (or one for all) for Spark's
-// Pods (label spark-role), each operator's SparkApplications (where the
-// API server serves a version the tool reads) and ConfigMaps (metadata
-// only).
+// Pods (label spark-role) and each operator's SparkApplications (where the
+// API server serves a version the tool reads). ConfigMaps are not cached:
+// a namespace may hold any number of them, most of them not Spark's, and
+// only the client-mode stamp needs any, which it lists by label.
 func (ctl *Controller) informers(ctx context.Context) error {
 	served, err := ctl.servedApps(ctx)
 	if err != nil {
@@ -342,19 +351,6 @@ func (ctl *Controller) informers(ctx context.Context) error {
 			return err
 		}
 		ctl.pods = append(ctl.pods, pods)
-
-		maps := cache.NewSharedIndexInformer(&cache.ListWatch{
-			ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
-				return ctl.c.Metadata.Resource(configMapsGVR).Namespace(ns).List(ctx, opts)
-			},
-			WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
-				return ctl.c.Metadata.Resource(configMapsGVR).Namespace(ns).Watch(ctx, opts)
-			},
-		}, &metav1.PartialObjectMetadata{}, 0, indexers)
-		if err := maps.SetTransform(trimMeta); err != nil {
-			return err
-		}
-		ctl.maps = append(ctl.maps, maps)
 
 		for _, r := range served {
 			apps := cache.NewSharedIndexInformer(&cache.ListWatch{
@@ -414,7 +410,8 @@ func (ctl *Controller) servedApps(ctx context.Context) ([]appResource, error) {
 	return served, nil
 }
 
-// probe lists one of each resource the informers watch, in each namespace:
+// probe lists one of each resource the informers watch (and maps, which
+// the cleanups and sweeps list), in each namespace:
 // an informer retries a refused list forever, so a missing grant would
 // otherwise leave the controller waiting silently. A refusal is a
 // *hook.ForbiddenError naming the verb to grant.
@@ -460,32 +457,30 @@ func metaOf(obj any) (metav1.Object, error) {
 	return o, nil
 }
 
+// trimPod keeps of a Pod exactly what the handlers read (podChanged,
+// podDeleted, executorSeen, driverOf, appOfDriver) and the informer's
+// bookkeeping: its name, namespace, UID and resourceVersion, the Spark role
+// and application id labels, the SparkApplication that controls it, and
+// its phase. Every other field would cost memory once per Spark Pod.
 func trimPod(obj any) (any, error) {
 	p, ok := obj.(*corev1.Pod)
 	if !ok {
 		return obj, nil
 	}
-	return &corev1.Pod{TypeMeta: p.TypeMeta, ObjectMeta: trimmedMeta(p.ObjectMeta), Status: corev1.PodStatus{Phase: p.Status.Phase}}, nil
-}
-
-// trimMeta keeps of a map's metadata what the controller reads: the
-// last-active stamp among the annotations.
-func trimMeta(obj any) (any, error) {
-	if m, ok := obj.(*metav1.PartialObjectMetadata); ok {
-		m.ManagedFields = nil
-		stamp, ok := m.Annotations[rule.AnnotationLastActive]
-		m.Annotations = nil
-		if ok {
-			m.Annotations = map[string]string{rule.AnnotationLastActive: stamp}
+	t := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: p.Name, Namespace: p.Namespace, UID: p.UID, ResourceVersion: p.ResourceVersion},
+		Status: corev1.PodStatus{Phase: p.Status.Phase}}
+	for _, l := range []string{rule.LabelRole, rule.LabelAppSelector} {
+		if v, ok := p.Labels[l]; ok {
+			if t.Labels == nil {
+				t.Labels = make(map[string]string, 2)
+			}
+			t.Labels[l] = v
 		}
 	}
-	return obj, nil
-}
-
-func trimmedMeta(m metav1.ObjectMeta) metav1.ObjectMeta {
-	m.ManagedFields = nil
-	m.Annotations = nil
-	return m
+	if ref, _ := controllingApp(p.OwnerReferences); ref != nil {
+		t.OwnerReferences = []metav1.OwnerReference{{APIVersion: ref.APIVersion, Kind: ref.Kind, Name: ref.Name, UID: ref.UID, Controller: ref.Controller}}
+	}
+	return t, nil
 }
 
 // terminated: the Pod's phase says it will run no more.
@@ -570,7 +565,7 @@ func (ctl *Controller) restampEvery(ctx context.Context) {
 }
 
 // stampWork stamps the ownerless executor maps of the queued applications
-// (hook.StampLastActive: at most once a minute per map) until ctx ends.
+// (hook.StampApp: at most once a minute per map) until ctx ends.
 func (ctl *Controller) stampWork(ctx context.Context) {
 	for {
 		key, shutdown := ctl.stamps.Get()
@@ -591,25 +586,26 @@ func (ctl *Controller) stampWork(ctx context.Context) {
 	}
 }
 
+// stamp lists and stamps one application's executor maps (key is
+// namespace/app id), at most once per hook.LastActiveEvery: every update
+// of a running executor queues its application, and a stamp is a minute's
+// precision anyway. A failed list or stamp is not remembered, so the
+// retry lists again.
 func (ctl *Controller) stamp(ctx context.Context, key string) error {
 	now := ctl.c.Clock.Now()
-	var errs []error
-	for _, inf := range ctl.maps {
-		objs, err := inf.GetIndexer().ByIndex(byAppID, key)
-		if err != nil {
-			return err
-		}
-		for _, o := range objs {
-			m, ok := o.(*metav1.PartialObjectMetadata)
-			if !ok {
-				continue
-			}
-			if _, err := hook.StampLastActive(ctx, ctl.c, ctl.log, &m.ObjectMeta, now); err != nil {
-				errs = append(errs, err)
-			}
-		}
+	if now.Sub(ctl.pruned) >= hook.LastActiveEvery {
+		maps.DeleteFunc(ctl.stamped, func(_ string, at time.Time) bool { return now.Sub(at) >= hook.LastActiveEvery })
+		ctl.pruned = now
 	}
-	return errors.Join(errs...)
+	if at, ok := ctl.stamped[key]; ok && now.Sub(at) < hook.LastActiveEvery && !now.Before(at) {
+		return nil
+	}
+	ns, id, _ := strings.Cut(key, "/")
+	if _, err := hook.StampApp(ctx, ctl.c, ctl.log, ns, id, now); err != nil {
+		return err
+	}
+	ctl.stamped[key] = now
+	return nil
 }
 
 // driverOf finds the driver Pod of an executor in the informer's cache, by
@@ -635,13 +631,23 @@ func (ctl *Controller) driverOf(p *corev1.Pod) *corev1.Pod {
 // that the operator's state is what says the application ended, else the
 // Pod (cleanup then finds the SparkApplication that owns it, if any).
 func appOfDriver(p *corev1.Pod) App {
-	for _, ref := range p.OwnerReferences {
-		group, _, _ := strings.Cut(ref.APIVersion, "/")
-		if op := hook.OperatorOfGroup(group); ref.Kind == "SparkApplication" && op != "" && ref.Controller != nil && *ref.Controller {
-			return App{Namespace: p.Namespace, SparkApp: ref.Name, Operator: op}
-		}
+	if ref, op := controllingApp(p.OwnerReferences); ref != nil {
+		return App{Namespace: p.Namespace, SparkApp: ref.Name, Operator: op}
 	}
 	return App{Namespace: p.Namespace, DriverPod: p.Name}
+}
+
+// controllingApp is the owner reference to a SparkApplication, of an
+// operator the tool reads, that controls a Pod, and that operator; nil
+// when there is none.
+func controllingApp(refs []metav1.OwnerReference) (*metav1.OwnerReference, string) {
+	for i, ref := range refs {
+		group, _, _ := strings.Cut(ref.APIVersion, "/")
+		if op := hook.OperatorOfGroup(group); ref.Kind == "SparkApplication" && op != "" && ref.Controller != nil && *ref.Controller {
+			return &refs[i], op
+		}
+	}
+	return nil, ""
 }
 
 // appChanged queues a SparkApplication that has just reached a state the
