@@ -711,7 +711,7 @@ func (ctl *Controller) clean(ctx context.Context, a App) {
 	}
 	mark := ctl.m.mark()
 	res, err := hook.Cleanup(ctx, ctl.c, ctl.log, a.cleanupOptions(&ctl.o))
-	ctl.m.count("cleanup", res, err)
+	ctl.m.count("cleanup", res, nil, err)
 	ctl.m.cleaned(a, res, err)
 	ctl.mu.Lock()
 	ctl.add(res)
@@ -777,12 +777,15 @@ func (ctl *Controller) sweepEvery(ctx context.Context) {
 // sweep runs hook.Sweep once over the controller's namespaces.
 func (ctl *Controller) sweep(ctx context.Context) {
 	o := ctl.o.sweepOptions()
-	o.Record = func(hook.Entry) {} // counts only: a long-running process must not keep every entry
+	// Counts only: a long-running process must not keep every entry. The
+	// counts reach the metrics when the sweep returns.
+	t := tally{}
+	o.Record = func(e hook.Entry) { t.add(e, o.DryRun) }
 	res, err := hook.Sweep(ctx, ctl.c, ctl.log, o)
 	if err != nil && ctx.Err() == nil {
 		ctl.log.Warn("fallback sweep failed", "err", err)
 	}
-	ctl.m.count("sweep", res, err)
+	ctl.m.count("sweep", res, t, err)
 	ctl.mu.Lock()
 	defer ctl.mu.Unlock()
 	ctl.add(res)

@@ -267,11 +267,11 @@ func TestTheControllerCleansAnApplicationOnceItEndsAndNothingWhileItRuns(t *test
 	deleted := len(plain.MapNames()) + len(operated.MapNames())
 	wants := []string{
 		"sparkcm_hook_applications_cleaned_total 2\n",
-		fmt.Sprintf("sparkcm_hook_configmaps_total{decision=\"deleted\",run=\"cleanup\"} %d\n", deleted),
+		fmt.Sprintf("sparkcm_hook_configmaps_total{decision=\"deleted\",reason=\"\",run=\"cleanup\"} %d\n", deleted),
 		"sparkcm_hook_leak_seconds_count 2\n",
 		"sparkcm_hook_leader 1\n",
 		"sparkcm_hook_queue_depth ",
-		"sparkcm_hook_configmaps_total{decision=\"skipped\",run=\"sweep\"}",
+		"sparkcm_hook_configmaps_total{decision=\"skipped\",reason=\"",
 	}
 	var metrics string
 	_ = wait.PollUntilContextTimeout(t.Context(), 100*time.Millisecond, bound, true, func(context.Context) (bool, error) {

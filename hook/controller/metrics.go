@@ -20,7 +20,7 @@ import (
 // collide).
 type metrics struct {
 	registry *prometheus.Registry
-	maps     *prometheus.CounterVec // by run (cleanup, sweep) and decision
+	maps     *prometheus.CounterVec // by run (cleanup, sweep), decision and reason
 	apps     prometheus.Counter
 	failures *prometheus.CounterVec // runs that ended with an error, by run
 	retries  *prometheus.CounterVec // by kind: retried, throttled
@@ -36,8 +36,8 @@ type metrics struct {
 func newMetrics(queueDepth func() int) *metrics {
 	m := &metrics{registry: prometheus.NewRegistry(), ended: map[App]endSeen{}}
 	m.maps = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sparkcm_hook_configmaps_total",
-		Help: "ConfigMaps decided, by run (cleanup: the work queue's, sweep: the fallback) and decision (deleted, would-delete, skipped, failed)."},
-		[]string{"run", "decision"})
+		Help: "ConfigMaps decided, by run (cleanup: the work queue's, sweep: the fallback), decision (deleted, would-delete, skipped, failed) and, for a skipped map, reason: the kind of reason it was kept for (in-use, running, too-young, ...)."},
+		[]string{"run", "decision", "reason"})
 	m.apps = prometheus.NewCounter(prometheus.CounterOpts{Name: "sparkcm_hook_applications_cleaned_total",
 		Help: "Applications whose cleanup deleted every map it found of them."})
 	m.failures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sparkcm_hook_run_errors_total",
@@ -94,8 +94,36 @@ func (m *metrics) forget(a App, mark uint64) {
 	}
 }
 
-// count adds one run's result.
-func (m *metrics) count(run string, res *hook.Result, err error) {
+// tally counts a run's maps by decision and, for a skipped one, the kind
+// of reason it was kept for (hook.Entry.Keep).
+type tally map[[2]string]int
+
+func (t tally) add(e hook.Entry, dryRun bool) {
+	d, reason := e.Decision, ""
+	switch {
+	case d == hook.Deleted && dryRun:
+		d = hook.WouldDelete
+	case d == hook.Skipped:
+		reason = string(e.Keep)
+	}
+	t[[2]string{string(d), reason}]++
+}
+
+// tallyOf counts a result that lists its entries (a cleanup's).
+func tallyOf(res *hook.Result) tally {
+	t := tally{}
+	for _, list := range [][]hook.Entry{res.Deleted, res.Skipped, res.Failed} {
+		for _, e := range list {
+			t.add(e, res.DryRun)
+		}
+	}
+	return t
+}
+
+// count adds one run's result; t is its maps (the sweep hands its
+// entries to a Record that tallies them, keeping none), nil to tally the
+// entries res lists.
+func (m *metrics) count(run string, res *hook.Result, t tally, err error) {
 	var running *hook.StillRunningError
 	if err != nil && !errors.As(err, &running) {
 		m.failures.WithLabelValues(run).Inc()
@@ -103,13 +131,20 @@ func (m *metrics) count(run string, res *hook.Result, err error) {
 	if res == nil {
 		return
 	}
+	if t == nil {
+		t = tallyOf(res)
+	}
 	deleted := string(hook.Deleted)
 	if res.DryRun {
 		deleted = string(hook.WouldDelete)
 	}
-	m.maps.WithLabelValues(run, deleted).Add(float64(res.Counts.Deleted))
-	m.maps.WithLabelValues(run, string(hook.Skipped)).Add(float64(res.Counts.Skipped))
-	m.maps.WithLabelValues(run, string(hook.Failed)).Add(float64(res.Counts.Failed))
+	// Every run that returned shows its deleted and failed series, at
+	// zero too; skipped maps are counted only under their reasons.
+	m.maps.WithLabelValues(run, deleted, "").Add(0)
+	m.maps.WithLabelValues(run, string(hook.Failed), "").Add(0)
+	for k, n := range t {
+		m.maps.WithLabelValues(run, k[0], k[1]).Add(float64(n))
+	}
 	m.retries.WithLabelValues("retried").Add(float64(res.Retries))
 	m.retries.WithLabelValues("throttled").Add(float64(res.Throttled))
 }

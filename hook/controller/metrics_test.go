@@ -6,6 +6,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
+	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
 )
 
 // The leak histogram counts every application the controller saw end and
@@ -39,5 +40,44 @@ func TestTheLeakTimeCountsAnApplicationSeenToEndAgainWhileACleanupFoundItRunning
 				t.Fatalf("leak observations %d, want %d", got, tc.want)
 			}
 		})
+	}
+}
+
+// Maps are counted by decision and, when skipped, by the kind of reason
+// they were kept for: a cleanup's from the entries it lists, a sweep's
+// from those it hands to its Record.
+func TestMapsAreCountedByDecisionAndTheReasonTheyWereKept(t *testing.T) {
+	entry := func(d hook.Decision, keep rule.Keep) hook.Entry { return hook.Entry{Decision: d, Keep: keep} }
+	deleted, inUse, running := entry(hook.Deleted, ""), entry(hook.Skipped, rule.KeepInUse), entry(hook.Skipped, rule.KeepRunning)
+	m := newMetrics(func() int { return 0 })
+	m.count("cleanup", &hook.Result{Deleted: []hook.Entry{deleted, deleted}, Skipped: []hook.Entry{inUse, running, inUse},
+		Counts: hook.Counts{Deleted: 2, Skipped: 3}}, nil, nil)
+	swept := tally{}
+	for _, e := range []hook.Entry{entry(hook.Skipped, rule.KeepTooYoung), deleted, entry(hook.Skipped, rule.KeepTooYoung)} {
+		swept.add(e, false)
+	}
+	m.count("sweep", &hook.Result{Counts: hook.Counts{Deleted: 1, Skipped: 2}}, swept, nil)
+	for _, tc := range []struct {
+		labels []string
+		want   float64
+	}{
+		{[]string{"cleanup", "deleted", ""}, 2},
+		{[]string{"cleanup", "skipped", "in-use"}, 2},
+		{[]string{"cleanup", "skipped", "running"}, 1},
+		{[]string{"cleanup", "failed", ""}, 0},
+		{[]string{"sweep", "deleted", ""}, 1},
+		{[]string{"sweep", "skipped", "too-young"}, 2},
+	} {
+		c, err := m.maps.GetMetricWithLabelValues(tc.labels...)
+		if err != nil {
+			t.Fatalf("%v: %v", tc.labels, err)
+		}
+		var d dto.Metric
+		if err := c.Write(&d); err != nil {
+			t.Fatal(err)
+		}
+		if got := d.GetCounter().GetValue(); got != tc.want {
+			t.Errorf("%v: %v, want %v", tc.labels, got, tc.want)
+		}
 	}
 }

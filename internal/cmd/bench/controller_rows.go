@@ -124,8 +124,9 @@ func (b *bench) controllerRows(ctx context.Context, rep *report, tmp string) err
 	return nil
 }
 
-// startController runs `sparkcm-hook controller` over ns with --grace 0s
-// (an application is cleaned as soon as it is seen to end) and waits until
+// startController runs `sparkcm-hook controller` over ns with its defaults
+// (the default --grace: an application is cleaned that long after it is
+// seen to end, as a deployed controller cleans it) and waits until
 // its informers have synced and its first fallback sweep is done.
 func (b *bench) startController(ctx context.Context, tmp, ns string) (*daemon, time.Duration, error) {
 	addr, err := freeAddr()
@@ -133,7 +134,7 @@ func (b *bench) startController(ctx context.Context, tmp, ns string) (*daemon, t
 		return nil, 0, err
 	}
 	d, err := startDaemon(ctx, b.env(), tmp, "controller", addr, b.o.bin,
-		"controller", "--kubeconfig", b.kubeconfig, "-n", ns, "--grace", "0s", "--http-addr", addr, "-o", "json")
+		"controller", "--kubeconfig", b.kubeconfig, "-n", ns, "--http-addr", addr, "-o", "json")
 	if err != nil {
 		return nil, 0, err
 	}
@@ -143,8 +144,8 @@ func (b *bench) startController(ctx context.Context, tmp, ns string) (*daemon, t
 			return false, err
 		}
 		// The first sweep runs before the workers; its counts appear when
-		// it is done.
-		_, swept, err := d.metric(ctx, "sparkcm_hook_configmaps_total", map[string]string{"run": "sweep", "decision": "skipped"})
+		// it is done (its failed series too, at zero).
+		_, swept, err := d.metric(ctx, "sparkcm_hook_configmaps_total", map[string]string{"run": "sweep", "decision": "failed"})
 		return swept, err
 	})
 	if err != nil {
@@ -271,7 +272,7 @@ func (b *bench) leakWindow(ctx context.Context, tmp string, cr *ctlReport) (int6
 		durPrec(time.Duration(histSum/math.Max(histCount, 1)*float64(time.Second))), histCount, dur(ready))
 	cr.rows = append(cr.rows, ctlRow{
 		what:     "leak window",
-		run:      "`sparkcm-hook controller -n NS --grace 0s` (the binary)",
+		run:      "`sparkcm-hook controller -n NS` (the binary, default --grace)",
 		scope:    fmt.Sprintf("%d spark-submit applications (5 maps each) ending in one namespace", n),
 		apps:     num(n),
 		p50:      durPrec(percentile(leaks, 0.50)),
@@ -480,7 +481,7 @@ func (b *bench) controllerMemory(ctx context.Context, tmp string, cr *ctlReport)
 	b.logf("  ready and swept in %s; peak RSS %s, RSS %s; exit %d", ready.Round(time.Millisecond), mib(hwm), mib(rss), exit)
 	cr.rows = append(cr.rows, ctlRow{
 		what:     "memory",
-		run:      "`sparkcm-hook controller -n NS --grace 0s` (the binary)",
+		run:      "`sparkcm-hook controller -n NS` (the binary, default --grace)",
 		scope:    fmt.Sprintf("%s Spark Pods (%s applications: a driver and 9 executors, Running) and %s maps in one namespace", num(10*apps), num(apps), num(o.ctlMaps)),
 		apps:     "-",
 		p50:      "-",
