@@ -168,7 +168,7 @@ func (a App) cleanupOptions(o *Options) hook.CleanupOptions {
 
 var (
 	configMapsGVR = schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
-	// byAppID indexes Pods and maps by their Spark application id.
+	// byAppID indexes Pods by their Spark application id.
 	byAppID = "appID"
 )
 
@@ -320,13 +320,7 @@ func (ctl *Controller) informers(ctx context.Context) error {
 	if err := ctl.probe(ctx, served); err != nil {
 		return err
 	}
-	indexers := cache.Indexers{byAppID: func(obj any) ([]string, error) {
-		m, err := metaOf(obj)
-		if err != nil || m.GetLabels()[rule.LabelAppSelector] == "" {
-			return nil, err
-		}
-		return []string{m.GetNamespace() + "/" + m.GetLabels()[rule.LabelAppSelector]}, nil
-	}}
+	indexers := cache.Indexers{byAppID: podsByAppID}
 	for _, ns := range ctl.scope() {
 		pods := cache.NewSharedIndexInformer(&cache.ListWatch{
 			ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
@@ -446,6 +440,15 @@ func (ctl *Controller) probe(ctx context.Context, served []appResource) error {
 	return nil
 }
 
+// podsByAppID indexes the cached Pods by namespace/application id.
+func podsByAppID(obj any) ([]string, error) {
+	p := podOf(obj)
+	if p == nil || p.AppID == "" {
+		return nil, nil
+	}
+	return []string{p.Namespace + "/" + p.AppID}, nil
+}
+
 func metaOf(obj any) (metav1.Object, error) {
 	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj = d.Obj
@@ -457,35 +460,65 @@ func metaOf(obj any) (metav1.Object, error) {
 	return o, nil
 }
 
-// trimPod keeps of a Pod exactly what the handlers read (podChanged,
-// podDeleted, executorSeen, driverOf, appOfDriver) and the informer's
-// bookkeeping: its name, namespace, UID and resourceVersion, the Spark role
-// and application id labels, the SparkApplication that controls it, and
-// its phase. Every other field would cost memory once per Spark Pod.
+// sparkPod is what the controller keeps of a Spark Pod: exactly what the
+// handlers read (podChanged, podDeleted, executorSeen, driverOf,
+// appOfDriver) and the informer's bookkeeping. A corev1.Pod, even emptied,
+// is a 1.2 KiB struct, and the cache holds one per Spark Pod of the
+// watched namespaces.
+type sparkPod struct {
+	// Name, namespace, UID and resourceVersion only.
+	metav1.ObjectMeta
+	// Role and AppID are its spark-role and spark-app-selector labels.
+	Role, AppID string
+	Phase       corev1.PodPhase
+	// App is the SparkApplication that controls the Pod, of the operator
+	// Operator (controllingApp); empty when there is none.
+	App, Operator string
+}
+
+func (p *sparkPod) GetObjectKind() schema.ObjectKind { return schema.EmptyObjectKind }
+
+func (p *sparkPod) DeepCopyObject() runtime.Object {
+	c := *p
+	p.ObjectMeta.DeepCopyInto(&c.ObjectMeta)
+	return &c
+}
+
+// trimPod is the informer's transform: a Pod becomes its sparkPod.
 func trimPod(obj any) (any, error) {
-	p, ok := obj.(*corev1.Pod)
-	if !ok {
-		return obj, nil
+	if p, ok := obj.(*corev1.Pod); ok {
+		return sparkPodOf(p), nil
 	}
-	t := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: p.Name, Namespace: p.Namespace, UID: p.UID, ResourceVersion: p.ResourceVersion},
-		Status: corev1.PodStatus{Phase: p.Status.Phase}}
-	for _, l := range []string{rule.LabelRole, rule.LabelAppSelector} {
-		if v, ok := p.Labels[l]; ok {
-			if t.Labels == nil {
-				t.Labels = make(map[string]string, 2)
-			}
-			t.Labels[l] = v
-		}
+	return obj, nil
+}
+
+func sparkPodOf(p *corev1.Pod) *sparkPod {
+	t := &sparkPod{ObjectMeta: metav1.ObjectMeta{Name: p.Name, Namespace: p.Namespace, UID: p.UID, ResourceVersion: p.ResourceVersion},
+		Role: p.Labels[rule.LabelRole], AppID: p.Labels[rule.LabelAppSelector], Phase: p.Status.Phase}
+	if ref, op := controllingApp(p.OwnerReferences); ref != nil {
+		t.App, t.Operator = ref.Name, op
 	}
-	if ref, _ := controllingApp(p.OwnerReferences); ref != nil {
-		t.OwnerReferences = []metav1.OwnerReference{{APIVersion: ref.APIVersion, Kind: ref.Kind, Name: ref.Name, UID: ref.UID, Controller: ref.Controller}}
+	return t
+}
+
+// podOf is the sparkPod of an informer's object (also the last state of
+// one deleted while the watch was broken); nil for anything else.
+func podOf(obj any) *sparkPod {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
 	}
-	return t, nil
+	switch p := obj.(type) {
+	case *sparkPod:
+		return p
+	case *corev1.Pod:
+		return sparkPodOf(p)
+	}
+	return nil
 }
 
 // terminated: the Pod's phase says it will run no more.
-func terminated(p *corev1.Pod) bool {
-	return p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed
+func terminated(p *sparkPod) bool {
+	return p.Phase == corev1.PodSucceeded || p.Phase == corev1.PodFailed
 }
 
 // podChanged queues the application of a driver Pod that has terminated,
@@ -495,31 +528,28 @@ func terminated(p *corev1.Pod) bool {
 // (client mode) queues nothing: nothing in the cluster proves such an
 // application ended.
 func (ctl *Controller) podChanged(oldObj, obj any) {
-	p, ok := obj.(*corev1.Pod)
-	if !ok {
+	p := podOf(obj)
+	if p == nil {
 		return
 	}
 	if !terminated(p) {
 		ctl.executorSeen(p)
 		return
 	}
-	if old, ok := oldObj.(*corev1.Pod); ok && terminated(old) {
+	if old := podOf(oldObj); old != nil && terminated(old) {
 		return // already queued when it terminated
 	}
 	ctl.podEnded(p)
 }
 
 func (ctl *Controller) podDeleted(obj any) {
-	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		obj = d.Obj
-	}
-	if p, ok := obj.(*corev1.Pod); ok {
+	if p := podOf(obj); p != nil {
 		ctl.podEnded(p)
 	}
 }
 
-func (ctl *Controller) podEnded(p *corev1.Pod) {
-	switch p.Labels[rule.LabelRole] {
+func (ctl *Controller) podEnded(p *sparkPod) {
+	switch p.Role {
 	case "driver":
 		ctl.enqueue(appOfDriver(p))
 	case "executor":
@@ -533,9 +563,9 @@ func (ctl *Controller) podEnded(p *corev1.Pod) {
 // application when no driver Pod of it is in the cluster (client mode):
 // Spark deletes finished executors, and the stamp is what then tells the
 // sweep's orphan bound that the session ran.
-func (ctl *Controller) executorSeen(p *corev1.Pod) {
-	id := p.Labels[rule.LabelAppSelector]
-	if p.Labels[rule.LabelRole] != rule.RoleExecutor || id == "" || p.Status.Phase != corev1.PodRunning || ctl.driverOf(p) != nil {
+func (ctl *Controller) executorSeen(p *sparkPod) {
+	id := p.AppID
+	if p.Role != rule.RoleExecutor || id == "" || p.Phase != corev1.PodRunning || ctl.driverOf(p) != nil {
 		return
 	}
 	ctl.stamps.Add(p.Namespace + "/" + id)
@@ -556,7 +586,7 @@ func (ctl *Controller) restampEvery(ctx context.Context) {
 		}
 		for _, inf := range ctl.pods {
 			for _, o := range inf.GetStore().List() {
-				if p, ok := o.(*corev1.Pod); ok {
+				if p := podOf(o); p != nil {
 					ctl.executorSeen(p)
 				}
 			}
@@ -610,15 +640,15 @@ func (ctl *Controller) stamp(ctx context.Context, key string) error {
 
 // driverOf finds the driver Pod of an executor in the informer's cache, by
 // application id.
-func (ctl *Controller) driverOf(p *corev1.Pod) *corev1.Pod {
-	id := p.Labels[rule.LabelAppSelector]
+func (ctl *Controller) driverOf(p *sparkPod) *sparkPod {
+	id := p.AppID
 	if id == "" {
 		return nil
 	}
 	for _, inf := range ctl.pods {
 		objs, _ := inf.GetIndexer().ByIndex(byAppID, p.Namespace+"/"+id)
 		for _, o := range objs {
-			if d, ok := o.(*corev1.Pod); ok && d.Labels[rule.LabelRole] == "driver" {
+			if d := podOf(o); d != nil && d.Role == "driver" {
 				return d
 			}
 		}
@@ -630,9 +660,9 @@ func (ctl *Controller) driverOf(p *corev1.Pod) *corev1.Pod {
 // SparkApplication when one of an operator the tool reads controls it, so
 // that the operator's state is what says the application ended, else the
 // Pod (cleanup then finds the SparkApplication that owns it, if any).
-func appOfDriver(p *corev1.Pod) App {
-	if ref, op := controllingApp(p.OwnerReferences); ref != nil {
-		return App{Namespace: p.Namespace, SparkApp: ref.Name, Operator: op}
+func appOfDriver(p *sparkPod) App {
+	if p.App != "" {
+		return App{Namespace: p.Namespace, SparkApp: p.App, Operator: p.Operator}
 	}
 	return App{Namespace: p.Namespace, DriverPod: p.Name}
 }

@@ -129,7 +129,7 @@ func TestADriverIsCleanedThroughTheSparkApplicationThatControlsIt(t *testing.T) 
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "jobs", Name: "pi-0-driver", OwnerReferences: []metav1.OwnerReference{tc.ref}}}
-			if got := appOfDriver(p); got != tc.want {
+			if got := appOfDriver(sparkPodOf(p)); got != tc.want {
 				t.Errorf("got %v, want %v", got, tc.want)
 			}
 		})

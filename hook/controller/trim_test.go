@@ -23,10 +23,10 @@ import (
 	"github.com/sparkcm-hook/sparkcm-hook/hook/store/memstore"
 )
 
-// sparkPod is a Spark Pod as the API server returns it, with what the
+// fullPod is a Spark Pod as the API server returns it, with what the
 // controller does not read besides: more labels, annotations, another
 // owner, a spec and container states.
-func sparkPod(name, role, id string, phase corev1.PodPhase, owners ...metav1.OwnerReference) *corev1.Pod {
+func fullPod(name, role, id string, phase corev1.PodPhase, owners ...metav1.OwnerReference) *corev1.Pod {
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "jobs", Name: name, UID: "uid-" + types.UID(name), ResourceVersion: "42",
 			Labels:            map[string]string{rule.LabelRole: role, rule.LabelAppSelector: id, "spark-app-name": "pi", "spark-exec-id": "1", "team": "data"},
@@ -40,21 +40,15 @@ func sparkPod(name, role, id string, phase corev1.PodPhase, owners ...metav1.Own
 }
 
 // handlerController is a controller with its queues and a Pod cache
-// holding pods, for the Pod handlers.
+// holding pods (through the informer's transform), for the Pod handlers.
 func handlerController(t *testing.T, pods ...*corev1.Pod) *Controller {
 	t.Helper()
 	ctl := unitController(t)
 	ctl.stamps = workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[string]())
 	t.Cleanup(ctl.stamps.ShutDown)
-	inf := cache.NewSharedIndexInformer(&cache.ListWatch{}, &corev1.Pod{}, 0, cache.Indexers{byAppID: func(obj any) ([]string, error) {
-		m, err := metaOf(obj)
-		if err != nil || m.GetLabels()[rule.LabelAppSelector] == "" {
-			return nil, err
-		}
-		return []string{m.GetNamespace() + "/" + m.GetLabels()[rule.LabelAppSelector]}, nil
-	}})
+	inf := cache.NewSharedIndexInformer(&cache.ListWatch{}, &corev1.Pod{}, 0, cache.Indexers{byAppID: podsByAppID})
 	for _, p := range pods {
-		if err := inf.GetIndexer().Add(p); err != nil {
+		if err := inf.GetIndexer().Add(trimmed(t, p)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -72,7 +66,8 @@ func (ctl *Controller) stampsQueued() []string {
 	return out
 }
 
-func trimmed(t *testing.T, p *corev1.Pod) *corev1.Pod {
+// trimmed is what the informer's transform keeps of p (nil stays nil).
+func trimmed(t *testing.T, p *corev1.Pod) any {
 	t.Helper()
 	if p == nil {
 		return nil
@@ -81,69 +76,59 @@ func trimmed(t *testing.T, p *corev1.Pod) *corev1.Pod {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return o.(*corev1.Pod)
+	return o
 }
 
 // The Pod cache keeps of each Spark Pod only what the handlers read, and
-// the handlers decide the same on the trimmed Pods as on the full ones:
-// the same applications queued for cleanup, the same client-mode
-// applications queued for the stamp.
-func TestTheTrimmedPodCacheDecidesAsTheFullPods(t *testing.T) {
+// on what it keeps the handlers queue what the full Pods mean: the
+// application of a driver that ended (through the SparkApplication that
+// controls it), of an executor whose driver is known, and the stamp of a
+// client-mode application whose executor runs.
+func TestTheTrimmedPodCacheKeepsWhatTheHandlersDecideBy(t *testing.T) {
 	kubeflow := metav1.OwnerReference{APIVersion: "sparkoperator.k8s.io/v1beta2", Kind: "SparkApplication", Name: "pi", UID: "app", Controller: ptr.To(true)}
 	apache := metav1.OwnerReference{APIVersion: "spark.apache.org/v1", Kind: "SparkApplication", Name: "pi", UID: "app"}
-	driver := sparkPod("pi-driver", rule.RoleDriver, "spark-1", corev1.PodRunning, kubeflow)
+	driver := fullPod("pi-driver", rule.RoleDriver, "spark-1", corev1.PodRunning, kubeflow)
 	toPod := metav1.OwnerReference{APIVersion: "v1", Kind: "Pod", Name: "pi-driver", UID: "uid-pi-driver", Controller: ptr.To(true)}
+	kubeflowPi := App{Namespace: "jobs", SparkApp: "pi", Operator: hook.OperatorKubeflow}
 	for _, tc := range []struct {
-		name     string
-		cached   []*corev1.Pod
-		old, new *corev1.Pod
-		deleted  bool
-		none     bool // the full Pods queue nothing either
+		name       string
+		cached     []*corev1.Pod
+		old, new   *corev1.Pod
+		deleted    bool
+		wantApps   []App
+		wantStamps []string
 	}{
-		{"a driver controlled by a Kubeflow application ends", nil, driver, sparkPod("pi-driver", rule.RoleDriver, "spark-1", corev1.PodSucceeded, kubeflow), false, false},
-		{"an Apache driver ends", nil, sparkPod("d", rule.RoleDriver, "spark-2", corev1.PodRunning, apache), sparkPod("d", rule.RoleDriver, "spark-2", corev1.PodFailed, apache), false, false},
-		{"a plain driver is deleted", nil, nil, sparkPod("plain-driver", rule.RoleDriver, "spark-3", corev1.PodRunning), true, false},
-		{"an executor of a known driver ends", []*corev1.Pod{driver}, nil, sparkPod("pi-exec-1", rule.RoleExecutor, "spark-1", corev1.PodFailed, toPod), false, false},
-		{"a client-mode executor runs", nil, nil, sparkPod("nb-exec-1", rule.RoleExecutor, "spark-4", corev1.PodRunning), false, false},
-		{"an executor of a known driver runs", []*corev1.Pod{driver}, nil, sparkPod("pi-exec-2", rule.RoleExecutor, "spark-1", corev1.PodRunning, toPod), false, true},
+		{"a driver controlled by a Kubeflow application ends", nil, driver, fullPod("pi-driver", rule.RoleDriver, "spark-1", corev1.PodSucceeded, kubeflow), false,
+			[]App{kubeflowPi}, nil},
+		{"a driver seen ended again", nil, fullPod("pi-driver", rule.RoleDriver, "spark-1", corev1.PodFailed, kubeflow), fullPod("pi-driver", rule.RoleDriver, "spark-1", corev1.PodFailed, kubeflow), false,
+			nil, nil},
+		{"an Apache driver ends", nil, fullPod("d", rule.RoleDriver, "spark-2", corev1.PodRunning, apache), fullPod("d", rule.RoleDriver, "spark-2", corev1.PodFailed, apache), false,
+			[]App{{Namespace: "jobs", DriverPod: "d"}}, nil},
+		{"a plain driver is deleted", nil, nil, fullPod("plain-driver", rule.RoleDriver, "spark-3", corev1.PodRunning), true,
+			[]App{{Namespace: "jobs", DriverPod: "plain-driver"}}, nil},
+		{"an executor of a known driver ends", []*corev1.Pod{driver}, nil, fullPod("pi-exec-1", rule.RoleExecutor, "spark-1", corev1.PodFailed, toPod), false,
+			[]App{kubeflowPi}, nil},
+		{"a client-mode executor runs", nil, nil, fullPod("nb-exec-1", rule.RoleExecutor, "spark-4", corev1.PodRunning), false,
+			nil, []string{"jobs/spark-4"}},
+		{"an executor of a known driver runs", []*corev1.Pod{driver}, nil, fullPod("pi-exec-2", rule.RoleExecutor, "spark-1", corev1.PodRunning, toPod), false,
+			nil, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			run := func(trim bool) ([]App, []string) {
-				cached, old, p := tc.cached, tc.old, tc.new
-				if trim {
-					cached = nil
-					for _, c := range tc.cached {
-						cached = append(cached, trimmed(t, c))
-					}
-					old, p = trimmed(t, old), trimmed(t, p)
-				}
-				ctl := handlerController(t, cached...)
-				switch {
-				case tc.deleted:
-					ctl.podDeleted(p)
-				case old == nil:
-					ctl.podChanged(nil, p)
-				default:
-					ctl.podChanged(old, p)
-				}
-				return ctl.queued(), ctl.stampsQueued()
+			ctl := handlerController(t, tc.cached...)
+			if tc.deleted {
+				ctl.podDeleted(trimmed(t, tc.new))
+			} else {
+				ctl.podChanged(trimmed(t, tc.old), trimmed(t, tc.new))
 			}
-			fullApps, fullStamps := run(false)
-			apps, stamps := run(true)
-			if len(fullApps)+len(fullStamps) == 0 && !tc.none {
-				t.Fatal("the full Pods queued nothing: the case proves nothing")
-			}
-			if !slices.Equal(apps, fullApps) || !slices.Equal(stamps, fullStamps) {
-				t.Errorf("trimmed Pods queued %v and stamps %v, full Pods %v and %v", apps, stamps, fullApps, fullStamps)
+			if apps, stamps := ctl.queued(), ctl.stampsQueued(); !slices.Equal(apps, tc.wantApps) || !slices.Equal(stamps, tc.wantStamps) {
+				t.Errorf("queued %v and stamps %v, want %v and %v", apps, stamps, tc.wantApps, tc.wantStamps)
 			}
 		})
 	}
 	// And nothing else is kept.
 	got := trimmed(t, driver)
-	want := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "jobs", Name: "pi-driver", UID: driver.UID, ResourceVersion: "42",
-		Labels:          map[string]string{rule.LabelRole: rule.RoleDriver, rule.LabelAppSelector: "spark-1"},
-		OwnerReferences: []metav1.OwnerReference{kubeflow}},
-		Status: corev1.PodStatus{Phase: corev1.PodRunning}}
+	want := &sparkPod{ObjectMeta: metav1.ObjectMeta{Namespace: "jobs", Name: "pi-driver", UID: driver.UID, ResourceVersion: "42"},
+		Role: rule.RoleDriver, AppID: "spark-1", Phase: corev1.PodRunning, App: "pi", Operator: hook.OperatorKubeflow}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("trimmed driver\n%+v\nwant\n%+v", got, want)
 	}
