@@ -121,12 +121,19 @@ type sweepIndex struct {
 	appsByUID    map[types.UID]*rule.SparkApp
 	appsByName   map[string]*rule.SparkApp // ns/group/name
 	appsByID     map[string]*rule.SparkApp // ns/app id
-	podsByUID    map[types.UID]*corev1.Pod
-	podsByName   map[string]*corev1.Pod    // ns/name
-	driversByID  map[string]*corev1.Pod    // ns/app id
-	activity     map[string]*rule.Activity // ns/app id: what its Pods show
-	executing    map[string]bool           // ns/app id: an executor Pod of it has not terminated
-	userMaps     map[string]string         // ns/map name: where a SparkApplication names it as user-supplied
+	// podsByUID and podsByName hold the driver Pods (label spark-role:
+	// driver), the only Pods whose fields judging reads; otherPods the
+	// UIDs of every other Pod (a map they own is kept: it has another
+	// owner), each with whether an Apache operator SparkApplication owns
+	// it (apacheChain). Executors are most of a cluster's Spark Pods, and
+	// a corev1.Pod is 1.2 KiB before its labels and states.
+	podsByUID   map[types.UID]*corev1.Pod
+	podsByName  map[string]*corev1.Pod // ns/name
+	otherPods   map[types.UID]bool
+	driversByID map[string]*corev1.Pod    // ns/app id
+	activity    map[string]*rule.Activity // ns/app id: what its Pods show
+	executing   map[string]bool           // ns/app id: an executor Pod of it has not terminated
+	userMaps    map[string]string         // ns/map name: where a SparkApplication names it as user-supplied
 }
 
 // Sweep finds and deletes, across a namespace (or all of them), every map
@@ -343,7 +350,7 @@ func (s *sweeper) sweepScope(ctx context.Context, ns string) error {
 		// Judged, never handed to the deleter: the run stopped.
 		notAttempted(batch, firstErr(delErr, listErr, ctx.Err()), s.record)
 	}
-	s.log.Info("listed", "namespaceScope", nsLabel(ns), "sparkApplications", len(ix.appsByUID), "pods", len(ix.podsByUID), "sparkConfigMaps", spark, "otherConfigMaps", ignored)
+	s.log.Info("listed", "namespaceScope", nsLabel(ns), "sparkApplications", len(ix.appsByUID), "pods", len(ix.podsByUID)+len(ix.otherPods), "sparkConfigMaps", spark, "otherConfigMaps", ignored)
 	if delErr != nil {
 		return delErr
 	}
@@ -708,7 +715,7 @@ const sparkAppPageSize = 100
 func (s *sweeper) index(ctx context.Context, ns string) (*sweepIndex, error) {
 	ix := &sweepIndex{
 		appsByUID: map[types.UID]*rule.SparkApp{}, appsByName: map[string]*rule.SparkApp{}, appsByID: map[string]*rule.SparkApp{},
-		podsByUID: map[types.UID]*corev1.Pod{}, podsByName: map[string]*corev1.Pod{}, driversByID: map[string]*corev1.Pod{},
+		podsByUID: map[types.UID]*corev1.Pod{}, podsByName: map[string]*corev1.Pod{}, otherPods: map[types.UID]bool{}, driversByID: map[string]*corev1.Pod{},
 		activity: map[string]*rule.Activity{}, executing: map[string]bool{}, userMaps: map[string]string{}, appGroup: map[types.UID]string{},
 	}
 	api := s.c.api()
@@ -754,8 +761,12 @@ func (s *sweeper) index(ctx context.Context, ns string) (*sweepIndex, error) {
 		},
 		func(obj runtime.Object) {
 			p := trimPod(obj.(*corev1.Pod))
-			ix.podsByUID[p.UID] = p
-			ix.podsByName[rule.NsKey(p.Namespace, p.Name)] = p
+			if p.Labels[rule.LabelRole] == rule.RoleDriver {
+				ix.podsByUID[p.UID] = p
+				ix.podsByName[rule.NsKey(p.Namespace, p.Name)] = p
+			} else {
+				ix.otherPods[p.UID] = apacheOwned(p.OwnerReferences)
+			}
 			if id := p.Labels[rule.LabelAppSelector]; id != "" {
 				if p.Labels[rule.LabelRole] == rule.RoleDriver {
 					ix.driversByID[rule.NsKey(p.Namespace, id)] = p
@@ -773,6 +784,7 @@ func (s *sweeper) index(ctx context.Context, ns string) (*sweepIndex, error) {
 		}, func() {
 			clear(ix.podsByUID)
 			clear(ix.podsByName)
+			clear(ix.otherPods)
 			clear(ix.driversByID)
 			clear(ix.activity)
 			clear(ix.executing)
@@ -884,12 +896,12 @@ func (ix *sweepIndex) viewFor(m *metav1.ObjectMeta) *rule.View {
 	for _, ref := range m.OwnerReferences {
 		switch {
 		case ref.Kind == "Pod" && ref.APIVersion == "v1":
+			if _, ok := ix.otherPods[ref.UID]; ok {
+				// Not a Spark driver: judge finds no owner of this
+				// application and keeps the map ("has another owner").
+				continue
+			}
 			if p, ok := ix.podsByUID[ref.UID]; ok {
-				if p.Labels[rule.LabelRole] != rule.RoleDriver {
-					// Not a Spark driver: judge finds no owner of this
-					// application and keeps the map ("has another owner").
-					continue
-				}
 				a.SetDriver(p)
 				ix.addOwningApp(a, p)
 			} else {
@@ -904,7 +916,7 @@ func (ix *sweepIndex) viewFor(m *metav1.ObjectMeta) *rule.View {
 		case ref.Kind == "SparkApplication":
 			if sa, ok := ix.appsByUID[ref.UID]; ok {
 				a.SetApp(sa)
-				if p, ok := ix.podsByName[rule.NsKey(m.Namespace, sa.DriverPod)]; ok && sa.DriverPod != "" && p.Labels[rule.LabelRole] == rule.RoleDriver && ownedByUID(p.OwnerReferences, sa.UID) {
+				if p, ok := ix.podsByName[rule.NsKey(m.Namespace, sa.DriverPod)]; ok && sa.DriverPod != "" && ownedByUID(p.OwnerReferences, sa.UID) {
 					a.Driver = p // for liveness only; ownership stays with the map's own refs
 				}
 			} else {
@@ -935,19 +947,27 @@ func (ix *sweepIndex) viewFor(m *metav1.ObjectMeta) *rule.View {
 // apacheChain says whether a map names an Apache operator SparkApplication
 // as its owner, or is owned by a Pod that does.
 func (ix *sweepIndex) apacheChain(m *metav1.ObjectMeta) bool {
-	apache := func(refs []metav1.OwnerReference) bool {
-		for _, ref := range refs {
-			if ref.Kind == apacheAppsAPI.Kind && groupOf(ref.APIVersion) == ApacheSparkGroup {
-				return true
-			}
-		}
-		return false
-	}
-	if apache(m.OwnerReferences) {
+	if apacheOwned(m.OwnerReferences) {
 		return true
 	}
 	for _, ref := range m.OwnerReferences {
-		if p, ok := ix.podsByUID[ref.UID]; ok && ref.Kind == "Pod" && apache(p.OwnerReferences) {
+		if ref.Kind != "Pod" {
+			continue
+		}
+		if p, ok := ix.podsByUID[ref.UID]; ok && apacheOwned(p.OwnerReferences) {
+			return true
+		}
+		if ix.otherPods[ref.UID] {
+			return true
+		}
+	}
+	return false
+}
+
+// apacheOwned says whether refs name an Apache operator SparkApplication.
+func apacheOwned(refs []metav1.OwnerReference) bool {
+	for _, ref := range refs {
+		if ref.Kind == apacheAppsAPI.Kind && groupOf(ref.APIVersion) == ApacheSparkGroup {
 			return true
 		}
 	}
