@@ -51,17 +51,14 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 
 {{/*
 The API access sweep and cleanup need, and no more; the README says why for each verb. The
-controller also watches maps (as metadata). Rendered into the Role, or into the ClusterRole with
-clusterWide.enabled; deploy/helm/permissions_test.go holds it to hook.Permissions.
+controller needs the same (it watches Pods and SparkApplications, caches no maps). Rendered into the
+Role, or into the ClusterRole with clusterWide.enabled; deploy/helm/permissions_test.go holds it to
+hook.Permissions.
 */}}
 {{- define "sparkcm-hook.rules" -}}
 - apiGroups: [""]
   resources: ["configmaps"]
-  {{- if eq .Values.mode "controller" }}
-  verbs: ["get", "list", "watch", "patch", "delete"]
-  {{- else }}
   verbs: ["get", "list", "patch", "delete"]
-  {{- end }}
 - apiGroups: [""]
   resources: ["pods"]
   verbs: ["get", "list", "watch"]
