@@ -480,7 +480,7 @@ func (p *sparkPod) GetObjectKind() schema.ObjectKind { return schema.EmptyObject
 
 func (p *sparkPod) DeepCopyObject() runtime.Object {
 	c := *p
-	p.ObjectMeta.DeepCopyInto(&c.ObjectMeta)
+	p.DeepCopyInto(&c.ObjectMeta) // ObjectMeta's own; the other fields are strings
 	return &c
 }
 
