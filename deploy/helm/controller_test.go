@@ -54,7 +54,7 @@ func TestChartControllerModeRunsALeaderElectedDeploymentInsteadOfTheCronJob(t *t
 	if len(c.Command) != 0 || len(c.Args) == 0 || c.Args[0] != "controller" {
 		t.Fatalf("command %q args %q, want the image's entrypoint with controller", c.Command, c.Args)
 	}
-	for _, arg := range []string{"--leader-elect", "--lease-name=sparkcm-hook", "--http-addr=:8080", "--grace=2s", "--resync-period=1h", "--older-than=1h", "--workers=4"} {
+	for _, arg := range []string{"--leader-elect", "--lease-name=sparkcm-hook", "--http-addr=:8080", "--grace=1s", "--resync-period=1h", "--older-than=1h", "--workers=4"} {
 		if !slices.Contains(c.Args, arg) {
 			t.Errorf("args %q lack %s", c.Args, arg)
 		}
