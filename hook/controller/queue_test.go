@@ -26,12 +26,15 @@ func unitController(t *testing.T) *Controller {
 	return ctl
 }
 
-func (ctl *Controller) queued() []App {
-	var out []App
-	for ctl.queue.Len() > 0 {
-		a, _ := ctl.queue.Get()
-		ctl.queue.Done(a)
-		out = append(out, a)
+func (ctl *Controller) queued() []App { return drain(ctl.queue) }
+
+// drain takes every item the queue holds, in order.
+func drain[T comparable](q workqueue.TypedRateLimitingInterface[T]) []T {
+	var out []T
+	for q.Len() > 0 {
+		x, _ := q.Get()
+		q.Done(x)
+		out = append(out, x)
 	}
 	return out
 }

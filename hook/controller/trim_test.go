@@ -56,15 +56,7 @@ func handlerController(t *testing.T, pods ...*corev1.Pod) *Controller {
 	return ctl
 }
 
-func (ctl *Controller) stampsQueued() []string {
-	var out []string
-	for ctl.stamps.Len() > 0 {
-		k, _ := ctl.stamps.Get()
-		ctl.stamps.Done(k)
-		out = append(out, k)
-	}
-	return out
-}
+func (ctl *Controller) stampsQueued() []string { return drain(ctl.stamps) }
 
 // trimmed is what the informer's transform keeps of p (nil stays nil).
 func trimmed(t *testing.T, p *corev1.Pod) any {
