@@ -124,11 +124,19 @@ def test_timeout_kills_the_binary_and_everything_it_started(stub):
     elapsed = time.monotonic() - start
     assert not result.ok and result.exit_code is None
     assert "timed out" in result.reason
-    assert elapsed < 5, elapsed  # 1 s limit + reaping, not the stub's 30 s sleep
-    # The stub's `sleep` child was in the same process group and is gone too. Only that group is
+    assert elapsed < 25, elapsed  # the 1 s limit, not the stub's 30 s sleep
+    # The stub's `sleep` child was in the same process group and is killed too. Only that group is
     # looked at: other programs on a shared machine may well be running `sleep 30` of their own.
+    # SIGKILL to a group is delivered as each member next runs: on a loaded machine the child can
+    # still be alive the instant the call returns, so the group is watched until it is empty (it
+    # would stay for the stub's 30 s if the child had not been sent the signal).
     pgid = int(Path(f"{stub.args_file}.pgid").read_text())
-    assert not [p for p in Path("/proc").glob("[0-9]*") if _in_group(p, pgid)]
+    deadline = time.monotonic() + 20
+    alive = [p for p in Path("/proc").glob("[0-9]*") if _in_group(p, pgid)]
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.05)
+        alive = [p for p in Path("/proc").glob("[0-9]*") if _in_group(p, pgid)]
+    assert not alive
 
 
 def _in_group(proc: Path, pgid: int) -> bool:
