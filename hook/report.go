@@ -583,7 +583,7 @@ func Report(ctx context.Context, c Clients, log *slog.Logger, o ReportOptions) (
 	}
 	so := SweepOptions{Namespace: o.Namespace, Namespaces: o.Namespaces, AllNamespaces: o.AllNamespaces, ExcludeNamespaces: o.ExcludeNamespaces,
 		OlderThan: o.OlderThan, OrphanOlderThan: o.OrphanOlderThan, DryRun: true, PageSize: o.PageSize, Retry: o.Retry, Now: o.Now}
-	if err := so.validate(); err != nil {
+	if err := so.Validate(); err != nil {
 		return nil, err
 	}
 	agg := newAggregator()

@@ -170,7 +170,7 @@ func TestSweepScopeOptionsAreRefusedWhenTheyContradict(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var ue *UsageError
-			if err := tc.o.validate(); !errors.As(err, &ue) || !strings.Contains(err.Error(), tc.want) {
+			if err := tc.o.Validate(); !errors.As(err, &ue) || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("validate = %v, want a *UsageError naming %q", err, tc.want)
 			}
 		})

@@ -74,7 +74,8 @@ type SweepOptions struct {
 	NoEvent bool
 }
 
-func (o *SweepOptions) validate() error {
+// Validate checks the options as Sweep does, without any API call.
+func (o *SweepOptions) Validate() error {
 	if o.AllNamespaces && (o.Namespace != "" || len(o.Namespaces) > 0) {
 		return Usagef("give a namespace or all namespaces, not both")
 	}
@@ -152,7 +153,7 @@ func Sweep(ctx context.Context, c Clients, log *slog.Logger, o SweepOptions) (*R
 	start, counted := time.Now(), c.Throttle.Counts()
 	res := &Result{Namespace: o.Namespace, DryRun: o.DryRun}
 	defer func() { res.Elapsed = time.Since(start); res.countRetries(c.Throttle, counted); res.normalize() }()
-	if err := o.validate(); err != nil {
+	if err := o.Validate(); err != nil {
 		return res, err
 	}
 	if o.Concurrency <= 0 {

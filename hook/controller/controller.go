@@ -34,6 +34,7 @@ import (
 	"github.com/sparkcm-hook/sparkcm-hook/hook"
 	"github.com/sparkcm-hook/sparkcm-hook/hook/kube"
 	"github.com/sparkcm-hook/sparkcm-hook/hook/rule"
+	"github.com/sparkcm-hook/sparkcm-hook/hook/store"
 )
 
 // Defaults of Options.
@@ -112,14 +113,9 @@ func (o *Options) validate() error {
 	case o.Workers < 0:
 		return hook.Usagef("workers must not be negative")
 	}
-	// The fallback sweep's bounds, as sweep checks them.
-	switch {
-	case o.OlderThan < 0:
-		return hook.Usagef("the minimum age must not be negative")
-	case o.OrphanOlderThan != 0 && o.OrphanOlderThan < o.OlderThan:
-		return hook.Usagef("the minimum age of ownerless maps (%s) must not be shorter than the minimum age (%s)", o.OrphanOlderThan, o.OlderThan)
-	}
-	return nil
+	// The fallback sweep's bounds, as Sweep checks them.
+	so := o.sweepOptions()
+	return so.Validate()
 }
 
 // Validate checks the options without any API call.
@@ -166,11 +162,8 @@ func (a App) cleanupOptions(o *Options) hook.CleanupOptions {
 		DryRun: o.DryRun, Concurrency: o.Concurrency, Retry: o.Retry, NoEvent: o.NoEvent}
 }
 
-var (
-	configMapsGVR = schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
-	// byAppID indexes Pods by their Spark application id.
-	byAppID = "appID"
-)
+// byAppID indexes Pods by their Spark application id.
+const byAppID = "appID"
 
 // Controller is one running controller.
 type Controller struct {
@@ -418,7 +411,7 @@ func (ctl *Controller) probe(ctx context.Context, served []appResource) error {
 		}{
 			{"", "pods", func(ctx context.Context) error { _, err := ctl.c.Kube.CoreV1().Pods(ns).List(ctx, one); return err }},
 			{"", "configmaps", func(ctx context.Context) error {
-				_, err := ctl.c.Metadata.Resource(configMapsGVR).Namespace(ns).List(ctx, one)
+				_, err := ctl.c.Metadata.Resource(store.ConfigMapsGVR).Namespace(ns).List(ctx, one)
 				return err
 			}},
 		}
@@ -550,9 +543,9 @@ func (ctl *Controller) podDeleted(obj any) {
 
 func (ctl *Controller) podEnded(p *sparkPod) {
 	switch p.Role {
-	case "driver":
+	case rule.RoleDriver:
 		ctl.enqueue(appOfDriver(p))
-	case "executor":
+	case rule.RoleExecutor:
 		if d := ctl.driverOf(p); d != nil {
 			ctl.enqueue(appOfDriver(d))
 		}
@@ -648,7 +641,7 @@ func (ctl *Controller) driverOf(p *sparkPod) *sparkPod {
 	for _, inf := range ctl.pods {
 		objs, _ := inf.GetIndexer().ByIndex(byAppID, p.Namespace+"/"+id)
 		for _, o := range objs {
-			if d := podOf(o); d != nil && d.Role == "driver" {
+			if d := podOf(o); d != nil && d.Role == rule.RoleDriver {
 				return d
 			}
 		}
