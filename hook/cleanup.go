@@ -370,7 +370,7 @@ func (cl *cleaner) driverNamedFor(ctx context.Context, app *rule.View, name stri
 		candidates = append(candidates, [2]string{ApacheSparkGroup, base[:i]})
 	}
 	for _, c := range candidates {
-		if cl.o.Operator != "" && operatorOfGroup(c[0]) != cl.o.Operator {
+		if cl.o.Operator != "" && OperatorOfGroup(c[0]) != cl.o.Operator {
 			continue
 		}
 		sa, err := cl.getSparkAppIn(ctx, c[0], c[1])
@@ -430,7 +430,7 @@ func (cl *cleaner) adoptDriver(ctx context.Context, app *rule.View, pod *corev1.
 	if ref == nil {
 		return nil
 	}
-	if op := operatorOfGroup(groupOf(ref.APIVersion)); cl.o.Operator != "" && op != cl.o.Operator {
+	if op := OperatorOfGroup(groupOf(ref.APIVersion)); cl.o.Operator != "" && op != cl.o.Operator {
 		return Usagef("pod %s/%s belongs to the %s operator's SparkApplication %s, not to the %s operator's", pod.Namespace, pod.Name, op, ref.Name, cl.o.Operator)
 	}
 	cl.appGroup = groupOf(ref.APIVersion)
@@ -455,7 +455,7 @@ func (cl *cleaner) adoptDriver(ctx context.Context, app *rule.View, pod *corev1.
 // operator, if any.
 func sparkAppOwner(pod *corev1.Pod) *metav1.OwnerReference {
 	for i, ref := range pod.OwnerReferences {
-		if ref.Kind == "SparkApplication" && operatorOfGroup(groupOf(ref.APIVersion)) != "" {
+		if ref.Kind == "SparkApplication" && OperatorOfGroup(groupOf(ref.APIVersion)) != "" {
 			return &pod.OwnerReferences[i]
 		}
 	}

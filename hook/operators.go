@@ -28,8 +28,10 @@ var apacheAppsAPI = sparkAPIGroup{Group: ApacheSparkGroup, Resource: "sparkappli
 // operatorGroups are the operators' API groups by the name the user gives.
 var operatorGroups = map[string]sparkAPIGroup{OperatorKubeflow: sparkOperatorAPI, OperatorApache: apacheAppsAPI}
 
-// operatorOfGroup is the operator name of an API group, or "".
-func operatorOfGroup(group string) string {
+// OperatorOfGroup is the operator name (OperatorKubeflow,
+// OperatorApache) of a SparkApplication API group, or "" for a group the
+// tool does not read.
+func OperatorOfGroup(group string) string {
 	for name, g := range operatorGroups {
 		if g.Group == group {
 			return name
@@ -53,7 +55,7 @@ func ParseSparkAppTarget(target, operator string) (name, op string, err error) {
 	name, op = target, operator
 	if qual, bare, ok := strings.Cut(target, "/"); ok {
 		res, group, _ := strings.Cut(qual, ".")
-		q := operatorOfGroup(group)
+		q := OperatorOfGroup(group)
 		if (res != "sparkapplications" && res != "sparkapplication") || q == "" {
 			return "", "", Usagef("--spark-app %q: qualify a name as sparkapplications.%s/NAME or sparkapplications.%s/NAME", target, sparkOperatorAPI.Group, ApacheSparkGroup)
 		}
@@ -99,11 +101,6 @@ func groupOf(apiVersion string) string {
 	}
 	return g
 }
-
-// OperatorOfGroup is the operator name (OperatorKubeflow,
-// OperatorApache) of a SparkApplication API group, or "" for a group the
-// tool does not read.
-func OperatorOfGroup(group string) string { return operatorOfGroup(group) }
 
 // ServedSparkApps is the resource in which the API server serves an
 // operator's SparkApplications, in the version the tool reads them in (the
