@@ -803,7 +803,7 @@ func (ctl *Controller) sweep(ctx context.Context) {
 	// Counts only: a long-running process must not keep every entry. The
 	// counts reach the metrics when the sweep returns.
 	t := tally{}
-	o.Record = func(e hook.Entry) { t.add(e, o.DryRun) }
+	o.Record = t.add
 	res, err := hook.Sweep(ctx, ctl.c, ctl.log, o)
 	if err != nil && ctx.Err() == nil {
 		ctl.log.Warn("fallback sweep failed", "err", err)

@@ -98,23 +98,16 @@ func (m *metrics) forget(a App, mark uint64) {
 // of reason it was kept for (hook.Entry.Keep).
 type tally map[[2]string]int
 
-func (t tally) add(e hook.Entry, dryRun bool) {
-	d, reason := e.Decision, ""
-	switch {
-	case d == hook.Deleted && dryRun:
-		d = hook.WouldDelete
-	case d == hook.Skipped:
-		reason = string(e.Keep)
-	}
-	t[[2]string{string(d), reason}]++
-}
+// A dry run's deletes are already hook.WouldDelete, and only a skipped
+// entry has a Keep.
+func (t tally) add(e hook.Entry) { t[[2]string{string(e.Decision), string(e.Keep)}]++ }
 
 // tallyOf counts a result that lists its entries (a cleanup's).
 func tallyOf(res *hook.Result) tally {
 	t := tally{}
 	for _, list := range [][]hook.Entry{res.Deleted, res.Skipped, res.Failed} {
 		for _, e := range list {
-			t.add(e, res.DryRun)
+			t.add(e)
 		}
 	}
 	return t

@@ -54,7 +54,7 @@ func TestMapsAreCountedByDecisionAndTheReasonTheyWereKept(t *testing.T) {
 		Counts: hook.Counts{Deleted: 2, Skipped: 3}}, nil, nil)
 	swept := tally{}
 	for _, e := range []hook.Entry{entry(hook.Skipped, rule.KeepTooYoung), deleted, entry(hook.Skipped, rule.KeepTooYoung)} {
-		swept.add(e, false)
+		swept.add(e)
 	}
 	m.count("sweep", &hook.Result{Counts: hook.Counts{Deleted: 1, Skipped: 2}}, swept, nil)
 	for _, tc := range []struct {
