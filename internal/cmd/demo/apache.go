@@ -24,18 +24,12 @@ import (
 func apacheStep(ctx context.Context, cp *kubecluster.ControlPlane, bin string, stdout, stderr io.Writer, say func(string, ...any)) error {
 	const ns = "apache-jobs"
 	say("the Apache Spark Kubernetes Operator (spark.apache.org) in namespace %s: one finished and retained forever, one running, one retained for an hour", ns)
-	if err := cp.CreateNamespace(ctx, ns); err != nil {
-		return err
-	}
-	dir, err := os.MkdirTemp("", "sparkcm-demo-apache-")
+	dir, err := namespaceWithKubeconfig(ctx, cp, ns)
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
 	kc := filepath.Join(dir, "kubeconfig")
-	if err := kubecluster.WriteKubeconfig(kc, cp.AdminConfig(), ns); err != nil {
-		return err
-	}
 	op := apachefixture.Operator{Kube: cp.Clientset(), Dyn: cp.Dynamic()}
 	launch := func(spec apachefixture.Spec) (*apachefixture.Attempt, error) {
 		if _, err := op.Create(ctx, ns, spec); err != nil {

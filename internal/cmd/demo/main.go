@@ -85,19 +85,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer cp.Stop()
-	dir, err := os.MkdirTemp("", "sparkcm-demo-")
+	const ns = "data-jobs"
+	dir, err := namespaceWithKubeconfig(ctx, cp, ns)
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	const ns = "data-jobs"
-	if err := cp.CreateNamespace(ctx, ns); err != nil {
-		return err
-	}
 	kc := filepath.Join(dir, "kubeconfig")
-	if err := kubecluster.WriteKubeconfig(kc, cp.AdminConfig(), ns); err != nil {
-		return err
-	}
 	kube, dyn := cp.Clientset(), cp.Dynamic()
 
 	say("reproducing the namespace: %d leftover maps from %d finished applications, and what must stay", o.maps, o.maps/5)
@@ -350,4 +344,22 @@ func groupReason(r string) string {
 		}
 	}
 	return r
+}
+
+// namespaceWithKubeconfig creates namespace ns and a temporary directory
+// (the caller removes it) holding "kubeconfig", the admin's, with ns as its
+// namespace: what each step hands the binary and helm.
+func namespaceWithKubeconfig(ctx context.Context, cp *kubecluster.ControlPlane, ns string) (string, error) {
+	if err := cp.CreateNamespace(ctx, ns); err != nil {
+		return "", err
+	}
+	dir, err := os.MkdirTemp("", "sparkcm-demo-"+ns+"-")
+	if err != nil {
+		return "", err
+	}
+	if err := kubecluster.WriteKubeconfig(filepath.Join(dir, "kubeconfig"), cp.AdminConfig(), ns); err != nil {
+		os.RemoveAll(dir)
+		return "", err
+	}
+	return dir, nil
 }

@@ -47,18 +47,12 @@ func nodeStep(ctx context.Context, stdout io.Writer, say func(string, ...any)) e
 	}
 	defer cp.Stop()
 	const ns = "data-jobs"
-	if err := cp.CreateNamespace(ctx, ns); err != nil {
-		return err
-	}
-	dir, err := os.MkdirTemp("", "sparkcm-demo-node-")
+	dir, err := namespaceWithKubeconfig(ctx, cp, ns)
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
 	kc := filepath.Join(dir, "kubeconfig")
-	if err := kubecluster.WriteKubeconfig(kc, cp.AdminConfig(), ns); err != nil {
-		return err
-	}
 	root, err := kubecluster.RepoRoot()
 	if err != nil {
 		return err
