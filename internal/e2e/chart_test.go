@@ -73,14 +73,7 @@ func TestChartCronJobPodSweepsOnTheNodeAndFailsWithExitThreeWithoutItsRoleBindin
 
 	// A finished application whose driver and executor the kubelet ran to
 	// Succeeded, and one whose driver still runs.
-	finished, err := sparkfixture.Create(ctx, admin, c.Dynamic(), ns, sparkfixture.Spec{NodeImage: kubecluster.StubImage, Executors: 1, UserSparkConfigMap: "team-spark-defaults"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	running, err := sparkfixture.Create(ctx, admin, c.Dynamic(), ns, sparkfixture.Spec{NodeImage: kubecluster.StubImage, State: sparkfixture.StateRunning, Executors: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	finished, running := finishedAndRunning(ctx, t, c, ns)
 	before := mapUIDs(ctx, t, admin, ns)
 	mustKeep := append([]string{"team-spark-defaults"}, running.MapNames()...)
 

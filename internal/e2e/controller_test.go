@@ -160,14 +160,7 @@ func TestChartControllerModeOnTheNodeCleansAFinishedApplicationWithOneLeader(t *
 
 	// A finished application and a running one, made the way Spark and the
 	// operator make them; the test calls nothing of sparkcm-hook after this.
-	finished, err := sparkfixture.Create(ctx, admin, c.Dynamic(), ns, sparkfixture.Spec{NodeImage: kubecluster.StubImage, Executors: 1, UserSparkConfigMap: "team-spark-defaults"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	running, err := sparkfixture.Create(ctx, admin, c.Dynamic(), ns, sparkfixture.Spec{NodeImage: kubecluster.StubImage, State: sparkfixture.StateRunning, Executors: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	finished, running := finishedAndRunning(ctx, t, c, ns)
 	before := mapUIDs(ctx, t, admin, ns)
 	start := time.Now()
 	err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 3*time.Minute, true, func(ctx context.Context) (bool, error) {

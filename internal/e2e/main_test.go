@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/sparkcm-hook/sparkcm-hook/internal/kubecluster"
+	"github.com/sparkcm-hook/sparkcm-hook/internal/sparkfixture"
 )
 
 // One control plane with a node serves the package; the first test that
@@ -58,6 +59,23 @@ func ctxFor(t *testing.T, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// finishedAndRunning creates, the way Spark and the operator make them on
+// the node, a finished application (driver and executor run to Succeeded;
+// its SparkApplication names the user's map team-spark-defaults) and one
+// whose driver still runs.
+func finishedAndRunning(ctx context.Context, t *testing.T, c *kubecluster.ControlPlane, ns string) (finished, running *sparkfixture.App) {
+	t.Helper()
+	finished, err := sparkfixture.Create(ctx, c.Clientset(), c.Dynamic(), ns, sparkfixture.Spec{NodeImage: kubecluster.StubImage, Executors: 1, UserSparkConfigMap: "team-spark-defaults"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	running, err = sparkfixture.Create(ctx, c.Clientset(), c.Dynamic(), ns, sparkfixture.Spec{NodeImage: kubecluster.StubImage, State: sparkfixture.StateRunning, Executors: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return finished, running
 }
 
 // mapUIDs lists the namespace's ConfigMaps by name (kube-root-ca.crt left out).
